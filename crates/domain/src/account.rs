@@ -1,0 +1,114 @@
+//! Accounts, the people in them and their product catalogue.
+
+use std::fmt;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::error::ValidationError;
+use crate::ids::{AccountId, UserId};
+
+/// An email address, lower-cased so that ownership comparisons are exact.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let value = value.trim().to_lowercase();
+        let valid = value.len() <= 254
+            && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+            && matches!(value.split_once('@'), Some((local, domain))
+                if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+        if !valid {
+            return Err(ValidationError::new("email", "must be an email address"));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A user's role in their account (seed file 000).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Developer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Developer => "developer",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "owner" => Some(Role::Owner),
+            "admin" => Some(Role::Admin),
+            "developer" => Some(Role::Developer),
+            _ => None,
+        }
+    }
+
+    /// Owners and admins run the account: they may create `admin` clients and edit locked ones.
+    pub fn is_owner_or_admin(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub account_id: AccountId,
+    pub name: String,
+    pub parent_account_id: Option<AccountId>,
+    pub date_created: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub user_id: UserId,
+    pub account_id: AccountId,
+    pub email: Email,
+    pub role: Role,
+    pub date_created: OffsetDateTime,
+}
+
+/// An API or API collection that client scopes grant (DESIGN.md "Concepts").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Product {
+    pub name: String,
+    pub description: String,
+    pub path_prefixes: Vec<String>,
+}
+
+impl Product {
+    /// The catalogue of a fresh account, so that the seed's examples work as written.
+    pub fn defaults() -> Vec<Product> {
+        vec![
+            Product {
+                name: "SuperSIM".to_owned(),
+                description: "Super SIM connectivity API".to_owned(),
+                path_prefixes: vec!["/supersim/".to_owned()],
+            },
+            Product {
+                name: "ProgrammableWireless".to_owned(),
+                description: "Programmable Wireless API".to_owned(),
+                path_prefixes: vec!["/wireless/".to_owned()],
+            },
+        ]
+    }
+}

@@ -1,0 +1,102 @@
+//! Who is acting, and what seed file 000 lets them do.
+
+use crate::account::{Email, Role};
+use crate::client::{Client, ClientType, GlobalResource, Scopes};
+use crate::error::DomainError;
+use crate::ids::{AccountId, ClientId, UserId};
+
+/// The authenticated party behind a management request.
+#[derive(Clone, Debug)]
+pub enum Principal {
+    /// A person, through a session (issue 4).
+    User { user_id: UserId, email: Email },
+    /// An API client, through an access token. `scopes` are the token's, fixed when it was
+    /// minted (seed rule 6), not the client's current ones.
+    Client { client_id: ClientId, owner: Email, scopes: Scopes },
+}
+
+/// An authenticated caller. An API client acts with its owner's role, narrowed by its scopes
+/// (DESIGN.md "Management API").
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub account_id: AccountId,
+    pub role: Role,
+    pub principal: Principal,
+}
+
+impl Actor {
+    /// The email that ownership is judged by: the user's own, or the API client's owner's.
+    pub fn email(&self) -> &Email {
+        match &self.principal {
+            Principal::User { email, .. } => email,
+            Principal::Client { owner, .. } => owner,
+        }
+    }
+
+    pub fn is_api_client(&self) -> bool {
+        matches!(self.principal, Principal::Client { .. })
+    }
+
+    /// Objects outside the caller's account are invisible: 404, never 403.
+    pub fn can_see(&self, account_id: &AccountId) -> bool {
+        *account_id == self.account_id
+    }
+
+    /// An API client needs the global resource in its token; a person needs a role that the
+    /// resource is open to.
+    pub fn require(&self, resource: GlobalResource) -> Result<(), DomainError> {
+        let allowed = match &self.principal {
+            Principal::Client { scopes, .. } => scopes.has_global(resource),
+            Principal::User { .. } => match resource {
+                // Seed file 000: developers create and manage standard clients too.
+                GlobalResource::ApiClients => true,
+                GlobalResource::Users | GlobalResource::Audit => self.role.is_owner_or_admin(),
+                GlobalResource::Introspection => false,
+            },
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden(format!(
+                "this action needs the global resource `{}`",
+                resource.as_str()
+            )))
+        }
+    }
+
+    /// Seed file 000 "Client Type": owners and admins create `admin` clients; file 001: clients
+    /// created with an API client's token are always `standard`. The same bar applies to
+    /// granting global resources later, so nobody can edit their way past it.
+    pub fn may_grant_admin(&self) -> Result<(), DomainError> {
+        if self.is_api_client() {
+            return Err(DomainError::Forbidden(
+                "an API client can only create and edit standard clients".to_owned(),
+            ));
+        }
+        if !self.role.is_owner_or_admin() {
+            return Err(DomainError::Forbidden(
+                "only the account owner and admins can create or grant admin clients".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the caller may change `client` at all: edit, enable or disable, renew, transfer
+    /// or delete.
+    pub fn may_change(&self, client: &Client) -> Result<(), DomainError> {
+        let owner_or_admin = self.role.is_owner_or_admin();
+        // Seed rule 3: a locked client is changed only by the account owner, its admins and
+        // the client owner.
+        if client.is_locked() && !owner_or_admin && self.email() != &client.client_owner {
+            return Err(DomainError::Locked);
+        }
+        // Renewing an admin client's key hands over its global powers, so only those who may
+        // create admin clients may touch one.
+        if client.client_type == ClientType::Admin && !owner_or_admin {
+            return Err(DomainError::Forbidden(
+                "only the account owner and admins can change admin clients".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,63 @@
+//! The domain's errors. The HTTP layer maps each variant to a status exactly once.
+
+use crate::store::StoreError;
+
+/// Bad input, naming the field it came from.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// Why a management operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error(transparent)]
+    Validation(#[from] ValidationError),
+    /// No such object, or one the caller may not see: the two are indistinguishable on purpose.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    /// Seed rule 3: the message says the client is locked.
+    #[error("the client is locked: only the account owner, account admins and the client owner may change it")]
+    Locked,
+    /// `If-Match` named a version that is no longer current.
+    #[error("the client has changed since it was read")]
+    PreconditionFailed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a bearer token was not accepted. Deliberately coarse: the caller learns only that the
+/// token is no good, never which check failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the access token is missing, malformed, expired or no longer valid")]
+    InvalidToken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// RFC 6749 §5.2 errors of the token endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// §5.2 `invalid_client`: unknown client, wrong secret, disabled, deleted, or address not
+    /// allowed. SECURITY.md: all of these answer identically.
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// §5.2 `invalid_scope`.
+    #[error("the requested scope is invalid, unknown, or exceeds the scope granted to the client")]
+    InvalidScope,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,16 @@
+//! Gatehouse's domain: API clients, their secrets, scopes and tokens, the people and accounts
+//! that own them, and the rules of the seed documents. It knows nothing of HTTP or SQL: storage
+//! is reached through the traits in [`store`].
+
+pub mod account;
+pub mod actor;
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod master_key;
+pub mod random;
+pub mod secret;
+pub mod service;
+pub mod store;
+pub mod token;

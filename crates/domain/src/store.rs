@@ -1,0 +1,136 @@
+//! The storage traits. Each backend (SQLite now, PostgreSQL later) implements them; the domain
+//! and the HTTP layer see nothing else of storage.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::account::{Account, Email, Product, User};
+use crate::client::{Client, ClientType};
+use crate::ids::{AccountId, ClientId, TokenId};
+use crate::secret::SecretHash;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The row to change does not exist (any more).
+    #[error("not found")]
+    NotFound,
+    /// An optimistic-concurrency check failed: the row changed since it was read.
+    #[error("version mismatch")]
+    VersionMismatch,
+    /// A uniqueness rule was violated.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached or refused the write for a transient reason (busy, disk
+    /// full, connection lost): the HTTP layer answers 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: corrupt rows, broken invariants. The detail goes to the log only.
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+/// Everything `init` creates, written in one transaction.
+pub struct Bootstrap {
+    pub account: Account,
+    pub owner: User,
+    pub owner_password_hash: String,
+    pub products: Vec<Product>,
+    pub client: Client,
+    pub client_secret_hash: SecretHash,
+}
+
+/// One page of a listing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    pub size: u32,
+    pub number: u32,
+}
+
+impl PageRequest {
+    pub fn offset(self) -> u64 {
+        u64::from(self.number.saturating_sub(1)) * u64::from(self.size)
+    }
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Whether `init` has run.
+    async fn is_initialised(&self) -> Result<bool, StoreError>;
+    /// Writes the root account, its owner, its products and the bootstrap client at once; fails
+    /// with `Conflict` if the store is already initialised.
+    async fn bootstrap(&self, bootstrap: &Bootstrap) -> Result<(), StoreError>;
+    async fn account(&self, account_id: &AccountId) -> Result<Option<Account>, StoreError>;
+    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError>;
+    async fn user_by_email(&self, account_id: &AccountId, email: &Email) -> Result<Option<User>, StoreError>;
+    async fn products(&self, account_id: &AccountId) -> Result<Vec<Product>, StoreError>;
+}
+
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    async fn insert_client(&self, client: &Client, secret_hash: &SecretHash) -> Result<(), StoreError>;
+    async fn client(&self, client_id: &ClientId) -> Result<Option<Client>, StoreError>;
+    /// The client and its secret hash, for the token endpoint only.
+    async fn client_with_secret(&self, client_id: &ClientId) -> Result<Option<(Client, SecretHash)>, StoreError>;
+    /// A page of an account's clients, oldest first, and the total number that match.
+    async fn list_clients(
+        &self,
+        account_id: &AccountId,
+        client_type: Option<ClientType>,
+        page: PageRequest,
+    ) -> Result<(Vec<Client>, u64), StoreError>;
+    /// Writes `client` (everything but its id, account, creation date and secret) if the stored
+    /// version is still `expected_version`, and bumps the version. `NotFound` or
+    /// `VersionMismatch` otherwise.
+    async fn update_client(&self, client: &Client, expected_version: i64) -> Result<Client, StoreError>;
+    /// Replaces the secret hash, bumps the secret generation (so every earlier token is refused)
+    /// and the version, in one write. Returns the updated client.
+    async fn renew_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret_hash: &SecretHash,
+        now: OffsetDateTime,
+    ) -> Result<Client, StoreError>;
+    /// Removes the client and everything that hangs off it. `NotFound` if it was not there.
+    async fn delete_client(&self, client_id: &ClientId) -> Result<(), StoreError>;
+}
+
+/// The bookkeeping of one minted access token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub jti: TokenId,
+    pub client_id: ClientId,
+    pub secret_generation: i64,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn record_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+    /// The token's client if the token was minted here, is not revoked, and was minted under the
+    /// client's current secret generation; `None` otherwise (also when the client is gone).
+    async fn live_token_client(&self, jti: &TokenId) -> Result<Option<Client>, StoreError>;
+}
+
+/// A signing key as stored: the private half sealed with the master key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    pub sealed_private_key: Vec<u8>,
+    pub public_key: Vec<u8>,
+    pub created_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Every stored signing key, newest first.
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
+}
+
+/// A complete storage backend.
+#[async_trait]
+pub trait Store: AccountStore + ClientStore + TokenStore + KeyStore {
+    /// Whether the database answers (`/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+}

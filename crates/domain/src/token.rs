@@ -1,0 +1,284 @@
+//! Access tokens: RFC 9068 JWTs signed with Ed25519 (`alg: EdDSA`, `typ: at+jwt`).
+
+use std::collections::HashMap;
+
+use aws_lc_rs::digest;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::master_key::{MasterKey, MasterKeyError};
+use crate::store::StoredSigningKey;
+
+/// RFC 9068 §2.1: the media type of JWT access tokens.
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
+/// The claims of a Gatehouse access token (DESIGN.md "Token claims").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenClaims {
+    pub iss: String,
+    pub sub: String,
+    pub client_id: String,
+    pub aud: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub scope: String,
+    pub account_id: String,
+    pub client_type: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("a signing key could not be generated or loaded")]
+    Crypto,
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
+    #[error("there is no signing key")]
+    NoKey,
+}
+
+/// Generates a fresh Ed25519 signing key, sealed with the master key for storage.
+pub fn generate_signing_key(master_key: &MasterKey, now: OffsetDateTime) -> Result<StoredSigningKey, KeyError> {
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Crypto)?;
+    let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyError::Crypto)?;
+    let public_key = pair.public_key().as_ref().to_vec();
+    let kid = jwk_thumbprint(&public_key);
+    let sealed_private_key = master_key.seal(kid.as_bytes(), pkcs8.as_ref())?;
+    Ok(StoredSigningKey { kid, sealed_private_key, public_key, created_at: now })
+}
+
+/// RFC 7638 JWK thumbprint of an Ed25519 public key (RFC 8037 §2): a stable, public `kid`.
+fn jwk_thumbprint(public_key: &[u8]) -> String {
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, URL_SAFE_NO_PAD.encode(public_key));
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
+}
+
+/// A public verification key, as published in the JWKS.
+#[derive(Clone, Debug)]
+pub struct PublicKey {
+    pub kid: String,
+    /// base64url of the raw 32-byte Ed25519 public key (the JWK `x` member).
+    pub x: String,
+}
+
+/// Why a presented token was refused. Only logged, never shown to the caller.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenRejection {
+    #[error("not a JWS compact serialization")]
+    Malformed,
+    #[error("header not acceptable")]
+    Header,
+    #[error("unknown key id")]
+    UnknownKey,
+    #[error("bad signature or claims")]
+    Invalid,
+    #[error("expired")]
+    Expired,
+    #[error("not yet valid")]
+    NotYetValid,
+}
+
+/// The header members Gatehouse looks at before trusting anything in a token.
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: Option<String>,
+    typ: Option<String>,
+    kid: Option<String>,
+    crit: Option<serde_json::Value>,
+}
+
+struct VerifyingKey {
+    public: PublicKey,
+    key: DecodingKey,
+}
+
+/// The signing keys in use: the newest signs, all of them verify.
+pub struct KeyRing {
+    current_kid: String,
+    signing_key: EncodingKey,
+    verifying: HashMap<String, VerifyingKey>,
+    issuer: String,
+    audience: String,
+    leeway_seconds: i64,
+}
+
+impl KeyRing {
+    /// `keys` newest first, as the store returns them.
+    pub fn load(
+        master_key: &MasterKey,
+        keys: &[StoredSigningKey],
+        issuer: String,
+        leeway_seconds: i64,
+    ) -> Result<Self, KeyError> {
+        let newest = keys.first().ok_or(KeyError::NoKey)?;
+        let pkcs8 = master_key.open(newest.kid.as_bytes(), &newest.sealed_private_key)?;
+        let signing_key = EncodingKey::from_ed_der(&pkcs8);
+        let mut verifying = HashMap::new();
+        for stored in keys {
+            let x = URL_SAFE_NO_PAD.encode(&stored.public_key);
+            let key = DecodingKey::from_ed_components(&x).map_err(|_| KeyError::Crypto)?;
+            let public = PublicKey { kid: stored.kid.clone(), x };
+            verifying.insert(stored.kid.clone(), VerifyingKey { public, key });
+        }
+        Ok(Self {
+            current_kid: newest.kid.clone(),
+            signing_key,
+            verifying,
+            audience: issuer.clone(),
+            issuer,
+            leeway_seconds,
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The audience of Gatehouse tokens: the issuer itself, whose management API and gateway
+    /// check are what the tokens are presented to.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    pub fn public_keys(&self) -> impl Iterator<Item = &PublicKey> {
+        self.verifying.values().map(|key| &key.public)
+    }
+
+    pub fn sign(&self, claims: &AccessTokenClaims) -> Result<String, KeyError> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
+        header.kid = Some(self.current_kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.signing_key).map_err(|_| KeyError::Crypto)
+    }
+
+    /// Verifies signature, header and time claims at `now`. What the token's client is allowed
+    /// to do now (disabled, renewed, deleted) is the caller's next check.
+    pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims, TokenRejection> {
+        let header = Self::raw_header(token)?;
+        // RFC 8725 §3.1 and SECURITY.md: exactly one algorithm, never `none` or a MAC.
+        if header.alg.as_deref() != Some("EdDSA") {
+            return Err(TokenRejection::Header);
+        }
+        // RFC 9068 §4: reject tokens whose `typ` is not `at+jwt`.
+        if header.typ.as_deref() != Some(ACCESS_TOKEN_TYP) {
+            return Err(TokenRejection::Header);
+        }
+        // RFC 7515 §4.1.11: no extension is understood here, so any `crit` is refused.
+        if header.crit.is_some() {
+            return Err(TokenRejection::Header);
+        }
+        // The kid is only ever a map lookup: no file or SQL is reached from it.
+        let kid = header.kid.ok_or(TokenRejection::Header)?;
+        let key = self.verifying.get(&kid).ok_or(TokenRejection::UnknownKey)?;
+
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        // Time claims are checked below against the injected clock with an explicit leeway,
+        // never the library's default leeway or its own clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.required_spec_claims.clear();
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        let data = jsonwebtoken::decode::<AccessTokenClaims>(token, &key.key, &validation)
+            .map_err(|_| TokenRejection::Invalid)?;
+        let claims = data.claims;
+        let now = now.unix_timestamp();
+        if claims.exp + self.leeway_seconds <= now {
+            return Err(TokenRejection::Expired);
+        }
+        if claims.iat - self.leeway_seconds > now {
+            return Err(TokenRejection::NotYetValid);
+        }
+        if claims.sub != claims.client_id {
+            return Err(TokenRejection::Invalid);
+        }
+        Ok(claims)
+    }
+
+    fn raw_header(token: &str) -> Result<RawHeader, TokenRejection> {
+        let mut parts = token.split('.');
+        let (Some(header), Some(_), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(TokenRejection::Malformed);
+        };
+        if signature.is_empty() {
+            return Err(TokenRejection::Malformed);
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(header).map_err(|_| TokenRejection::Malformed)?;
+        serde_json::from_slice(&bytes).map_err(|_| TokenRejection::Malformed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(now: OffsetDateTime) -> (KeyRing, AccessTokenClaims) {
+        let master = MasterKey::generate();
+        let key = generate_signing_key(&master, now).unwrap();
+        let ring = KeyRing::load(&master, &[key], "http://issuer".into(), 5).unwrap();
+        let claims = AccessTokenClaims {
+            iss: "http://issuer".into(),
+            sub: "c1".into(),
+            client_id: "c1".into(),
+            aud: "http://issuer".into(),
+            iat: now.unix_timestamp(),
+            exp: now.unix_timestamp() + 60,
+            jti: "j".into(),
+            scope: "SuperSIM".into(),
+            account_id: "acc".into(),
+            client_type: "standard".into(),
+        };
+        (ring, claims)
+    }
+
+    fn b64(value: &str) -> String {
+        URL_SAFE_NO_PAD.encode(value)
+    }
+
+    #[test]
+    fn a_signed_token_verifies_until_it_expires() {
+        let now = OffsetDateTime::now_utc();
+        let (ring, claims) = ring(now);
+        let token = ring.sign(&claims).unwrap();
+        assert_eq!(ring.verify(&token, now).unwrap(), claims);
+        assert_eq!(ring.verify(&token, now + time::Duration::seconds(64)).unwrap(), claims);
+        assert_eq!(ring.verify(&token, now + time::Duration::seconds(65)), Err(TokenRejection::Expired));
+        assert_eq!(ring.verify(&token, now - time::Duration::seconds(6)), Err(TokenRejection::NotYetValid));
+    }
+
+    #[test]
+    fn forged_tokens_are_refused() {
+        let now = OffsetDateTime::now_utc();
+        let (ring, claims) = ring(now);
+        let token = ring.sign(&claims).unwrap();
+        let parts: Vec<&str> = token.split('.').collect();
+
+        let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"at+jwt"}"#), parts[1]);
+        assert!(ring.verify(&none, now).is_err());
+
+        let mut edited = claims.clone();
+        edited.scope = "api_clients".into();
+        let edited_payload = b64(&serde_json::to_string(&edited).unwrap());
+        let tampered = format!("{}.{}.{}", parts[0], edited_payload, parts[2]);
+        assert_eq!(ring.verify(&tampered, now), Err(TokenRejection::Invalid));
+
+        let wrong_typ = format!("{}.{}.{}", b64(r#"{"alg":"EdDSA","typ":"JWT","kid":"x"}"#), parts[1], parts[2]);
+        assert_eq!(ring.verify(&wrong_typ, now), Err(TokenRejection::Header));
+
+        let unknown_kid =
+            format!("{}.{}.{}", b64(r#"{"alg":"EdDSA","typ":"at+jwt","kid":"../../etc/passwd"}"#), parts[1], parts[2]);
+        assert_eq!(ring.verify(&unknown_kid, now), Err(TokenRejection::UnknownKey));
+
+        assert_eq!(ring.verify("a.b", now), Err(TokenRejection::Malformed));
+        assert_eq!(ring.verify(&format!("{}.{}.", parts[0], parts[1]), now), Err(TokenRejection::Malformed));
+
+        let (other_ring, _) = self::ring(now);
+        assert!(other_ring.verify(&token, now).is_err());
+    }
+}
