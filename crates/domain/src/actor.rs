@@ -57,10 +57,7 @@ impl Actor {
         if allowed {
             Ok(())
         } else {
-            Err(DomainError::Forbidden(format!(
-                "this action needs the global resource `{}`",
-                resource.as_str()
-            )))
+            Err(DomainError::Forbidden(format!("this action needs the global resource `{}`", resource.as_str())))
         }
     }
 
@@ -69,9 +66,7 @@ impl Actor {
     /// granting global resources later, so nobody can edit their way past it.
     pub fn may_grant_admin(&self) -> Result<(), DomainError> {
         if self.is_api_client() {
-            return Err(DomainError::Forbidden(
-                "an API client can only create and edit standard clients".to_owned(),
-            ));
+            return Err(DomainError::Forbidden("an API client can only create and edit standard clients".to_owned()));
         }
         if !self.role.is_owner_or_admin() {
             return Err(DomainError::Forbidden(

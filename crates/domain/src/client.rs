@@ -56,12 +56,8 @@ pub enum GlobalResource {
 }
 
 impl GlobalResource {
-    pub const ALL: [GlobalResource; 4] = [
-        GlobalResource::ApiClients,
-        GlobalResource::Users,
-        GlobalResource::Audit,
-        GlobalResource::Introspection,
-    ];
+    pub const ALL: [GlobalResource; 4] =
+        [GlobalResource::ApiClients, GlobalResource::Users, GlobalResource::Audit, GlobalResource::Introspection];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -147,10 +143,7 @@ pub struct Scopes {
 impl Scopes {
     /// Every scope as the space-separated tokens used in `scope` (RFC 6749 §3.3).
     pub fn scope_tokens(&self) -> impl Iterator<Item = &str> {
-        self.global_resources
-            .iter()
-            .map(|resource| resource.as_str())
-            .chain(self.products.iter().map(String::as_str))
+        self.global_resources.iter().map(|resource| resource.as_str()).chain(self.products.iter().map(String::as_str))
     }
 
     pub fn to_scope_string(&self) -> String {
@@ -263,11 +256,10 @@ impl RateLimit {
 
     pub fn parse(requests_per_second: i64, burst: i64) -> Result<Self, ValidationError> {
         let in_range = |value: i64| u32::try_from(value).ok().filter(|v| (1..=Self::MAX).contains(v));
-        let requests_per_second = in_range(requests_per_second).ok_or_else(|| {
-            ValidationError::new("rate_limit.requests_per_second", "must be between 1 and 1000000")
-        })?;
-        let burst = in_range(burst)
-            .ok_or_else(|| ValidationError::new("rate_limit.burst", "must be between 1 and 1000000"))?;
+        let requests_per_second = in_range(requests_per_second)
+            .ok_or_else(|| ValidationError::new("rate_limit.requests_per_second", "must be between 1 and 1000000"))?;
+        let burst =
+            in_range(burst).ok_or_else(|| ValidationError::new("rate_limit.burst", "must be between 1 and 1000000"))?;
         Ok(Self { requests_per_second, burst })
     }
 }

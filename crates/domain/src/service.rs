@@ -251,10 +251,8 @@ impl Gatehouse {
             account_id: client.account_id.to_string(),
             client_type: client.client_type.as_str().to_owned(),
         };
-        let access_token = self
-            .keys
-            .sign(&claims)
-            .map_err(|error| TokenError::Store(StoreError::Internal(error.to_string())))?;
+        let access_token =
+            self.keys.sign(&claims).map_err(|error| TokenError::Store(StoreError::Internal(error.to_string())))?;
         self.store
             .record_token(&TokenRecord {
                 jti,
@@ -548,7 +546,11 @@ impl Gatehouse {
         let mut products = BTreeSet::new();
         for product in requested.products {
             if !catalogue.iter().any(|known| known.name == product) {
-                return Err(ValidationError::new("scopes.products", "names a product that is not in the account's catalogue").into());
+                return Err(ValidationError::new(
+                    "scopes.products",
+                    "names a product that is not in the account's catalogue",
+                )
+                .into());
             }
             products.insert(product);
         }

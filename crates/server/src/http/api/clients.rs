@@ -1,0 +1,471 @@
+//! `/v1/clients`: seed file 001 to the letter, plus the lifecycle of DESIGN.md rules 1-10.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gatehouse_domain::account::Email;
+use gatehouse_domain::client::{
+    AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, TokenExpiry,
+};
+use gatehouse_domain::ids::{AccountId, ClientId};
+use gatehouse_domain::service::{ClientPatch, NewClient, RequestedScopes};
+use gatehouse_domain::store::PageRequest;
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::error::ApiError;
+use super::extract::{ApiJson, Authenticated};
+use crate::http::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/clients", get(list_clients).post(create_client))
+        .route("/v1/clients/{client_id}", get(get_client).patch(update_client).delete(delete_client))
+        .route("/v1/clients/{client_id}/renew-key", post(renew_key))
+        .route("/v1/clients/{client_id}/transfer-ownership", post(transfer_ownership))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire types
+
+/// A client on the wire: file 001's fields first, the extended ones after (DESIGN.md).
+#[derive(Serialize)]
+struct ClientView {
+    client_id: String,
+    account_id: String,
+    name: String,
+    client_owner: String,
+    client_type: ClientType,
+    locked: Option<bool>,
+    date_created: String,
+    description: String,
+    enabled: bool,
+    scopes: ScopesView,
+    token_expiry_seconds: u32,
+    allowed_ips: Vec<String>,
+    rate_limit: Option<RateLimit>,
+    date_updated: String,
+}
+
+#[derive(Serialize)]
+struct ScopesView {
+    global_resources: Vec<GlobalResource>,
+    products: Vec<String>,
+}
+
+fn timestamp(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_default()
+}
+
+impl From<Client> for ClientView {
+    fn from(client: Client) -> Self {
+        Self {
+            client_id: client.client_id.to_string(),
+            account_id: client.account_id.to_string(),
+            name: client.name.as_str().to_owned(),
+            client_owner: client.client_owner.to_string(),
+            client_type: client.client_type,
+            locked: client.locked,
+            date_created: timestamp(client.date_created),
+            description: client.description.as_str().to_owned(),
+            enabled: client.enabled,
+            scopes: ScopesView {
+                global_resources: client.scopes.global_resources.into_iter().collect(),
+                products: client.scopes.products.into_iter().collect(),
+            },
+            token_expiry_seconds: client.token_expiry.seconds(),
+            allowed_ips: client.allowed_ips.to_strings(),
+            rate_limit: client.rate_limit,
+            date_updated: timestamp(client.date_updated),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ClientEnvelope {
+    client: ClientView,
+}
+
+/// File 001 `201CreateClient`.
+#[derive(Serialize)]
+struct CreatedClient {
+    message: &'static str,
+    client_id: String,
+    client_secret: String,
+    client_type: ClientType,
+    account_id: String,
+    name: String,
+    date_created: String,
+    client_owner: String,
+    locked: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct RenewedKey {
+    client_id: String,
+    client_secret: String,
+    message: &'static str,
+}
+
+#[derive(Serialize)]
+struct ListMeta {
+    count: u64,
+    page_number: u32,
+    page_size: u32,
+    previous_page_url: Option<String>,
+    next_page_url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ClientList {
+    meta: ListMeta,
+    clients: Vec<ClientView>,
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScopesBody {
+    #[serde(default)]
+    global_resources: Vec<GlobalResource>,
+    #[serde(default)]
+    products: Vec<String>,
+}
+
+impl From<ScopesBody> for RequestedScopes {
+    fn from(body: ScopesBody) -> Self {
+        RequestedScopes { global_resources: body.global_resources, products: body.products }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitBody {
+    requests_per_second: i64,
+    burst: i64,
+}
+
+fn rate_limit(body: Option<RateLimitBody>) -> Result<Option<RateLimit>, ApiError> {
+    body.map(|limit| RateLimit::parse(limit.requests_per_second, limit.burst)).transpose().map_err(Into::into)
+}
+
+/// File 001 `CreateClient` (`name`, `locked` and `scopes` required, `additionalProperties:
+/// false`) plus DESIGN.md's extended fields.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateClientBody {
+    #[serde(default)]
+    account_id: Option<String>,
+    name: String,
+    #[serde(default, deserialize_with = "present")]
+    locked: Option<Option<bool>>,
+    scopes: ScopesBody,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    client_type: Option<ClientType>,
+    #[serde(default)]
+    token_expiry_seconds: Option<i64>,
+    #[serde(default)]
+    allowed_ips: Option<Vec<String>>,
+    #[serde(default)]
+    rate_limit: Option<RateLimitBody>,
+}
+
+impl CreateClientBody {
+    fn parse(self) -> Result<NewClient, ApiError> {
+        // File 001 lists `locked` as required; `null` is allowed and means "not locked".
+        let locked = self.locked.ok_or_else(|| ApiError::invalid_field("locked", "is required"))?;
+        Ok(NewClient {
+            account_id: self.account_id.map(AccountId::from_string),
+            name: ClientName::parse(&self.name)?,
+            description: Description::parse(self.description.as_deref().unwrap_or_default())?,
+            locked,
+            client_type: self.client_type,
+            scopes: self.scopes.into(),
+            token_expiry: self.token_expiry_seconds.map(TokenExpiry::parse).transpose()?,
+            allowed_ips: AllowedIps::parse(&self.allowed_ips.unwrap_or_default())?,
+            rate_limit: rate_limit(self.rate_limit)?,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateClientBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    locked: Option<Option<bool>>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    client_type: Option<ClientType>,
+    #[serde(default)]
+    scopes: Option<ScopesBody>,
+    #[serde(default)]
+    token_expiry_seconds: Option<i64>,
+    #[serde(default)]
+    allowed_ips: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    rate_limit: Option<Option<RateLimitBody>>,
+}
+
+impl UpdateClientBody {
+    fn parse(self) -> Result<ClientPatch, ApiError> {
+        Ok(ClientPatch {
+            name: self.name.as_deref().map(ClientName::parse).transpose()?,
+            description: self.description.as_deref().map(Description::parse).transpose()?,
+            locked: self.locked,
+            enabled: self.enabled,
+            client_type: self.client_type,
+            scopes: self.scopes.map(Into::into),
+            token_expiry: self.token_expiry_seconds.map(TokenExpiry::parse).transpose()?,
+            allowed_ips: self.allowed_ips.as_deref().map(AllowedIps::parse).transpose()?,
+            rate_limit: self.rate_limit.map(rate_limit).transpose()?,
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferBody {
+    client_owner: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+
+/// Responses that carry a secret must never be cached (RFC 6749 §5.1, SECURITY.md).
+fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn etag(client: &Client) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{}\"", client.version)).unwrap_or_else(|_| HeaderValue::from_static("\"0\""))
+}
+
+fn with_etag(client: Client) -> Response {
+    let tag = etag(&client);
+    let mut response = Json(ClientEnvelope { client: client.into() }).into_response();
+    response.headers_mut().insert(header::ETAG, tag);
+    response
+}
+
+/// The version an `If-Match` header names. `*` matches any current version; a value that names
+/// no version of ours can never match, which the domain answers with 412.
+fn if_match(headers: &HeaderMap) -> Option<IfMatch> {
+    let value = headers.get(header::IF_MATCH)?;
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Some(IfMatch::Any);
+    }
+    let version = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.parse::<i64>().ok());
+    Some(IfMatch::Version(version.unwrap_or(-1)))
+}
+
+enum IfMatch {
+    Any,
+    Version(i64),
+}
+
+/// `GET /v1/clients`: both paging parameters required, at least 1, `page_size` at most 500
+/// (SECURITY.md: never clamped silently).
+async fn list_clients(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ClientList>, ApiError> {
+    let params = ListParams::parse(query.as_deref().unwrap_or_default())?;
+    let page = PageRequest { size: params.page_size, number: params.page_number };
+    let (clients, count) = state
+        .gatehouse
+        .list_clients(&actor, params.account_id.clone().map(AccountId::from_string), params.client_type, page)
+        .await?;
+    let page_url = |number: u32| params.url(&state.public_url, number);
+    let has_next = u64::from(page.number) * u64::from(page.size) < count;
+    Ok(Json(ClientList {
+        meta: ListMeta {
+            count,
+            page_number: page.number,
+            page_size: page.size,
+            previous_page_url: (page.number > 1).then(|| page_url(page.number - 1)),
+            next_page_url: has_next.then(|| page_url(page.number + 1)),
+        },
+        clients: clients.into_iter().map(ClientView::from).collect(),
+    }))
+}
+
+struct ListParams {
+    page_size: u32,
+    page_number: u32,
+    client_type: Option<ClientType>,
+    account_id: Option<String>,
+}
+
+impl ListParams {
+    const MAX_PAGE_SIZE: u32 = 500;
+
+    fn parse(query: &str) -> Result<Self, ApiError> {
+        let mut page_size = None;
+        let mut page_number = None;
+        let mut client_type = None;
+        let mut account_id = None;
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match key.as_ref() {
+                "page_size" => &mut page_size,
+                "page_number" => &mut page_number,
+                "client_type" => &mut client_type,
+                "account_id" => &mut account_id,
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(ApiError::invalid_parameter(&key, "is given more than once"));
+            }
+            *slot = Some(value.into_owned());
+        }
+        let positive = |name: &str, value: Option<String>, max: u32| -> Result<u32, ApiError> {
+            let value = value.ok_or_else(|| ApiError::invalid_parameter(name, "is required"))?;
+            match value.parse::<u32>() {
+                Ok(number) if (1..=max).contains(&number) => Ok(number),
+                _ if max == u32::MAX => Err(ApiError::invalid_parameter(name, "must be a whole number of at least 1")),
+                _ => Err(ApiError::invalid_parameter(name, "must be a whole number from 1 to 500")),
+            }
+        };
+        let page_size = positive("page_size", page_size, Self::MAX_PAGE_SIZE)?;
+        let page_number = positive("page_number", page_number, u32::MAX)?;
+        let client_type = client_type
+            .map(|value| value.parse::<ClientType>())
+            .transpose()
+            .map_err(|_| ApiError::invalid_parameter("client_type", "must be \"admin\" or \"standard\""))?;
+        Ok(Self { page_size, page_number, client_type, account_id })
+    }
+
+    fn url(&self, base: &str, page_number: u32) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("page_size", &self.page_size.to_string());
+        query.append_pair("page_number", &page_number.to_string());
+        if let Some(client_type) = self.client_type {
+            query.append_pair("client_type", client_type.as_str());
+        }
+        if let Some(account_id) = &self.account_id {
+            query.append_pair("account_id", account_id);
+        }
+        format!("{base}/v1/clients?{}", query.finish())
+    }
+}
+
+/// `POST /v1/clients`: 201 with file 001's body, the secret shown this once (seed rule 1).
+async fn create_client(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiJson(body): ApiJson<CreateClientBody>,
+) -> Result<Response, ApiError> {
+    let new = body.parse()?;
+    let (client, secret) = state.gatehouse.create_client(&actor, new, state.clock.now()).await?;
+    let location = HeaderValue::from_str(&format!("/v1/clients/{}", client.client_id)).ok();
+    let tag = etag(&client);
+    let body = CreatedClient {
+        message: "Client created. Store the client secret now: it is shown only once.",
+        client_id: client.client_id.to_string(),
+        client_secret: secret.expose().to_owned(),
+        client_type: client.client_type,
+        account_id: client.account_id.to_string(),
+        name: client.name.as_str().to_owned(),
+        date_created: timestamp(client.date_created),
+        client_owner: client.client_owner.to_string(),
+        locked: client.locked,
+    };
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response.headers_mut().insert(header::ETAG, tag);
+    Ok(no_store(response))
+}
+
+/// `GET /v1/clients/{client_id}`: never the secret.
+async fn get_client(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(client_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let client = state.gatehouse.get_client(&actor, &ClientId::from_string(client_id)).await?;
+    Ok(with_etag(client))
+}
+
+/// `PATCH /v1/clients/{client_id}`: conditional on `If-Match` when given (412 when stale).
+async fn update_client(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<UpdateClientBody>,
+) -> Result<Response, ApiError> {
+    let patch = body.parse()?;
+    let client_id = ClientId::from_string(client_id);
+    let expected = match if_match(&headers) {
+        None | Some(IfMatch::Any) => None,
+        Some(IfMatch::Version(version)) => Some(version),
+    };
+    let client = state.gatehouse.update_client(&actor, &client_id, patch, expected, state.clock.now()).await?;
+    Ok(with_etag(client))
+}
+
+/// `DELETE /v1/clients/{client_id}`: 204; the client and every credential and token are gone.
+async fn delete_client(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(client_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.gatehouse.delete_client(&actor, &ClientId::from_string(client_id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/clients/{client_id}/renew-key`: a new secret, shown once.
+async fn renew_key(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(client_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (client, secret) =
+        state.gatehouse.renew_key(&actor, &ClientId::from_string(client_id), state.clock.now()).await?;
+    let body = RenewedKey {
+        client_id: client.client_id.to_string(),
+        client_secret: secret.expose().to_owned(),
+        message: "Key renewed. The previous secret and every earlier token no longer work.",
+    };
+    Ok(no_store(Json(body).into_response()))
+}
+
+/// `POST /v1/clients/{client_id}/transfer-ownership` `{"client_owner": email}`.
+async fn transfer_ownership(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(client_id): Path<String>,
+    ApiJson(body): ApiJson<TransferBody>,
+) -> Result<Response, ApiError> {
+    let new_owner = Email::parse(&body.client_owner)
+        .map_err(|_| ApiError::invalid_field("client_owner", "must be an email address"))?;
+    let client = state
+        .gatehouse
+        .transfer_ownership(&actor, &ClientId::from_string(client_id), &new_owner, state.clock.now())
+        .await?;
+    Ok(with_etag(client))
+}

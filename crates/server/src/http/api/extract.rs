@@ -1,0 +1,123 @@
+//! Extractors for `/v1`: the JSON body and the authenticated actor, each failing with an
+//! `ApiError` in the documented format rather than axum's plain-text rejections.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use gatehouse_domain::actor::Actor;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::http::AppState;
+
+/// SECURITY.md: management bodies over 1 MiB are refused with 413.
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// A JSON request body, strictly parsed: `application/json` only (415 otherwise), at most 1 MiB
+/// (413), no trailing data, unknown fields refused by the target type.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"));
+        if !is_json {
+            return Err(ApiError::unsupported_media_type());
+        }
+        let declared_too_large = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok())
+            .is_some_and(|length| length > MAX_JSON_BODY as u64);
+        if declared_too_large {
+            return Err(ApiError::payload_too_large("at most 1 MiB"));
+        }
+        let bytes = axum::body::to_bytes(request.into_body(), MAX_JSON_BODY)
+            .await
+            .map_err(|_| ApiError::payload_too_large("at most 1 MiB"))?;
+        let _ = state;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses a JSON body into `T`, turning serde's errors into messages that name the field but
+/// never echo the submitted values.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        describe_json_error(&path, &inner)
+    })?;
+    deserializer.end().map_err(|_| ApiError::malformed_json("unexpected data after the JSON value"))?;
+    Ok(value)
+}
+
+fn describe_json_error(path: &str, error: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::malformed_json(format!(
+            "the body is not valid JSON (line {}, column {})",
+            error.line(),
+            error.column()
+        )),
+        Category::Data => {
+            let text = error.to_string();
+            if let Some(field) = quoted_identifier(&text, "missing field `") {
+                let field = if path == "." { field } else { format!("{path}.{field}") };
+                return ApiError::invalid_field(&field, "is required");
+            }
+            if let Some(field) = quoted_identifier(&text, "unknown field `") {
+                let field = if path == "." { field } else { format!("{path}.{field}") };
+                return ApiError::invalid_field(&field, "is not a known field");
+            }
+            if text.starts_with("unknown field") {
+                return ApiError::invalid_field(path, "holds an unknown field");
+            }
+            if text.starts_with("duplicate field") {
+                return ApiError::invalid_field(path, "is given more than once");
+            }
+            if path == "." {
+                return ApiError::malformed_json("the body must be a JSON object");
+            }
+            ApiError::invalid_field(path, "has the wrong type or an invalid value")
+        }
+    }
+}
+
+/// The identifier between `prefix` and the next backtick, if it is a plain field name (a hostile
+/// name is not echoed).
+fn quoted_identifier(text: &str, prefix: &str) -> Option<String> {
+    let rest = text.strip_prefix(prefix)?;
+    let name = &rest[..rest.find('`')?];
+    let plain = !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    plain.then(|| name.to_owned())
+}
+
+/// The caller of a `/v1` route, authenticated by a bearer access token.
+pub struct Authenticated(pub Actor);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = bearer_token(parts).ok_or_else(ApiError::unauthenticated)?;
+        let actor = state.gatehouse.authenticate_access_token(token, state.clock.now()).await?;
+        Ok(Authenticated(actor))
+    }
+}
+
+/// RFC 6750 §2.1: `Authorization: Bearer <token>`, the scheme case-insensitive.
+fn bearer_token(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}

@@ -1,0 +1,59 @@
+//! The HTTP layer: routing, extraction and the mapping of domain results onto the wire. Handlers
+//! are thin: extract, authorise through the domain, map the result.
+
+pub mod api;
+pub mod oauth;
+mod ops;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use gatehouse_domain::clock::Clock;
+use gatehouse_domain::service::Gatehouse;
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub gatehouse: Arc<Gatehouse>,
+    pub clock: Arc<dyn Clock>,
+    /// The externally visible base URL (the issuer), for links such as paging URLs.
+    pub public_url: String,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(ops::routes())
+        .merge(oauth::routes())
+        .merge(api::routes())
+        .fallback(api::not_found)
+        .with_state(state)
+        .layer(middleware::from_fn(log_request))
+        // A panic becomes a plain 500 in the documented format; the detail stays in the log.
+        .layer(CatchPanicLayer::custom(api::error::panic_response))
+}
+
+/// One log line per request: method, route (never the query string, which could carry a
+/// secret), status and duration.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "<unmatched>".to_owned());
+    let response = next.run(request).await;
+    tracing::info!(
+        %method,
+        route,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}

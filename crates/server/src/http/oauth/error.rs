@@ -1,0 +1,100 @@
+//! RFC 6749 §5.2 error responses.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gatehouse_domain::error::TokenError;
+use gatehouse_domain::store::StoreError;
+use serde::Serialize;
+
+/// One OAuth error. `error_description` is a fixed, printable-ASCII text without `"` or `\`
+/// (RFC 6749 §5.2), never derived from the request.
+#[derive(Debug)]
+pub struct OAuthError {
+    status: StatusCode,
+    error: &'static str,
+    description: &'static str,
+    /// RFC 6749 §5.2: a 401 `invalid_client` answers an HTTP Basic attempt with a challenge.
+    basic_challenge: bool,
+    retry_after: bool,
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: &'static str,
+    error_description: &'static str,
+}
+
+impl OAuthError {
+    const fn new(status: StatusCode, error: &'static str, description: &'static str) -> Self {
+        Self { status, error, description, basic_challenge: false, retry_after: false }
+    }
+
+    pub const fn invalid_request(description: &'static str) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
+    }
+
+    /// §5.2 `invalid_client`, identical for every cause (SECURITY.md).
+    pub fn invalid_client(basic_attempted: bool) -> Self {
+        Self {
+            basic_challenge: basic_attempted,
+            ..Self::new(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed")
+        }
+    }
+
+    pub const fn unsupported_grant_type() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Only the client_credentials grant is supported")
+    }
+
+    pub const fn invalid_scope() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "The requested scope is unknown or not granted to the client",
+        )
+    }
+
+    pub const fn payload_too_large() -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "The request body is too large")
+    }
+
+    pub fn from_token_error(error: TokenError, basic_attempted: bool) -> Self {
+        match error {
+            TokenError::InvalidClient => Self::invalid_client(basic_attempted),
+            TokenError::InvalidScope => Self::invalid_scope(),
+            TokenError::Store(StoreError::Unavailable(detail)) => {
+                tracing::warn!(%detail, "store unavailable at the token endpoint");
+                Self {
+                    retry_after: true,
+                    ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "Try again shortly")
+                }
+            }
+            TokenError::Store(
+                error @ (StoreError::NotFound
+                | StoreError::VersionMismatch
+                | StoreError::Conflict(_)
+                | StoreError::Internal(_)),
+            ) => {
+                tracing::error!(%error, "store error at the token endpoint");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Internal server error")
+            }
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: self.error, error_description: self.description };
+        let mut response = (self.status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if self.basic_challenge {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="gatehouse""#));
+        }
+        if self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

@@ -1,0 +1,107 @@
+//! Builds the application from configuration: store, keys, bootstrap, listener, router.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use gatehouse_domain::account::Email;
+use gatehouse_domain::clock::{Clock, SystemClock};
+use gatehouse_domain::error::DomainError;
+use gatehouse_domain::service::{BootstrapCredentials, Gatehouse, Settings, StartError};
+use gatehouse_domain::store::{Store, StoreError};
+use gatehouse_store_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+
+use crate::config::{ConfigError, ServeConfig, load_master_key};
+use crate::http::{self, AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("start: {0}")]
+    Start(#[from] StartError),
+    #[error("bootstrap: {0}")]
+    Bootstrap(#[from] DomainError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: SocketAddr, source: std::io::Error },
+    #[error("unsupported database URL (expected sqlite://PATH)")]
+    UnsupportedDatabase,
+}
+
+/// Opens the store named by `database_url` and applies its migrations.
+pub async fn open_store(database_url: &str) -> Result<Arc<dyn Store>, StartupError> {
+    if database_url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(database_url).await?))
+    } else {
+        Err(StartupError::UnsupportedDatabase)
+    }
+}
+
+/// Opens the store and the domain service on it, with its master key.
+pub async fn open_gatehouse(
+    database_url: &str,
+    config: &ServeConfig,
+    issuer: String,
+    clock: &dyn Clock,
+) -> Result<Gatehouse, StartupError> {
+    let store = open_store(database_url).await?;
+    let has_keys = !store.signing_keys().await?.is_empty();
+    let master_key = load_master_key(config.master_key.as_ref(), database_url, has_keys)?;
+    let settings = Settings { issuer, leeway_seconds: config.leeway_seconds };
+    Ok(Gatehouse::start(store, &master_key, settings, clock.now()).await?)
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    /// Set when this start initialised an empty database; shown to the operator once.
+    pub bootstrap: Option<BootstrapCredentials>,
+}
+
+impl Application {
+    pub async fn build(config: ServeConfig) -> Result<Self, StartupError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: ServeConfig, clock: Arc<dyn Clock>) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartupError::Bind { address: config.listen, source })?;
+        let bound = listener.local_addr().map_err(|source| StartupError::Bind { address: config.listen, source })?;
+        let issuer = config.issuer_for(bound);
+        let gatehouse = open_gatehouse(&config.database_url, &config, issuer.clone(), clock.as_ref()).await?;
+        let bootstrap = if gatehouse.store().is_initialised().await? {
+            None
+        } else {
+            let owner = Email::parse(&config.owner_email)
+                .map_err(|_| ConfigError::Invalid("--owner-email is not an email address".to_owned()))?;
+            match gatehouse.bootstrap(owner, "Root account", clock.now()).await {
+                Ok(credentials) => Some(credentials),
+                // Another process initialised it between the check and the write.
+                Err(DomainError::Conflict(_)) => None,
+                Err(other) => return Err(other.into()),
+            }
+        };
+        let state = AppState { gatehouse: Arc::new(gatehouse), clock, public_url: issuer };
+        Ok(Self { listener, state, bootstrap })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let app = http::router(self.state);
+        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,0 +1,11 @@
+//! Logging. Handlers and domain entry points use `#[instrument(skip_all)]`, so no argument (and
+//! so no secret) reaches a span unless it is named; request logs carry the path, never the
+//! query string or headers.
+
+use tracing_subscriber::EnvFilter;
+
+/// Logs to stderr at `RUST_LOG` (default `info`).
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

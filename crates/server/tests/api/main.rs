@@ -1,0 +1,1 @@
+//! The HTTP integration suite (filled in next).

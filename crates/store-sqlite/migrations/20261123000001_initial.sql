@@ -1,0 +1,83 @@
+-- Gatehouse schema, version 1. Timestamps are RFC 3339 text in UTC (sqlx's encoding of
+-- time::OffsetDateTime); lists are JSON arrays.
+
+create table accounts (
+    account_id        text primary key,
+    name              text not null,
+    -- a child account's parent (issue 4); null for a root account
+    parent_account_id text references accounts (account_id),
+    date_created      text not null
+);
+
+create table users (
+    user_id       text primary key,
+    account_id    text not null references accounts (account_id) on delete cascade,
+    -- lower-cased, so ownership comparisons are exact
+    email         text not null,
+    role          text not null check (role in ('owner', 'admin', 'developer')),
+    -- Argon2id PHC string
+    password_hash text not null,
+    date_created  text not null,
+    unique (account_id, email)
+);
+
+create table products (
+    account_id    text not null references accounts (account_id) on delete cascade,
+    name          text not null,
+    description   text not null default '',
+    -- JSON array of path prefixes the gateway check maps to this product
+    path_prefixes text not null default '[]',
+    primary key (account_id, name)
+);
+
+create table clients (
+    -- creation order: listings are oldest first and stable under equal timestamps
+    seq                  integer primary key autoincrement,
+    client_id            text not null unique,
+    account_id           text not null references accounts (account_id),
+    name                 text not null,
+    description          text not null default '',
+    client_owner         text not null,
+    client_type          text not null check (client_type in ('admin', 'standard')),
+    -- null: never locked (file 001)
+    locked               integer,
+    enabled              integer not null,
+    global_resources     text not null default '[]',
+    products             text not null default '[]',
+    token_expiry_seconds integer not null,
+    allowed_ips          text not null default '[]',
+    -- JSON {"requests_per_second","burst"} or null for no limit
+    rate_limit           text,
+    -- HMAC-SHA-256 of the secret under a key that is not in this database
+    secret_hash          blob not null,
+    -- bumped by each key renewal; tokens of an earlier generation are refused
+    secret_generation    integer not null,
+    -- bumped by every change; the ETag
+    version              integer not null,
+    date_created         text not null,
+    date_updated         text not null
+);
+
+create index clients_by_account on clients (account_id, client_type, seq);
+
+create table access_tokens (
+    jti               text primary key,
+    client_id         text not null references clients (client_id) on delete cascade,
+    -- the client's secret generation when the token was minted
+    secret_generation integer not null,
+    issued_at         text not null,
+    expires_at        text not null,
+    revoked           integer not null default 0
+);
+
+create index access_tokens_by_client on access_tokens (client_id, expires_at);
+
+create table signing_keys (
+    -- RFC 7638 thumbprint of the public key
+    kid                text primary key,
+    -- PKCS#8, sealed with AES-256-GCM under the master key
+    sealed_private_key blob not null,
+    -- raw 32-byte Ed25519 public key
+    public_key         blob not null,
+    created_at         text not null
+);

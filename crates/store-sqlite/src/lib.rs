@@ -1,0 +1,429 @@
+//! SQLite storage for Gatehouse: one file in WAL mode, a single writer connection (so no
+//! `SQLITE_BUSY` between our own writes reaches a client) and a pool of readers.
+
+mod rows;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use gatehouse_domain::account::{Account, Email, Product, User};
+use gatehouse_domain::client::{Client, ClientType};
+use gatehouse_domain::ids::{AccountId, ClientId, TokenId};
+use gatehouse_domain::secret::SecretHash;
+use gatehouse_domain::store::{
+    AccountStore, Bootstrap, ClientStore, KeyStore, PageRequest, Store, StoreError, StoredSigningKey, TokenRecord,
+    TokenStore,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use time::OffsetDateTime;
+
+use crate::rows::{ClientRow, SigningKeyRow, UserRow, json, map_error};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Column list shared by every query that reads a whole client.
+const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_owner, client_type, locked, enabled, \
+     global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_generation, version, \
+     date_created, date_updated";
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    readers: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path`) and applies pending
+    /// migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|error| StoreError::Internal(format!("bad SQLite URL: {error}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // In WAL mode NORMAL loses nothing when the process is killed: a committed
+            // transaction is in the WAL before the commit returns. Only a power loss can cost
+            // the last transactions, and FULL would halve write throughput for that.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .map_err(map_error)?;
+        MIGRATOR.run(&writer).await.map_err(|error| StoreError::Internal(format!("migration failed: {error}")))?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(map_error)?;
+        Ok(Self { writer, readers })
+    }
+
+    async fn begin(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
+        // The writer pool has one connection, so a transaction on it never waits for a lock
+        // held by another of our writers.
+        self.writer.begin().await.map_err(map_error)
+    }
+
+    async fn client_from(&self, sql: &str, client_id: &ClientId) -> Result<Option<ClientRow>, StoreError> {
+        sqlx::query_as::<_, ClientRow>(sql)
+            .bind(client_id.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(map_error)
+    }
+}
+
+async fn insert_client_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    client: &Client,
+    secret_hash: &SecretHash,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into clients (client_id, account_id, name, description, client_owner, client_type, locked, enabled, \
+         global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_hash, secret_generation, \
+         version, date_created, date_updated) \
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(client.client_id.as_str())
+    .bind(client.account_id.as_str())
+    .bind(client.name.as_str())
+    .bind(client.description.as_str())
+    .bind(client.client_owner.as_str())
+    .bind(client.client_type.as_str())
+    .bind(client.locked)
+    .bind(client.enabled)
+    .bind(json(&client.scopes.global_resources)?)
+    .bind(json(&client.scopes.products)?)
+    .bind(i64::from(client.token_expiry.seconds()))
+    .bind(json(&client.allowed_ips)?)
+    .bind(client.rate_limit.map(|limit| json(&limit)).transpose()?)
+    .bind(secret_hash.as_bytes())
+    .bind(client.secret_generation)
+    .bind(client.version)
+    .bind(client.date_created)
+    .bind(client.date_updated)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl AccountStore for SqliteStore {
+    async fn is_initialised(&self) -> Result<bool, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("select count(*) from accounts").fetch_one(&self.readers).await.map_err(map_error)?;
+        Ok(count > 0)
+    }
+
+    async fn bootstrap(&self, bootstrap: &Bootstrap) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        // Checked inside the write transaction: two racing `init`s cannot both succeed.
+        let count: i64 =
+            sqlx::query_scalar("select count(*) from accounts").fetch_one(&mut *tx).await.map_err(map_error)?;
+        if count > 0 {
+            return Err(StoreError::Conflict("already initialised".to_owned()));
+        }
+        let account = &bootstrap.account;
+        sqlx::query("insert into accounts (account_id, name, parent_account_id, date_created) values (?, ?, ?, ?)")
+            .bind(account.account_id.as_str())
+            .bind(&account.name)
+            .bind(account.parent_account_id.as_ref().map(AccountId::as_str))
+            .bind(account.date_created)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        insert_user_in(&mut tx, &bootstrap.owner, &bootstrap.owner_password_hash).await?;
+        for product in &bootstrap.products {
+            sqlx::query("insert into products (account_id, name, description, path_prefixes) values (?, ?, ?, ?)")
+                .bind(account.account_id.as_str())
+                .bind(&product.name)
+                .bind(&product.description)
+                .bind(json(&product.path_prefixes)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+        }
+        insert_client_in(&mut tx, &bootstrap.client, &bootstrap.client_secret_hash).await?;
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn account(&self, account_id: &AccountId) -> Result<Option<Account>, StoreError> {
+        let row: Option<(String, String, Option<String>, OffsetDateTime)> = sqlx::query_as(
+            "select account_id, name, parent_account_id, date_created from accounts where account_id = ?",
+        )
+        .bind(account_id.as_str())
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(map_error)?;
+        Ok(row.map(|(account_id, name, parent, date_created)| Account {
+            account_id: AccountId::from_string(account_id),
+            name,
+            parent_account_id: parent.map(AccountId::from_string),
+            date_created,
+        }))
+    }
+
+    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_user_in(&mut tx, user, password_hash).await?;
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn user_by_email(&self, account_id: &AccountId, email: &Email) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "select user_id, account_id, email, role, date_created from users where account_id = ? and email = ?",
+        )
+        .bind(account_id.as_str())
+        .bind(email.as_str())
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(map_error)?;
+        row.map(UserRow::into_user).transpose()
+    }
+
+    async fn products(&self, account_id: &AccountId) -> Result<Vec<Product>, StoreError> {
+        let rows: Vec<(String, String, String)> =
+            sqlx::query_as("select name, description, path_prefixes from products where account_id = ? order by name")
+                .bind(account_id.as_str())
+                .fetch_all(&self.readers)
+                .await
+                .map_err(map_error)?;
+        rows.into_iter()
+            .map(|(name, description, prefixes)| {
+                Ok(Product { name, description, path_prefixes: rows::from_json(&prefixes)? })
+            })
+            .collect()
+    }
+}
+
+async fn insert_user_in(tx: &mut Transaction<'_, Sqlite>, user: &User, password_hash: &str) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into users (user_id, account_id, email, role, password_hash, date_created) values (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(user.user_id.as_str())
+    .bind(user.account_id.as_str())
+    .bind(user.email.as_str())
+    .bind(user.role.as_str())
+    .bind(password_hash)
+    .bind(user.date_created)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn insert_client(&self, client: &Client, secret_hash: &SecretHash) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_client_in(&mut tx, client, secret_hash).await?;
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn client(&self, client_id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let sql = format!("select {CLIENT_COLUMNS}, null as secret_hash from clients where client_id = ?");
+        self.client_from(&sql, client_id).await?.map(ClientRow::into_client).transpose()
+    }
+
+    async fn client_with_secret(&self, client_id: &ClientId) -> Result<Option<(Client, SecretHash)>, StoreError> {
+        let sql = format!("select {CLIENT_COLUMNS}, secret_hash from clients where client_id = ?");
+        let Some(row) = self.client_from(&sql, client_id).await? else {
+            return Ok(None);
+        };
+        let hash = row.secret_hash.clone().ok_or_else(|| StoreError::Internal("client without a secret".into()))?;
+        Ok(Some((row.into_client()?, SecretHash::from_bytes(hash))))
+    }
+
+    async fn list_clients(
+        &self,
+        account_id: &AccountId,
+        client_type: Option<ClientType>,
+        page: PageRequest,
+    ) -> Result<(Vec<Client>, u64), StoreError> {
+        let client_type = client_type.map(ClientType::as_str);
+        let total: i64 = sqlx::query_scalar(
+            "select count(*) from clients where account_id = ?1 and (?2 is null or client_type = ?2)",
+        )
+        .bind(account_id.as_str())
+        .bind(client_type)
+        .fetch_one(&self.readers)
+        .await
+        .map_err(map_error)?;
+        let sql = format!(
+            "select {CLIENT_COLUMNS}, null as secret_hash from clients \
+             where account_id = ?1 and (?2 is null or client_type = ?2) order by seq limit ?3 offset ?4"
+        );
+        let rows: Vec<ClientRow> = sqlx::query_as(&sql)
+            .bind(account_id.as_str())
+            .bind(client_type)
+            .bind(i64::from(page.size))
+            .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+            .fetch_all(&self.readers)
+            .await
+            .map_err(map_error)?;
+        let clients = rows.into_iter().map(ClientRow::into_client).collect::<Result<Vec<_>, _>>()?;
+        Ok((clients, u64::try_from(total).unwrap_or_default()))
+    }
+
+    async fn update_client(&self, client: &Client, expected_version: i64) -> Result<Client, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query(
+            "update clients set name = ?, description = ?, client_owner = ?, client_type = ?, locked = ?, enabled = ?, \
+             global_resources = ?, products = ?, token_expiry_seconds = ?, allowed_ips = ?, rate_limit = ?, \
+             date_updated = ?, version = version + 1 \
+             where client_id = ? and version = ?",
+        )
+        .bind(client.name.as_str())
+        .bind(client.description.as_str())
+        .bind(client.client_owner.as_str())
+        .bind(client.client_type.as_str())
+        .bind(client.locked)
+        .bind(client.enabled)
+        .bind(json(&client.scopes.global_resources)?)
+        .bind(json(&client.scopes.products)?)
+        .bind(i64::from(client.token_expiry.seconds()))
+        .bind(json(&client.allowed_ips)?)
+        .bind(client.rate_limit.map(|limit| json(&limit)).transpose()?)
+        .bind(client.date_updated)
+        .bind(client.client_id.as_str())
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            let exists: Option<i64> = sqlx::query_scalar("select 1 from clients where client_id = ?")
+                .bind(client.client_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            return Err(if exists.is_some() { StoreError::VersionMismatch } else { StoreError::NotFound });
+        }
+        let updated = fetch_client_in(&mut tx, &client.client_id).await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(updated)
+    }
+
+    async fn renew_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret_hash: &SecretHash,
+        now: OffsetDateTime,
+    ) -> Result<Client, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query(
+            "update clients set secret_hash = ?, secret_generation = secret_generation + 1, version = version + 1, \
+             date_updated = ? where client_id = ?",
+        )
+        .bind(secret_hash.as_bytes())
+        .bind(now)
+        .bind(client_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        // The generation bump already refuses them; deleting keeps the table small.
+        sqlx::query("delete from access_tokens where client_id = ?")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        let updated = fetch_client_in(&mut tx, client_id).await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(updated)
+    }
+
+    async fn delete_client(&self, client_id: &ClientId) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query("delete from clients where client_id = ?")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(map_error)
+    }
+}
+
+async fn fetch_client_in(tx: &mut Transaction<'_, Sqlite>, client_id: &ClientId) -> Result<Client, StoreError> {
+    let sql = format!("select {CLIENT_COLUMNS}, null as secret_hash from clients where client_id = ?");
+    let row: ClientRow = sqlx::query_as(&sql)
+        .bind(client_id.as_str())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(map_error)?
+        .ok_or(StoreError::NotFound)?;
+    row.into_client()
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn record_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into access_tokens (jti, client_id, secret_generation, issued_at, expires_at) values (?, ?, ?, ?, ?)",
+        )
+        .bind(token.jti.as_str())
+        .bind(token.client_id.as_str())
+        .bind(token.secret_generation)
+        .bind(token.issued_at)
+        .bind(token.expires_at)
+        .execute(&self.writer)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn live_token_client(&self, jti: &TokenId) -> Result<Option<Client>, StoreError> {
+        let columns = CLIENT_COLUMNS.split(", ").map(|column| format!("c.{column}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "select {columns}, null as secret_hash from access_tokens t join clients c on c.client_id = t.client_id \
+             where t.jti = ? and t.revoked = 0 and t.secret_generation = c.secret_generation"
+        );
+        let row: Option<ClientRow> =
+            sqlx::query_as(&sql).bind(jti.as_str()).fetch_optional(&self.readers).await.map_err(map_error)?;
+        row.map(ClientRow::into_client).transpose()
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        let rows: Vec<SigningKeyRow> = sqlx::query_as(
+            "select kid, sealed_private_key, public_key, created_at from signing_keys order by created_at desc, kid",
+        )
+        .fetch_all(&self.writer)
+        .await
+        .map_err(map_error)?;
+        Ok(rows.into_iter().map(SigningKeyRow::into_key).collect())
+    }
+
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError> {
+        sqlx::query("insert into signing_keys (kid, sealed_private_key, public_key, created_at) values (?, ?, ?, ?)")
+            .bind(&key.kid)
+            .bind(&key.sealed_private_key)
+            .bind(&key.public_key)
+            .bind(key.created_at)
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("select 1").execute(&self.readers).await.map_err(map_error)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! Row types and their conversion into domain values. Stored data is parsed with the same
+//! functions as input, so a row that no longer parses is reported, not trusted.
+
+use std::collections::BTreeSet;
+
+use gatehouse_domain::account::{Email, Role, User};
+use gatehouse_domain::client::{
+    AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
+};
+use gatehouse_domain::error::ValidationError;
+use gatehouse_domain::ids::{AccountId, ClientId, UserId};
+use gatehouse_domain::store::{StoreError, StoredSigningKey};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+pub(crate) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|error| StoreError::Internal(error.to_string()))
+}
+
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|error| StoreError::Internal(format!("bad stored JSON: {error}")))
+}
+
+fn corrupt(error: ValidationError) -> StoreError {
+    StoreError::Internal(format!("stored value no longer valid: {error}"))
+}
+
+/// Maps sqlx errors onto the store's: constraint violations are conflicts, lock and I/O trouble
+/// is transient, everything else is internal.
+pub(crate) fn map_error(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // Extended result codes: 2067 UNIQUE, 1555 PRIMARY KEY, 787 FOREIGN KEY. Primary
+            // codes: 5 BUSY, 6 LOCKED, 10 IOERR, 13 FULL, 14 CANTOPEN.
+            match code.as_ref() {
+                "2067" | "1555" => StoreError::Conflict(db.message().to_owned()),
+                "5" | "6" | "10" | "13" | "14" | "517" | "261" => StoreError::Unavailable(db.message().to_owned()),
+                _ => StoreError::Internal(error.to_string()),
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(error.to_string())
+        }
+        _ => StoreError::Internal(error.to_string()),
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientRow {
+    client_id: String,
+    account_id: String,
+    name: String,
+    description: String,
+    client_owner: String,
+    client_type: String,
+    locked: Option<bool>,
+    enabled: bool,
+    global_resources: String,
+    products: String,
+    token_expiry_seconds: i64,
+    allowed_ips: String,
+    rate_limit: Option<String>,
+    secret_generation: i64,
+    version: i64,
+    date_created: OffsetDateTime,
+    date_updated: OffsetDateTime,
+    pub(crate) secret_hash: Option<Vec<u8>>,
+}
+
+impl ClientRow {
+    pub(crate) fn into_client(self) -> Result<Client, StoreError> {
+        let global_resources: BTreeSet<GlobalResource> = from_json(&self.global_resources)?;
+        let products: BTreeSet<String> = from_json(&self.products)?;
+        let allowed_ips: Vec<String> = from_json(&self.allowed_ips)?;
+        let rate_limit = match self.rate_limit.as_deref() {
+            None => None,
+            Some(text) => {
+                let value: Value = from_json(text)?;
+                if value.is_null() { None } else { Some(from_json::<RateLimit>(text)?) }
+            }
+        };
+        Ok(Client {
+            client_id: ClientId::from_string(self.client_id),
+            account_id: AccountId::from_string(self.account_id),
+            name: ClientName::parse(&self.name).map_err(corrupt)?,
+            description: Description::parse(&self.description).map_err(corrupt)?,
+            client_owner: Email::parse(&self.client_owner).map_err(corrupt)?,
+            client_type: self.client_type.parse::<ClientType>().map_err(corrupt)?,
+            locked: self.locked,
+            enabled: self.enabled,
+            scopes: Scopes { global_resources, products },
+            token_expiry: TokenExpiry::parse(self.token_expiry_seconds).map_err(corrupt)?,
+            allowed_ips: AllowedIps::parse(&allowed_ips).map_err(corrupt)?,
+            rate_limit,
+            date_created: self.date_created,
+            date_updated: self.date_updated,
+            version: self.version,
+            secret_generation: self.secret_generation,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    user_id: String,
+    account_id: String,
+    email: String,
+    role: String,
+    date_created: OffsetDateTime,
+}
+
+impl UserRow {
+    pub(crate) fn into_user(self) -> Result<User, StoreError> {
+        Ok(User {
+            user_id: UserId::from_string(self.user_id),
+            account_id: AccountId::from_string(self.account_id),
+            email: Email::parse(&self.email).map_err(corrupt)?,
+            role: Role::parse(&self.role).ok_or_else(|| StoreError::Internal("unknown role".to_owned()))?,
+            date_created: self.date_created,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SigningKeyRow {
+    kid: String,
+    sealed_private_key: Vec<u8>,
+    public_key: Vec<u8>,
+    created_at: OffsetDateTime,
+}
+
+impl SigningKeyRow {
+    pub(crate) fn into_key(self) -> StoredSigningKey {
+        StoredSigningKey {
+            kid: self.kid,
+            sealed_private_key: self.sealed_private_key,
+            public_key: self.public_key,
+            created_at: self.created_at,
+        }
+    }
+}
