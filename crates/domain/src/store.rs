@@ -60,6 +60,8 @@ pub trait AccountStore: Send + Sync {
     /// with `Conflict` if the store is already initialised.
     async fn bootstrap(&self, bootstrap: &Bootstrap) -> Result<(), StoreError>;
     async fn account(&self, account_id: &AccountId) -> Result<Option<Account>, StoreError>;
+    /// Creates an account with its product catalogue.
+    async fn insert_account(&self, account: &Account, products: &[Product]) -> Result<(), StoreError>;
     async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError>;
     async fn user_by_email(&self, account_id: &AccountId, email: &Email) -> Result<Option<User>, StoreError>;
     async fn products(&self, account_id: &AccountId) -> Result<Vec<Product>, StoreError>;

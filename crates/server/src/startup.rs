@@ -93,6 +93,11 @@ impl Application {
         self.listener.local_addr().ok()
     }
 
+    /// The domain service, for operators' tooling and tests that set up state directly.
+    pub fn gatehouse(&self) -> Arc<Gatehouse> {
+        self.state.gatehouse.clone()
+    }
+
     pub fn public_url(&self) -> &str {
         &self.state.public_url
     }

@@ -130,26 +130,8 @@ impl AccountStore for SqliteStore {
         if count > 0 {
             return Err(StoreError::Conflict("already initialised".to_owned()));
         }
-        let account = &bootstrap.account;
-        sqlx::query("insert into accounts (account_id, name, parent_account_id, date_created) values (?, ?, ?, ?)")
-            .bind(account.account_id.as_str())
-            .bind(&account.name)
-            .bind(account.parent_account_id.as_ref().map(AccountId::as_str))
-            .bind(account.date_created)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
+        insert_account_in(&mut tx, &bootstrap.account, &bootstrap.products).await?;
         insert_user_in(&mut tx, &bootstrap.owner, &bootstrap.owner_password_hash).await?;
-        for product in &bootstrap.products {
-            sqlx::query("insert into products (account_id, name, description, path_prefixes) values (?, ?, ?, ?)")
-                .bind(account.account_id.as_str())
-                .bind(&product.name)
-                .bind(&product.description)
-                .bind(json(&product.path_prefixes)?)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
-        }
         insert_client_in(&mut tx, &bootstrap.client, &bootstrap.client_secret_hash).await?;
         tx.commit().await.map_err(map_error)
     }
@@ -168,6 +150,12 @@ impl AccountStore for SqliteStore {
             parent_account_id: parent.map(AccountId::from_string),
             date_created,
         }))
+    }
+
+    async fn insert_account(&self, account: &Account, products: &[Product]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_account_in(&mut tx, account, products).await?;
+        tx.commit().await.map_err(map_error)
     }
 
     async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError> {
@@ -201,6 +189,32 @@ impl AccountStore for SqliteStore {
             })
             .collect()
     }
+}
+
+async fn insert_account_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    account: &Account,
+    products: &[Product],
+) -> Result<(), StoreError> {
+    sqlx::query("insert into accounts (account_id, name, parent_account_id, date_created) values (?, ?, ?, ?)")
+        .bind(account.account_id.as_str())
+        .bind(&account.name)
+        .bind(account.parent_account_id.as_ref().map(AccountId::as_str))
+        .bind(account.date_created)
+        .execute(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    for product in products {
+        sqlx::query("insert into products (account_id, name, description, path_prefixes) values (?, ?, ?, ?)")
+            .bind(account.account_id.as_str())
+            .bind(&product.name)
+            .bind(&product.description)
+            .bind(json(&product.path_prefixes)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_error)?;
+    }
+    Ok(())
 }
 
 async fn insert_user_in(tx: &mut Transaction<'_, Sqlite>, user: &User, password_hash: &str) -> Result<(), StoreError> {

@@ -1,1 +1,14 @@
-//! The HTTP integration suite (filled in next).
+//! Gatehouse's HTTP integration suite: one binary, one file per area. Every test starts the real
+//! application on port 0 with a fresh SQLite database (`TestApp`), or the real binary when
+//! process behaviour (kill -9, init, logs) is the point.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod test_app;
+
+mod authorization;
+mod bad_input;
+mod client_api;
+mod lifecycle;
+mod process;
+mod token_endpoint;

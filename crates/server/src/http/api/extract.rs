@@ -74,9 +74,9 @@ fn describe_json_error(path: &str, error: &serde_json::Error) -> ApiError {
                 let field = if path == "." { field } else { format!("{path}.{field}") };
                 return ApiError::invalid_field(&field, "is required");
             }
-            if let Some(field) = quoted_identifier(&text, "unknown field `") {
-                let field = if path == "." { field } else { format!("{path}.{field}") };
-                return ApiError::invalid_field(&field, "is not a known field");
+            // serde_path_to_error's path already ends at the unknown field itself.
+            if quoted_identifier(&text, "unknown field `").is_some() {
+                return ApiError::invalid_field(path, "is not a known field");
             }
             if text.starts_with("unknown field") {
                 return ApiError::invalid_field(path, "holds an unknown field");

@@ -1,0 +1,231 @@
+//! The real `gatehouse` binary: `init`, `serve`'s bootstrap, `kill -9` durability, and logs that
+//! never hold a secret.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn database_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("g.db").display())
+}
+
+struct Server {
+    child: Child,
+    base_url: String,
+}
+
+impl Server {
+    /// Starts `gatehouse serve` and waits for /healthz. stderr goes to `log`.
+    async fn start(dir: &Path, log: &Path) -> Server {
+        Self::start_on(free_port(), dir, log).await
+    }
+
+    async fn start_on(port: u16, dir: &Path, log: &Path) -> Server {
+        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", &database_url(dir)])
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .unwrap();
+        let base_url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(response) = reqwest::get(format!("{base_url}/healthz")).await
+                && response.status() == StatusCode::OK
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "gatehouse did not come up: {}", std::fs::read_to_string(log).unwrap());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Server { child, base_url }
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn init_json(dir: &Path) -> Value {
+    let output = Command::new(BIN)
+        .args(["init", "--owner-email", "ops@example.com", "--database", &database_url(dir), "--json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(stdout.trim().lines().count(), 1, "exactly one JSON object: {stdout}");
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
+async fn token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> reqwest::Response {
+    http.post(format!("{base}/api-services/v1/auth/token"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn access_token(http: &reqwest::Client, base: &str, id: &str, secret: &str) -> String {
+    let response = token(http, base, id, secret).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn init_prints_one_json_object_and_refuses_a_second_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = init_json(dir.path());
+    let keys: Vec<&str> = credentials.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut keys = keys;
+    keys.sort();
+    assert_eq!(keys, ["account_id", "client_id", "client_secret", "owner_email", "owner_password"]);
+    assert_eq!(credentials["owner_email"], "ops@example.com");
+
+    let again = Command::new(BIN)
+        .args(["init", "--owner-email", "other@example.com", "--database", &database_url(dir.path()), "--json"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(again.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already initialised"));
+
+    // The first credentials still work: nothing was changed.
+    let log = dir.path().join("serve.log");
+    let server = Server::start(dir.path(), &log).await;
+    let http = reqwest::Client::new();
+    let id = credentials["client_id"].as_str().unwrap();
+    let secret = credentials["client_secret"].as_str().unwrap();
+    access_token(&http, &server.base_url, id, secret).await;
+    // `serve` on an initialised database prints no new credentials.
+    assert!(!std::fs::read_to_string(&log).unwrap().contains("BOOTSTRAP CREDENTIALS"));
+}
+
+#[tokio::test]
+async fn serve_bootstraps_an_empty_database_and_prints_the_credentials_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let server = Server::start(dir.path(), &log).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("BOOTSTRAP CREDENTIALS"));
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name}:")).map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| panic!("{name} missing from the banner"))
+    };
+    assert_eq!(field("owner_email"), "owner@localhost");
+    let http = reqwest::Client::new();
+    access_token(&http, &server.base_url, &field("client_id"), &field("client_secret")).await;
+    assert_eq!(http.get(format!("{}/readyz", server.base_url)).send().await.unwrap().status(), StatusCode::OK);
+}
+
+/// Every acknowledged write survives `kill -9`, including a renewal; the database stays sound;
+/// and no secret other than the bootstrap banner's ever reaches the log.
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9_and_secrets_never_reach_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = init_json(dir.path());
+    let log = dir.path().join("serve.log");
+    let server = Server::start(dir.path(), &log).await;
+    let http = reqwest::Client::new();
+    let admin_id = credentials["client_id"].as_str().unwrap();
+    let admin_secret = credentials["client_secret"].as_str().unwrap();
+    let admin = access_token(&http, &server.base_url, admin_id, admin_secret).await;
+
+    let mut created = Vec::new();
+    for index in 0..20 {
+        let response = http
+            .post(format!("{}/v1/clients", server.base_url))
+            .bearer_auth(&admin)
+            .json(&json!({"name": format!("durable {index}"), "locked": null, "scopes": {"products": ["SuperSIM"]}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let body: Value = response.json().await.unwrap();
+        created
+            .push((body["client_id"].as_str().unwrap().to_owned(), body["client_secret"].as_str().unwrap().to_owned()));
+    }
+    let (renewed_id, old_secret) = created[0].clone();
+    let response = http
+        .post(format!("{}/v1/clients/{renewed_id}/renew-key", server.base_url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let new_secret = response.json::<Value>().await.unwrap()["client_secret"].as_str().unwrap().to_owned();
+    let disabled_id = created[1].0.clone();
+    let response = http
+        .patch(format!("{}/v1/clients/{disabled_id}", server.base_url))
+        .bearer_auth(&admin)
+        .json(&json!({"enabled": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    // A secret sent in the query string must be refused without being logged.
+    let leaked = &created[2].1;
+    http.post(format!("{}/api-services/v1/auth/token?client_secret={leaked}", server.base_url))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    let client_token = access_token(&http, &server.base_url, &created[3].0, &created[3].1).await;
+    let port = server.base_url.rsplit(':').next().unwrap().parse().unwrap();
+    server.kill_9();
+
+    // The same address keeps the same issuer, so tokens minted before the kill stay valid.
+    let server = Server::start_on(port, dir.path(), &log).await;
+    let list: Value = http
+        .get(format!("{}/v1/clients?page_size=100&page_number=1", server.base_url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["meta"]["count"], 21);
+    assert_eq!(token(&http, &server.base_url, &renewed_id, &old_secret).await.status(), StatusCode::UNAUTHORIZED);
+    access_token(&http, &server.base_url, &renewed_id, &new_secret).await;
+    assert_eq!(token(&http, &server.base_url, &disabled_id, &created[1].1).await.status(), StatusCode::UNAUTHORIZED);
+    let ping = http.get(format!("{}/v1/ping", server.base_url)).bearer_auth(&client_token).send().await.unwrap();
+    assert_eq!(ping.status(), StatusCode::OK);
+    drop(server);
+
+    let pool = sqlx::SqlitePool::connect(&database_url(dir.path())).await.unwrap();
+    let integrity: String = sqlx::query_scalar("pragma integrity_check").fetch_one(&pool).await.unwrap();
+    assert_eq!(integrity, "ok");
+    pool.close().await;
+
+    let mut text = String::new();
+    std::fs::File::open(&log).unwrap().read_to_string(&mut text).unwrap();
+    assert!(BufReader::new(text.as_bytes()).lines().count() > 10, "the server logged its requests");
+    for (_, secret) in &created {
+        assert!(!text.contains(secret.as_str()), "a client secret reached the log");
+    }
+    assert!(!text.contains(&new_secret));
+    assert!(!text.contains(admin_secret));
+    assert!(!text.contains(&admin), "an access token reached the log");
+}
