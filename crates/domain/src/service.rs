@@ -265,6 +265,11 @@ impl Gatehouse {
         Ok(IssuedAccessToken { access_token, expires_in, scope })
     }
 
+    /// Drops the bookkeeping of tokens that can no longer verify (expired beyond the leeway).
+    pub async fn purge_expired_tokens(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.store.purge_expired_tokens(now - time::Duration::seconds(self.settings.leeway_seconds)).await
+    }
+
     /// Turns a bearer access token into an actor. Refused unless the signature and time claims
     /// hold, the token is on record and unrevoked, its client still exists, is enabled (seed
     /// rule 7) and has not renewed its key since (seed rule 8).

@@ -109,6 +109,8 @@ pub struct TokenRecord {
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     async fn record_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+    /// Forgets tokens that expired before `before`; returns how many.
+    async fn purge_expired_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
     /// The token's client if the token was minted here, is not revoked, and was minted under the
     /// client's current secret generation; `None` otherwise (also when the client is gone).
     async fn live_token_client(&self, jti: &TokenId) -> Result<Option<Client>, StoreError>;

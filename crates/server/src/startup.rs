@@ -104,9 +104,27 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let housekeeping = tokio::spawn(purge_expired_tokens(self.state.gatehouse.clone(), self.state.clock.clone()));
         let app = http::router(self.state);
-        axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        housekeeping.abort();
+        served
+    }
+}
+
+/// Every few minutes, forget tokens that have expired, so the token table holds live tokens
+/// only. A failure is logged and retried on the next round.
+async fn purge_expired_tokens(gatehouse: Arc<Gatehouse>, clock: Arc<dyn Clock>) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(300));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match gatehouse.purge_expired_tokens(clock.now()).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "expired tokens purged"),
+            Err(error) => tracing::warn!(%error, "purging expired tokens failed"),
+        }
     }
 }

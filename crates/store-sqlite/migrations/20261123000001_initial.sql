@@ -65,8 +65,9 @@ create table access_tokens (
     client_id         text not null references clients (client_id) on delete cascade,
     -- the client's secret generation when the token was minted
     secret_generation integer not null,
-    issued_at         text not null,
-    expires_at        text not null,
+    -- unix seconds, compared numerically by the cleanup and the live-token count
+    issued_at         integer not null,
+    expires_at        integer not null,
     revoked           integer not null default 0
 );
 

@@ -66,8 +66,10 @@ impl SqliteStore {
 
     async fn begin(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
         // The writer pool has one connection, so a transaction on it never waits for a lock
-        // held by another of our writers.
-        self.writer.begin().await.map_err(map_error)
+        // held by another of our writers. IMMEDIATE takes the write lock up front: another
+        // process on the same file (`gatehouse init` beside a running server) then waits out
+        // the busy timeout instead of failing a read-then-write transaction with SQLITE_BUSY.
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_error)
     }
 
     async fn client_from(&self, sql: &str, client_id: &ClientId) -> Result<Option<ClientRow>, StoreError> {
@@ -389,12 +391,21 @@ impl TokenStore for SqliteStore {
         .bind(token.jti.as_str())
         .bind(token.client_id.as_str())
         .bind(token.secret_generation)
-        .bind(token.issued_at)
-        .bind(token.expires_at)
+        .bind(token.issued_at.unix_timestamp())
+        .bind(token.expires_at.unix_timestamp())
         .execute(&self.writer)
         .await
         .map_err(map_error)?;
         Ok(())
+    }
+
+    async fn purge_expired_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let result = sqlx::query("delete from access_tokens where expires_at < ?")
+            .bind(before.unix_timestamp())
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(result.rows_affected())
     }
 
     async fn live_token_client(&self, jti: &TokenId) -> Result<Option<Client>, StoreError> {

@@ -7,6 +7,8 @@ use gatehouse_domain::service::{NewClient, RequestedScopes};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use gatehouse_domain::clock::Clock;
+
 use crate::test_app::{Credentials, TestApp, assert_api_error};
 
 #[tokio::test]
@@ -162,4 +164,20 @@ async fn unknown_routes_answer_in_the_error_format() {
     let app = TestApp::spawn().await;
     let token = app.admin_token().await;
     assert_api_error(app.get("/v1/nothing-here", &token).await, StatusCode::NOT_FOUND).await;
+}
+
+/// Housekeeping forgets expired tokens only: a live token keeps working after a purge.
+#[tokio::test]
+async fn purging_expired_tokens_keeps_live_ones() {
+    let app = TestApp::spawn().await;
+    let admin_token = app.admin_token().await;
+    let (short, _) = app.create_client(&admin_token, json!({"token_expiry_seconds": 60})).await;
+    app.token(&short).await;
+    app.token(&short).await;
+    app.clock.advance(120);
+    let live = app.admin_token().await;
+    let purged = app.gatehouse.purge_expired_tokens(app.clock.now()).await.unwrap();
+    assert_eq!(purged, 2);
+    assert_eq!(app.ping_status(&live).await, StatusCode::OK);
+    assert_eq!(app.gatehouse.purge_expired_tokens(app.clock.now()).await.unwrap(), 0);
 }
