@@ -58,6 +58,10 @@ pub enum TokenError {
     /// §5.2 `invalid_scope`.
     #[error("the requested scope is invalid, unknown, or exceeds the scope granted to the client")]
     InvalidScope,
+    /// Seed rule 11 with the `refuse` policy: the client already holds the maximum of live
+    /// tokens.
+    #[error("the client already holds the maximum number of live tokens")]
+    TooManyLiveTokens,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod master_key;
+pub mod oauth;
 pub mod random;
 pub mod secret;
 pub mod service;

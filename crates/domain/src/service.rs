@@ -2,25 +2,26 @@
 //! store. Handlers call these and nothing else.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use argon2::password_hash::{PasswordHasher, SaltString};
 use time::OffsetDateTime;
 use tracing::instrument;
 
 use crate::account::{Account, Email, Product, Role, User};
-use crate::actor::{Actor, Principal};
+use crate::actor::Actor;
 use crate::client::{
     AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
 };
-use crate::error::{AuthError, DomainError, TokenError, ValidationError};
-use crate::ids::{AccountId, ClientId, TokenId, UserId};
+use crate::error::{DomainError, ValidationError};
+use crate::ids::{AccountId, ClientId, UserId};
 use crate::master_key::MasterKey;
 use crate::random;
 use crate::secret::{ClientSecret, SecretHasher};
-use crate::store::{Bootstrap, PageRequest, Store, StoreError, TokenRecord};
-use crate::token::{AccessTokenClaims, KeyError, KeyRing, generate_signing_key};
+use crate::store::{Bootstrap, LiveTokenCap, PageRequest, Store, StoreError};
+use crate::token::{KeyError, KeyRing, generate_signing_key};
 
 /// Settings the domain needs from configuration.
 #[derive(Clone, Debug)]
@@ -29,6 +30,8 @@ pub struct Settings {
     pub issuer: String,
     /// Allowed clock skew for `exp` and `iat` (SECURITY.md: explicit, default 5 s).
     pub leeway_seconds: i64,
+    /// What minting beyond the live-token cap does (seed rule 11).
+    pub token_cap: LiveTokenCap,
 }
 
 /// Scopes as requested, before the product names are checked against the catalogue.
@@ -75,24 +78,22 @@ pub struct BootstrapCredentials {
     pub client_secret: ClientSecret,
 }
 
-/// A successful client-credentials grant (RFC 6749 §4.4.3).
-pub struct IssuedAccessToken {
-    pub access_token: String,
-    pub expires_in: u32,
-    pub scope: String,
-}
-
-/// Client credentials as presented at the token endpoint.
-pub struct PresentedCredentials {
-    pub client_id: String,
-    pub client_secret: ClientSecret,
-}
-
 pub struct Gatehouse {
-    store: Arc<dyn Store>,
-    hasher: SecretHasher,
-    keys: KeyRing,
-    settings: Settings,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) hasher: SecretHasher,
+    master_key: MasterKey,
+    /// Swapped whole when keys are reloaded; readers never wait.
+    pub(crate) keys: ArcSwap<KeyRing>,
+    pub(crate) settings: Settings,
+}
+
+/// The outcome of a key rotation.
+#[derive(Clone, Debug)]
+pub struct RotatedKey {
+    pub kid: String,
+    pub activates_at: OffsetDateTime,
+    /// Keys deleted because no valid token can carry them any more.
+    pub retired: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,27 +108,67 @@ impl Gatehouse {
     /// Loads the signing keys, generating and persisting the first one on a new database.
     pub async fn start(
         store: Arc<dyn Store>,
-        master_key: &MasterKey,
+        master_key: MasterKey,
         settings: Settings,
         now: OffsetDateTime,
     ) -> Result<Self, StartError> {
         let mut stored = store.signing_keys().await?;
         if stored.is_empty() {
-            let key = generate_signing_key(master_key, now)?;
+            let key = generate_signing_key(&master_key, now, now)?;
             store.insert_signing_key(&key).await?;
             stored = store.signing_keys().await?;
             tracing::info!(kid = %key.kid, "generated the first signing key");
         }
-        let keys = KeyRing::load(master_key, &stored, settings.issuer.clone(), settings.leeway_seconds)?;
-        Ok(Self { store, hasher: SecretHasher::new(master_key), keys, settings })
+        let keys = KeyRing::load(&master_key, &stored, settings.issuer.clone(), settings.leeway_seconds, now)?;
+        Ok(Self {
+            store,
+            hasher: SecretHasher::new(&master_key),
+            master_key,
+            keys: ArcSwap::from_pointee(keys),
+            settings,
+        })
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
-    pub fn keys(&self) -> &KeyRing {
-        &self.keys
+    /// The key ring as it is now.
+    pub fn keys(&self) -> Arc<KeyRing> {
+        self.keys.load_full()
+    }
+
+    /// Re-reads the signing keys, so a rotation made by another process or instance is picked
+    /// up without a restart.
+    pub async fn reload_keys(&self, now: OffsetDateTime) -> Result<(), StartError> {
+        let stored = self.store.signing_keys().await?;
+        let ring =
+            KeyRing::load(&self.master_key, &stored, self.settings.issuer.clone(), self.settings.leeway_seconds, now)?;
+        self.keys.store(Arc::new(ring));
+        Ok(())
+    }
+
+    /// Adds a new signing key that starts signing after `activate_after`, published at once so
+    /// that every instance and every resource server's JWKS cache can know it first. Keys that
+    /// no valid token can carry any more are deleted.
+    pub async fn rotate_keys(
+        &self,
+        now: OffsetDateTime,
+        activate_after: time::Duration,
+    ) -> Result<RotatedKey, StartError> {
+        let key = generate_signing_key(&self.master_key, now, now + activate_after)?;
+        self.store.insert_signing_key(&key).await?;
+        let stored = self.store.signing_keys().await?;
+        let mut retired = Vec::new();
+        for old in &stored {
+            if crate::token::retired(old, &stored, self.settings.leeway_seconds, now) {
+                self.store.delete_signing_key(&old.kid).await?;
+                retired.push(old.kid.clone());
+            }
+        }
+        self.reload_keys(now).await?;
+        tracing::info!(kid = %key.kid, activates_at = %key.activates_at, retired = retired.len(), "signing key rotated");
+        Ok(RotatedKey { kid: key.kid, activates_at: key.activates_at, retired })
     }
 
     pub fn settings(&self) -> &Settings {
@@ -205,102 +246,9 @@ impl Gatehouse {
         })
     }
 
-    /// The client-credentials grant (RFC 6749 §4.4). Every refusal of the client itself is the
-    /// same `invalid_client` (SECURITY.md), and an unknown id costs a hash comparison too.
-    #[instrument(skip_all, fields(client_id = %credentials.client_id))]
-    pub async fn issue_token(
-        &self,
-        credentials: PresentedCredentials,
-        requested_scope: Option<&str>,
-        peer: IpAddr,
-        now: OffsetDateTime,
-    ) -> Result<IssuedAccessToken, TokenError> {
-        let client_id = ClientId::from_string(credentials.client_id);
-        let Some((client, secret_hash)) = self.store.client_with_secret(&client_id).await? else {
-            self.hasher.verify_against_dummy(&credentials.client_secret);
-            return Err(TokenError::InvalidClient);
-        };
-        if !self.hasher.verify(&credentials.client_secret, &secret_hash) {
-            tracing::info!("token refused: wrong secret");
-            return Err(TokenError::InvalidClient);
-        }
-        // Seed rule 7: a disabled client's credentials are refused.
-        if !client.enabled {
-            tracing::info!("token refused: client disabled");
-            return Err(TokenError::InvalidClient);
-        }
-        // Seed rule 13.
-        if !client.allowed_ips.allows(peer) {
-            tracing::info!(%peer, "token refused: address not allowed");
-            return Err(TokenError::InvalidClient);
-        }
-        let scope = grant_scope(&client.scopes, requested_scope)?;
-
-        let issued_at = now.unix_timestamp();
-        let expires_in = client.token_expiry.seconds();
-        let jti = TokenId::generate();
-        let claims = AccessTokenClaims {
-            iss: self.keys.issuer().to_owned(),
-            sub: client.client_id.to_string(),
-            client_id: client.client_id.to_string(),
-            aud: self.keys.audience().to_owned(),
-            iat: issued_at,
-            exp: issued_at + i64::from(expires_in),
-            jti: jti.to_string(),
-            scope: scope.clone(),
-            account_id: client.account_id.to_string(),
-            client_type: client.client_type.as_str().to_owned(),
-        };
-        let access_token =
-            self.keys.sign(&claims).map_err(|error| TokenError::Store(StoreError::Internal(error.to_string())))?;
-        self.store
-            .record_token(&TokenRecord {
-                jti,
-                client_id: client.client_id.clone(),
-                secret_generation: client.secret_generation,
-                issued_at: now,
-                expires_at: now + time::Duration::seconds(i64::from(expires_in)),
-            })
-            .await?;
-        Ok(IssuedAccessToken { access_token, expires_in, scope })
-    }
-
     /// Drops the bookkeeping of tokens that can no longer verify (expired beyond the leeway).
     pub async fn purge_expired_tokens(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         self.store.purge_expired_tokens(now - time::Duration::seconds(self.settings.leeway_seconds)).await
-    }
-
-    /// Turns a bearer access token into an actor. Refused unless the signature and time claims
-    /// hold, the token is on record and unrevoked, its client still exists, is enabled (seed
-    /// rule 7) and has not renewed its key since (seed rule 8).
-    pub async fn authenticate_access_token(&self, token: &str, now: OffsetDateTime) -> Result<Actor, AuthError> {
-        let claims = self.keys.verify(token, now).map_err(|rejection| {
-            tracing::debug!(%rejection, "bearer token refused");
-            AuthError::InvalidToken
-        })?;
-        let jti = TokenId::from_string(claims.jti);
-        let Some(client) = self.store.live_token_client(&jti).await? else {
-            return Err(AuthError::InvalidToken);
-        };
-        if client.client_id.as_str() != claims.client_id || !client.enabled {
-            return Err(AuthError::InvalidToken);
-        }
-        let role = self
-            .store
-            .user_by_email(&client.account_id, &client.client_owner)
-            .await?
-            .map(|owner| owner.role)
-            // An owner who is no longer a user of the account lends no powers.
-            .unwrap_or(Role::Developer);
-        Ok(Actor {
-            account_id: client.account_id.clone(),
-            role,
-            principal: Principal::Client {
-                client_id: client.client_id,
-                owner: client.client_owner,
-                scopes: scopes_from_claim(&claims.scope),
-            },
-        })
     }
 
     #[instrument(skip_all)]
@@ -567,20 +515,6 @@ fn standard_cannot_hold_global_resources() -> DomainError {
     ValidationError::new("scopes.global_resources", "standard clients cannot hold global resources").into()
 }
 
-/// RFC 6749 §3.3: the granted scope is the requested subset of the client's scopes, or all of
-/// them when none is requested. Anything not granted to the client is `invalid_scope`.
-fn grant_scope(client_scopes: &Scopes, requested: Option<&str>) -> Result<String, TokenError> {
-    let Some(requested) = requested.filter(|scope| !scope.trim().is_empty()) else {
-        return Ok(client_scopes.to_scope_string());
-    };
-    let requested: BTreeSet<&str> = requested.split(' ').filter(|token| !token.is_empty()).collect();
-    let held: BTreeSet<&str> = client_scopes.scope_tokens().collect();
-    if !requested.is_subset(&held) {
-        return Err(TokenError::InvalidScope);
-    }
-    Ok(client_scopes.scope_tokens().filter(|token| requested.contains(token)).collect::<Vec<_>>().join(" "))
-}
-
 /// Splits a token's `scope` claim back into global resources and products. Product names may
 /// not collide with global resource names, so the split is unambiguous.
 pub fn scopes_from_claim(scope: &str) -> Scopes {
@@ -618,17 +552,6 @@ mod tests {
             global_resources: global.iter().copied().collect(),
             products: products.iter().map(|p| p.to_string()).collect(),
         }
-    }
-
-    #[test]
-    fn scope_is_down_scoped_to_the_request() {
-        let held = scopes(&[GlobalResource::ApiClients], &["ProgrammableWireless", "SuperSIM"]);
-        assert_eq!(grant_scope(&held, None).unwrap(), "api_clients ProgrammableWireless SuperSIM");
-        assert_eq!(grant_scope(&held, Some("")).unwrap(), "api_clients ProgrammableWireless SuperSIM");
-        assert_eq!(grant_scope(&held, Some("SuperSIM")).unwrap(), "SuperSIM");
-        assert_eq!(grant_scope(&held, Some("SuperSIM  api_clients")).unwrap(), "api_clients SuperSIM");
-        assert!(matches!(grant_scope(&held, Some("users")), Err(TokenError::InvalidScope)));
-        assert!(matches!(grant_scope(&held, Some("Nope")), Err(TokenError::InvalidScope)));
     }
 
     #[test]

@@ -65,6 +65,8 @@ pub trait AccountStore: Send + Sync {
     async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError>;
     async fn user_by_email(&self, account_id: &AccountId, email: &Email) -> Result<Option<User>, StoreError>;
     async fn products(&self, account_id: &AccountId) -> Result<Vec<Product>, StoreError>;
+    /// The product names of root accounts, for the server metadata's `scopes_supported`.
+    async fn root_product_names(&self) -> Result<Vec<String>, StoreError>;
 }
 
 #[async_trait]
@@ -106,9 +108,52 @@ pub struct TokenRecord {
     pub expires_at: OffsetDateTime,
 }
 
+/// Seed rule 11 (file 003): at most this many live tokens per credential.
+pub const MAX_LIVE_TOKENS: u32 = 10;
+
+/// What minting a token beyond the cap does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapPolicy {
+    /// The oldest live token is revoked to make room (the default).
+    RevokeOldest,
+    /// The new token is refused.
+    Refuse,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LiveTokenCap {
+    pub max_live: u32,
+    pub policy: CapPolicy,
+}
+
+impl Default for LiveTokenCap {
+    fn default() -> Self {
+        Self { max_live: MAX_LIVE_TOKENS, policy: CapPolicy::RevokeOldest }
+    }
+}
+
+/// What recording a token under the cap did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CapOutcome {
+    /// The token was not recorded: the cap is full and the policy refuses.
+    pub refused: bool,
+    /// How many older live tokens were revoked to make room.
+    pub evicted: u64,
+}
+
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    async fn record_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+    /// Records a minted token, enforcing `cap` over the client's live tokens (unexpired at
+    /// `now`, unrevoked, of its current secret generation) in the same transaction, so the cap
+    /// holds under concurrent requests.
+    async fn record_token(
+        &self,
+        token: &TokenRecord,
+        cap: LiveTokenCap,
+        now: OffsetDateTime,
+    ) -> Result<CapOutcome, StoreError>;
+    /// Marks a token revoked; unknown ids are ignored.
+    async fn revoke_token(&self, jti: &TokenId) -> Result<(), StoreError>;
     /// Forgets tokens that expired before `before`; returns how many.
     async fn purge_expired_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
     /// The token's client if the token was minted here, is not revoked, and was minted under the
@@ -123,13 +168,16 @@ pub struct StoredSigningKey {
     pub sealed_private_key: Vec<u8>,
     pub public_key: Vec<u8>,
     pub created_at: OffsetDateTime,
+    /// When the key starts signing; it verifies from the moment it is stored.
+    pub activates_at: OffsetDateTime,
 }
 
 #[async_trait]
 pub trait KeyStore: Send + Sync {
-    /// Every stored signing key, newest first.
+    /// Every stored signing key.
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
+    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError>;
 }
 
 /// A complete storage backend.

@@ -42,14 +42,19 @@ pub enum KeyError {
     NoKey,
 }
 
-/// Generates a fresh Ed25519 signing key, sealed with the master key for storage.
-pub fn generate_signing_key(master_key: &MasterKey, now: OffsetDateTime) -> Result<StoredSigningKey, KeyError> {
+/// Generates a fresh Ed25519 signing key, sealed with the master key for storage. It is
+/// published at once and signs from `activates_at` on.
+pub fn generate_signing_key(
+    master_key: &MasterKey,
+    now: OffsetDateTime,
+    activates_at: OffsetDateTime,
+) -> Result<StoredSigningKey, KeyError> {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).map_err(|_| KeyError::Crypto)?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).map_err(|_| KeyError::Crypto)?;
     let public_key = pair.public_key().as_ref().to_vec();
     let kid = jwk_thumbprint(&public_key);
     let sealed_private_key = master_key.seal(kid.as_bytes(), pkcs8.as_ref())?;
-    Ok(StoredSigningKey { kid, sealed_private_key, public_key, created_at: now })
+    Ok(StoredSigningKey { kid, sealed_private_key, public_key, created_at: now, activates_at })
 }
 
 /// RFC 7638 JWK thumbprint of an Ed25519 public key (RFC 8037 §2): a stable, public `kid`.
@@ -92,47 +97,57 @@ struct RawHeader {
     crit: Option<serde_json::Value>,
 }
 
-struct VerifyingKey {
+struct RingKey {
     public: PublicKey,
-    key: DecodingKey,
+    activates_at: OffsetDateTime,
+    signing: EncodingKey,
+    verifying: DecodingKey,
 }
 
-/// The signing keys in use: the newest signs, all of them verify.
+/// The longest lifetime a token can have (seed rule 5): a key must keep verifying for this long
+/// after it stops signing.
+pub const MAX_TOKEN_LIFETIME_SECONDS: i64 = 86_400;
+
+/// The signing keys in use. The newest key whose activation time has passed signs; every key
+/// that may still have valid tokens verifies. A key is published (JWKS, verification) as soon
+/// as it is stored, before it signs, so every instance knows it before any token carries it.
 pub struct KeyRing {
-    current_kid: String,
-    signing_key: EncodingKey,
-    verifying: HashMap<String, VerifyingKey>,
+    /// Newest first.
+    keys: Vec<RingKey>,
+    by_kid: HashMap<String, usize>,
     issuer: String,
     audience: String,
     leeway_seconds: i64,
 }
 
 impl KeyRing {
-    /// `keys` newest first, as the store returns them.
+    /// `keys` in any order. Keys retired at `now` (see [`retired`]) are left out.
     pub fn load(
         master_key: &MasterKey,
         keys: &[StoredSigningKey],
         issuer: String,
         leeway_seconds: i64,
+        now: OffsetDateTime,
     ) -> Result<Self, KeyError> {
-        let newest = keys.first().ok_or(KeyError::NoKey)?;
-        let pkcs8 = master_key.open(newest.kid.as_bytes(), &newest.sealed_private_key)?;
-        let signing_key = EncodingKey::from_ed_der(&pkcs8);
-        let mut verifying = HashMap::new();
-        for stored in keys {
-            let x = URL_SAFE_NO_PAD.encode(&stored.public_key);
-            let key = DecodingKey::from_ed_components(&x).map_err(|_| KeyError::Crypto)?;
-            let public = PublicKey { kid: stored.kid.clone(), x };
-            verifying.insert(stored.kid.clone(), VerifyingKey { public, key });
+        let mut stored: Vec<&StoredSigningKey> =
+            keys.iter().filter(|key| !retired(key, keys, leeway_seconds, now)).collect();
+        stored.sort_by(|a, b| b.activates_at.cmp(&a.activates_at).then_with(|| b.kid.cmp(&a.kid)));
+        let mut ring_keys = Vec::with_capacity(stored.len());
+        for key in stored {
+            let pkcs8 = master_key.open(key.kid.as_bytes(), &key.sealed_private_key)?;
+            let x = URL_SAFE_NO_PAD.encode(&key.public_key);
+            ring_keys.push(RingKey {
+                verifying: DecodingKey::from_ed_components(&x).map_err(|_| KeyError::Crypto)?,
+                signing: EncodingKey::from_ed_der(&pkcs8),
+                public: PublicKey { kid: key.kid.clone(), x },
+                activates_at: key.activates_at,
+            });
         }
-        Ok(Self {
-            current_kid: newest.kid.clone(),
-            signing_key,
-            verifying,
-            audience: issuer.clone(),
-            issuer,
-            leeway_seconds,
-        })
+        if !ring_keys.iter().any(|key| key.activates_at <= now) {
+            return Err(KeyError::NoKey);
+        }
+        let by_kid = ring_keys.iter().enumerate().map(|(index, key)| (key.public.kid.clone(), index)).collect();
+        Ok(Self { keys: ring_keys, by_kid, audience: issuer.clone(), issuer, leeway_seconds })
     }
 
     pub fn issuer(&self) -> &str {
@@ -145,19 +160,32 @@ impl KeyRing {
         &self.audience
     }
 
+    /// Every published key, newest first: the next key (if one is pending), the current one and
+    /// those whose tokens may still be valid.
     pub fn public_keys(&self) -> impl Iterator<Item = &PublicKey> {
-        self.verifying.values().map(|key| &key.public)
+        self.keys.iter().map(|key| &key.public)
     }
 
-    pub fn sign(&self, claims: &AccessTokenClaims) -> Result<String, KeyError> {
+    fn current(&self, now: OffsetDateTime) -> Result<&RingKey, KeyError> {
+        // Newest first, so the first active key is the current one.
+        self.keys.iter().find(|key| key.activates_at <= now).ok_or(KeyError::NoKey)
+    }
+
+    /// The `kid` that signs at `now`.
+    pub fn current_kid(&self, now: OffsetDateTime) -> Option<&str> {
+        self.current(now).ok().map(|key| key.public.kid.as_str())
+    }
+
+    pub fn sign(&self, claims: &AccessTokenClaims, now: OffsetDateTime) -> Result<String, KeyError> {
+        let key = self.current(now)?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
-        header.kid = Some(self.current_kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.signing_key).map_err(|_| KeyError::Crypto)
+        header.kid = Some(key.public.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key.signing).map_err(|_| KeyError::Crypto)
     }
 
     /// Verifies signature, header and time claims at `now`. What the token's client is allowed
-    /// to do now (disabled, renewed, deleted) is the caller's next check.
+    /// to do now (disabled, renewed, deleted, revoked) is the caller's next check.
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims, TokenRejection> {
         let header = Self::raw_header(token)?;
         // RFC 8725 §3.1 and SECURITY.md: exactly one algorithm, never `none` or a MAC.
@@ -174,7 +202,7 @@ impl KeyRing {
         }
         // The kid is only ever a map lookup: no file or SQL is reached from it.
         let kid = header.kid.ok_or(TokenRejection::Header)?;
-        let key = self.verifying.get(&kid).ok_or(TokenRejection::UnknownKey)?;
+        let key = self.by_kid.get(&kid).and_then(|index| self.keys.get(*index)).ok_or(TokenRejection::UnknownKey)?;
 
         let mut validation = Validation::new(Algorithm::EdDSA);
         // Time claims are checked below against the injected clock with an explicit leeway,
@@ -184,7 +212,7 @@ impl KeyRing {
         validation.required_spec_claims.clear();
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
-        let data = jsonwebtoken::decode::<AccessTokenClaims>(token, &key.key, &validation)
+        let data = jsonwebtoken::decode::<AccessTokenClaims>(token, &key.verifying, &validation)
             .map_err(|_| TokenRejection::Invalid)?;
         let claims = data.claims;
         let now = now.unix_timestamp();
@@ -214,14 +242,25 @@ impl KeyRing {
     }
 }
 
+/// A key is retired once a newer key has been signing for longer than any token can live: no
+/// valid token can carry it any more.
+pub fn retired(key: &StoredSigningKey, all: &[StoredSigningKey], leeway_seconds: i64, now: OffsetDateTime) -> bool {
+    let superseded_at = all
+        .iter()
+        .filter(|other| other.activates_at > key.activates_at && other.activates_at <= now)
+        .map(|other| other.activates_at)
+        .min();
+    superseded_at.is_some_and(|at| at + time::Duration::seconds(MAX_TOKEN_LIFETIME_SECONDS + leeway_seconds) < now)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ring(now: OffsetDateTime) -> (KeyRing, AccessTokenClaims) {
         let master = MasterKey::generate();
-        let key = generate_signing_key(&master, now).unwrap();
-        let ring = KeyRing::load(&master, &[key], "http://issuer".into(), 5).unwrap();
+        let key = generate_signing_key(&master, now, now).unwrap();
+        let ring = KeyRing::load(&master, &[key], "http://issuer".into(), 5, now).unwrap();
         let claims = AccessTokenClaims {
             iss: "http://issuer".into(),
             sub: "c1".into(),
@@ -245,7 +284,7 @@ mod tests {
     fn a_signed_token_verifies_until_it_expires() {
         let now = OffsetDateTime::now_utc();
         let (ring, claims) = ring(now);
-        let token = ring.sign(&claims).unwrap();
+        let token = ring.sign(&claims, now).unwrap();
         assert_eq!(ring.verify(&token, now).unwrap(), claims);
         assert_eq!(ring.verify(&token, now + time::Duration::seconds(64)).unwrap(), claims);
         assert_eq!(ring.verify(&token, now + time::Duration::seconds(65)), Err(TokenRejection::Expired));
@@ -256,7 +295,7 @@ mod tests {
     fn forged_tokens_are_refused() {
         let now = OffsetDateTime::now_utc();
         let (ring, claims) = ring(now);
-        let token = ring.sign(&claims).unwrap();
+        let token = ring.sign(&claims, now).unwrap();
         let parts: Vec<&str> = token.split('.').collect();
 
         let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"at+jwt"}"#), parts[1]);
@@ -280,5 +319,30 @@ mod tests {
 
         let (other_ring, _) = self::ring(now);
         assert!(other_ring.verify(&token, now).is_err());
+    }
+
+    #[test]
+    fn a_rotated_key_is_published_before_it_signs_and_retired_after_the_longest_token() {
+        let master = MasterKey::generate();
+        let t0 = OffsetDateTime::now_utc();
+        let old = generate_signing_key(&master, t0, t0).unwrap();
+        let t1 = t0 + time::Duration::hours(1);
+        let new = generate_signing_key(&master, t1, t1 + time::Duration::seconds(10)).unwrap();
+        let keys = vec![old.clone(), new.clone()];
+        let load = |now| KeyRing::load(&master, &keys, "http://issuer".into(), 5, now).unwrap();
+
+        let pending = load(t1);
+        assert_eq!(pending.public_keys().count(), 2, "the new key is published at once");
+        assert_eq!(pending.current_kid(t1), Some(old.kid.as_str()), "but does not sign yet");
+        let active = t1 + time::Duration::seconds(10);
+        assert_eq!(load(active).current_kid(active), Some(new.kid.as_str()));
+
+        let almost = active + time::Duration::seconds(MAX_TOKEN_LIFETIME_SECONDS + 5);
+        assert_eq!(load(almost).public_keys().count(), 2, "the old key verifies while its tokens may live");
+        let later = almost + time::Duration::seconds(1);
+        let ring = load(later);
+        assert_eq!(ring.public_keys().map(|k| k.kid.clone()).collect::<Vec<_>>(), vec![new.kid.clone()]);
+        assert!(retired(&old, &keys, 5, later));
+        assert!(!retired(&new, &keys, 5, later));
     }
 }

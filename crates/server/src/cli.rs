@@ -10,6 +10,7 @@ use gatehouse_domain::account::Email;
 use gatehouse_domain::clock::{Clock, SystemClock};
 use gatehouse_domain::error::DomainError;
 use gatehouse_domain::service::BootstrapCredentials;
+use gatehouse_domain::store::CapPolicy;
 use serde_json::json;
 
 use crate::config::{MasterKeySource, ServeConfig};
@@ -31,6 +32,30 @@ enum Command {
     Init(InitArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Manage the token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key. It is published at once and starts signing after
+    /// --activate-after seconds; the previous key keeps verifying until its tokens expire.
+    Rotate(RotateArgs),
+}
+
+#[derive(Args)]
+struct RotateArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Seconds between publishing the new key and signing with it. Keep it above the servers'
+    /// key refresh interval (2 s), so every instance knows the key before a token carries it.
+    #[arg(long, default_value_t = 10)]
+    activate_after: u32,
+    #[command(flatten)]
+    keys: KeyArgs,
 }
 
 #[derive(Args)]
@@ -76,8 +101,26 @@ struct ServeArgs {
     /// Allowed clock skew, in seconds, for token `exp` and `iat`.
     #[arg(long, env = "GATEHOUSE_LEEWAY_SECONDS", default_value_t = 5)]
     leeway_seconds: i64,
+    /// What minting an 11th live token for one credential does: revoke the oldest, or refuse.
+    #[arg(long, env = "GATEHOUSE_TOKEN_CAP_POLICY", value_enum, default_value_t = CapPolicyArg::RevokeOldest)]
+    token_cap_policy: CapPolicyArg,
     #[command(flatten)]
     keys: KeyArgs,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CapPolicyArg {
+    RevokeOldest,
+    Refuse,
+}
+
+impl From<CapPolicyArg> for CapPolicy {
+    fn from(arg: CapPolicyArg) -> Self {
+        match arg {
+            CapPolicyArg::RevokeOldest => CapPolicy::RevokeOldest,
+            CapPolicyArg::Refuse => CapPolicy::Refuse,
+        }
+    }
 }
 
 #[derive(Args)]
@@ -104,6 +147,7 @@ pub async fn run() -> ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::Init(args) => init(args).await,
         Command::Migrate(args) => migrate(args).await,
+        Command::Keys { command: KeysCommand::Rotate(args) } => rotate_keys(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,6 +166,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         master_key: args.keys.source(),
         owner_email: args.owner_email,
         leeway_seconds: args.leeway_seconds,
+        token_cap_policy: args.token_cap_policy.into(),
+        key_refresh: std::time::Duration::from_secs(2),
     };
     let app = Application::build(config).await.map_err(|error| error.to_string())?;
     if let Some(credentials) = &app.bootstrap {
@@ -187,6 +233,24 @@ async fn init(args: InitArgs) -> Result<(), String> {
         println!("client_id:      {}", credentials.client_id);
         println!("client_secret:  {}", credentials.client_secret.expose());
         println!("These are shown once: store them now.");
+    }
+    Ok(())
+}
+
+async fn rotate_keys(args: RotateArgs) -> Result<(), String> {
+    let mut config = ServeConfig::new(args.database.database_url.clone());
+    config.master_key = args.keys.source();
+    let clock = SystemClock;
+    let gatehouse = open_gatehouse(&args.database.database_url, &config, "http://127.0.0.1:8080".to_owned(), &clock)
+        .await
+        .map_err(|error| error.to_string())?;
+    let rotated = gatehouse
+        .rotate_keys(clock.now(), time::Duration::seconds(i64::from(args.activate_after)))
+        .await
+        .map_err(|error| error.to_string())?;
+    println!("new signing key {} signs from {}", rotated.kid, rotated.activates_at);
+    for kid in rotated.retired {
+        println!("retired signing key {kid}");
     }
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use gatehouse_domain::master_key::MasterKey;
+use gatehouse_domain::store::{CapPolicy, LiveTokenCap};
 
 /// Where the master key comes from: the environment, a file, or (for SQLite) a file beside the
 /// database that is created on first start.
@@ -44,6 +45,10 @@ pub struct ServeConfig {
     /// Owner of the account created when `serve` finds an empty database.
     pub owner_email: String,
     pub leeway_seconds: i64,
+    /// Seed rule 11: what minting an 11th live token does.
+    pub token_cap_policy: CapPolicy,
+    /// How often signing keys are re-read, so a rotation made elsewhere is picked up.
+    pub key_refresh: std::time::Duration,
 }
 
 impl ServeConfig {
@@ -56,7 +61,13 @@ impl ServeConfig {
             master_key: None,
             owner_email: "owner@localhost".to_owned(),
             leeway_seconds: 5,
+            token_cap_policy: CapPolicy::RevokeOldest,
+            key_refresh: std::time::Duration::from_secs(2),
         }
+    }
+
+    pub fn token_cap(&self) -> LiveTokenCap {
+        LiveTokenCap { policy: self.token_cap_policy, ..LiveTokenCap::default() }
     }
 
     pub fn issuer_for(&self, bound: SocketAddr) -> String {

@@ -49,8 +49,8 @@ pub async fn open_gatehouse(
     let store = open_store(database_url).await?;
     let has_keys = !store.signing_keys().await?.is_empty();
     let master_key = load_master_key(config.master_key.as_ref(), database_url, has_keys)?;
-    let settings = Settings { issuer, leeway_seconds: config.leeway_seconds };
-    Ok(Gatehouse::start(store, &master_key, settings, clock.now()).await?)
+    let settings = Settings { issuer, leeway_seconds: config.leeway_seconds, token_cap: config.token_cap() };
+    Ok(Gatehouse::start(store, master_key, settings, clock.now()).await?)
 }
 
 /// A bound, ready-to-run server.
@@ -59,6 +59,7 @@ pub struct Application {
     state: AppState,
     /// Set when this start initialised an empty database; shown to the operator once.
     pub bootstrap: Option<BootstrapCredentials>,
+    key_refresh: std::time::Duration,
 }
 
 impl Application {
@@ -86,7 +87,7 @@ impl Application {
             }
         };
         let state = AppState { gatehouse: Arc::new(gatehouse), clock, public_url: issuer };
-        Ok(Self { listener, state, bootstrap })
+        Ok(Self { listener, state, bootstrap, key_refresh: config.key_refresh })
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -105,12 +106,28 @@ impl Application {
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let housekeeping = tokio::spawn(purge_expired_tokens(self.state.gatehouse.clone(), self.state.clock.clone()));
+        let key_refresh =
+            tokio::spawn(refresh_keys(self.state.gatehouse.clone(), self.state.clock.clone(), self.key_refresh));
         let app = http::router(self.state);
         let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         housekeeping.abort();
+        key_refresh.abort();
         served
+    }
+}
+
+/// Re-reads the signing keys on a short interval: a rotation made by `gatehouse keys rotate` or
+/// another instance is published here well before the new key signs anything.
+async fn refresh_keys(gatehouse: Arc<Gatehouse>, clock: Arc<dyn Clock>, every: std::time::Duration) {
+    let mut interval = tokio::time::interval(every);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if let Err(error) = gatehouse.reload_keys(clock.now()).await {
+            tracing::warn!(%error, "reloading signing keys failed; keeping the current ones");
+        }
     }
 }
 

@@ -80,5 +80,7 @@ create table signing_keys (
     sealed_private_key blob not null,
     -- raw 32-byte Ed25519 public key
     public_key         blob not null,
-    created_at         text not null
+    created_at         text not null,
+    -- when the key starts signing; it is published (JWKS) from the moment it is stored
+    activates_at       text not null
 );

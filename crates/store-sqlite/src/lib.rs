@@ -12,8 +12,8 @@ use gatehouse_domain::client::{Client, ClientType};
 use gatehouse_domain::ids::{AccountId, ClientId, TokenId};
 use gatehouse_domain::secret::SecretHash;
 use gatehouse_domain::store::{
-    AccountStore, Bootstrap, ClientStore, KeyStore, PageRequest, Store, StoreError, StoredSigningKey, TokenRecord,
-    TokenStore,
+    AccountStore, Bootstrap, CapOutcome, CapPolicy, ClientStore, KeyStore, LiveTokenCap, PageRequest, Store,
+    StoreError, StoredSigningKey, TokenRecord, TokenStore,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
@@ -152,6 +152,16 @@ impl AccountStore for SqliteStore {
             parent_account_id: parent.map(AccountId::from_string),
             date_created,
         }))
+    }
+
+    async fn root_product_names(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "select distinct p.name from products p join accounts a on a.account_id = p.account_id \
+             where a.parent_account_id is null order by p.name",
+        )
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_error)
     }
 
     async fn insert_account(&self, account: &Account, products: &[Product]) -> Result<(), StoreError> {
@@ -384,7 +394,46 @@ async fn fetch_client_in(tx: &mut Transaction<'_, Sqlite>, client_id: &ClientId)
 
 #[async_trait]
 impl TokenStore for SqliteStore {
-    async fn record_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+    async fn record_token(
+        &self,
+        token: &TokenRecord,
+        cap: LiveTokenCap,
+        now: OffsetDateTime,
+    ) -> Result<CapOutcome, StoreError> {
+        let mut tx = self.begin().await?;
+        // Live: unexpired, unrevoked, minted under the client's current secret.
+        let live: i64 = sqlx::query_scalar(
+            "select count(*) from access_tokens \
+             where client_id = ? and revoked = 0 and expires_at > ? and secret_generation = ?",
+        )
+        .bind(token.client_id.as_str())
+        .bind(now.unix_timestamp())
+        .bind(token.secret_generation)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        let mut outcome = CapOutcome::default();
+        let room = i64::from(cap.max_live) - 1;
+        if live > room {
+            if cap.policy == CapPolicy::Refuse {
+                outcome.refused = true;
+                return Ok(outcome);
+            }
+            let evicted = sqlx::query(
+                "update access_tokens set revoked = 1 where jti in ( \
+                   select jti from access_tokens \
+                   where client_id = ? and revoked = 0 and expires_at > ? and secret_generation = ? \
+                   order by issued_at, rowid limit ?)",
+            )
+            .bind(token.client_id.as_str())
+            .bind(now.unix_timestamp())
+            .bind(token.secret_generation)
+            .bind(live - room)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+            outcome.evicted = evicted.rows_affected();
+        }
         sqlx::query(
             "insert into access_tokens (jti, client_id, secret_generation, issued_at, expires_at) values (?, ?, ?, ?, ?)",
         )
@@ -393,9 +442,19 @@ impl TokenStore for SqliteStore {
         .bind(token.secret_generation)
         .bind(token.issued_at.unix_timestamp())
         .bind(token.expires_at.unix_timestamp())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await
         .map_err(map_error)?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(outcome)
+    }
+
+    async fn revoke_token(&self, jti: &TokenId) -> Result<(), StoreError> {
+        sqlx::query("update access_tokens set revoked = 1 where jti = ?")
+            .bind(jti.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
         Ok(())
     }
 
@@ -424,7 +483,7 @@ impl TokenStore for SqliteStore {
 impl KeyStore for SqliteStore {
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
         let rows: Vec<SigningKeyRow> = sqlx::query_as(
-            "select kid, sealed_private_key, public_key, created_at from signing_keys order by created_at desc, kid",
+            "select kid, sealed_private_key, public_key, created_at, activates_at from signing_keys order by activates_at desc",
         )
         .fetch_all(&self.writer)
         .await
@@ -433,11 +492,24 @@ impl KeyStore for SqliteStore {
     }
 
     async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError> {
-        sqlx::query("insert into signing_keys (kid, sealed_private_key, public_key, created_at) values (?, ?, ?, ?)")
-            .bind(&key.kid)
-            .bind(&key.sealed_private_key)
-            .bind(&key.public_key)
-            .bind(key.created_at)
+        sqlx::query(
+            "insert into signing_keys (kid, sealed_private_key, public_key, created_at, activates_at) \
+             values (?, ?, ?, ?, ?)",
+        )
+        .bind(&key.kid)
+        .bind(&key.sealed_private_key)
+        .bind(&key.public_key)
+        .bind(key.created_at)
+        .bind(key.activates_at)
+        .execute(&self.writer)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
+        sqlx::query("delete from signing_keys where kid = ?")
+            .bind(kid)
             .execute(&self.writer)
             .await
             .map_err(map_error)?;

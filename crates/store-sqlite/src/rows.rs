@@ -128,6 +128,7 @@ pub(crate) struct SigningKeyRow {
     sealed_private_key: Vec<u8>,
     public_key: Vec<u8>,
     created_at: OffsetDateTime,
+    activates_at: OffsetDateTime,
 }
 
 impl SigningKeyRow {
@@ -137,6 +138,7 @@ impl SigningKeyRow {
             sealed_private_key: self.sealed_private_key,
             public_key: self.public_key,
             created_at: self.created_at,
+            activates_at: self.activates_at,
         }
     }
 }

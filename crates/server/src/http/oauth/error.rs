@@ -54,6 +54,11 @@ impl OAuthError {
         )
     }
 
+    /// RFC 7009 §2.1 with SECURITY.md's decision: revoking another client's token.
+    pub const fn unauthorized_client() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", "A client may revoke only its own tokens")
+    }
+
     pub const fn payload_too_large() -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "The request body is too large")
     }
@@ -62,6 +67,9 @@ impl OAuthError {
         match error {
             TokenError::InvalidClient => Self::invalid_client(basic_attempted),
             TokenError::InvalidScope => Self::invalid_scope(),
+            TokenError::TooManyLiveTokens => Self::invalid_request(
+                "The client already holds the maximum of 10 live tokens: revoke one or wait for one to expire",
+            ),
             TokenError::Store(StoreError::Unavailable(detail)) => {
                 tracing::warn!(%detail, "store unavailable at the token endpoint");
                 Self {

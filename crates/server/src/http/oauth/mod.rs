@@ -1,15 +1,25 @@
-//! The OAuth 2.0 endpoints (RFC 6749 error format `{"error","error_description"}`).
+//! The OAuth 2.0 endpoints (RFC 6749 error format `{"error","error_description"}`) and
+//! discovery.
 
+mod discovery;
 mod error;
+mod form;
+mod introspect;
+mod revoke;
 mod token;
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 
 use super::AppState;
 
 pub use error::OAuthError;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api-services/v1/auth/token", post(token::token))
+    Router::new()
+        .route("/api-services/v1/auth/token", post(token::token))
+        .route("/api-services/v1/auth/introspect", post(introspect::introspect))
+        .route("/api-services/v1/auth/revoke", post(revoke::revoke))
+        .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
+        .route("/.well-known/jwks.json", get(discovery::jwks))
 }

@@ -1,24 +1,14 @@
 //! `POST /api-services/v1/auth/token`: the client-credentials grant (RFC 6749 §4.4).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use gatehouse_domain::secret::ClientSecret;
-use gatehouse_domain::service::PresentedCredentials;
 use serde::Serialize;
 
 use super::error::OAuthError;
+use super::form::OAuthForm;
 use crate::http::AppState;
-
-/// SECURITY.md: token request bodies over 64 KiB are refused with 413.
-const MAX_FORM_BODY: usize = 64 * 1024;
 
 #[derive(Serialize)]
 struct TokenResponse {
@@ -28,70 +18,18 @@ struct TokenResponse {
     scope: String,
 }
 
-pub async fn token(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    RawQuery(query): RawQuery,
-    request: Request,
-) -> Response {
-    match issue(&state, peer, query.as_deref(), request).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    }
-}
-
-async fn issue(
-    state: &AppState,
-    peer: SocketAddr,
-    query: Option<&str>,
-    request: Request,
-) -> Result<Response, OAuthError> {
-    // RFC 6749 §2.3.1: the secret must not travel in the URL. Refused before anything else, and
-    // the query string is never logged.
-    if let Some(query) = query
-        && form_urlencoded::parse(query.as_bytes()).any(|(key, _)| key == "client_secret")
-    {
-        return Err(OAuthError::invalid_request("Client credentials must not be sent in the query string"));
-    }
-    let headers = request.headers().clone();
-    if !is_form(&headers) {
-        return Err(OAuthError::invalid_request("The request body must be application/x-www-form-urlencoded"));
-    }
-    let body = read_body(request).await?;
-    let params = parse_form(&body)?;
-
-    match params.get("grant_type") {
+pub async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
+    match form.get("grant_type") {
         None => return Err(OAuthError::invalid_request("The grant_type parameter is missing")),
-        Some(grant) if grant != "client_credentials" => return Err(OAuthError::unsupported_grant_type()),
-        Some(_) => {}
+        Some("client_credentials") => {}
+        Some(_) => return Err(OAuthError::unsupported_grant_type()),
     }
-
-    let basic = headers.get(header::AUTHORIZATION);
-    let credentials = match basic {
-        Some(value) => {
-            if params.contains_key("client_secret") {
-                return Err(OAuthError::invalid_request("Use one client authentication method, not two"));
-            }
-            let credentials = parse_basic(value).ok_or_else(|| OAuthError::invalid_client(true))?;
-            if params.get("client_id").is_some_and(|id| *id != credentials.client_id) {
-                return Err(OAuthError::invalid_request("client_id in the body differs from the Authorization header"));
-            }
-            credentials
-        }
-        None => match (params.get("client_id"), params.get("client_secret")) {
-            (Some(id), Some(secret)) => PresentedCredentials {
-                client_id: id.clone(),
-                client_secret: ClientSecret::from_presented(secret.clone()),
-            },
-            _ => return Err(OAuthError::invalid_client(true)),
-        },
-    };
-
+    let credentials = form.credentials()?;
     let issued = state
         .gatehouse
-        .issue_token(credentials, params.get("scope").map(String::as_str), peer.ip(), state.clock.now())
+        .issue_token(credentials, form.get("scope"), form.peer.ip(), state.clock.now())
         .await
-        .map_err(|error| OAuthError::from_token_error(error, basic.is_some()))?;
+        .map_err(|error| OAuthError::from_token_error(error, form.basic_attempted()))?;
 
     let mut response = Json(TokenResponse {
         access_token: issued.access_token,
@@ -100,100 +38,13 @@ async fn issue(
         scope: issued.scope,
     })
     .into_response();
-    // RFC 6749 §5.1.
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    no_store(&mut response);
     Ok(response)
 }
 
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
-}
-
-async fn read_body(request: Request) -> Result<Bytes, OAuthError> {
-    let declared_too_large = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse::<u64>().ok())
-        .is_some_and(|length| length > MAX_FORM_BODY as u64);
-    if declared_too_large {
-        return Err(OAuthError::payload_too_large());
-    }
-    axum::body::to_bytes(request.into_body(), MAX_FORM_BODY).await.map_err(|_| OAuthError::payload_too_large())
-}
-
-/// RFC 6749 §3.1: parameters must not be repeated. An empty value counts as absent; unknown
-/// parameters are ignored.
-fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
-    if body.is_empty() {
-        return Err(OAuthError::invalid_request("The request body is empty"));
-    }
-    let mut params = HashMap::new();
-    for (key, value) in form_urlencoded::parse(body) {
-        if params.contains_key(key.as_ref()) {
-            return Err(OAuthError::invalid_request("A parameter is repeated"));
-        }
-        params.insert(key.into_owned(), value.into_owned());
-    }
-    params.retain(|_, value| !value.is_empty());
-    // Keep "present but empty" distinct from "repeated": the check above saw every key.
-    Ok(params)
-}
-
-/// RFC 6749 §2.3.1 `client_secret_basic`: base64 of `id:secret`, split at the first colon, each
-/// part form-urldecoded, so `+`, `%2B` and `:` in secrets work.
-fn parse_basic(value: &HeaderValue) -> Option<PresentedCredentials> {
-    let value = value.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = STANDARD.decode(encoded.trim()).ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
-    let id = form_decode(id)?;
-    let secret = form_decode(secret)?;
-    if id.is_empty() || secret.is_empty() {
-        return None;
-    }
-    Some(PresentedCredentials { client_id: id, client_secret: ClientSecret::from_presented(secret) })
-}
-
-/// `application/x-www-form-urlencoded` decoding of one value (`+` is a space).
-fn form_decode(text: &str) -> Option<String> {
-    let pair = format!("v={text}");
-    form_urlencoded::parse(pair.as_bytes()).next().map(|(_, value)| value.into_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn basic(raw: &str) -> HeaderValue {
-        HeaderValue::from_str(&format!("bAsIc {}", STANDARD.encode(raw))).unwrap()
-    }
-
-    #[test]
-    fn basic_credentials_are_form_decoded_and_split_at_the_first_colon() {
-        let parsed = parse_basic(&basic("my%20id:s%2Bcr+t:with:colons")).unwrap();
-        assert_eq!(parsed.client_id, "my id");
-        assert_eq!(parsed.client_secret.expose(), "s+cr t:with:colons");
-        assert!(parse_basic(&basic("no-colon")).is_none());
-        assert!(parse_basic(&HeaderValue::from_static("Basic !!!")).is_none());
-        assert!(parse_basic(&HeaderValue::from_static("Bearer abc")).is_none());
-    }
-
-    #[test]
-    fn repeated_parameters_are_refused_and_empty_ones_absent() {
-        assert!(parse_form(b"grant_type=a&grant_type=b").is_err());
-        let params = parse_form(b"grant_type=client_credentials&scope=").unwrap();
-        assert!(!params.contains_key("scope"));
-        assert!(parse_form(b"").is_err());
-    }
+/// RFC 6749 §5.1: responses carrying tokens or token data are never cached.
+pub fn no_store(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }

@@ -1,0 +1,251 @@
+//! The OAuth 2.0 operations: the client-credentials grant (RFC 6749 §4.4), bearer-token
+//! authentication, introspection (RFC 7662) and revocation (RFC 7009).
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use time::OffsetDateTime;
+use tracing::instrument;
+
+use crate::account::Role;
+use crate::actor::{Actor, Principal};
+use crate::client::{Client, GlobalResource, Scopes};
+use crate::error::{AuthError, TokenError};
+use crate::ids::{ClientId, TokenId};
+use crate::secret::ClientSecret;
+use crate::service::{Gatehouse, scopes_from_claim};
+use crate::store::{StoreError, TokenRecord};
+use crate::token::AccessTokenClaims;
+
+/// Client credentials as presented at an OAuth endpoint.
+pub struct PresentedCredentials {
+    pub client_id: String,
+    pub client_secret: ClientSecret,
+}
+
+/// A successful client-credentials grant (RFC 6749 §4.4.3).
+pub struct IssuedAccessToken {
+    pub access_token: String,
+    pub expires_in: u32,
+    pub scope: String,
+}
+
+/// What introspection reveals about an active token (RFC 7662 §2.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveToken {
+    pub claims: AccessTokenClaims,
+}
+
+/// Why a revocation request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RevokeError {
+    /// RFC 7009 §2.1: a client may revoke only its own tokens (SECURITY.md: 400
+    /// `unauthorized_client`, token untouched).
+    #[error("the token belongs to another client")]
+    NotOwner,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Gatehouse {
+    /// Authenticates a client at an OAuth endpoint. Every refusal is the same `invalid_client`
+    /// (SECURITY.md), and an unknown id costs a hash comparison too, so timing tells nothing.
+    pub async fn authenticate_client(
+        &self,
+        credentials: &PresentedCredentials,
+        peer: IpAddr,
+    ) -> Result<Client, TokenError> {
+        let client_id = ClientId::from_string(credentials.client_id.clone());
+        let Some((client, secret_hash)) = self.store.client_with_secret(&client_id).await? else {
+            self.hasher.verify_against_dummy(&credentials.client_secret);
+            return Err(TokenError::InvalidClient);
+        };
+        if !self.hasher.verify(&credentials.client_secret, &secret_hash) {
+            tracing::info!("client refused: wrong secret");
+            return Err(TokenError::InvalidClient);
+        }
+        // Seed rule 7: a disabled client's credentials are refused.
+        if !client.enabled {
+            tracing::info!("client refused: disabled");
+            return Err(TokenError::InvalidClient);
+        }
+        // Seed rule 13.
+        if !client.allowed_ips.allows(peer) {
+            tracing::info!(%peer, "client refused: address not allowed");
+            return Err(TokenError::InvalidClient);
+        }
+        Ok(client)
+    }
+
+    /// The client-credentials grant (RFC 6749 §4.4), under the live-token cap (seed rule 11).
+    #[instrument(skip_all, fields(client_id = %credentials.client_id))]
+    pub async fn issue_token(
+        &self,
+        credentials: PresentedCredentials,
+        requested_scope: Option<&str>,
+        peer: IpAddr,
+        now: OffsetDateTime,
+    ) -> Result<IssuedAccessToken, TokenError> {
+        let client = self.authenticate_client(&credentials, peer).await?;
+        let scope = grant_scope(&client.scopes, requested_scope)?;
+
+        let issued_at = now.unix_timestamp();
+        let expires_in = client.token_expiry.seconds();
+        let jti = TokenId::generate();
+        let keys = self.keys.load();
+        let claims = AccessTokenClaims {
+            iss: keys.issuer().to_owned(),
+            sub: client.client_id.to_string(),
+            client_id: client.client_id.to_string(),
+            aud: keys.audience().to_owned(),
+            iat: issued_at,
+            exp: issued_at + i64::from(expires_in),
+            jti: jti.to_string(),
+            scope: scope.clone(),
+            account_id: client.account_id.to_string(),
+            client_type: client.client_type.as_str().to_owned(),
+        };
+        let access_token =
+            keys.sign(&claims, now).map_err(|error| TokenError::Store(StoreError::Internal(error.to_string())))?;
+        let record = TokenRecord {
+            jti,
+            client_id: client.client_id.clone(),
+            secret_generation: client.secret_generation,
+            issued_at: now,
+            expires_at: now + time::Duration::seconds(i64::from(expires_in)),
+        };
+        // Recorded before it is handed out: a token the caller holds is always one we know.
+        let outcome = self.store.record_token(&record, self.settings.token_cap, now).await?;
+        if outcome.refused {
+            tracing::info!("token refused: live-token cap reached");
+            return Err(TokenError::TooManyLiveTokens);
+        }
+        if outcome.evicted > 0 {
+            tracing::info!(evicted = outcome.evicted, "oldest live token revoked by the cap");
+        }
+        Ok(IssuedAccessToken { access_token, expires_in, scope })
+    }
+
+    /// The token's claims and its client, if the token is active now: signature and time claims
+    /// hold, it is on record and unrevoked, its client exists, is enabled (seed rule 7) and has
+    /// not renewed its key since (seed rule 8).
+    async fn active_token(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(AccessTokenClaims, Client)>, StoreError> {
+        let claims = match self.keys.load().verify(token, now) {
+            Ok(claims) => claims,
+            Err(rejection) => {
+                tracing::debug!(%rejection, "token refused");
+                return Ok(None);
+            }
+        };
+        let jti = TokenId::from_string(claims.jti.clone());
+        let Some(client) = self.store.live_token_client(&jti).await? else {
+            return Ok(None);
+        };
+        if client.client_id.as_str() != claims.client_id || !client.enabled {
+            return Ok(None);
+        }
+        Ok(Some((claims, client)))
+    }
+
+    /// Turns a bearer access token into an actor.
+    pub async fn authenticate_access_token(&self, token: &str, now: OffsetDateTime) -> Result<Actor, AuthError> {
+        let (claims, client) = self.active_token(token, now).await?.ok_or(AuthError::InvalidToken)?;
+        let role = self
+            .store
+            .user_by_email(&client.account_id, &client.client_owner)
+            .await?
+            .map(|owner| owner.role)
+            // An owner who is no longer a user of the account lends no powers.
+            .unwrap_or(Role::Developer);
+        Ok(Actor {
+            account_id: client.account_id.clone(),
+            role,
+            principal: Principal::Client {
+                client_id: client.client_id,
+                owner: client.client_owner,
+                scopes: scopes_from_claim(&claims.scope),
+            },
+        })
+    }
+
+    /// RFC 7662 introspection by an authenticated client. A client holding the global resource
+    /// `introspection` may introspect any token of its account, any other client only its own.
+    /// Everything else, including a token the caller may not see, is simply not active
+    /// (§2.2: `{"active": false}` with no reason).
+    #[instrument(skip_all, fields(caller = %caller.client_id))]
+    pub async fn introspect(
+        &self,
+        caller: &Client,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<ActiveToken>, StoreError> {
+        let Some((claims, client)) = self.active_token(token, now).await? else {
+            return Ok(None);
+        };
+        let own = client.client_id == caller.client_id;
+        let account_wide =
+            caller.scopes.has_global(GlobalResource::Introspection) && caller.account_id == client.account_id;
+        if !(own || account_wide) {
+            return Ok(None);
+        }
+        Ok(Some(ActiveToken { claims }))
+    }
+
+    /// RFC 7009 revocation by the token's own client. Unknown, malformed and expired tokens are
+    /// accepted silently (§2.2: 200 either way).
+    #[instrument(skip_all, fields(caller = %caller.client_id))]
+    pub async fn revoke(&self, caller: &Client, token: &str, now: OffsetDateTime) -> Result<(), RevokeError> {
+        let claims = match self.keys.load().verify(token, now) {
+            Ok(claims) => claims,
+            Err(_) => return Ok(()),
+        };
+        if claims.client_id != caller.client_id.as_str() {
+            tracing::info!("revocation refused: another client's token");
+            return Err(RevokeError::NotOwner);
+        }
+        self.store.revoke_token(&TokenId::from_string(claims.jti)).await?;
+        tracing::info!("token revoked");
+        Ok(())
+    }
+}
+
+/// RFC 6749 §3.3: the granted scope is the requested subset of the client's scopes, or all of
+/// them when none is requested. Anything not granted to the client is `invalid_scope`.
+fn grant_scope(client_scopes: &Scopes, requested: Option<&str>) -> Result<String, TokenError> {
+    let Some(requested) = requested.filter(|scope| !scope.trim().is_empty()) else {
+        return Ok(client_scopes.to_scope_string());
+    };
+    let requested: BTreeSet<&str> = requested.split(' ').filter(|token| !token.is_empty()).collect();
+    let held: BTreeSet<&str> = client_scopes.scope_tokens().collect();
+    if !requested.is_subset(&held) {
+        return Err(TokenError::InvalidScope);
+    }
+    Ok(client_scopes.scope_tokens().filter(|token| requested.contains(token)).collect::<Vec<_>>().join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scopes(global: &[GlobalResource], products: &[&str]) -> Scopes {
+        Scopes {
+            global_resources: global.iter().copied().collect(),
+            products: products.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn scope_is_down_scoped_to_the_request() {
+        let held = scopes(&[GlobalResource::ApiClients], &["ProgrammableWireless", "SuperSIM"]);
+        assert_eq!(grant_scope(&held, None).unwrap(), "api_clients ProgrammableWireless SuperSIM");
+        assert_eq!(grant_scope(&held, Some("")).unwrap(), "api_clients ProgrammableWireless SuperSIM");
+        assert_eq!(grant_scope(&held, Some("SuperSIM")).unwrap(), "SuperSIM");
+        assert_eq!(grant_scope(&held, Some("SuperSIM  api_clients")).unwrap(), "api_clients SuperSIM");
+        assert!(matches!(grant_scope(&held, Some("users")), Err(TokenError::InvalidScope)));
+        assert!(matches!(grant_scope(&held, Some("Nope")), Err(TokenError::InvalidScope)));
+    }
+}

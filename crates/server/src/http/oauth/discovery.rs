@@ -1,0 +1,91 @@
+//! Discovery: RFC 8414 authorization-server metadata and the JWKS (RFC 7517, RFC 8037 for
+//! Ed25519 keys).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use gatehouse_domain::client::GlobalResource;
+use serde::Serialize;
+
+use crate::http::AppState;
+use crate::http::api::error::ApiError;
+
+#[derive(Serialize)]
+struct Metadata {
+    issuer: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    introspection_endpoint: String,
+    revocation_endpoint: String,
+    grant_types_supported: [&'static str; 1],
+    token_endpoint_auth_methods_supported: [&'static str; 2],
+    introspection_endpoint_auth_methods_supported: [&'static str; 2],
+    revocation_endpoint_auth_methods_supported: [&'static str; 2],
+    scopes_supported: Vec<String>,
+}
+
+const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+
+/// `GET /.well-known/oauth-authorization-server`. `response_types_supported` is omitted: no
+/// grant here uses the authorization endpoint (RFC 8414 erratum 7793).
+pub async fn metadata(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let issuer = state.gatehouse.keys().issuer().to_owned();
+    let mut scopes_supported: Vec<String> = GlobalResource::ALL.iter().map(|r| r.as_str().to_owned()).collect();
+    scopes_supported.extend(state.gatehouse.store().root_product_names().await?);
+    let body = Metadata {
+        token_endpoint: format!("{issuer}/api-services/v1/auth/token"),
+        jwks_uri: format!("{issuer}/.well-known/jwks.json"),
+        introspection_endpoint: format!("{issuer}/api-services/v1/auth/introspect"),
+        revocation_endpoint: format!("{issuer}/api-services/v1/auth/revoke"),
+        issuer,
+        grant_types_supported: ["client_credentials"],
+        token_endpoint_auth_methods_supported: AUTH_METHODS,
+        introspection_endpoint_auth_methods_supported: AUTH_METHODS,
+        revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+        scopes_supported,
+    };
+    Ok(cacheable(Json(body).into_response()))
+}
+
+#[derive(Serialize)]
+struct Jwk {
+    kty: &'static str,
+    crv: &'static str,
+    kid: String,
+    alg: &'static str,
+    #[serde(rename = "use")]
+    use_: &'static str,
+    x: String,
+}
+
+#[derive(Serialize)]
+struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+/// `GET /.well-known/jwks.json`: public members only (never `d`), the pending next key, the
+/// current key and every key whose tokens may still be valid.
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let keys = state.gatehouse.keys();
+    let keys = keys
+        .public_keys()
+        .map(|key| Jwk {
+            kty: "OKP",
+            crv: "Ed25519",
+            kid: key.kid.clone(),
+            alg: "EdDSA",
+            use_: "sig",
+            x: key.x.clone(),
+        })
+        .collect();
+    cacheable(Json(Jwks { keys }).into_response())
+}
+
+/// Five minutes: a rotated key is published before it signs (`gatehouse keys rotate
+/// --activate-after`), so caches this old still know it, and verifiers refetch on an unknown
+/// `kid` anyway.
+fn cacheable(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response
+}

@@ -1,0 +1,190 @@
+//! What every OAuth endpoint shares: the form body (RFC 6749 §3.2, SECURITY.md's limits) and
+//! client authentication (RFC 6749 §2.3.1: `client_secret_basic` or `client_secret_post`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequest, Request};
+use axum::http::{HeaderMap, HeaderValue, header};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use gatehouse_domain::client::Client;
+use gatehouse_domain::oauth::PresentedCredentials;
+use gatehouse_domain::secret::ClientSecret;
+
+use super::error::OAuthError;
+use crate::http::AppState;
+
+/// SECURITY.md: OAuth request bodies over 64 KiB are refused with 413.
+const MAX_FORM_BODY: usize = 64 * 1024;
+
+/// A parsed OAuth request: its form parameters, the Authorization header and the TCP peer.
+pub struct OAuthForm {
+    pub params: HashMap<String, String>,
+    authorization: Option<HeaderValue>,
+    pub peer: SocketAddr,
+}
+
+impl FromRequest<AppState> for OAuthForm {
+    type Rejection = OAuthError;
+
+    async fn from_request(request: Request, _state: &AppState) -> Result<Self, Self::Rejection> {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0)
+            .ok_or_else(|| OAuthError::invalid_request("The client address is unknown"))?;
+        // RFC 6749 §2.3.1: the secret must not travel in the URL. Refused before anything else,
+        // and the query string is never logged.
+        if let Some(query) = request.uri().query()
+            && form_urlencoded::parse(query.as_bytes()).any(|(key, _)| key == "client_secret")
+        {
+            return Err(OAuthError::invalid_request("Client credentials must not be sent in the query string"));
+        }
+        if !is_form(request.headers()) {
+            return Err(OAuthError::invalid_request("The request body must be application/x-www-form-urlencoded"));
+        }
+        let authorization = request.headers().get(header::AUTHORIZATION).cloned();
+        let body = read_body(request).await?;
+        let params = parse_form(&body)?;
+        Ok(Self { params, authorization, peer })
+    }
+}
+
+impl OAuthForm {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    /// Whether the client tried HTTP Basic: a failure then carries the Basic challenge.
+    pub fn basic_attempted(&self) -> bool {
+        self.authorization.is_some()
+    }
+
+    /// The client's credentials, from exactly one method.
+    pub fn credentials(&self) -> Result<PresentedCredentials, OAuthError> {
+        match &self.authorization {
+            Some(value) => {
+                if self.params.contains_key("client_secret") {
+                    return Err(OAuthError::invalid_request("Use one client authentication method, not two"));
+                }
+                let credentials = parse_basic(value).ok_or_else(|| OAuthError::invalid_client(true))?;
+                if self.get("client_id").is_some_and(|id| id != credentials.client_id) {
+                    return Err(OAuthError::invalid_request(
+                        "client_id in the body differs from the Authorization header",
+                    ));
+                }
+                Ok(credentials)
+            }
+            None => match (self.get("client_id"), self.get("client_secret")) {
+                (Some(id), Some(secret)) => Ok(PresentedCredentials {
+                    client_id: id.to_owned(),
+                    client_secret: ClientSecret::from_presented(secret.to_owned()),
+                }),
+                _ => Err(OAuthError::invalid_client(true)),
+            },
+        }
+    }
+
+    /// Authenticates the calling client (introspection and revocation).
+    pub async fn authenticate(&self, state: &AppState) -> Result<Client, OAuthError> {
+        let credentials = self.credentials()?;
+        state
+            .gatehouse
+            .authenticate_client(&credentials, self.peer.ip())
+            .await
+            .map_err(|error| OAuthError::from_token_error(error, self.basic_attempted()))
+    }
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+}
+
+async fn read_body(request: Request) -> Result<Bytes, OAuthError> {
+    let declared_too_large = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+        .is_some_and(|length| length > MAX_FORM_BODY as u64);
+    if declared_too_large {
+        return Err(OAuthError::payload_too_large());
+    }
+    axum::body::to_bytes(request.into_body(), MAX_FORM_BODY).await.map_err(|_| OAuthError::payload_too_large())
+}
+
+/// RFC 6749 §3.1: parameters must not be repeated. An empty value counts as absent; unknown
+/// parameters are ignored.
+fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
+    if body.is_empty() {
+        return Err(OAuthError::invalid_request("The request body is empty"));
+    }
+    let mut params = HashMap::new();
+    for (key, value) in form_urlencoded::parse(body) {
+        if params.contains_key(key.as_ref()) {
+            return Err(OAuthError::invalid_request("A parameter is repeated"));
+        }
+        params.insert(key.into_owned(), value.into_owned());
+    }
+    params.retain(|_, value| !value.is_empty());
+    // Keep "present but empty" distinct from "repeated": the check above saw every key.
+    Ok(params)
+}
+
+/// RFC 6749 §2.3.1 `client_secret_basic`: base64 of `id:secret`, split at the first colon, each
+/// part form-urldecoded, so `+`, `%2B` and `:` in secrets work.
+fn parse_basic(value: &HeaderValue) -> Option<PresentedCredentials> {
+    let value = value.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let id = form_decode(id)?;
+    let secret = form_decode(secret)?;
+    if id.is_empty() || secret.is_empty() {
+        return None;
+    }
+    Some(PresentedCredentials { client_id: id, client_secret: ClientSecret::from_presented(secret) })
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value (`+` is a space).
+fn form_decode(text: &str) -> Option<String> {
+    let pair = format!("v={text}");
+    form_urlencoded::parse(pair.as_bytes()).next().map(|(_, value)| value.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(raw: &str) -> HeaderValue {
+        HeaderValue::from_str(&format!("bAsIc {}", STANDARD.encode(raw))).unwrap()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded_and_split_at_the_first_colon() {
+        let parsed = parse_basic(&basic("my%20id:s%2Bcr+t:with:colons")).unwrap();
+        assert_eq!(parsed.client_id, "my id");
+        assert_eq!(parsed.client_secret.expose(), "s+cr t:with:colons");
+        assert!(parse_basic(&basic("no-colon")).is_none());
+        assert!(parse_basic(&HeaderValue::from_static("Basic !!!")).is_none());
+        assert!(parse_basic(&HeaderValue::from_static("Bearer abc")).is_none());
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused_and_empty_ones_absent() {
+        assert!(parse_form(b"grant_type=a&grant_type=b").is_err());
+        let params = parse_form(b"grant_type=client_credentials&scope=").unwrap();
+        assert!(!params.contains_key("scope"));
+        assert!(parse_form(b"").is_err());
+    }
+}

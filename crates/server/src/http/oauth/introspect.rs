@@ -1,0 +1,74 @@
+//! `POST /api-services/v1/auth/introspect`: RFC 7662 token introspection.
+
+use axum::Json;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::error::OAuthError;
+use super::form::OAuthForm;
+use super::token::no_store;
+use crate::http::AppState;
+
+/// RFC 7662 §2.2. An inactive token is exactly `{"active": false}`: every other member is
+/// skipped, so no reason leaks.
+#[derive(Serialize, Default)]
+struct Introspection {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_type: Option<String>,
+}
+
+pub async fn introspect(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
+    // §2.1: the caller must authenticate; an unauthenticated caller learns nothing.
+    let caller = form.authenticate(&state).await?;
+    let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("The token parameter is missing"))?;
+    let active = state
+        .gatehouse
+        .introspect(&caller, token, state.clock.now())
+        .await
+        .map_err(|error| OAuthError::from_token_error(error.into(), form.basic_attempted()))?;
+    let body = match active {
+        None => Introspection::default(),
+        Some(active) => {
+            let claims = active.claims;
+            Introspection {
+                active: true,
+                scope: Some(claims.scope),
+                client_id: Some(claims.client_id),
+                sub: Some(claims.sub),
+                exp: Some(claims.exp),
+                iat: Some(claims.iat),
+                jti: Some(claims.jti),
+                iss: Some(claims.iss),
+                aud: Some(claims.aud),
+                token_type: Some("Bearer"),
+                account_id: Some(claims.account_id),
+                client_type: Some(claims.client_type),
+            }
+        }
+    };
+    let mut response = Json(body).into_response();
+    no_store(&mut response);
+    Ok(response)
+}
