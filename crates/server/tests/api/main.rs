@@ -10,5 +10,6 @@ mod authorization;
 mod bad_input;
 mod client_api;
 mod lifecycle;
+mod oauth_standards;
 mod process;
 mod token_endpoint;

@@ -229,3 +229,56 @@ async fn acknowledged_writes_survive_kill_9_and_secrets_never_reach_the_log() {
     assert!(!text.contains(admin_secret));
     assert!(!text.contains(&admin), "an access token reached the log");
 }
+
+/// `gatehouse keys rotate` beside a running server: the server publishes the new key, starts
+/// signing with it once it activates, and keeps accepting tokens of the old one, no restart.
+#[tokio::test]
+async fn keys_rotate_reaches_a_running_server_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = init_json(dir.path());
+    let log = dir.path().join("serve.log");
+    let server = Server::start(dir.path(), &log).await;
+    let http = reqwest::Client::new();
+    let id = credentials["client_id"].as_str().unwrap();
+    let secret = credentials["client_secret"].as_str().unwrap();
+    let before = access_token(&http, &server.base_url, id, secret).await;
+    let kid = |token: &str| crate::test_app::decode_jwt(token).0["kid"].as_str().unwrap().to_owned();
+
+    let output = Command::new(BIN)
+        .args(["keys", "rotate", "--activate-after", "3", "--database", &database_url(dir.path())])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let new_kid = stdout.split_whitespace().nth(3).unwrap().to_owned();
+    assert_ne!(new_kid, kid(&before));
+
+    // Poll with another client, so the live-token cap never touches `before`.
+    let created: Value = http
+        .post(format!("{}/v1/clients", server.base_url))
+        .bearer_auth(&before)
+        .json(&json!({"name": "poller", "locked": null, "scopes": {}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (poller_id, poller_secret) =
+        (created["client_id"].as_str().unwrap(), created["client_secret"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let token = access_token(&http, &server.base_url, poller_id, poller_secret).await;
+        if kid(&token) == new_kid {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the running server never signed with the rotated key");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let jwks: Value =
+        http.get(format!("{}/.well-known/jwks.json", server.base_url)).send().await.unwrap().json().await.unwrap();
+    let published: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    assert!(published.contains(&new_kid.as_str()) && published.contains(&kid(&before).as_str()));
+    let ping = http.get(format!("{}/v1/ping", server.base_url)).bearer_auth(&before).send().await.unwrap();
+    assert_eq!(ping.status(), StatusCode::OK, "tokens of the previous key keep working");
+}

@@ -46,6 +46,8 @@ pub struct Credentials {
 
 pub struct TestApp {
     pub base_url: String,
+    /// The configured issuer: every token's `iss` and `aud`.
+    pub issuer: String,
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub gatehouse: Arc<Gatehouse>,
@@ -53,33 +55,31 @@ pub struct TestApp {
     /// The bootstrap admin client: every global resource and product.
     pub admin: Credentials,
     dir: TempDir,
-    database_url: String,
+    config: ServeConfig,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
 }
 
 impl TestApp {
     pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts with configuration adjusted by `configure` (the database is always fresh).
+    pub async fn spawn_with(configure: impl FnOnce(&mut ServeConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database_url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
         let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::now_utc())));
-        Self::start(dir, database_url, clock, None, None).await
+        let mut config = ServeConfig::new(database_url);
+        config.owner_email = OWNER_EMAIL.to_owned();
+        configure(&mut config);
+        Self::start(dir, config, clock, None).await
     }
 
-    async fn start(
-        dir: TempDir,
-        database_url: String,
-        clock: Arc<ManualClock>,
-        admin: Option<Credentials>,
-        listen: Option<std::net::SocketAddr>,
-    ) -> Self {
-        let mut config = ServeConfig::new(database_url.clone());
-        if let Some(listen) = listen {
-            config.listen = listen;
-        }
-        config.owner_email = OWNER_EMAIL.to_owned();
-        let app = Application::build_with_clock(config, clock.clone()).await.expect("the application starts");
-        let base_url = app.public_url().to_owned();
+    async fn start(dir: TempDir, config: ServeConfig, clock: Arc<ManualClock>, admin: Option<Credentials>) -> Self {
+        let app = Application::build_with_clock(config.clone(), clock.clone()).await.expect("the application starts");
+        let base_url = format!("http://{}", app.local_addr().unwrap());
+        let issuer = app.public_url().to_owned();
         let gatehouse = app.gatehouse();
         let (admin, account_id) = match (&app.bootstrap, admin) {
             (Some(bootstrap), _) => (
@@ -112,13 +112,14 @@ impl TestApp {
         });
         Self {
             base_url,
+            issuer,
             http: reqwest::Client::new(),
             clock,
             gatehouse,
             account_id,
             admin,
             dir,
-            database_url,
+            config,
             shutdown: Some(shutdown),
             server: Some(server),
         }
@@ -127,7 +128,10 @@ impl TestApp {
     /// Stops the server and starts a new one on the same address, database and key, as after a
     /// restart (the same address keeps the issuer, so earlier tokens stay valid).
     pub async fn restart(mut self) -> Self {
-        let listen = self.base_url.trim_start_matches("http://").parse().ok();
+        let mut config = self.config.clone();
+        if let Ok(listen) = self.base_url.trim_start_matches("http://").parse() {
+            config.listen = listen;
+        }
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -135,7 +139,26 @@ impl TestApp {
             server.await.unwrap();
         }
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        Self::start(dir, self.database_url.clone(), self.clock.clone(), Some(self.admin.clone()), listen).await
+        Self::start(dir, config, self.clock.clone(), Some(self.admin.clone())).await
+    }
+
+    /// A form POST to an OAuth endpoint, authenticated with HTTP Basic.
+    pub async fn oauth_post(&self, path: &str, credentials: &Credentials, form: &[(&str, &str)]) -> Response {
+        self.http
+            .post(self.url(path))
+            .basic_auth(&credentials.client_id, Some(&credentials.client_secret))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// RFC 7662 introspection of `token` by `caller`; the JSON answer.
+    pub async fn introspect(&self, caller: &Credentials, token: &str) -> Value {
+        let response = self.oauth_post("/api-services/v1/auth/introspect", caller, &[("token", token)]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        response.json().await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

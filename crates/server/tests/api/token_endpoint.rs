@@ -35,8 +35,8 @@ async fn basic_auth_issues_an_eddsa_at_jwt_with_the_documented_claims() {
     assert_eq!(header["alg"], "EdDSA");
     assert_eq!(header["typ"], "at+jwt");
     assert!(header["kid"].as_str().is_some_and(|kid| !kid.is_empty()));
-    assert_eq!(claims["iss"], app.base_url);
-    assert_eq!(claims["aud"], app.base_url);
+    assert_eq!(claims["iss"], app.issuer);
+    assert_eq!(claims["aud"], app.issuer);
     assert_eq!(claims["sub"], app.admin.client_id);
     assert_eq!(claims["client_id"], app.admin.client_id);
     assert_eq!(claims["account_id"], app.account_id);
