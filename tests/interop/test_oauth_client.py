@@ -1,22 +1,12 @@
 """Interoperability: drive a real Gatehouse server with requests-oauthlib.
 
-The server is the built binary (env GATEHOUSE_BIN, default target/debug/gatehouse),
-initialised in a temporary directory and served on a free loopback port for the
-whole session. Every test talks to it only through OAuth2Session, the way an
-application using the library would.
+The session-wide server comes from conftest.py. Every test talks to it only through
+OAuth2Session, the way an application using the library would.
 """
 
-import json
 import os
-import signal
-import socket
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 
 import pytest
-import requests
 from oauthlib.oauth2 import BackendApplicationClient
 from oauthlib.oauth2.rfc6749.errors import InvalidClientError, InvalidScopeError
 from requests_oauthlib import OAuth2Session
@@ -25,91 +15,8 @@ from requests_oauthlib import OAuth2Session
 # library refuses to send credentials or tokens anywhere but https.
 os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TOKEN_PATH = "/api-services/v1/auth/token"
 BOOTSTRAP_SCOPES = {"api_clients", "users", "audit", "introspection", "ProgrammableWireless", "SuperSIM"}
-STARTUP_TIMEOUT_S = 30
-SHUTDOWN_TIMEOUT_S = 10
 HTTP_TIMEOUT_S = 10
-
-
-def _gatehouse_bin():
-    path = Path(os.environ.get("GATEHOUSE_BIN", "target/debug/gatehouse"))
-    if not path.is_absolute():
-        path = REPO_ROOT / path
-    if not path.is_file():
-        pytest.fail(f"gatehouse binary not found at {path}; run `cargo build` first")
-    return str(path)
-
-
-def _clean_env():
-    # Settings from the caller's environment must not leak into the server.
-    return {k: v for k, v in os.environ.items() if not k.startswith("GATEHOUSE_")}
-
-
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def server():
-    binary = _gatehouse_bin()
-    env = _clean_env()
-    with tempfile.TemporaryDirectory(prefix="gatehouse-interop-") as tmp:
-        database = f"sqlite://{tmp}/g.db"
-        init = subprocess.run(
-            [binary, "init", "--owner-email", "owner@example.com", "--database", database, "--json"],
-            capture_output=True, text=True, env=env, timeout=60,
-        )
-        if init.returncode != 0:
-            pytest.fail(f"gatehouse init exited {init.returncode}\nstdout:\n{init.stdout}\nstderr:\n{init.stderr}")
-        creds = json.loads(init.stdout)
-
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        stderr_path = Path(tmp) / "serve.stderr"
-        with open(Path(tmp) / "serve.stdout", "wb") as out, open(stderr_path, "wb") as err:
-            proc = subprocess.Popen(
-                [binary, "serve", "--listen", f"127.0.0.1:{port}", "--database", database],
-                stdout=out, stderr=err, env=env,
-            )
-        try:
-            _wait_until_healthy(proc, base_url, stderr_path)
-            yield {
-                "base_url": base_url,
-                "token_url": base_url + TOKEN_PATH,
-                "client_id": creds["client_id"],
-                "client_secret": creds["client_secret"],
-            }
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                code = proc.wait(timeout=SHUTDOWN_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-                pytest.fail(f"gatehouse serve did not exit within {SHUTDOWN_TIMEOUT_S}s of SIGTERM")
-            assert code == 0, f"gatehouse serve exited {code} on SIGTERM\nstderr:\n{stderr_path.read_text()}"
-
-
-def _wait_until_healthy(proc, base_url, stderr_path):
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"gatehouse serve exited {proc.returncode} before it was healthy\n"
-                        f"stderr:\n{stderr_path.read_text()}")
-        try:
-            if requests.get(base_url + "/healthz", timeout=1).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    proc.kill()
-    proc.wait()
-    pytest.fail(f"gatehouse serve was not healthy within {STARTUP_TIMEOUT_S}s\nstderr:\n{stderr_path.read_text()}")
 
 
 # --- helpers: everything below goes through the OAuth library ---------------------
