@@ -75,7 +75,19 @@ pub struct Account {
     pub account_id: AccountId,
     pub name: String,
     pub parent_account_id: Option<AccountId>,
+    /// The account's one owner. For a child account, the owner of the account that created it.
+    pub owner_user_id: UserId,
     pub date_created: OffsetDateTime,
+}
+
+/// An account name: 1 to 200 characters after trimming.
+pub fn parse_account_name(value: &str) -> Result<String, ValidationError> {
+    let trimmed = value.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 || chars > 200 || trimmed.chars().any(char::is_control) {
+        return Err(ValidationError::new("name", "must be 1 to 200 characters without control characters"));
+    }
+    Ok(trimmed.to_owned())
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,5 +1,7 @@
 //! Who is acting, and what seed file 000 lets them do.
 
+use std::net::IpAddr;
+
 use crate::account::{Email, Role};
 use crate::client::{Client, ClientType, GlobalResource, Scopes};
 use crate::error::DomainError;
@@ -19,9 +21,12 @@ pub enum Principal {
 /// (DESIGN.md "Management API").
 #[derive(Clone, Debug)]
 pub struct Actor {
+    /// The actor's own account. Owners and admins also act in its descendants.
     pub account_id: AccountId,
     pub role: Role,
     pub principal: Principal,
+    /// Where the request came from, for the audit log.
+    pub source_ip: Option<IpAddr>,
 }
 
 impl Actor {
@@ -37,9 +42,19 @@ impl Actor {
         matches!(self.principal, Principal::Client { .. })
     }
 
-    /// Objects outside the caller's account are invisible: 404, never 403.
-    pub fn can_see(&self, account_id: &AccountId) -> bool {
-        *account_id == self.account_id
+    /// The id the audit log records for this actor.
+    pub fn id(&self) -> &str {
+        match &self.principal {
+            Principal::User { user_id, .. } => user_id.as_str(),
+            Principal::Client { client_id, .. } => client_id.as_str(),
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self.principal {
+            Principal::User { .. } => "user",
+            Principal::Client { .. } => "client",
+        }
     }
 
     /// An API client needs the global resource in its token; a person needs a role that the
@@ -54,6 +69,13 @@ impl Actor {
                 GlobalResource::Introspection => false,
             },
         };
+        // An API client acts with its owner's role, narrowed by its scopes: the `users` and
+        // `audit` resources are worth no more than its owner could do.
+        let allowed = allowed
+            && match resource {
+                GlobalResource::Users | GlobalResource::Audit => self.role.is_owner_or_admin(),
+                GlobalResource::ApiClients | GlobalResource::Introspection => true,
+            };
         if allowed {
             Ok(())
         } else {

@@ -4,12 +4,15 @@
 
 pub mod account;
 pub mod actor;
+pub mod audit;
 pub mod client;
+pub mod clients;
 pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod master_key;
 pub mod oauth;
+pub mod people;
 pub mod random;
 pub mod secret;
 pub mod service;

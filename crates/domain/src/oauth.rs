@@ -152,7 +152,12 @@ impl Gatehouse {
     }
 
     /// Turns a bearer access token into an actor.
-    pub async fn authenticate_access_token(&self, token: &str, now: OffsetDateTime) -> Result<Actor, AuthError> {
+    pub async fn authenticate_access_token(
+        &self,
+        token: &str,
+        source: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Result<Actor, AuthError> {
         let (claims, client) = self.active_token(token, now).await?.ok_or(AuthError::InvalidToken)?;
         let role = self
             .store
@@ -169,6 +174,7 @@ impl Gatehouse {
                 owner: client.client_owner,
                 scopes: scopes_from_claim(&claims.scope),
             },
+            source_ip: source,
         })
     }
 

@@ -4,9 +4,10 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use crate::account::{Account, Email, Product, User};
+use crate::account::{Account, Email, Product, Role, User};
+use crate::audit::AuditEvent;
 use crate::client::{Client, ClientType};
-use crate::ids::{AccountId, ClientId, TokenId};
+use crate::ids::{AccountId, ClientId, TokenId, UserId};
 use crate::secret::SecretHash;
 
 #[derive(Debug, thiserror::Error)]
@@ -62,11 +63,65 @@ pub trait AccountStore: Send + Sync {
     async fn account(&self, account_id: &AccountId) -> Result<Option<Account>, StoreError>;
     /// Creates an account with its product catalogue.
     async fn insert_account(&self, account: &Account, products: &[Product]) -> Result<(), StoreError>;
-    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError>;
-    async fn user_by_email(&self, account_id: &AccountId, email: &Email) -> Result<Option<User>, StoreError>;
+    /// The direct children of an account, oldest first.
+    async fn child_accounts(&self, parent: &AccountId) -> Result<Vec<Account>, StoreError>;
     async fn products(&self, account_id: &AccountId) -> Result<Vec<Product>, StoreError>;
     /// The product names of root accounts, for the server metadata's `scopes_supported`.
     async fn root_product_names(&self) -> Result<Vec<String>, StoreError>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// `Conflict` if the email is taken (emails are unique across accounts).
+    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError>;
+    async fn user(&self, user_id: &UserId) -> Result<Option<User>, StoreError>;
+    /// A user of `account_id` by email.
+    async fn user_by_email(&self, account_id: &AccountId, email: &Email) -> Result<Option<User>, StoreError>;
+    /// The user and their Argon2id hash, for login only.
+    async fn user_for_login(&self, email: &Email) -> Result<Option<(User, String)>, StoreError>;
+    /// An account's users, oldest first.
+    async fn users(&self, account_id: &AccountId) -> Result<Vec<User>, StoreError>;
+    async fn update_user_role(&self, user_id: &UserId, role: Role) -> Result<(), StoreError>;
+    /// Removes the user and their sessions, and hands every client they own to the owner of the
+    /// client's account, in one transaction.
+    async fn delete_user(&self, user_id: &UserId) -> Result<(), StoreError>;
+}
+
+/// A login session, stored by the SHA-256 of its token.
+#[derive(Clone, Debug)]
+pub struct SessionRecord {
+    pub token_hash: Vec<u8>,
+    pub user_id: UserId,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
+    /// The session's user, if the session exists and has not expired at `now`.
+    async fn session_user(&self, token_hash: &[u8], now: OffsetDateTime) -> Result<Option<User>, StoreError>;
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError>;
+}
+
+/// Filters on the audit log.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    pub target_id: Option<String>,
+    pub actor_id: Option<String>,
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends an event. There is no update or delete: the log is append-only.
+    async fn record_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
+    /// A page of an account's events, newest first, and the total that match.
+    async fn audit_events(
+        &self,
+        account_id: &AccountId,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<AuditEvent>, u64), StoreError>;
 }
 
 #[async_trait]
@@ -182,7 +237,7 @@ pub trait KeyStore: Send + Sync {
 
 /// A complete storage backend.
 #[async_trait]
-pub trait Store: AccountStore + ClientStore + TokenStore + KeyStore {
+pub trait Store: AccountStore + UserStore + SessionStore + AuditStore + ClientStore + TokenStore + KeyStore {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -4,22 +4,38 @@
 create table accounts (
     account_id        text primary key,
     name              text not null,
-    -- a child account's parent (issue 4); null for a root account
+    -- a child account's parent; null for a root account
     parent_account_id text references accounts (account_id),
+    -- the one owner (a user of this account, or the parent's owner for a child account)
+    owner_user_id     text not null,
     date_created      text not null
 );
+
+create index accounts_by_parent on accounts (parent_account_id);
 
 create table users (
     user_id       text primary key,
     account_id    text not null references accounts (account_id) on delete cascade,
-    -- lower-cased, so ownership comparisons are exact
-    email         text not null,
+    -- lower-cased, so ownership comparisons are exact; unique, so login is unambiguous
+    email         text not null unique,
     role          text not null check (role in ('owner', 'admin', 'developer')),
     -- Argon2id PHC string
     password_hash text not null,
-    date_created  text not null,
-    unique (account_id, email)
+    date_created  text not null
 );
+
+create index users_by_account on users (account_id, date_created);
+
+create table sessions (
+    -- SHA-256 of the session token; the token itself is never stored
+    token_hash   blob primary key,
+    user_id      text not null references users (user_id) on delete cascade,
+    -- unix seconds
+    created_at   integer not null,
+    expires_at   integer not null
+);
+
+create index sessions_by_user on sessions (user_id);
 
 create table products (
     account_id    text not null references accounts (account_id) on delete cascade,
@@ -84,3 +100,28 @@ create table signing_keys (
     -- when the key starts signing; it is published (JWKS) from the moment it is stored
     activates_at       text not null
 );
+
+create table audit_events (
+    seq          integer primary key autoincrement,
+    event_id     text not null unique,
+    account_id   text not null,
+    -- 'user', 'client' or 'anonymous'
+    actor_type   text not null,
+    -- a user id or client id; for anonymous attempts, what was claimed (an email)
+    actor_id     text not null,
+    actor_email  text,
+    -- e.g. 'client.create', 'client.renew_key', 'user.login'
+    action       text not null,
+    target_type  text not null,
+    target_id    text not null,
+    -- 'success' or 'denied' or 'failed'
+    outcome      text not null,
+    -- why a refused attempt was refused; never a secret
+    reason       text,
+    source_ip    text,
+    occurred_at  text not null,
+    -- JSON object of non-secret details (e.g. the names of changed fields)
+    details      text not null default '{}'
+);
+
+create index audit_events_by_account on audit_events (account_id, seq);

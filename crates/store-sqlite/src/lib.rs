@@ -7,19 +7,20 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use gatehouse_domain::account::{Account, Email, Product, User};
+use gatehouse_domain::account::{Account, Email, Product, Role, User};
+use gatehouse_domain::audit::AuditEvent;
 use gatehouse_domain::client::{Client, ClientType};
-use gatehouse_domain::ids::{AccountId, ClientId, TokenId};
+use gatehouse_domain::ids::{AccountId, ClientId, TokenId, UserId};
 use gatehouse_domain::secret::SecretHash;
 use gatehouse_domain::store::{
-    AccountStore, Bootstrap, CapOutcome, CapPolicy, ClientStore, KeyStore, LiveTokenCap, PageRequest, Store,
-    StoreError, StoredSigningKey, TokenRecord, TokenStore,
+    AccountStore, AuditFilter, AuditStore, Bootstrap, CapOutcome, CapPolicy, ClientStore, KeyStore, LiveTokenCap,
+    PageRequest, SessionRecord, SessionStore, Store, StoreError, StoredSigningKey, TokenRecord, TokenStore, UserStore,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
-use crate::rows::{ClientRow, SigningKeyRow, UserRow, json, map_error};
+use crate::rows::{AccountRow, AuditRow, ClientRow, SigningKeyRow, UserRow, json, map_error};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -139,19 +140,26 @@ impl AccountStore for SqliteStore {
     }
 
     async fn account(&self, account_id: &AccountId) -> Result<Option<Account>, StoreError> {
-        let row: Option<(String, String, Option<String>, OffsetDateTime)> = sqlx::query_as(
-            "select account_id, name, parent_account_id, date_created from accounts where account_id = ?",
+        let row: Option<AccountRow> = sqlx::query_as(
+            "select account_id, name, parent_account_id, owner_user_id, date_created from accounts where account_id = ?",
         )
         .bind(account_id.as_str())
         .fetch_optional(&self.readers)
         .await
         .map_err(map_error)?;
-        Ok(row.map(|(account_id, name, parent, date_created)| Account {
-            account_id: AccountId::from_string(account_id),
-            name,
-            parent_account_id: parent.map(AccountId::from_string),
-            date_created,
-        }))
+        Ok(row.map(AccountRow::into_account))
+    }
+
+    async fn child_accounts(&self, parent: &AccountId) -> Result<Vec<Account>, StoreError> {
+        let rows: Vec<AccountRow> = sqlx::query_as(
+            "select account_id, name, parent_account_id, owner_user_id, date_created from accounts \
+             where parent_account_id = ? order by date_created, account_id",
+        )
+        .bind(parent.as_str())
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_error)?;
+        Ok(rows.into_iter().map(AccountRow::into_account).collect())
     }
 
     async fn root_product_names(&self) -> Result<Vec<String>, StoreError> {
@@ -168,24 +176,6 @@ impl AccountStore for SqliteStore {
         let mut tx = self.begin().await?;
         insert_account_in(&mut tx, account, products).await?;
         tx.commit().await.map_err(map_error)
-    }
-
-    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        insert_user_in(&mut tx, user, password_hash).await?;
-        tx.commit().await.map_err(map_error)
-    }
-
-    async fn user_by_email(&self, account_id: &AccountId, email: &Email) -> Result<Option<User>, StoreError> {
-        let row: Option<UserRow> = sqlx::query_as(
-            "select user_id, account_id, email, role, date_created from users where account_id = ? and email = ?",
-        )
-        .bind(account_id.as_str())
-        .bind(email.as_str())
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(map_error)?;
-        row.map(UserRow::into_user).transpose()
     }
 
     async fn products(&self, account_id: &AccountId) -> Result<Vec<Product>, StoreError> {
@@ -208,11 +198,14 @@ async fn insert_account_in(
     account: &Account,
     products: &[Product],
 ) -> Result<(), StoreError> {
-    sqlx::query("insert into accounts (account_id, name, parent_account_id, date_created) values (?, ?, ?, ?)")
-        .bind(account.account_id.as_str())
-        .bind(&account.name)
-        .bind(account.parent_account_id.as_ref().map(AccountId::as_str))
-        .bind(account.date_created)
+    sqlx::query(
+        "insert into accounts (account_id, name, parent_account_id, owner_user_id, date_created) values (?, ?, ?, ?, ?)",
+    )
+    .bind(account.account_id.as_str())
+    .bind(&account.name)
+    .bind(account.parent_account_id.as_ref().map(AccountId::as_str))
+    .bind(account.owner_user_id.as_str())
+    .bind(account.date_created)
         .execute(&mut **tx)
         .await
         .map_err(map_error)?;
@@ -243,6 +236,197 @@ async fn insert_user_in(tx: &mut Transaction<'_, Sqlite>, user: &User, password_
     .await
     .map_err(map_error)?;
     Ok(())
+}
+
+const USER_COLUMNS: &str = "user_id, account_id, email, role, date_created";
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_user_in(&mut tx, user, password_hash).await?;
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn user(&self, user_id: &UserId) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(&format!("select {USER_COLUMNS} from users where user_id = ?"))
+            .bind(user_id.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(map_error)?;
+        row.map(UserRow::into_user).transpose()
+    }
+
+    async fn user_by_email(&self, account_id: &AccountId, email: &Email) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> =
+            sqlx::query_as(&format!("select {USER_COLUMNS} from users where account_id = ? and email = ?"))
+                .bind(account_id.as_str())
+                .bind(email.as_str())
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(map_error)?;
+        row.map(UserRow::into_user).transpose()
+    }
+
+    async fn user_for_login(&self, email: &Email) -> Result<Option<(User, String)>, StoreError> {
+        let row: Option<(String, String, String, String, OffsetDateTime, String)> = sqlx::query_as(
+            "select user_id, account_id, email, role, date_created, password_hash from users where email = ?",
+        )
+        .bind(email.as_str())
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(map_error)?;
+        row.map(|(user_id, account_id, email, role, date_created, hash)| {
+            UserRow { user_id, account_id, email, role, date_created }.into_user().map(|user| (user, hash))
+        })
+        .transpose()
+    }
+
+    async fn users(&self, account_id: &AccountId) -> Result<Vec<User>, StoreError> {
+        let rows: Vec<UserRow> = sqlx::query_as(&format!(
+            "select {USER_COLUMNS} from users where account_id = ? order by date_created, user_id"
+        ))
+        .bind(account_id.as_str())
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_error)?;
+        rows.into_iter().map(UserRow::into_user).collect()
+    }
+
+    async fn update_user_role(&self, user_id: &UserId, role: Role) -> Result<(), StoreError> {
+        let result = sqlx::query("update users set role = ? where user_id = ?")
+            .bind(role.as_str())
+            .bind(user_id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_user(&self, user_id: &UserId) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let email: Option<String> = sqlx::query_scalar("select email from users where user_id = ?")
+            .bind(user_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        let email = email.ok_or(StoreError::NotFound)?;
+        // Each client the user owned passes to the owner of the client's own account.
+        sqlx::query(
+            "update clients set client_owner = ( \
+               select u.email from accounts a join users u on u.user_id = a.owner_user_id \
+               where a.account_id = clients.account_id), version = version + 1 \
+             where client_owner = ?",
+        )
+        .bind(&email)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        sqlx::query("delete from users where user_id = ?")
+            .bind(user_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        tx.commit().await.map_err(map_error)
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        sqlx::query("insert into sessions (token_hash, user_id, created_at, expires_at) values (?, ?, ?, ?)")
+            .bind(&session.token_hash)
+            .bind(session.user_id.as_str())
+            .bind(session.created_at.unix_timestamp())
+            .bind(session.expires_at.unix_timestamp())
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn session_user(&self, token_hash: &[u8], now: OffsetDateTime) -> Result<Option<User>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as(
+            "select u.user_id, u.account_id, u.email, u.role, u.date_created from sessions s \
+             join users u on u.user_id = s.user_id where s.token_hash = ? and s.expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(now.unix_timestamp())
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(map_error)?;
+        row.map(UserRow::into_user).transpose()
+    }
+
+    async fn delete_session(&self, token_hash: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("delete from sessions where token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn record_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into audit_events (event_id, account_id, actor_type, actor_id, actor_email, action, target_type, \
+             target_id, outcome, reason, source_ip, occurred_at, details) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&event.event_id)
+        .bind(event.account_id.as_str())
+        .bind(&event.actor_type)
+        .bind(&event.actor_id)
+        .bind(&event.actor_email)
+        .bind(&event.action)
+        .bind(&event.target_type)
+        .bind(&event.target_id)
+        .bind(event.outcome.as_str())
+        .bind(&event.reason)
+        .bind(&event.source_ip)
+        .bind(event.occurred_at)
+        .bind(json(&event.details)?)
+        .execute(&self.writer)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn audit_events(
+        &self,
+        account_id: &AccountId,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<AuditEvent>, u64), StoreError> {
+        const WHERE: &str =
+            "where account_id = ?1 and (?2 is null or target_id = ?2) and (?3 is null or actor_id = ?3)";
+        let total: i64 = sqlx::query_scalar(&format!("select count(*) from audit_events {WHERE}"))
+            .bind(account_id.as_str())
+            .bind(&filter.target_id)
+            .bind(&filter.actor_id)
+            .fetch_one(&self.readers)
+            .await
+            .map_err(map_error)?;
+        let rows: Vec<AuditRow> = sqlx::query_as(&format!(
+            "select event_id, account_id, actor_type, actor_id, actor_email, action, target_type, target_id, outcome, \
+             reason, source_ip, occurred_at, details from audit_events {WHERE} order by seq desc limit ?4 offset ?5"
+        ))
+        .bind(account_id.as_str())
+        .bind(&filter.target_id)
+        .bind(&filter.actor_id)
+        .bind(i64::from(page.size))
+        .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_error)?;
+        let events = rows.into_iter().map(AuditRow::into_event).collect::<Result<Vec<_>, _>>()?;
+        Ok((events, u64::try_from(total).unwrap_or_default()))
+    }
 }
 
 #[async_trait]

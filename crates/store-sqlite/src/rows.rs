@@ -3,7 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use gatehouse_domain::account::{Email, Role, User};
+use gatehouse_domain::account::{Account, Email, Role, User};
+use gatehouse_domain::audit::{AuditEvent, Outcome};
 use gatehouse_domain::client::{
     AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
 };
@@ -103,11 +104,69 @@ impl ClientRow {
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
-    user_id: String,
+    pub(crate) user_id: String,
+    pub(crate) account_id: String,
+    pub(crate) email: String,
+    pub(crate) role: String,
+    pub(crate) date_created: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccountRow {
     account_id: String,
-    email: String,
-    role: String,
+    name: String,
+    parent_account_id: Option<String>,
+    owner_user_id: String,
     date_created: OffsetDateTime,
+}
+
+impl AccountRow {
+    pub(crate) fn into_account(self) -> Account {
+        Account {
+            account_id: AccountId::from_string(self.account_id),
+            name: self.name,
+            parent_account_id: self.parent_account_id.map(AccountId::from_string),
+            owner_user_id: UserId::from_string(self.owner_user_id),
+            date_created: self.date_created,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditRow {
+    event_id: String,
+    account_id: String,
+    actor_type: String,
+    actor_id: String,
+    actor_email: Option<String>,
+    action: String,
+    target_type: String,
+    target_id: String,
+    outcome: String,
+    reason: Option<String>,
+    source_ip: Option<String>,
+    occurred_at: OffsetDateTime,
+    details: String,
+}
+
+impl AuditRow {
+    pub(crate) fn into_event(self) -> Result<AuditEvent, StoreError> {
+        Ok(AuditEvent {
+            event_id: self.event_id,
+            account_id: AccountId::from_string(self.account_id),
+            actor_type: self.actor_type,
+            actor_id: self.actor_id,
+            actor_email: self.actor_email,
+            action: self.action,
+            target_type: self.target_type,
+            target_id: self.target_id,
+            outcome: Outcome::parse(&self.outcome).ok_or_else(|| StoreError::Internal("unknown outcome".to_owned()))?,
+            reason: self.reason,
+            source_ip: self.source_ip,
+            occurred_at: self.occurred_at,
+            details: from_json(&self.details)?,
+        })
+    }
 }
 
 impl UserRow {

@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_domain::client::{ClientName, Description, GlobalResource};
-use gatehouse_domain::service::{NewClient, RequestedScopes};
+use gatehouse_domain::clients::{NewClient, RequestedScopes};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

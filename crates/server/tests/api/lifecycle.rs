@@ -1,9 +1,9 @@
 //! DESIGN.md rules 1-10 through PATCH, DELETE, renew-key and transfer-ownership.
 
 use gatehouse_domain::account::Role;
+use gatehouse_domain::clients::ClientPatch;
 use gatehouse_domain::error::DomainError;
 use gatehouse_domain::ids::ClientId;
-use gatehouse_domain::service::ClientPatch;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -229,7 +229,7 @@ async fn the_lock_rule_holds() {
     assert!(matches!(refused, Err(DomainError::Locked)));
     assert!(DomainError::Locked.to_string().contains("locked"));
     assert!(matches!(app.gatehouse.renew_key(&developer, &client_id, now).await, Err(DomainError::Locked)));
-    assert!(matches!(app.gatehouse.delete_client(&developer, &client_id).await, Err(DomainError::Locked)));
+    assert!(matches!(app.gatehouse.delete_client(&developer, &client_id, now).await, Err(DomainError::Locked)));
 
     // Once the developer owns it, they may.
     let response = app

@@ -54,6 +54,8 @@ pub struct TestApp {
     pub account_id: String,
     /// The bootstrap admin client: every global resource and product.
     pub admin: Credentials,
+    /// The account owner's generated password (the owner is `OWNER_EMAIL`).
+    pub owner_password: String,
     dir: TempDir,
     config: ServeConfig,
     shutdown: Option<oneshot::Sender<()>>,
@@ -81,6 +83,7 @@ impl TestApp {
         let base_url = format!("http://{}", app.local_addr().unwrap());
         let issuer = app.public_url().to_owned();
         let gatehouse = app.gatehouse();
+        let owner_password = app.bootstrap.as_ref().map(|b| b.owner_password.clone()).unwrap_or_default();
         let (admin, account_id) = match (&app.bootstrap, admin) {
             (Some(bootstrap), _) => (
                 Credentials {
@@ -113,6 +116,7 @@ impl TestApp {
         Self {
             base_url,
             issuer,
+            owner_password,
             http: reqwest::Client::new(),
             clock,
             gatehouse,
@@ -198,6 +202,39 @@ impl TestApp {
         self.token(&self.admin).await
     }
 
+    // -- people ---------------------------------------------------------------------------------
+
+    /// `POST /v1/auth/login`; the raw response.
+    pub async fn login_response(&self, email: &str, password: &str) -> Response {
+        self.http
+            .post(self.url("/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A session token; panics unless the login succeeds.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let response = self.login_response(email, password).await;
+        assert_eq!(response.status(), StatusCode::OK, "login failed");
+        let body: Value = response.json().await.unwrap();
+        body["session_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn owner_session(&self) -> String {
+        self.login(OWNER_EMAIL, &self.owner_password).await
+    }
+
+    /// Creates a user through the API with `session`; returns (user id, session of the new user).
+    pub async fn create_user(&self, session: &str, email: &str, role: &str) -> (String, String) {
+        let response = self.post_json("/v1/users", session, &json!({"email": email, "role": role})).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "create user failed: {}", response.text().await.unwrap());
+        let body: Value = response.json().await.unwrap();
+        let password = body["password"].as_str().unwrap().to_owned();
+        (body["user"]["user_id"].as_str().unwrap().to_owned(), self.login(email, &password).await)
+    }
+
     // -- management API -------------------------------------------------------------------------
 
     pub async fn get(&self, path: &str, token: &str) -> Response {
@@ -273,19 +310,35 @@ impl TestApp {
             account_id: user.account_id,
             role,
             principal: Principal::User { user_id: user.user_id, email: user.email },
+            source_ip: None,
         }
     }
 
     /// A second, unrelated root account with its own owner; returns the owner as an actor.
     pub async fn add_account(&self, owner_email: &str) -> Actor {
+        let owner_id = UserId::generate();
         let account = Account {
             account_id: AccountId::generate(),
             name: "Another tenant".to_owned(),
             parent_account_id: None,
+            owner_user_id: owner_id.clone(),
             date_created: OffsetDateTime::now_utc(),
         };
         self.gatehouse.store().insert_account(&account, &Product::defaults()).await.unwrap();
-        self.add_user_to(account.account_id.as_str(), owner_email, Role::Owner).await
+        let owner = User {
+            user_id: owner_id,
+            account_id: account.account_id.clone(),
+            email: Email::parse(owner_email).unwrap(),
+            role: Role::Owner,
+            date_created: OffsetDateTime::now_utc(),
+        };
+        self.gatehouse.store().insert_user(&owner, "not-a-usable-hash").await.unwrap();
+        Actor {
+            account_id: owner.account_id,
+            role: Role::Owner,
+            principal: Principal::User { user_id: owner.user_id, email: owner.email },
+            source_ip: None,
+        }
     }
 }
 

@@ -9,15 +9,15 @@ use gatehouse_domain::account::Email;
 use gatehouse_domain::client::{
     AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, TokenExpiry,
 };
+use gatehouse_domain::clients::{ClientPatch, NewClient, RequestedScopes};
 use gatehouse_domain::ids::{AccountId, ClientId};
-use gatehouse_domain::service::{ClientPatch, NewClient, RequestedScopes};
-use gatehouse_domain::store::PageRequest;
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::error::ApiError;
 use super::extract::{ApiJson, Authenticated};
+use super::paging::{ListMeta, ListQuery};
 use crate::http::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -56,7 +56,7 @@ struct ScopesView {
     products: Vec<String>,
 }
 
-fn timestamp(at: OffsetDateTime) -> String {
+pub(crate) fn timestamp(at: OffsetDateTime) -> String {
     at.format(&Rfc3339).unwrap_or_default()
 }
 
@@ -108,15 +108,6 @@ struct RenewedKey {
     client_id: String,
     client_secret: String,
     message: &'static str,
-}
-
-#[derive(Serialize)]
-struct ListMeta {
-    count: u64,
-    page_number: u32,
-    page_size: u32,
-    previous_page_url: Option<String>,
-    next_page_url: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -250,7 +241,7 @@ struct TransferBody {
 // Handlers
 
 /// Responses that carry a secret must never be cached (RFC 6749 §5.1, SECURITY.md).
-fn no_store(mut response: Response) -> Response {
+pub fn no_store(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -285,90 +276,25 @@ enum IfMatch {
     Version(i64),
 }
 
-/// `GET /v1/clients`: both paging parameters required, at least 1, `page_size` at most 500
-/// (SECURITY.md: never clamped silently).
+/// `GET /v1/clients`: file 001's paged listing, oldest first.
 async fn list_clients(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     RawQuery(query): RawQuery,
 ) -> Result<Json<ClientList>, ApiError> {
-    let params = ListParams::parse(query.as_deref().unwrap_or_default())?;
-    let page = PageRequest { size: params.page_size, number: params.page_number };
-    let (clients, count) = state
-        .gatehouse
-        .list_clients(&actor, params.account_id.clone().map(AccountId::from_string), params.client_type, page)
-        .await?;
-    let page_url = |number: u32| params.url(&state.public_url, number);
-    let has_next = u64::from(page.number) * u64::from(page.size) < count;
+    let query = ListQuery::parse(query.as_deref().unwrap_or_default(), &["client_type", "account_id"])?;
+    let client_type = query
+        .get("client_type")
+        .map(str::parse::<ClientType>)
+        .transpose()
+        .map_err(|_| ApiError::invalid_parameter("client_type", "must be \"admin\" or \"standard\""))?;
+    let account_id = query.get("account_id").map(AccountId::from_string);
+    let (clients, count) =
+        state.gatehouse.list_clients(&actor, account_id, client_type, query.page, state.clock.now()).await?;
     Ok(Json(ClientList {
-        meta: ListMeta {
-            count,
-            page_number: page.number,
-            page_size: page.size,
-            previous_page_url: (page.number > 1).then(|| page_url(page.number - 1)),
-            next_page_url: has_next.then(|| page_url(page.number + 1)),
-        },
+        meta: query.meta(&state.public_url, "/v1/clients", count),
         clients: clients.into_iter().map(ClientView::from).collect(),
     }))
-}
-
-struct ListParams {
-    page_size: u32,
-    page_number: u32,
-    client_type: Option<ClientType>,
-    account_id: Option<String>,
-}
-
-impl ListParams {
-    const MAX_PAGE_SIZE: u32 = 500;
-
-    fn parse(query: &str) -> Result<Self, ApiError> {
-        let mut page_size = None;
-        let mut page_number = None;
-        let mut client_type = None;
-        let mut account_id = None;
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            let slot = match key.as_ref() {
-                "page_size" => &mut page_size,
-                "page_number" => &mut page_number,
-                "client_type" => &mut client_type,
-                "account_id" => &mut account_id,
-                _ => continue,
-            };
-            if slot.is_some() {
-                return Err(ApiError::invalid_parameter(&key, "is given more than once"));
-            }
-            *slot = Some(value.into_owned());
-        }
-        let positive = |name: &str, value: Option<String>, max: u32| -> Result<u32, ApiError> {
-            let value = value.ok_or_else(|| ApiError::invalid_parameter(name, "is required"))?;
-            match value.parse::<u32>() {
-                Ok(number) if (1..=max).contains(&number) => Ok(number),
-                _ if max == u32::MAX => Err(ApiError::invalid_parameter(name, "must be a whole number of at least 1")),
-                _ => Err(ApiError::invalid_parameter(name, "must be a whole number from 1 to 500")),
-            }
-        };
-        let page_size = positive("page_size", page_size, Self::MAX_PAGE_SIZE)?;
-        let page_number = positive("page_number", page_number, u32::MAX)?;
-        let client_type = client_type
-            .map(|value| value.parse::<ClientType>())
-            .transpose()
-            .map_err(|_| ApiError::invalid_parameter("client_type", "must be \"admin\" or \"standard\""))?;
-        Ok(Self { page_size, page_number, client_type, account_id })
-    }
-
-    fn url(&self, base: &str, page_number: u32) -> String {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        query.append_pair("page_size", &self.page_size.to_string());
-        query.append_pair("page_number", &page_number.to_string());
-        if let Some(client_type) = self.client_type {
-            query.append_pair("client_type", client_type.as_str());
-        }
-        if let Some(account_id) = &self.account_id {
-            query.append_pair("account_id", account_id);
-        }
-        format!("{base}/v1/clients?{}", query.finish())
-    }
 }
 
 /// `POST /v1/clients`: 201 with file 001's body, the secret shown this once (seed rule 1).
@@ -406,7 +332,7 @@ async fn get_client(
     Authenticated(actor): Authenticated,
     Path(client_id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let client = state.gatehouse.get_client(&actor, &ClientId::from_string(client_id)).await?;
+    let client = state.gatehouse.get_client(&actor, &ClientId::from_string(client_id), state.clock.now()).await?;
     Ok(with_etag(client))
 }
 
@@ -434,7 +360,7 @@ async fn delete_client(
     Authenticated(actor): Authenticated,
     Path(client_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.gatehouse.delete_client(&actor, &ClientId::from_string(client_id)).await?;
+    state.gatehouse.delete_client(&actor, &ClientId::from_string(client_id), state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -26,6 +26,7 @@ pub enum ErrorCode {
     PreconditionFailed = 41200,
     PayloadTooLarge = 41300,
     UnsupportedMediaType = 41500,
+    TooManyRequests = 42900,
     Internal = 50000,
     Unavailable = 50300,
 }
@@ -36,6 +37,7 @@ pub struct ApiError {
     code: ErrorCode,
     message: String,
     info: String,
+    retry_after_seconds: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -48,7 +50,15 @@ struct ErrorBody<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>, info: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), info: info.into() }
+        Self { status, code, message: message.into(), info: info.into(), retry_after_seconds: None }
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: i64) -> Self {
+        Self {
+            retry_after_seconds: Some(retry_after_seconds),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests, message, "retry after the delay")
+        }
     }
 
     /// 400 naming the field at fault.
@@ -197,6 +207,9 @@ impl IntoResponse for ApiError {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}
+        }
+        if let Some(seconds) = self.retry_after_seconds {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
     }

@@ -1,10 +1,13 @@
 //! Extractors for `/v1`: the JSON body and the authenticated actor, each failing with an
 //! `ApiError` in the documented format rather than axum's plain-text rejections.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use gatehouse_domain::actor::Actor;
+use gatehouse_domain::people::SESSION_PREFIX;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -101,21 +104,49 @@ fn quoted_identifier(text: &str, prefix: &str) -> Option<String> {
     plain.then(|| name.to_owned())
 }
 
-/// The caller of a `/v1` route, authenticated by a bearer access token.
+/// The caller of a `/v1` route: an API client by its access token, or a person by a session
+/// token (as a bearer token, or the portal's session cookie).
 pub struct Authenticated(pub Actor);
+
+/// The portal's session cookie (HttpOnly, SameSite=Strict).
+pub const SESSION_COOKIE: &str = "gatehouse_session";
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let token = bearer_token(parts).ok_or_else(ApiError::unauthenticated)?;
-        let actor = state.gatehouse.authenticate_access_token(token, state.clock.now()).await?;
+        let source = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        let now = state.clock.now();
+        let actor = match bearer_token(parts) {
+            Some(token) if token.starts_with(SESSION_PREFIX) => {
+                state.gatehouse.authenticate_session(token, source, now).await?
+            }
+            Some(token) => state.gatehouse.authenticate_access_token(token, source, now).await?,
+            None => {
+                let token = session_cookie(parts).ok_or_else(ApiError::unauthenticated)?;
+                state.gatehouse.authenticate_session(token, source, now).await?
+            }
+        };
         Ok(Authenticated(actor))
     }
 }
 
+/// The session token from the portal's cookie, if any.
+pub fn session_cookie(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value)
+        .filter(|value| value.starts_with(SESSION_PREFIX))
+}
+
 /// RFC 6750 §2.1: `Authorization: Bearer <token>`, the scheme case-insensitive.
-fn bearer_token(parts: &Parts) -> Option<&str> {
+pub fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();

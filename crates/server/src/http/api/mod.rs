@@ -3,6 +3,8 @@
 mod clients;
 pub mod error;
 pub mod extract;
+mod paging;
+mod people;
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -13,7 +15,7 @@ use self::extract::Authenticated;
 use super::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/ping", get(ping)).merge(clients::routes())
+    Router::new().route("/v1/ping", get(ping)).merge(clients::routes()).merge(people::routes())
 }
 
 /// 200 for any valid token, whatever its scopes (file 001's liveness check for credentials).

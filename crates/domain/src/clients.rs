@@ -1,0 +1,451 @@
+//! Client operations (seed files 000 and 001, DESIGN.md rules 1-10). Each authorises its actor,
+//! applies the rules, calls the store and records the attempt in the audit log.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+use time::OffsetDateTime;
+use tracing::instrument;
+
+use crate::account::Email;
+use crate::actor::Actor;
+use crate::audit::Target;
+use crate::client::{
+    AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
+};
+use crate::error::{DomainError, ValidationError};
+use crate::ids::{AccountId, ClientId};
+use crate::secret::ClientSecret;
+use crate::service::Gatehouse;
+use crate::store::{PageRequest, StoreError};
+
+/// Scopes as requested, before the product names are checked against the catalogue.
+#[derive(Clone, Debug, Default)]
+pub struct RequestedScopes {
+    pub global_resources: Vec<GlobalResource>,
+    pub products: Vec<String>,
+}
+
+/// A client to create (file 001 `CreateClient` plus DESIGN.md's extended fields).
+#[derive(Debug)]
+pub struct NewClient {
+    pub account_id: Option<AccountId>,
+    pub name: ClientName,
+    pub description: Description,
+    pub locked: Option<bool>,
+    pub client_type: Option<ClientType>,
+    pub scopes: RequestedScopes,
+    pub token_expiry: Option<TokenExpiry>,
+    pub allowed_ips: AllowedIps,
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A partial update: `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct ClientPatch {
+    pub name: Option<ClientName>,
+    pub description: Option<Description>,
+    pub locked: Option<Option<bool>>,
+    pub enabled: Option<bool>,
+    pub client_type: Option<ClientType>,
+    pub scopes: Option<RequestedScopes>,
+    pub token_expiry: Option<TokenExpiry>,
+    pub allowed_ips: Option<AllowedIps>,
+    pub rate_limit: Option<Option<RateLimit>>,
+}
+
+impl ClientPatch {
+    /// The names of the fields the patch sets, for the audit log (values are left out).
+    fn field_names(&self) -> Vec<&'static str> {
+        let fields = [
+            ("name", self.name.is_some()),
+            ("description", self.description.is_some()),
+            ("locked", self.locked.is_some()),
+            ("enabled", self.enabled.is_some()),
+            ("client_type", self.client_type.is_some()),
+            ("scopes", self.scopes.is_some()),
+            ("token_expiry_seconds", self.token_expiry.is_some()),
+            ("allowed_ips", self.allowed_ips.is_some()),
+            ("rate_limit", self.rate_limit.is_some()),
+        ];
+        fields.into_iter().filter(|(_, set)| *set).map(|(name, _)| name).collect()
+    }
+
+    /// `client.disable` / `client.enable` when that is all the patch does, so the audit log
+    /// answers "who disabled it" directly.
+    fn action(&self) -> &'static str {
+        match (self.enabled, self.field_names().len()) {
+            (Some(false), 1) => "client.disable",
+            (Some(true), 1) => "client.enable",
+            _ => "client.update",
+        }
+    }
+}
+
+fn client_target(client_id: &ClientId) -> Target<'_> {
+    Target { kind: "client", id: client_id.as_str(), account_id: None }
+}
+
+impl Gatehouse {
+    #[instrument(skip_all)]
+    pub async fn create_client(
+        &self,
+        actor: &Actor,
+        new: NewClient,
+        now: OffsetDateTime,
+    ) -> Result<(Client, ClientSecret), DomainError> {
+        let requested_account = new.account_id.clone();
+        let result = self.create_client_inner(actor, new, now).await;
+        let (id, account) = match &result {
+            Ok((client, _)) => (client.client_id.to_string(), Some(client.account_id.clone())),
+            Err(_) => (String::new(), requested_account),
+        };
+        let target = Target { kind: "client", id: &id, account_id: account.as_ref() };
+        self.audit(actor, "client.create", &target, &result, json!({}), now).await;
+        result
+    }
+
+    async fn create_client_inner(
+        &self,
+        actor: &Actor,
+        new: NewClient,
+        now: OffsetDateTime,
+    ) -> Result<(Client, ClientSecret), DomainError> {
+        actor.require(GlobalResource::ApiClients)?;
+        let account_id = match new.account_id {
+            Some(account_id) => {
+                self.visible_account(actor, &account_id).await?;
+                account_id
+            }
+            None => actor.account_id.clone(),
+        };
+        let client_type = new.client_type.unwrap_or(ClientType::Standard);
+        if client_type == ClientType::Admin {
+            actor.may_grant_admin()?;
+        }
+        let scopes = self.check_scopes(&account_id, client_type, new.scopes).await?;
+        if !scopes.global_resources.is_empty() {
+            actor.may_grant_admin()?;
+        }
+        let secret = ClientSecret::generate();
+        let client = Client {
+            client_id: ClientId::generate(),
+            account_id,
+            name: new.name,
+            description: new.description,
+            // Seed rule 2: the creator owns the client; an API client's owner owns what it
+            // creates.
+            client_owner: actor.email().clone(),
+            client_type,
+            locked: new.locked,
+            enabled: true,
+            scopes,
+            token_expiry: new.token_expiry.unwrap_or_default(),
+            allowed_ips: new.allowed_ips,
+            rate_limit: new.rate_limit,
+            date_created: now,
+            date_updated: now,
+            version: 1,
+            secret_generation: 1,
+        };
+        self.store.insert_client(&client, &self.hasher.hash(&secret)).await?;
+        tracing::info!(client_id = %client.client_id, "client created");
+        Ok((client, secret))
+    }
+
+    pub async fn get_client(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<Client, DomainError> {
+        let result = async {
+            actor.require(GlobalResource::ApiClients)?;
+            self.visible_client(actor, client_id).await
+        }
+        .await;
+        if result.is_err() {
+            self.audit(actor, "client.read", &client_target(client_id), &result, json!({}), now).await;
+        }
+        result
+    }
+
+    pub async fn list_clients(
+        &self,
+        actor: &Actor,
+        account_id: Option<AccountId>,
+        client_type: Option<ClientType>,
+        page: PageRequest,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<Client>, u64), DomainError> {
+        let account_id = account_id.unwrap_or_else(|| actor.account_id.clone());
+        let result = async {
+            actor.require(GlobalResource::ApiClients)?;
+            self.visible_account(actor, &account_id).await?;
+            Ok(self.store.list_clients(&account_id, client_type, page).await?)
+        }
+        .await;
+        if result.is_err() {
+            let target = Target { kind: "account", id: account_id.as_str(), account_id: None };
+            self.audit(actor, "client.list", &target, &result, json!({}), now).await;
+        }
+        result
+    }
+
+    /// Applies `patch`. With `if_match`, only if the client is still at that version (412
+    /// otherwise); without it, a concurrent change is re-read and the patch re-applied.
+    #[instrument(skip_all, fields(client_id = %client_id))]
+    pub async fn update_client(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        patch: ClientPatch,
+        if_match: Option<i64>,
+        now: OffsetDateTime,
+    ) -> Result<Client, DomainError> {
+        let details = json!({"fields": patch.field_names()});
+        let action = patch.action();
+        let result = self.update_client_inner(actor, client_id, &patch, if_match, now).await;
+        let account = result.as_ref().ok().map(|client| client.account_id.clone());
+        let target = Target { kind: "client", id: client_id.as_str(), account_id: account.as_ref() };
+        self.audit(actor, action, &target, &result, details, now).await;
+        result
+    }
+
+    async fn update_client_inner(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        patch: &ClientPatch,
+        if_match: Option<i64>,
+        now: OffsetDateTime,
+    ) -> Result<Client, DomainError> {
+        actor.require(GlobalResource::ApiClients)?;
+        const ATTEMPTS: usize = 5;
+        for _ in 0..ATTEMPTS {
+            let current = self.visible_client(actor, client_id).await?;
+            if if_match.is_some_and(|version| version != current.version) {
+                return Err(DomainError::PreconditionFailed);
+            }
+            actor.may_change(&current)?;
+            let updated = self.apply_patch(actor, &current, patch, now).await?;
+            match self.store.update_client(&updated, current.version).await {
+                Ok(client) => {
+                    tracing::info!("client updated");
+                    return Ok(client);
+                }
+                Err(StoreError::VersionMismatch) if if_match.is_some() => return Err(DomainError::PreconditionFailed),
+                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::NotFound) => return Err(DomainError::NotFound("client")),
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(DomainError::Conflict("the client is being changed concurrently; try again".to_owned()))
+    }
+
+    /// Seed rule 10: the client, its credentials and every token are gone at once.
+    #[instrument(skip_all, fields(client_id = %client_id))]
+    pub async fn delete_client(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<(), DomainError> {
+        let result = async {
+            actor.require(GlobalResource::ApiClients)?;
+            let client = self.visible_client(actor, client_id).await?;
+            actor.may_change(&client)?;
+            match self.store.delete_client(client_id).await {
+                Ok(()) => {
+                    tracing::info!("client deleted");
+                    Ok(client.account_id)
+                }
+                Err(StoreError::NotFound) => Err(DomainError::NotFound("client")),
+                Err(other) => Err(other.into()),
+            }
+        }
+        .await;
+        let account = result.as_ref().ok().cloned();
+        let target = Target { kind: "client", id: client_id.as_str(), account_id: account.as_ref() };
+        self.audit(actor, "client.delete", &target, &result, json!({}), now).await;
+        result.map(|_| ())
+    }
+
+    /// Seed rule 8: a new secret; the old one and every earlier token are refused at once.
+    #[instrument(skip_all, fields(client_id = %client_id))]
+    pub async fn renew_key(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<(Client, ClientSecret), DomainError> {
+        let result = async {
+            actor.require(GlobalResource::ApiClients)?;
+            let client = self.visible_client(actor, client_id).await?;
+            actor.may_change(&client)?;
+            let secret = ClientSecret::generate();
+            let client = match self.store.renew_client_secret(client_id, &self.hasher.hash(&secret), now).await {
+                Ok(client) => client,
+                Err(StoreError::NotFound) => return Err(DomainError::NotFound("client")),
+                Err(other) => return Err(other.into()),
+            };
+            tracing::info!("client key renewed");
+            Ok((client, secret))
+        }
+        .await;
+        let account = result.as_ref().ok().map(|(client, _)| client.account_id.clone());
+        let target = Target { kind: "client", id: client_id.as_str(), account_id: account.as_ref() };
+        self.audit(actor, "client.renew_key", &target, &result, json!({}), now).await;
+        result
+    }
+
+    /// Seed rule 9: to another user of the same account; an `admin` client only to an owner or
+    /// admin.
+    #[instrument(skip_all, fields(client_id = %client_id))]
+    pub async fn transfer_ownership(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        new_owner: &Email,
+        now: OffsetDateTime,
+    ) -> Result<Client, DomainError> {
+        let result = self.transfer_ownership_inner(actor, client_id, new_owner, now).await;
+        let account = result.as_ref().ok().map(|client| client.account_id.clone());
+        let target = Target { kind: "client", id: client_id.as_str(), account_id: account.as_ref() };
+        let details = json!({"client_owner": new_owner.as_str()});
+        self.audit(actor, "client.transfer_ownership", &target, &result, details, now).await;
+        result
+    }
+
+    async fn transfer_ownership_inner(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        new_owner: &Email,
+        now: OffsetDateTime,
+    ) -> Result<Client, DomainError> {
+        actor.require(GlobalResource::ApiClients)?;
+        for _ in 0..5 {
+            let current = self.visible_client(actor, client_id).await?;
+            actor.may_change(&current)?;
+            let Some(user) = self.store.user_by_email(&current.account_id, new_owner).await? else {
+                // The owner of a child account lives in its parent: they qualify too.
+                let account_owner = self.account_owner(&current.account_id).await?;
+                if account_owner.as_ref().is_some_and(|owner| owner.email == *new_owner) {
+                    return self.write_owner(&current, new_owner.clone(), now).await;
+                }
+                return Err(ValidationError::new("client_owner", "must be a user of the client's account").into());
+            };
+            if current.client_type == ClientType::Admin && !user.role.is_owner_or_admin() {
+                return Err(ValidationError::new(
+                    "client_owner",
+                    "an admin client can only be owned by the account owner or an admin",
+                )
+                .into());
+            }
+            match self.write_owner(&current, user.email, now).await {
+                Err(DomainError::Store(StoreError::VersionMismatch)) => continue,
+                other => return other,
+            }
+        }
+        Err(DomainError::Conflict("the client is being changed concurrently; try again".to_owned()))
+    }
+
+    async fn write_owner(&self, current: &Client, owner: Email, now: OffsetDateTime) -> Result<Client, DomainError> {
+        let mut updated = current.clone();
+        updated.client_owner = owner;
+        updated.date_updated = now;
+        match self.store.update_client(&updated, current.version).await {
+            Ok(client) => {
+                tracing::info!("client ownership transferred");
+                Ok(client)
+            }
+            Err(StoreError::NotFound) => Err(DomainError::NotFound("client")),
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn visible_client(&self, actor: &Actor, client_id: &ClientId) -> Result<Client, DomainError> {
+        let client = self.store.client(client_id).await?.ok_or(DomainError::NotFound("client"))?;
+        self.visible_account(actor, &client.account_id).await.map_err(|_| DomainError::NotFound("client"))?;
+        Ok(client)
+    }
+
+    async fn apply_patch(
+        &self,
+        actor: &Actor,
+        current: &Client,
+        patch: &ClientPatch,
+        now: OffsetDateTime,
+    ) -> Result<Client, DomainError> {
+        let mut next = current.clone();
+        if let Some(name) = &patch.name {
+            next.name = name.clone();
+        }
+        if let Some(description) = &patch.description {
+            next.description = description.clone();
+        }
+        if let Some(locked) = patch.locked {
+            next.locked = locked;
+        }
+        if let Some(enabled) = patch.enabled {
+            next.enabled = enabled;
+        }
+        if let Some(client_type) = patch.client_type {
+            if client_type == ClientType::Admin && current.client_type != ClientType::Admin {
+                actor.may_grant_admin()?;
+            }
+            next.client_type = client_type;
+        }
+        if let Some(requested) = &patch.scopes {
+            let scopes = self.check_scopes(&current.account_id, next.client_type, requested.clone()).await?;
+            if !scopes.global_resources.is_subset(&current.scopes.global_resources) {
+                actor.may_grant_admin()?;
+            }
+            next.scopes = scopes;
+        } else if next.client_type == ClientType::Standard && !next.scopes.global_resources.is_empty() {
+            return Err(standard_cannot_hold_global_resources());
+        }
+        if let Some(expiry) = patch.token_expiry {
+            next.token_expiry = expiry;
+        }
+        if let Some(allowed_ips) = &patch.allowed_ips {
+            next.allowed_ips = allowed_ips.clone();
+        }
+        if let Some(rate_limit) = patch.rate_limit {
+            next.rate_limit = rate_limit;
+        }
+        next.date_updated = now;
+        Ok(next)
+    }
+
+    /// Seed rule 4 and the catalogue: standard clients hold products only, and every product
+    /// must exist in the account.
+    async fn check_scopes(
+        &self,
+        account_id: &AccountId,
+        client_type: ClientType,
+        requested: RequestedScopes,
+    ) -> Result<Scopes, DomainError> {
+        if client_type == ClientType::Standard && !requested.global_resources.is_empty() {
+            return Err(standard_cannot_hold_global_resources());
+        }
+        let catalogue = self.store.products(account_id).await?;
+        let mut products = BTreeSet::new();
+        for product in requested.products {
+            if !catalogue.iter().any(|known| known.name == product) {
+                return Err(ValidationError::new(
+                    "scopes.products",
+                    "names a product that is not in the account's catalogue",
+                )
+                .into());
+            }
+            products.insert(product);
+        }
+        Ok(Scopes { global_resources: requested.global_resources.into_iter().collect(), products })
+    }
+}
+
+fn standard_cannot_hold_global_resources() -> DomainError {
+    ValidationError::new("scopes.global_resources", "standard clients cannot hold global resources").into()
+}

@@ -1,0 +1,410 @@
+//! People and governance (seed file 000): users and their roles, login sessions, child
+//! accounts, and reading the audit log.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, OnceLock};
+
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use aws_lc_rs::digest;
+use serde_json::json;
+use time::OffsetDateTime;
+use tracing::instrument;
+
+use crate::account::{Account, Email, Product, Role, User, parse_account_name};
+use crate::actor::{Actor, Principal};
+use crate::audit::{AuditEvent, Outcome, Target};
+use crate::client::GlobalResource;
+use crate::error::{AuthError, DomainError, ValidationError};
+use crate::ids::{AccountId, UserId};
+use crate::random;
+use crate::service::{Gatehouse, hash_password};
+use crate::store::{AuditFilter, PageRequest, SessionRecord, StoreError};
+
+/// Prefix of session tokens: tells them apart from JWT access tokens at a glance.
+pub const SESSION_PREFIX: &str = "gss_";
+/// How long a login session lasts.
+pub const SESSION_SECONDS: i64 = 8 * 3600;
+
+/// A successful login.
+pub struct LoginSession {
+    pub token: String,
+    pub expires_in: i64,
+    pub user: User,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// Unknown email and wrong password alike.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// Too many recent failures for this email.
+    #[error("too many failed attempts; try again later")]
+    Throttled { retry_after_seconds: i64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Failed logins per email: five failures in a quarter of an hour block that email for 30
+/// seconds. Memory stays bounded whatever emails an attacker invents.
+#[derive(Default)]
+pub struct LoginThrottle {
+    entries: Mutex<HashMap<String, Failures>>,
+}
+
+#[derive(Clone, Copy)]
+struct Failures {
+    count: u32,
+    window_start: OffsetDateTime,
+    blocked_until: Option<OffsetDateTime>,
+}
+
+impl LoginThrottle {
+    const MAX_FAILURES: u32 = 5;
+    const WINDOW_SECONDS: i64 = 15 * 60;
+    const BLOCK_SECONDS: i64 = 30;
+    const MAX_ENTRIES: usize = 100_000;
+
+    fn blocked(&self, email: &str, now: OffsetDateTime) -> Option<i64> {
+        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let until = entries.get(email)?.blocked_until?;
+        (until > now).then(|| (until - now).whole_seconds().max(1))
+    }
+
+    fn failed(&self, email: &str, now: OffsetDateTime) {
+        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if entries.len() >= Self::MAX_ENTRIES && !entries.contains_key(email) {
+            let window = time::Duration::seconds(Self::WINDOW_SECONDS);
+            entries.retain(|_, f| f.window_start + window > now || f.blocked_until.is_some_and(|until| until > now));
+            if entries.len() >= Self::MAX_ENTRIES {
+                tracing::warn!("login throttle full; forgetting old failures");
+                entries.clear();
+            }
+        }
+        let entry =
+            entries.entry(email.to_owned()).or_insert(Failures { count: 0, window_start: now, blocked_until: None });
+        if entry.window_start + time::Duration::seconds(Self::WINDOW_SECONDS) <= now {
+            *entry = Failures { count: 0, window_start: now, blocked_until: None };
+        }
+        entry.count += 1;
+        if entry.count >= Self::MAX_FAILURES {
+            entry.blocked_until = Some(now + time::Duration::seconds(Self::BLOCK_SECONDS));
+            entry.count = 0;
+            entry.window_start = now;
+        }
+    }
+
+    fn succeeded(&self, email: &str) {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(email);
+    }
+}
+
+/// A hash compared against when the email is unknown, so both failures cost the same Argon2id
+/// work (seed rule: same answer for unknown email and wrong password, in time too).
+fn dummy_password_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random::random_token(18)).unwrap_or_default())
+}
+
+fn session_hash(token: &str) -> Vec<u8> {
+    digest::digest(&digest::SHA256, token.as_bytes()).as_ref().to_vec()
+}
+
+/// Argon2id verification off the async threads: it costs tens of milliseconds by design.
+async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A user to create.
+pub struct NewUser {
+    pub email: Email,
+    pub role: Role,
+    pub account_id: Option<AccountId>,
+}
+
+impl Gatehouse {
+    /// `POST /v1/auth/login`: email and password for a session. Unknown email and wrong password
+    /// are the same error after the same work; repeated failures for one email are throttled.
+    #[instrument(skip_all)]
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        source: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Result<LoginSession, LoginError> {
+        let key = email.trim().to_lowercase();
+        if let Some(retry_after_seconds) = self.login_throttle.blocked(&key, now) {
+            return Err(LoginError::Throttled { retry_after_seconds });
+        }
+        let found = match Email::parse(email) {
+            Ok(email) => self.store.user_for_login(&email).await?,
+            Err(_) => None,
+        };
+        let (user, hash) = match found {
+            Some((user, hash)) => (Some(user), hash),
+            None => (None, dummy_password_hash().to_owned()),
+        };
+        let verified = verify_password(password, hash).await;
+        let Some(user) = user.filter(|_| verified) else {
+            self.login_throttle.failed(&key, now);
+            if let Some((user, _)) =
+                self.store.user_for_login(&Email::parse(email).map_err(|_| LoginError::InvalidCredentials)?).await?
+            {
+                self.record_login(&user, source, Outcome::Denied, now).await;
+            }
+            return Err(LoginError::InvalidCredentials);
+        };
+        self.login_throttle.succeeded(&key);
+        let token = format!("{SESSION_PREFIX}{}", random::random_token(32));
+        self.store
+            .insert_session(&SessionRecord {
+                token_hash: session_hash(&token),
+                user_id: user.user_id.clone(),
+                created_at: now,
+                expires_at: now + time::Duration::seconds(SESSION_SECONDS),
+            })
+            .await?;
+        self.record_login(&user, source, Outcome::Success, now).await;
+        Ok(LoginSession { token, expires_in: SESSION_SECONDS, user })
+    }
+
+    async fn record_login(&self, user: &User, source: Option<IpAddr>, outcome: Outcome, now: OffsetDateTime) {
+        let event = AuditEvent {
+            event_id: random::random_token(16),
+            account_id: user.account_id.clone(),
+            actor_type: "user".to_owned(),
+            actor_id: user.user_id.to_string(),
+            actor_email: Some(user.email.to_string()),
+            action: "user.login".to_owned(),
+            target_type: "user".to_owned(),
+            target_id: user.user_id.to_string(),
+            outcome,
+            reason: (outcome != Outcome::Success).then(|| "invalid email or password".to_owned()),
+            source_ip: source.map(|ip| ip.to_string()),
+            occurred_at: now,
+            details: json!({}),
+        };
+        if let Err(error) = self.store.record_audit_event(&event).await {
+            tracing::error!(%error, "an audit event could not be written");
+        }
+    }
+
+    /// A session token to an actor.
+    pub async fn authenticate_session(
+        &self,
+        token: &str,
+        source: Option<IpAddr>,
+        now: OffsetDateTime,
+    ) -> Result<Actor, AuthError> {
+        let user = self.store.session_user(&session_hash(token), now).await?.ok_or(AuthError::InvalidToken)?;
+        Ok(Actor {
+            account_id: user.account_id,
+            role: user.role,
+            principal: Principal::User { user_id: user.user_id, email: user.email },
+            source_ip: source,
+        })
+    }
+
+    pub async fn logout(&self, token: &str) -> Result<(), StoreError> {
+        self.store.delete_session(&session_hash(token)).await
+    }
+
+    pub async fn list_users(&self, actor: &Actor, account_id: Option<AccountId>) -> Result<Vec<User>, DomainError> {
+        actor.require(GlobalResource::Users)?;
+        let account_id = account_id.unwrap_or_else(|| actor.account_id.clone());
+        self.visible_account(actor, &account_id).await?;
+        Ok(self.store.users(&account_id).await?)
+    }
+
+    pub async fn get_user(&self, actor: &Actor, user_id: &UserId) -> Result<User, DomainError> {
+        actor.require(GlobalResource::Users)?;
+        self.visible_user(actor, user_id).await
+    }
+
+    /// Owners and admins create users, with a generated password shown once; only the owner
+    /// grants `admin`, and nobody creates a second owner.
+    #[instrument(skip_all)]
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        new: NewUser,
+        now: OffsetDateTime,
+    ) -> Result<(User, String), DomainError> {
+        let requested_account = new.account_id.clone();
+        let email = new.email.to_string();
+        let result = async {
+            actor.require(GlobalResource::Users)?;
+            let account_id = match new.account_id {
+                Some(account_id) => self.visible_account(actor, &account_id).await?.account_id,
+                None => actor.account_id.clone(),
+            };
+            match new.role {
+                Role::Owner => {
+                    return Err(ValidationError::new(
+                        "role",
+                        "an account has exactly one owner; transfer account ownership instead",
+                    )
+                    .into());
+                }
+                Role::Admin if actor.role != Role::Owner => {
+                    return Err(DomainError::Forbidden("only the account owner grants the admin role".to_owned()));
+                }
+                Role::Admin | Role::Developer => {}
+            }
+            let user =
+                User { user_id: UserId::generate(), account_id, email: new.email, role: new.role, date_created: now };
+            let password = random::random_token(18);
+            let hash = hash_password(&password)?;
+            self.store.insert_user(&user, &hash).await.map_err(|error| match error {
+                StoreError::Conflict(_) => DomainError::Conflict("a user with this email already exists".to_owned()),
+                other => other.into(),
+            })?;
+            tracing::info!(user_id = %user.user_id, "user created");
+            Ok((user, password))
+        }
+        .await;
+        let (id, account) = match &result {
+            Ok((user, _)) => (user.user_id.to_string(), Some(user.account_id.clone())),
+            Err(_) => (String::new(), requested_account),
+        };
+        let target = Target { kind: "user", id: &id, account_id: account.as_ref() };
+        self.audit(actor, "user.create", &target, &result, json!({"email": email}), now).await;
+        result
+    }
+
+    /// Changes a user's role. Only the owner grants or removes `admin`; the owner is never
+    /// demoted this way.
+    #[instrument(skip_all, fields(user_id = %user_id))]
+    pub async fn update_user_role(
+        &self,
+        actor: &Actor,
+        user_id: &UserId,
+        role: Role,
+        now: OffsetDateTime,
+    ) -> Result<User, DomainError> {
+        let result = async {
+            actor.require(GlobalResource::Users)?;
+            let mut user = self.visible_user(actor, user_id).await?;
+            if user.role == Role::Owner {
+                return Err(DomainError::Forbidden(
+                    "the account owner cannot be demoted; transfer account ownership instead".to_owned(),
+                ));
+            }
+            if role == Role::Owner {
+                return Err(ValidationError::new("role", "an account has exactly one owner").into());
+            }
+            if (role == Role::Admin || user.role == Role::Admin) && actor.role != Role::Owner {
+                return Err(DomainError::Forbidden(
+                    "only the account owner grants or removes the admin role".to_owned(),
+                ));
+            }
+            self.store.update_user_role(user_id, role).await?;
+            user.role = role;
+            Ok(user)
+        }
+        .await;
+        let account = result.as_ref().ok().map(|user| user.account_id.clone());
+        let target = Target { kind: "user", id: user_id.as_str(), account_id: account.as_ref() };
+        self.audit(actor, "user.update_role", &target, &result, json!({"role": role.as_str()}), now).await;
+        result
+    }
+
+    /// Removes a user; the clients they own pass to the account owner.
+    #[instrument(skip_all, fields(user_id = %user_id))]
+    pub async fn delete_user(&self, actor: &Actor, user_id: &UserId, now: OffsetDateTime) -> Result<(), DomainError> {
+        let result = async {
+            actor.require(GlobalResource::Users)?;
+            let user = self.visible_user(actor, user_id).await?;
+            if user.role == Role::Owner || self.is_any_account_owner(&user).await? {
+                return Err(DomainError::Forbidden(
+                    "the account owner cannot be removed; transfer account ownership first".to_owned(),
+                ));
+            }
+            if user.role == Role::Admin && actor.role != Role::Owner {
+                return Err(DomainError::Forbidden("only the account owner removes an admin".to_owned()));
+            }
+            self.store.delete_user(user_id).await?;
+            tracing::info!("user removed");
+            Ok(user.account_id)
+        }
+        .await;
+        let account = result.as_ref().ok().cloned();
+        let target = Target { kind: "user", id: user_id.as_str(), account_id: account.as_ref() };
+        self.audit(actor, "user.delete", &target, &result, json!({}), now).await;
+        result.map(|_| ())
+    }
+
+    async fn is_any_account_owner(&self, user: &User) -> Result<bool, StoreError> {
+        let account = self.store.account(&user.account_id).await?;
+        Ok(account.is_some_and(|account| account.owner_user_id == user.user_id))
+    }
+
+    async fn visible_user(&self, actor: &Actor, user_id: &UserId) -> Result<User, DomainError> {
+        let user = self.store.user(user_id).await?.ok_or(DomainError::NotFound("user"))?;
+        self.visible_account(actor, &user.account_id).await.map_err(|_| DomainError::NotFound("user"))?;
+        Ok(user)
+    }
+
+    /// The caller's account and its children.
+    pub async fn list_accounts(&self, actor: &Actor) -> Result<Vec<Account>, DomainError> {
+        let own = self.visible_account(actor, &actor.account_id).await?;
+        let mut accounts = vec![own];
+        if actor.role.is_owner_or_admin() {
+            accounts.extend(self.store.child_accounts(&actor.account_id).await?);
+        }
+        Ok(accounts)
+    }
+
+    /// A child account of the caller's account, created by its owner, who owns the child too.
+    #[instrument(skip_all)]
+    pub async fn create_account(&self, actor: &Actor, name: &str, now: OffsetDateTime) -> Result<Account, DomainError> {
+        let result = async {
+            let Principal::User { user_id, .. } = &actor.principal else {
+                return Err(DomainError::Forbidden("accounts are created by the account owner in person".to_owned()));
+            };
+            if actor.role != Role::Owner {
+                return Err(DomainError::Forbidden("only the account owner creates child accounts".to_owned()));
+            }
+            let account = Account {
+                account_id: AccountId::generate(),
+                name: parse_account_name(name)?,
+                parent_account_id: Some(actor.account_id.clone()),
+                owner_user_id: user_id.clone(),
+                date_created: now,
+            };
+            self.store.insert_account(&account, &Product::defaults()).await?;
+            tracing::info!(account_id = %account.account_id, "child account created");
+            Ok(account)
+        }
+        .await;
+        let (id, account) = match &result {
+            Ok(account) => (account.account_id.to_string(), Some(account.account_id.clone())),
+            Err(_) => (String::new(), None),
+        };
+        let target = Target { kind: "account", id: &id, account_id: account.as_ref() };
+        self.audit(actor, "account.create", &target, &result, json!({}), now).await;
+        result
+    }
+
+    /// `GET /v1/audit-events`: newest first, for holders of the `audit` resource (owners and
+    /// admins in person).
+    pub async fn audit_events(
+        &self,
+        actor: &Actor,
+        account_id: Option<AccountId>,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<(Vec<AuditEvent>, u64), DomainError> {
+        actor.require(GlobalResource::Audit)?;
+        let account_id = account_id.unwrap_or_else(|| actor.account_id.clone());
+        self.visible_account(actor, &account_id).await?;
+        Ok(self.store.audit_events(&account_id, filter, page).await?)
+    }
+}

@@ -1,0 +1,332 @@
+//! People and governance over HTTP: login sessions, `/v1/users`, `/v1/accounts` and
+//! `/v1/audit-events`.
+
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gatehouse_domain::account::{Account, Email, Role, User};
+use gatehouse_domain::audit::AuditEvent;
+use gatehouse_domain::ids::{AccountId, UserId};
+use gatehouse_domain::people::{LoginError, NewUser};
+use gatehouse_domain::store::AuditFilter;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::net::SocketAddr;
+
+use super::clients::{no_store, timestamp};
+use super::error::ApiError;
+use super::extract::{ApiJson, Authenticated, SESSION_COOKIE, bearer_token, session_cookie};
+use super::paging::{ListMeta, ListQuery};
+use crate::http::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/auth/login", post(login))
+        .route("/v1/auth/logout", post(logout))
+        .route("/v1/users", get(list_users).post(create_user))
+        .route("/v1/users/{user_id}", get(get_user).patch(update_user).delete(delete_user))
+        .route("/v1/accounts", get(list_accounts).post(create_account))
+        .route("/v1/audit-events", get(list_audit_events))
+}
+
+#[derive(Serialize)]
+struct UserView {
+    user_id: String,
+    email: String,
+    role: Role,
+    account_id: String,
+    date_created: String,
+}
+
+impl From<User> for UserView {
+    fn from(user: User) -> Self {
+        Self {
+            user_id: user.user_id.to_string(),
+            email: user.email.to_string(),
+            role: user.role,
+            account_id: user.account_id.to_string(),
+            date_created: timestamp(user.date_created),
+        }
+    }
+}
+
+fn parse_role(value: &str) -> Result<Role, ApiError> {
+    Role::parse(value).ok_or_else(|| ApiError::invalid_field("role", "must be \"owner\", \"admin\" or \"developer\""))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct LoginResponse {
+    session_token: String,
+    expires_in: i64,
+    user: UserView,
+}
+
+/// `POST /v1/auth/login`: a session for a person. The token comes back in the body (for API
+/// use as a bearer token) and as an HttpOnly, SameSite=Strict cookie (for the portal).
+async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Response, ApiError> {
+    let session = state.gatehouse.login(&body.email, body.password, Some(peer.ip()), state.clock.now()).await.map_err(
+        |error| match error {
+            LoginError::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                super::error::ErrorCode::Unauthenticated,
+                "invalid email or password",
+                "",
+            ),
+            LoginError::Throttled { retry_after_seconds } => {
+                ApiError::too_many_requests("too many failed attempts for this email", retry_after_seconds)
+            }
+            LoginError::Store(error) => error.into(),
+        },
+    )?;
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        session.token, session.expires_in
+    );
+    let mut response =
+        Json(LoginResponse { session_token: session.token, expires_in: session.expires_in, user: session.user.into() })
+            .into_response();
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    Ok(no_store(response))
+}
+
+/// `POST /v1/auth/logout`: ends the presented session; idempotent.
+async fn logout(State(state): State<AppState>, request: axum::extract::Request) -> Result<Response, ApiError> {
+    let (parts, _) = request.into_parts();
+    let token = bearer_token(&parts).or_else(|| session_cookie(&parts)).map(str::to_owned);
+    if let Some(token) = token {
+        state.gatehouse.logout(&token).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("gatehouse_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(response)
+}
+
+#[derive(Serialize)]
+struct UserList {
+    users: Vec<UserView>,
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    RawQuery(query): RawQuery,
+) -> Result<Json<UserList>, ApiError> {
+    let account_id = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "account_id")
+        .map(|(_, value)| AccountId::from_string(value.into_owned()));
+    let users = state.gatehouse.list_users(&actor, account_id).await?;
+    Ok(Json(UserList { users: users.into_iter().map(UserView::from).collect() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateUserBody {
+    email: String,
+    role: String,
+    #[serde(default)]
+    account_id: Option<String>,
+}
+
+#[derive(Serialize)]
+struct CreatedUser {
+    user: UserView,
+    password: String,
+}
+
+/// `POST /v1/users`: 201 with the generated password, shown this once.
+async fn create_user(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiJson(body): ApiJson<CreateUserBody>,
+) -> Result<Response, ApiError> {
+    let new = NewUser {
+        email: Email::parse(&body.email)?,
+        role: parse_role(&body.role)?,
+        account_id: body.account_id.map(AccountId::from_string),
+    };
+    let (user, password) = state.gatehouse.create_user(&actor, new, state.clock.now()).await?;
+    let response = (StatusCode::CREATED, Json(CreatedUser { user: user.into(), password })).into_response();
+    Ok(no_store(response))
+}
+
+#[derive(Serialize)]
+struct UserEnvelope {
+    user: UserView,
+}
+
+async fn get_user(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(user_id): Path<String>,
+) -> Result<Json<UserEnvelope>, ApiError> {
+    let user = state.gatehouse.get_user(&actor, &UserId::from_string(user_id)).await?;
+    Ok(Json(UserEnvelope { user: user.into() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateUserBody {
+    role: String,
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(user_id): Path<String>,
+    ApiJson(body): ApiJson<UpdateUserBody>,
+) -> Result<Json<UserEnvelope>, ApiError> {
+    let role = parse_role(&body.role)?;
+    let user = state.gatehouse.update_user_role(&actor, &UserId::from_string(user_id), role, state.clock.now()).await?;
+    Ok(Json(UserEnvelope { user: user.into() }))
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(user_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.gatehouse.delete_user(&actor, &UserId::from_string(user_id), state.clock.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Serialize)]
+struct AccountView {
+    account_id: String,
+    name: String,
+    parent_account_id: Option<String>,
+    date_created: String,
+}
+
+impl From<Account> for AccountView {
+    fn from(account: Account) -> Self {
+        Self {
+            account_id: account.account_id.to_string(),
+            name: account.name,
+            parent_account_id: account.parent_account_id.map(|id| id.to_string()),
+            date_created: timestamp(account.date_created),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AccountList {
+    accounts: Vec<AccountView>,
+}
+
+async fn list_accounts(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+) -> Result<Json<AccountList>, ApiError> {
+    let accounts = state.gatehouse.list_accounts(&actor).await?;
+    Ok(Json(AccountList { accounts: accounts.into_iter().map(AccountView::from).collect() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateAccountBody {
+    name: String,
+}
+
+#[derive(Serialize)]
+struct AccountEnvelope {
+    account: AccountView,
+}
+
+async fn create_account(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiJson(body): ApiJson<CreateAccountBody>,
+) -> Result<Response, ApiError> {
+    let account = state.gatehouse.create_account(&actor, &body.name, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(AccountEnvelope { account: account.into() })).into_response())
+}
+
+#[derive(Serialize)]
+struct ActorView {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+    email: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TargetView {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+}
+
+#[derive(Serialize)]
+struct AuditEventView {
+    event_id: String,
+    account_id: String,
+    occurred_at: String,
+    actor: ActorView,
+    action: String,
+    target: TargetView,
+    outcome: &'static str,
+    reason: Option<String>,
+    source_ip: Option<String>,
+    details: Value,
+}
+
+impl From<AuditEvent> for AuditEventView {
+    fn from(event: AuditEvent) -> Self {
+        Self {
+            event_id: event.event_id,
+            account_id: event.account_id.to_string(),
+            occurred_at: timestamp(event.occurred_at),
+            actor: ActorView { kind: event.actor_type, id: event.actor_id, email: event.actor_email },
+            action: event.action,
+            target: TargetView { kind: event.target_type, id: event.target_id },
+            outcome: event.outcome.as_str(),
+            reason: event.reason,
+            source_ip: event.source_ip,
+            details: event.details,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AuditEventList {
+    meta: ListMeta,
+    audit_events: Vec<AuditEventView>,
+}
+
+/// `GET /v1/audit-events`: newest first, paged like the client list, filterable by target and
+/// actor.
+async fn list_audit_events(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    RawQuery(query): RawQuery,
+) -> Result<Json<AuditEventList>, ApiError> {
+    let query = ListQuery::parse(query.as_deref().unwrap_or_default(), &["target_id", "actor_id", "account_id"])?;
+    let filter = AuditFilter {
+        target_id: query.get("target_id").map(str::to_owned),
+        actor_id: query.get("actor_id").map(str::to_owned),
+    };
+    let account_id = query.get("account_id").map(AccountId::from_string);
+    let (events, count) = state.gatehouse.audit_events(&actor, account_id, &filter, query.page).await?;
+    Ok(Json(AuditEventList {
+        meta: query.meta(&state.public_url, "/v1/audit-events", count),
+        audit_events: events.into_iter().map(AuditEventView::from).collect(),
+    }))
+}
