@@ -14,7 +14,9 @@ create table accounts (
 create index accounts_by_parent on accounts (parent_account_id);
 
 create table users (
-    user_id       text primary key,
+    -- creation order, for stable listings
+    seq           integer primary key autoincrement,
+    user_id       text not null unique,
     account_id    text not null references accounts (account_id) on delete cascade,
     -- lower-cased, so ownership comparisons are exact; unique, so login is unambiguous
     email         text not null unique,

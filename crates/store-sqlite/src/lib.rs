@@ -283,13 +283,12 @@ impl UserStore for SqliteStore {
     }
 
     async fn users(&self, account_id: &AccountId) -> Result<Vec<User>, StoreError> {
-        let rows: Vec<UserRow> = sqlx::query_as(&format!(
-            "select {USER_COLUMNS} from users where account_id = ? order by date_created, user_id"
-        ))
-        .bind(account_id.as_str())
-        .fetch_all(&self.readers)
-        .await
-        .map_err(map_error)?;
+        let rows: Vec<UserRow> =
+            sqlx::query_as(&format!("select {USER_COLUMNS} from users where account_id = ? order by seq"))
+                .bind(account_id.as_str())
+                .fetch_all(&self.readers)
+                .await
+                .map_err(map_error)?;
         rows.into_iter().map(UserRow::into_user).collect()
     }
 

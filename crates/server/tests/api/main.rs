@@ -11,5 +11,7 @@ mod bad_input;
 mod client_api;
 mod lifecycle;
 mod oauth_standards;
+mod people;
+mod permission_matrix;
 mod process;
 mod token_endpoint;
