@@ -206,6 +206,7 @@ impl Gatehouse {
         let details = json!({"fields": patch.field_names()});
         let action = patch.action();
         let result = self.update_client_inner(actor, client_id, &patch, if_match, now).await;
+        self.gate.forget_client(client_id);
         let account = result.as_ref().ok().map(|client| client.account_id.clone());
         let target = Target { kind: "client", id: client_id.as_str(), account_id: account.as_ref() };
         self.audit(actor, action, &target, &result, details, now).await;
@@ -257,6 +258,7 @@ impl Gatehouse {
             actor.may_change(&client)?;
             match self.store.delete_client(client_id).await {
                 Ok(()) => {
+                    self.gate.forget_client(client_id);
                     tracing::info!("client deleted");
                     Ok(client.account_id)
                 }
@@ -289,6 +291,7 @@ impl Gatehouse {
                 Err(StoreError::NotFound) => return Err(DomainError::NotFound("client")),
                 Err(other) => return Err(other.into()),
             };
+            self.gate.forget_client(client_id);
             tracing::info!("client key renewed");
             Ok((client, secret))
         }

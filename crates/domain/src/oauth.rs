@@ -120,8 +120,9 @@ impl Gatehouse {
             tracing::info!("token refused: live-token cap reached");
             return Err(TokenError::TooManyLiveTokens);
         }
-        if outcome.evicted > 0 {
-            tracing::info!(evicted = outcome.evicted, "oldest live token revoked by the cap");
+        if !outcome.evicted.is_empty() {
+            tracing::info!(evicted = outcome.evicted.len(), "oldest live token revoked by the cap");
+            self.gate.forget_tokens(&outcome.evicted);
         }
         Ok(IssuedAccessToken { access_token, expires_in, scope })
     }
@@ -213,7 +214,9 @@ impl Gatehouse {
             tracing::info!("revocation refused: another client's token");
             return Err(RevokeError::NotOwner);
         }
-        self.store.revoke_token(&TokenId::from_string(claims.jti)).await?;
+        let jti = TokenId::from_string(claims.jti);
+        self.store.revoke_token(&jti).await?;
+        self.gate.forget_tokens(std::slice::from_ref(&jti));
         tracing::info!("token revoked");
         Ok(())
     }

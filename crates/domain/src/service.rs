@@ -49,6 +49,8 @@ pub struct Gatehouse {
     pub(crate) keys: ArcSwap<KeyRing>,
     pub(crate) settings: Settings,
     pub(crate) login_throttle: crate::people::LoginThrottle,
+    pub(crate) gate: crate::gate::Gate,
+    pub(crate) limiter: Arc<dyn crate::ratelimit::RateLimiter>,
 }
 
 /// The outcome of a key rotation.
@@ -91,7 +93,15 @@ impl Gatehouse {
             keys: ArcSwap::from_pointee(keys),
             settings,
             login_throttle: crate::people::LoginThrottle::default(),
+            gate: crate::gate::Gate::default(),
+            limiter: Arc::new(crate::ratelimit::InProcessRateLimiter::default()),
         })
+    }
+
+    /// Shares rate-limit counters through `limiter` (Redis) instead of this process's memory.
+    pub fn with_rate_limiter(mut self, limiter: Arc<dyn crate::ratelimit::RateLimiter>) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -261,6 +271,7 @@ impl Gatehouse {
 
     /// Drops the bookkeeping of tokens that can no longer verify (expired beyond the leeway).
     pub async fn purge_expired_tokens(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.gate.sweep(now);
         self.store.purge_expired_tokens(now - time::Duration::seconds(self.settings.leeway_seconds)).await
     }
 }

@@ -188,12 +188,20 @@ impl Default for LiveTokenCap {
 }
 
 /// What recording a token under the cap did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CapOutcome {
     /// The token was not recorded: the cap is full and the policy refuses.
     pub refused: bool,
-    /// How many older live tokens were revoked to make room.
-    pub evicted: u64,
+    /// The older live tokens revoked to make room.
+    pub evicted: Vec<TokenId>,
+}
+
+/// What the store knows of a minted token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenState {
+    pub client_id: ClientId,
+    pub secret_generation: i64,
+    pub revoked: bool,
 }
 
 #[async_trait]
@@ -209,6 +217,8 @@ pub trait TokenStore: Send + Sync {
     ) -> Result<CapOutcome, StoreError>;
     /// Marks a token revoked; unknown ids are ignored.
     async fn revoke_token(&self, jti: &TokenId) -> Result<(), StoreError>;
+    /// The record of a minted token, whatever its state.
+    async fn token_state(&self, jti: &TokenId) -> Result<Option<TokenState>, StoreError>;
     /// Forgets tokens that expired before `before`; returns how many.
     async fn purge_expired_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
     /// The token's client if the token was minted here, is not revoked, and was minted under the
@@ -240,4 +250,6 @@ pub trait KeyStore: Send + Sync {
 pub trait Store: AccountStore + UserStore + SessionStore + AuditStore + ClientStore + TokenStore + KeyStore {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Closes every connection; later calls fail as `Unavailable`. For shutdown.
+    async fn close(&self);
 }

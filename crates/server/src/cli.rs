@@ -14,6 +14,7 @@ use gatehouse_domain::store::CapPolicy;
 use serde_json::json;
 
 use crate::config::{MasterKeySource, ServeConfig};
+use crate::http::client_address::TrustedProxies;
 use crate::startup::{Application, StartupError, open_gatehouse, open_store};
 use crate::telemetry;
 
@@ -104,6 +105,13 @@ struct ServeArgs {
     /// What minting an 11th live token for one credential does: revoke the oldest, or refuse.
     #[arg(long, env = "GATEHOUSE_TOKEN_CAP_POLICY", value_enum, default_value_t = CapPolicyArg::RevokeOldest)]
     token_cap_policy: CapPolicyArg,
+    /// Comma-separated addresses or CIDR blocks of proxies whose X-Forwarded-For and X-Real-IP
+    /// are believed. Without it the TCP peer is the client.
+    #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", default_value = "")]
+    trusted_proxies: String,
+    /// Redis URL for rate-limit counters shared by every instance (redis://HOST:PORT).
+    #[arg(long, env = "GATEHOUSE_REDIS_URL")]
+    redis: Option<String>,
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -168,6 +176,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         leeway_seconds: args.leeway_seconds,
         token_cap_policy: args.token_cap_policy.into(),
         key_refresh: std::time::Duration::from_secs(2),
+        trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
+            .map_err(|error| format!("--trusted-proxies: {error}"))?,
+        redis_url: args.redis,
     };
     let app = Application::build(config).await.map_err(|error| error.to_string())?;
     if let Some(credentials) = &app.bootstrap {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use gatehouse_domain::master_key::MasterKey;
 use gatehouse_domain::store::{CapPolicy, LiveTokenCap};
 
+use crate::http::client_address::TrustedProxies;
+
 /// Where the master key comes from: the environment, a file, or (for SQLite) a file beside the
 /// database that is created on first start.
 #[derive(Clone, Debug)]
@@ -49,6 +51,10 @@ pub struct ServeConfig {
     pub token_cap_policy: CapPolicy,
     /// How often signing keys are re-read, so a rotation made elsewhere is picked up.
     pub key_refresh: std::time::Duration,
+    /// Proxies whose `X-Forwarded-For` / `X-Real-IP` are believed (seed rule 13).
+    pub trusted_proxies: TrustedProxies,
+    /// Redis for rate-limit counters shared by every instance; in-process when absent.
+    pub redis_url: Option<String>,
 }
 
 impl ServeConfig {
@@ -63,6 +69,8 @@ impl ServeConfig {
             leeway_seconds: 5,
             token_cap_policy: CapPolicy::RevokeOldest,
             key_refresh: std::time::Duration::from_secs(2),
+            trusted_proxies: TrustedProxies::default(),
+            redis_url: None,
         }
     }
 

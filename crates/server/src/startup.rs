@@ -86,7 +86,12 @@ impl Application {
                 Err(other) => return Err(other.into()),
             }
         };
-        let state = AppState { gatehouse: Arc::new(gatehouse), clock, public_url: issuer };
+        let state = AppState {
+            gatehouse: Arc::new(gatehouse),
+            clock,
+            public_url: issuer,
+            trusted_proxies: config.trusted_proxies.clone(),
+        };
         Ok(Self { listener, state, bootstrap, key_refresh: config.key_refresh })
     }
 

@@ -14,7 +14,8 @@ use gatehouse_domain::ids::{AccountId, ClientId, TokenId, UserId};
 use gatehouse_domain::secret::SecretHash;
 use gatehouse_domain::store::{
     AccountStore, AuditFilter, AuditStore, Bootstrap, CapOutcome, CapPolicy, ClientStore, KeyStore, LiveTokenCap,
-    PageRequest, SessionRecord, SessionStore, Store, StoreError, StoredSigningKey, TokenRecord, TokenStore, UserStore,
+    PageRequest, SessionRecord, SessionStore, Store, StoreError, StoredSigningKey, TokenRecord, TokenState, TokenStore,
+    UserStore,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool, Transaction};
@@ -602,20 +603,20 @@ impl TokenStore for SqliteStore {
                 outcome.refused = true;
                 return Ok(outcome);
             }
-            let evicted = sqlx::query(
+            let evicted: Vec<String> = sqlx::query_scalar(
                 "update access_tokens set revoked = 1 where jti in ( \
                    select jti from access_tokens \
                    where client_id = ? and revoked = 0 and expires_at > ? and secret_generation = ? \
-                   order by issued_at, rowid limit ?)",
+                   order by issued_at, rowid limit ?) returning jti",
             )
             .bind(token.client_id.as_str())
             .bind(now.unix_timestamp())
             .bind(token.secret_generation)
             .bind(live - room)
-            .execute(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
             .map_err(map_error)?;
-            outcome.evicted = evicted.rows_affected();
+            outcome.evicted = evicted.into_iter().map(TokenId::from_string).collect();
         }
         sqlx::query(
             "insert into access_tokens (jti, client_id, secret_generation, issued_at, expires_at) values (?, ?, ?, ?, ?)",
@@ -639,6 +640,20 @@ impl TokenStore for SqliteStore {
             .await
             .map_err(map_error)?;
         Ok(())
+    }
+
+    async fn token_state(&self, jti: &TokenId) -> Result<Option<TokenState>, StoreError> {
+        let row: Option<(String, i64, bool)> =
+            sqlx::query_as("select client_id, secret_generation, revoked from access_tokens where jti = ?")
+                .bind(jti.as_str())
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(map_error)?;
+        Ok(row.map(|(client_id, secret_generation, revoked)| TokenState {
+            client_id: ClientId::from_string(client_id),
+            secret_generation,
+            revoked,
+        }))
     }
 
     async fn purge_expired_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
@@ -705,5 +720,10 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("select 1").execute(&self.readers).await.map_err(map_error)?;
         Ok(())
+    }
+
+    async fn close(&self) {
+        self.readers.close().await;
+        self.writer.close().await;
     }
 }

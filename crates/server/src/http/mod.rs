@@ -2,6 +2,8 @@
 //! are thin: extract, authorise through the domain, map the result.
 
 pub mod api;
+pub mod client_address;
+mod gateway;
 pub mod oauth;
 mod ops;
 
@@ -16,6 +18,8 @@ use gatehouse_domain::clock::Clock;
 use gatehouse_domain::service::Gatehouse;
 use tower_http::catch_panic::CatchPanicLayer;
 
+use self::client_address::TrustedProxies;
+
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
@@ -23,6 +27,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The externally visible base URL (the issuer), for links such as paging URLs.
     pub public_url: String,
+    /// Whose forwarding headers are believed (seed rule 13).
+    pub trusted_proxies: TrustedProxies,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -30,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::routes())
         .merge(oauth::routes())
         .merge(api::routes())
+        .merge(gateway::routes())
         .fallback(api::not_found)
         .with_state(state)
         .layer(middleware::from_fn(log_request))

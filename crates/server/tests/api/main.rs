@@ -9,6 +9,7 @@ mod test_app;
 mod authorization;
 mod bad_input;
 mod client_api;
+mod gateway;
 mod lifecycle;
 mod oauth_standards;
 mod people;

@@ -104,7 +104,7 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal server error", "")
     }
 
-    fn unavailable() -> Self {
+    pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Unavailable,

@@ -115,7 +115,10 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let source = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        let source = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| state.trusted_proxies.client_ip(info.0, &parts.headers));
         let now = state.clock.now();
         let actor = match bearer_token(parts) {
             Some(token) if token.starts_with(SESSION_PREFIX) => {

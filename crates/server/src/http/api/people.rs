@@ -75,22 +75,25 @@ struct LoginResponse {
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
-    let session = state.gatehouse.login(&body.email, body.password, Some(peer.ip()), state.clock.now()).await.map_err(
-        |error| match error {
-            LoginError::InvalidCredentials => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                super::error::ErrorCode::Unauthenticated,
-                "invalid email or password",
-                "",
-            ),
-            LoginError::Throttled { retry_after_seconds } => {
-                ApiError::too_many_requests("too many failed attempts for this email", retry_after_seconds)
+    let ip = state.trusted_proxies.client_ip(peer, &headers);
+    let session =
+        state.gatehouse.login(&body.email, body.password, Some(ip), state.clock.now()).await.map_err(|error| {
+            match error {
+                LoginError::InvalidCredentials => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    super::error::ErrorCode::Unauthenticated,
+                    "invalid email or password",
+                    "",
+                ),
+                LoginError::Throttled { retry_after_seconds } => {
+                    ApiError::too_many_requests("too many failed attempts for this email", retry_after_seconds)
+                }
+                LoginError::Store(error) => error.into(),
             }
-            LoginError::Store(error) => error.into(),
-        },
-    )?;
+        })?;
     let cookie = format!(
         "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
         session.token, session.expires_in

@@ -2,7 +2,7 @@
 //! client authentication (RFC 6749 §2.3.1: `client_secret_basic` or `client_secret_post`).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, Request};
@@ -19,22 +19,25 @@ use crate::http::AppState;
 /// SECURITY.md: OAuth request bodies over 64 KiB are refused with 413.
 const MAX_FORM_BODY: usize = 64 * 1024;
 
-/// A parsed OAuth request: its form parameters, the Authorization header and the TCP peer.
+/// A parsed OAuth request: its form parameters, the Authorization header and the caller's
+/// address.
 pub struct OAuthForm {
     pub params: HashMap<String, String>,
     authorization: Option<HeaderValue>,
-    pub peer: SocketAddr,
+    /// The caller's address, through trusted proxies (seed rule 13).
+    pub client_ip: IpAddr,
 }
 
 impl FromRequest<AppState> for OAuthForm {
     type Rejection = OAuthError;
 
-    async fn from_request(request: Request, _state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0)
             .ok_or_else(|| OAuthError::invalid_request("The client address is unknown"))?;
+        let client_ip = state.trusted_proxies.client_ip(peer, request.headers());
         // RFC 6749 §2.3.1: the secret must not travel in the URL. Refused before anything else,
         // and the query string is never logged.
         if let Some(query) = request.uri().query()
@@ -48,7 +51,7 @@ impl FromRequest<AppState> for OAuthForm {
         let authorization = request.headers().get(header::AUTHORIZATION).cloned();
         let body = read_body(request).await?;
         let params = parse_form(&body)?;
-        Ok(Self { params, authorization, peer })
+        Ok(Self { params, authorization, client_ip })
     }
 }
 
@@ -92,7 +95,7 @@ impl OAuthForm {
         let credentials = self.credentials()?;
         state
             .gatehouse
-            .authenticate_client(&credentials, self.peer.ip())
+            .authenticate_client(&credentials, self.client_ip)
             .await
             .map_err(|error| OAuthError::from_token_error(error, self.basic_attempted()))
     }

@@ -27,7 +27,7 @@ pub async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Res
     let credentials = form.credentials()?;
     let issued = state
         .gatehouse
-        .issue_token(credentials, form.get("scope"), form.peer.ip(), state.clock.now())
+        .issue_token(credentials, form.get("scope"), form.client_ip, state.clock.now())
         .await
         .map_err(|error| OAuthError::from_token_error(error, form.basic_attempted()))?;
 

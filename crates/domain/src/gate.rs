@@ -1,0 +1,262 @@
+//! The gateway check (DESIGN.md "Gateway check"): may this credential call this product from
+//! this address right now? Answered from memory in the common case. A token is verified and
+//! looked up once; after that the check reads only in-process maps, which every local state
+//! change (disable, renew, delete, revoke, scope edit) updates before it answers its caller,
+//! so the very next check sees it.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::digest;
+use time::OffsetDateTime;
+
+use crate::account::Product;
+use crate::client::{Client, Scopes};
+use crate::ids::{AccountId, ClientId, TokenId};
+use crate::ratelimit::RateDecision;
+use crate::service::{Gatehouse, scopes_from_claim};
+use crate::store::StoreError;
+use crate::token::MAX_TOKEN_LIFETIME_SECONDS;
+
+/// A token that verified once: what later checks need of it.
+struct SeenToken {
+    jti: String,
+    client_id: ClientId,
+    scopes: Scopes,
+    scope: String,
+    exp: i64,
+    secret_generation: i64,
+}
+
+/// The in-memory state behind the check. Bounded: entries past these sizes are swept of
+/// expired ones, and if that is not enough the cache starts over (it is only a cache).
+#[derive(Default)]
+pub struct Gate {
+    tokens: RwLock<HashMap<[u8; 32], Arc<SeenToken>>>,
+    /// `None`: the client is gone.
+    clients: RwLock<HashMap<ClientId, Option<Arc<Client>>>>,
+    catalogues: RwLock<HashMap<AccountId, Arc<Vec<Product>>>>,
+    /// Revoked token ids, with the time after which no token of that id can be valid anyway.
+    revoked: RwLock<HashMap<String, i64>>,
+    /// Bumped by every invalidation. A load that started before an invalidation is not cached:
+    /// it may hold the state from before the change.
+    epoch: AtomicU64,
+}
+
+const MAX_TOKENS: usize = 2_000_000;
+const MAX_CLIENTS: usize = 1_000_000;
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Gate {
+    /// A client changed (edit, disable, enable, renew, delete): the next check reloads it.
+    pub fn forget_client(&self, client_id: &ClientId) {
+        let mut clients = write(&self.clients);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        clients.remove(client_id);
+    }
+
+    /// Tokens revoked (by RFC 7009 or by the live-token cap).
+    pub fn forget_tokens(&self, jtis: &[TokenId]) {
+        let keep_until = OffsetDateTime::now_utc().unix_timestamp() + MAX_TOKEN_LIFETIME_SECONDS + 60;
+        let mut revoked = write(&self.revoked);
+        for jti in jtis {
+            revoked.insert(jti.to_string(), keep_until);
+        }
+    }
+
+    /// An account's product catalogue changed.
+    pub fn forget_catalogue(&self, account_id: &AccountId) {
+        let mut catalogues = write(&self.catalogues);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        catalogues.remove(account_id);
+    }
+
+    /// Drops what can no longer matter: expired tokens and old revocations.
+    pub fn sweep(&self, now: OffsetDateTime) {
+        let now = now.unix_timestamp();
+        write(&self.tokens).retain(|_, token| token.exp >= now - 60);
+        write(&self.revoked).retain(|_, until| *until >= now);
+    }
+
+    fn remember_token(&self, key: [u8; 32], token: Arc<SeenToken>) {
+        let mut tokens = write(&self.tokens);
+        if tokens.len() >= MAX_TOKENS {
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            tokens.retain(|_, token| token.exp >= now);
+            if tokens.len() >= MAX_TOKENS {
+                tokens.clear();
+            }
+        }
+        tokens.insert(key, token);
+    }
+}
+
+/// A gateway's question.
+pub struct CheckRequest<'a> {
+    /// The bearer token from `Authorization`.
+    pub credential: &'a str,
+    /// `?product=`, if given.
+    pub product: Option<&'a str>,
+    /// The original request path (`X-Original-URI`, `X-Forwarded-Uri`), if given.
+    pub path: Option<&'a str>,
+    /// The caller's address, resolved through trusted proxies.
+    pub client_ip: IpAddr,
+}
+
+/// The answer to pass upstream.
+#[derive(Debug)]
+pub struct CheckGrant {
+    pub client_id: String,
+    pub account_id: String,
+    pub scope: String,
+    pub product: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum CheckDenial {
+    /// 401: missing, malformed, expired or refused credential.
+    Unauthenticated,
+    /// 403, with the reason.
+    Forbidden(&'static str),
+    /// 429.
+    RateLimited { retry_after_seconds: u64 },
+    /// 503: the state needed is not in memory and the store cannot be reached.
+    Unavailable,
+}
+
+impl From<StoreError> for CheckDenial {
+    fn from(error: StoreError) -> Self {
+        tracing::warn!(%error, "gateway check could not reach the store");
+        CheckDenial::Unavailable
+    }
+}
+
+impl Gatehouse {
+    /// `GET /v1/auth/check`.
+    pub async fn check(&self, request: CheckRequest<'_>, now: OffsetDateTime) -> Result<CheckGrant, CheckDenial> {
+        let token = self.seen_token(request.credential, now).await?;
+        if token.exp + self.settings.leeway_seconds <= now.unix_timestamp() {
+            return Err(CheckDenial::Unauthenticated);
+        }
+        if read(&self.gate.revoked).contains_key(&token.jti) {
+            return Err(CheckDenial::Unauthenticated);
+        }
+        let client = self.gate_client(&token.client_id).await?.ok_or(CheckDenial::Unauthenticated)?;
+        // Seed rules 7 and 8: disabled, or renewed since the token was minted.
+        if !client.enabled || client.secret_generation != token.secret_generation {
+            return Err(CheckDenial::Unauthenticated);
+        }
+        // Seed rule 13.
+        if !client.allowed_ips.allows(request.client_ip) {
+            return Err(CheckDenial::Forbidden("the client may not call from this address"));
+        }
+        let product = match request.product {
+            Some(product) => product.to_owned(),
+            None => {
+                let path =
+                    request.path.ok_or(CheckDenial::Forbidden("no product given and no original path to map"))?;
+                self.product_for_path(&client.account_id, path)
+                    .await?
+                    .ok_or(CheckDenial::Forbidden("the path belongs to no product"))?
+            }
+        };
+        // Seed rule 6: the token's own scopes, as minted.
+        if !token.scopes.products.contains(&product) {
+            return Err(CheckDenial::Forbidden("the token does not grant this product"));
+        }
+        // Seed rule 12.
+        if let Some(limit) = client.rate_limit {
+            let key = format!("client:{}", client.client_id);
+            match self.limiter.acquire(&key, limit, now).await? {
+                RateDecision::Allowed => {}
+                RateDecision::Limited { retry_after_seconds } => {
+                    return Err(CheckDenial::RateLimited { retry_after_seconds });
+                }
+            }
+        }
+        Ok(CheckGrant {
+            client_id: client.client_id.to_string(),
+            account_id: client.account_id.to_string(),
+            scope: token.scope.clone(),
+            product,
+        })
+    }
+
+    /// The verified token, from memory or (first sight only) signature check plus one lookup.
+    async fn seen_token(&self, credential: &str, now: OffsetDateTime) -> Result<Arc<SeenToken>, CheckDenial> {
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest::digest(&digest::SHA256, credential.as_bytes()).as_ref());
+        if let Some(token) = read(&self.gate.tokens).get(&key) {
+            return Ok(token.clone());
+        }
+        let claims = self.keys.load().verify(credential, now).map_err(|_| CheckDenial::Unauthenticated)?;
+        let jti = TokenId::from_string(claims.jti.clone());
+        let state = self.store.token_state(&jti).await?.ok_or(CheckDenial::Unauthenticated)?;
+        if state.client_id.as_str() != claims.client_id {
+            return Err(CheckDenial::Unauthenticated);
+        }
+        if state.revoked {
+            self.gate.forget_tokens(std::slice::from_ref(&jti));
+            return Err(CheckDenial::Unauthenticated);
+        }
+        let token = Arc::new(SeenToken {
+            jti: claims.jti,
+            client_id: state.client_id,
+            scopes: scopes_from_claim(&claims.scope),
+            scope: claims.scope,
+            exp: claims.exp,
+            secret_generation: state.secret_generation,
+        });
+        self.gate.remember_token(key, token.clone());
+        Ok(token)
+    }
+
+    async fn gate_client(&self, client_id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
+        if let Some(client) = read(&self.gate.clients).get(client_id) {
+            return Ok(client.clone());
+        }
+        let epoch = self.gate.epoch.load(Ordering::SeqCst);
+        let client = self.store.client(client_id).await?.map(Arc::new);
+        let mut clients = write(&self.gate.clients);
+        if self.gate.epoch.load(Ordering::SeqCst) == epoch {
+            if clients.len() >= MAX_CLIENTS {
+                clients.clear();
+            }
+            clients.insert(client_id.clone(), client.clone());
+        }
+        Ok(client)
+    }
+
+    /// The product whose longest path prefix matches `path` (query string ignored).
+    async fn product_for_path(&self, account_id: &AccountId, path: &str) -> Result<Option<String>, StoreError> {
+        let cached = read(&self.gate.catalogues).get(account_id).cloned();
+        let catalogue = match cached {
+            Some(catalogue) => catalogue,
+            None => {
+                let epoch = self.gate.epoch.load(Ordering::SeqCst);
+                let catalogue = Arc::new(self.store.products(account_id).await?);
+                let mut catalogues = write(&self.gate.catalogues);
+                if self.gate.epoch.load(Ordering::SeqCst) == epoch {
+                    catalogues.insert(account_id.clone(), catalogue.clone());
+                }
+                catalogue
+            }
+        };
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        Ok(catalogue
+            .iter()
+            .flat_map(|product| product.path_prefixes.iter().map(move |prefix| (prefix, &product.name)))
+            .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .max_by_key(|(prefix, _)| prefix.len())
+            .map(|(_, name)| name.clone()))
+    }
+}

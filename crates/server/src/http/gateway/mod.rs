@@ -1,0 +1,98 @@
+//! `GET /v1/auth/check`: the forward-auth endpoint for nginx `auth_request`, Traefik
+//! `ForwardAuth` and Envoy `ext_authz` (HTTP mode, where the original path is appended to the
+//! check path).
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use gatehouse_domain::gate::{CheckDenial, CheckRequest};
+
+use super::AppState;
+use super::api::error::{ApiError, ErrorCode};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/auth/check", any(check)).route("/v1/auth/check/{*path}", any(check_with_path))
+}
+
+async fn check(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    decide(&state, peer, query.as_deref(), &headers, None).await
+}
+
+/// Envoy's `ext_authz` appends the original path to the configured prefix.
+async fn check_with_path(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(path): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/{path}");
+    decide(&state, peer, query.as_deref(), &headers, Some(&path)).await
+}
+
+async fn decide(
+    state: &AppState,
+    peer: SocketAddr,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    path: Option<&str>,
+) -> Response {
+    let Some(credential) = bearer(headers) else {
+        return ApiError::unauthenticated().into_response();
+    };
+    let product = query.and_then(|query| {
+        form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == "product").map(|(_, value)| value.into_owned())
+    });
+    let original = ["x-original-uri", "x-forwarded-uri"]
+        .iter()
+        .find_map(|name| headers.get(*name).and_then(|value| value.to_str().ok()));
+    let request = CheckRequest {
+        credential,
+        product: product.as_deref(),
+        path: original.or(path),
+        client_ip: state.trusted_proxies.client_ip(peer, headers),
+    };
+    match state.gatehouse.check(request, state.clock.now()).await {
+        Ok(grant) => {
+            let mut response = StatusCode::OK.into_response();
+            let headers = response.headers_mut();
+            for (name, value) in [
+                ("x-gatehouse-client-id", grant.client_id.as_str()),
+                ("x-gatehouse-account-id", grant.account_id.as_str()),
+                ("x-gatehouse-scopes", grant.scope.as_str()),
+                ("x-gatehouse-product", grant.product.as_str()),
+            ] {
+                if let Ok(value) = HeaderValue::from_str(value) {
+                    headers.insert(name, value);
+                }
+            }
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(CheckDenial::Unauthenticated) => ApiError::unauthenticated().into_response(),
+        Err(CheckDenial::Forbidden(reason)) => {
+            ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, reason, "").into_response()
+        }
+        Err(CheckDenial::RateLimited { retry_after_seconds }) => {
+            ApiError::too_many_requests("rate limit exceeded", i64::try_from(retry_after_seconds).unwrap_or(i64::MAX))
+                .into_response()
+        }
+        Err(CheckDenial::Unavailable) => ApiError::unavailable().into_response(),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}

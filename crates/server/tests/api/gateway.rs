@@ -1,0 +1,183 @@
+//! Issue 5: the forward-auth check, answered from memory.
+
+use gatehouse_server::http::client_address::TrustedProxies;
+use reqwest::{Response, StatusCode};
+use serde_json::json;
+
+use crate::test_app::{Credentials, TestApp, assert_api_error};
+
+const CHECK: &str = "/v1/auth/check";
+
+async fn check(app: &TestApp, token: &str, query: &str, headers: &[(&str, &str)]) -> Response {
+    let mut request = app.http.get(app.url(&format!("{CHECK}{query}"))).bearer_auth(token);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+async fn status(app: &TestApp, token: &str) -> StatusCode {
+    check(app, token, "?product=SuperSIM", &[]).await.status()
+}
+
+async fn supersim_client(app: &TestApp, extra: serde_json::Value) -> (Credentials, String) {
+    let admin = app.admin_token().await;
+    let (client, _) = app.create_client(&admin, extra).await;
+    let token = app.token(&client).await;
+    (client, token)
+}
+
+#[tokio::test]
+async fn a_token_for_the_product_passes_with_identity_headers() {
+    let app = TestApp::spawn().await;
+    let (client, token) = supersim_client(&app, json!({})).await;
+    let response = check(&app, &token, "?product=SuperSIM", &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers();
+    assert_eq!(headers["x-gatehouse-client-id"], client.client_id.as_str());
+    assert_eq!(headers["x-gatehouse-account-id"], app.account_id.as_str());
+    assert_eq!(headers["x-gatehouse-scopes"], "SuperSIM");
+    assert_eq!(headers["x-gatehouse-product"], "SuperSIM");
+
+    // The product from the original path (nginx X-Original-URI, Traefik X-Forwarded-Uri) and from
+    // Envoy's appended path.
+    let by_path = check(&app, &token, "", &[("x-original-uri", "/supersim/v1/Sims?page=2")]).await;
+    assert_eq!(by_path.status(), StatusCode::OK);
+    let by_traefik = check(&app, &token, "", &[("x-forwarded-uri", "/supersim/v1/Fleets")]).await;
+    assert_eq!(by_traefik.status(), StatusCode::OK);
+    let envoy = app.http.post(app.url("/v1/auth/check/supersim/v1/Sims")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(envoy.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn other_products_unknown_paths_and_bad_credentials_are_refused() {
+    let app = TestApp::spawn().await;
+    let (_, token) = supersim_client(&app, json!({})).await;
+    assert_api_error(check(&app, &token, "?product=ProgrammableWireless", &[]).await, StatusCode::FORBIDDEN).await;
+    let other_path = check(&app, &token, "", &[("x-original-uri", "/wireless/v1/Commands")]).await;
+    assert_api_error(other_path, StatusCode::FORBIDDEN).await;
+    assert_api_error(check(&app, &token, "", &[("x-original-uri", "/nowhere")]).await, StatusCode::FORBIDDEN).await;
+    assert_api_error(check(&app, &token, "", &[]).await, StatusCode::FORBIDDEN).await;
+
+    let none = app.http.get(app.url(&format!("{CHECK}?product=SuperSIM"))).send().await.unwrap();
+    assert_eq!(none.headers()["www-authenticate"], r#"Bearer realm="gatehouse", error="invalid_token""#);
+    assert_api_error(none, StatusCode::UNAUTHORIZED).await;
+    for bad in ["garbage", "a.b.c", &format!("{token}x")] {
+        assert_eq!(status(&app, bad).await, StatusCode::UNAUTHORIZED);
+    }
+    app.clock.advance(3600 + 6);
+    assert_eq!(status(&app, &token).await, StatusCode::UNAUTHORIZED, "expired");
+}
+
+/// Disable, enable, renew, revoke and delete are honoured on the very next check.
+#[tokio::test]
+async fn state_changes_reach_the_very_next_check() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (client, token) = supersim_client(&app, json!({})).await;
+    let path = format!("/v1/clients/{}", client.client_id);
+    assert_eq!(status(&app, &token).await, StatusCode::OK);
+
+    app.patch_json(&path, &admin, &json!({"enabled": false})).await;
+    assert_eq!(status(&app, &token).await, StatusCode::UNAUTHORIZED);
+    app.patch_json(&path, &admin, &json!({"enabled": true})).await;
+    assert_eq!(status(&app, &token).await, StatusCode::OK);
+
+    // Rule 6: a scope edit does not change what an existing token may call.
+    app.patch_json(&path, &admin, &json!({"scopes": {"products": ["ProgrammableWireless"]}})).await;
+    assert_eq!(status(&app, &token).await, StatusCode::OK);
+
+    let second = app.token(&client).await;
+    app.oauth_post("/api-services/v1/auth/revoke", &client, &[("token", second.as_str())]).await;
+    assert_eq!(check(&app, &second, "?product=ProgrammableWireless", &[]).await.status(), StatusCode::UNAUTHORIZED);
+
+    app.post_json(&format!("{path}/renew-key"), &admin, &json!({})).await;
+    assert_eq!(status(&app, &token).await, StatusCode::UNAUTHORIZED);
+
+    let (other, other_token) = supersim_client(&app, json!({})).await;
+    assert_eq!(status(&app, &other_token).await, StatusCode::OK);
+    app.delete(&format!("/v1/clients/{}", other.client_id), &admin).await;
+    assert_eq!(status(&app, &other_token).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_token_evicted_by_the_live_token_cap_is_refused() {
+    let app = TestApp::spawn().await;
+    let (client, first) = supersim_client(&app, json!({})).await;
+    assert_eq!(status(&app, &first).await, StatusCode::OK);
+    for _ in 0..10 {
+        app.clock.advance(1);
+        app.token(&client).await;
+    }
+    assert_eq!(status(&app, &first).await, StatusCode::UNAUTHORIZED);
+}
+
+/// A token minted from loopback, whose client is then restricted to 198.51.100.0/24.
+async fn token_then_restrict(app: &TestApp) -> String {
+    let (client, token) = supersim_client(app, json!({})).await;
+    let admin = app.admin_token().await;
+    let path = format!("/v1/clients/{}", client.client_id);
+    let response = app.patch_json(&path, &admin, &json!({"allowed_ips": ["198.51.100.0/24"]})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    token
+}
+
+#[tokio::test]
+async fn allowed_ips_use_forwarded_addresses_only_from_trusted_proxies() {
+    let app = TestApp::spawn_with(|config| config.trusted_proxies = TrustedProxies::parse("127.0.0.1").unwrap()).await;
+    let token = token_then_restrict(&app).await;
+    assert_api_error(check(&app, &token, "?product=SuperSIM", &[]).await, StatusCode::FORBIDDEN).await;
+    let forwarded = check(&app, &token, "?product=SuperSIM", &[("x-forwarded-for", "198.51.100.7")]).await;
+    assert_eq!(forwarded.status(), StatusCode::OK);
+    // A client-supplied first hop does not help: the right-most untrusted address counts.
+    let spoofed = check(&app, &token, "?product=SuperSIM", &[("x-forwarded-for", "198.51.100.7, 203.0.113.1")]).await;
+    assert_eq!(spoofed.status(), StatusCode::FORBIDDEN);
+    let real_ip = check(&app, &token, "?product=SuperSIM", &[("x-real-ip", "198.51.100.8")]).await;
+    assert_eq!(real_ip.status(), StatusCode::OK);
+
+    // Without trusted proxies the headers are ignored.
+    let plain = TestApp::spawn().await;
+    let token = token_then_restrict(&plain).await;
+    let spoof = check(&plain, &token, "?product=SuperSIM", &[("x-forwarded-for", "198.51.100.7")]).await;
+    assert_eq!(spoof.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn over_the_rate_limit_answers_429_with_retry_after() {
+    let app = TestApp::spawn().await;
+    let (_, token) = supersim_client(&app, json!({"rate_limit": {"requests_per_second": 1, "burst": 3}})).await;
+    for _ in 0..3 {
+        assert_eq!(status(&app, &token).await, StatusCode::OK);
+    }
+    let limited = check(&app, &token, "?product=SuperSIM", &[]).await;
+    assert_eq!(limited.headers()["retry-after"], "1");
+    assert_api_error(limited, StatusCode::TOO_MANY_REQUESTS).await;
+    app.clock.advance(1);
+    assert_eq!(status(&app, &token).await, StatusCode::OK);
+    assert_eq!(status(&app, &token).await, StatusCode::TOO_MANY_REQUESTS);
+
+    // Clients without a limit are not limited.
+    let (_, free) = supersim_client(&app, json!({})).await;
+    for _ in 0..20 {
+        assert_eq!(status(&app, &free).await, StatusCode::OK);
+    }
+}
+
+/// The hot path touches no database: with the store closed, warm tokens still pass, and only
+/// what was never seen needs the store.
+#[tokio::test]
+async fn warm_checks_answer_with_the_store_gone() {
+    let app = TestApp::spawn().await;
+    let (_, token) = supersim_client(&app, json!({"rate_limit": {"requests_per_second": 100, "burst": 100}})).await;
+    let (_, cold) = supersim_client(&app, json!({})).await;
+    assert_eq!(status(&app, &token).await, StatusCode::OK);
+    assert_eq!(check(&app, &token, "", &[("x-original-uri", "/supersim/x")]).await.status(), StatusCode::OK);
+
+    app.gatehouse.store().close().await;
+    assert_eq!(app.http.get(app.url("/readyz")).send().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    for _ in 0..10 {
+        assert_eq!(status(&app, &token).await, StatusCode::OK);
+        assert_eq!(check(&app, &token, "", &[("x-original-uri", "/supersim/x")]).await.status(), StatusCode::OK);
+    }
+    assert_eq!(status(&app, &cold).await, StatusCode::SERVICE_UNAVAILABLE);
+}
