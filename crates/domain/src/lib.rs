@@ -14,6 +14,7 @@ pub mod ids;
 pub mod master_key;
 pub mod oauth;
 pub mod people;
+pub mod products;
 pub mod random;
 pub mod ratelimit;
 pub mod secret;

@@ -66,6 +66,12 @@ pub trait AccountStore: Send + Sync {
     /// The direct children of an account, oldest first.
     async fn child_accounts(&self, parent: &AccountId) -> Result<Vec<Account>, StoreError>;
     async fn products(&self, account_id: &AccountId) -> Result<Vec<Product>, StoreError>;
+    /// `Conflict` if the account has a product of that name.
+    async fn insert_product(&self, account_id: &AccountId, product: &Product) -> Result<(), StoreError>;
+    async fn update_product(&self, account_id: &AccountId, product: &Product) -> Result<(), StoreError>;
+    async fn delete_product(&self, account_id: &AccountId, name: &str) -> Result<(), StoreError>;
+    /// Whether any client of the account holds the product in its scopes.
+    async fn product_in_use(&self, account_id: &AccountId, name: &str) -> Result<bool, StoreError>;
     /// The product names of root accounts, for the server metadata's `scopes_supported`.
     async fn root_product_names(&self) -> Result<Vec<String>, StoreError>;
 }

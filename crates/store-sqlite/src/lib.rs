@@ -163,6 +163,56 @@ impl AccountStore for SqliteStore {
         Ok(rows.into_iter().map(AccountRow::into_account).collect())
     }
 
+    async fn insert_product(&self, account_id: &AccountId, product: &Product) -> Result<(), StoreError> {
+        sqlx::query("insert into products (account_id, name, description, path_prefixes) values (?, ?, ?, ?)")
+            .bind(account_id.as_str())
+            .bind(&product.name)
+            .bind(&product.description)
+            .bind(json(&product.path_prefixes)?)
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn update_product(&self, account_id: &AccountId, product: &Product) -> Result<(), StoreError> {
+        let result =
+            sqlx::query("update products set description = ?, path_prefixes = ? where account_id = ? and name = ?")
+                .bind(&product.description)
+                .bind(json(&product.path_prefixes)?)
+                .bind(account_id.as_str())
+                .bind(&product.name)
+                .execute(&self.writer)
+                .await
+                .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_product(&self, account_id: &AccountId, name: &str) -> Result<(), StoreError> {
+        sqlx::query("delete from products where account_id = ? and name = ?")
+            .bind(account_id.as_str())
+            .bind(name)
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn product_in_use(&self, account_id: &AccountId, name: &str) -> Result<bool, StoreError> {
+        let used: Option<i64> = sqlx::query_scalar(
+            "select 1 from clients, json_each(clients.products) where clients.account_id = ? and json_each.value = ? limit 1",
+        )
+        .bind(account_id.as_str())
+        .bind(name)
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(map_error)?;
+        Ok(used.is_some())
+    }
+
     async fn root_product_names(&self) -> Result<Vec<String>, StoreError> {
         sqlx::query_scalar(
             "select distinct p.name from products p join accounts a on a.account_id = p.account_id \

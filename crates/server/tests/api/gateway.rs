@@ -181,3 +181,45 @@ async fn warm_checks_answer_with_the_store_gone() {
     }
     assert_eq!(status(&app, &cold).await, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+/// The product catalogue: a fresh account holds SuperSIM and ProgrammableWireless; new products
+/// and path prefixes reach the gateway check at once.
+#[tokio::test]
+async fn the_catalogue_drives_scopes_and_path_mapping() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let listed: serde_json::Value = app.get("/v1/products", &owner).await.json().await.unwrap();
+    let names: Vec<&str> = listed["products"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["ProgrammableWireless", "SuperSIM"]);
+
+    let body = json!({"name": "Billing", "description": "Invoices", "path_prefixes": ["/billing/"]});
+    let response = app.post_json("/v1/products", &owner, &body).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_api_error(app.post_json("/v1/products", &owner, &body).await, StatusCode::CONFLICT).await;
+    for bad in [
+        json!({"name": "api_clients"}),
+        json!({"name": "9lives"}),
+        json!({"name": "has space"}),
+        json!({"name": "Ok", "path_prefixes": ["no-slash"]}),
+    ] {
+        assert_api_error(app.post_json("/v1/products", &owner, &bad).await, StatusCode::BAD_REQUEST).await;
+    }
+    let (_, developer) = app.create_user(&owner, "dev@example.com", "developer").await;
+    let response = app.post_json("/v1/products", &developer, &json!({"name": "Mine"})).await;
+    assert_api_error(response, StatusCode::FORBIDDEN).await;
+
+    let admin = app.admin_token().await;
+    let (client, _) = app.create_client(&admin, json!({"scopes": {"products": ["Billing"]}})).await;
+    let token = app.token(&client).await;
+    let by_path = check(&app, &token, "", &[("x-original-uri", "/billing/invoices/7")]).await;
+    assert_eq!(by_path.headers()["x-gatehouse-product"], "Billing");
+
+    // A new prefix is honoured by the next check; an in-use product cannot be deleted.
+    let patch = json!({"path_prefixes": ["/billing/", "/invoices/"]});
+    assert_eq!(app.patch_json("/v1/products/Billing", &owner, &patch).await.status(), StatusCode::OK);
+    assert_eq!(check(&app, &token, "", &[("x-original-uri", "/invoices/7")]).await.status(), StatusCode::OK);
+    assert_api_error(app.delete("/v1/products/Billing", &owner).await, StatusCode::CONFLICT).await;
+    app.delete(&format!("/v1/clients/{}", client.client_id), &admin).await;
+    assert_eq!(app.delete("/v1/products/Billing", &owner).await.status(), StatusCode::NO_CONTENT);
+    assert_api_error(app.get("/v1/products/Billing", &owner).await, StatusCode::NOT_FOUND).await;
+}

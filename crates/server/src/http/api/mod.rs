@@ -5,6 +5,7 @@ pub mod error;
 pub mod extract;
 mod paging;
 mod people;
+mod products;
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -15,7 +16,11 @@ use self::extract::Authenticated;
 use super::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/ping", get(ping)).merge(clients::routes()).merge(people::routes())
+    Router::new()
+        .route("/v1/ping", get(ping))
+        .merge(clients::routes())
+        .merge(people::routes())
+        .merge(products::routes())
 }
 
 /// 200 for any valid token, whatever its scopes (file 001's liveness check for credentials).

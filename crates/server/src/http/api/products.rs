@@ -1,0 +1,111 @@
+//! `/v1/products[/{name}]`: the account's product catalogue.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use gatehouse_domain::account::Product;
+use gatehouse_domain::ids::AccountId;
+use gatehouse_domain::products::{ProductPatch, parse_path_prefixes, parse_product_description, parse_product_name};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::extract::{ApiJson, Authenticated};
+use crate::http::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/products", get(list_products).post(create_product))
+        .route("/v1/products/{name}", get(get_product).patch(update_product).delete(delete_product))
+}
+
+#[derive(Serialize)]
+struct ProductList {
+    products: Vec<Product>,
+}
+
+#[derive(Serialize)]
+struct ProductEnvelope {
+    product: Product,
+}
+
+async fn list_products(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ProductList>, ApiError> {
+    let account_id = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "account_id")
+        .map(|(_, value)| AccountId::from_string(value.into_owned()));
+    let products = state.gatehouse.list_products(&actor, account_id).await?;
+    Ok(Json(ProductList { products }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateProductBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    path_prefixes: Vec<String>,
+    #[serde(default)]
+    account_id: Option<String>,
+}
+
+async fn create_product(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    ApiJson(body): ApiJson<CreateProductBody>,
+) -> Result<Response, ApiError> {
+    let product = Product {
+        name: parse_product_name(&body.name)?,
+        description: parse_product_description(&body.description)?,
+        path_prefixes: parse_path_prefixes(&body.path_prefixes)?,
+    };
+    let account_id = body.account_id.map(AccountId::from_string);
+    let product = state.gatehouse.create_product(&actor, account_id, product, state.clock.now()).await?;
+    Ok((StatusCode::CREATED, Json(ProductEnvelope { product })).into_response())
+}
+
+async fn get_product(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(name): Path<String>,
+) -> Result<Json<ProductEnvelope>, ApiError> {
+    let product = state.gatehouse.get_product(&actor, &name).await?;
+    Ok(Json(ProductEnvelope { product }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateProductBody {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    path_prefixes: Option<Vec<String>>,
+}
+
+async fn update_product(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<UpdateProductBody>,
+) -> Result<Json<ProductEnvelope>, ApiError> {
+    let patch = ProductPatch {
+        description: body.description.as_deref().map(parse_product_description).transpose()?,
+        path_prefixes: body.path_prefixes.as_deref().map(parse_path_prefixes).transpose()?,
+    };
+    let product = state.gatehouse.update_product(&actor, &name, patch, state.clock.now()).await?;
+    Ok(Json(ProductEnvelope { product }))
+}
+
+async fn delete_product(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.gatehouse.delete_product(&actor, &name, state.clock.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
