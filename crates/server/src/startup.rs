@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{ConfigError, ServeConfig, load_master_key};
 use crate::http::{self, AppState};
+use crate::redis_limiter::RedisRateLimiter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -73,7 +74,12 @@ impl Application {
             .map_err(|source| StartupError::Bind { address: config.listen, source })?;
         let bound = listener.local_addr().map_err(|source| StartupError::Bind { address: config.listen, source })?;
         let issuer = config.issuer_for(bound);
-        let gatehouse = open_gatehouse(&config.database_url, &config, issuer.clone(), clock.as_ref()).await?;
+        let mut gatehouse = open_gatehouse(&config.database_url, &config, issuer.clone(), clock.as_ref()).await?;
+        if let Some(url) = &config.redis_url {
+            let limiter = RedisRateLimiter::connect(url).await.map_err(ConfigError::Invalid)?;
+            gatehouse = gatehouse.with_rate_limiter(Arc::new(limiter));
+            tracing::info!("rate-limit counters are shared through Redis");
+        }
         let bootstrap = if gatehouse.store().is_initialised().await? {
             None
         } else {

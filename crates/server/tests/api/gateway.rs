@@ -223,3 +223,27 @@ async fn the_catalogue_drives_scopes_and_path_mapping() {
     assert_eq!(app.delete("/v1/products/Billing", &owner).await.status(), StatusCode::NO_CONTENT);
     assert_api_error(app.get("/v1/products/Billing", &owner).await, StatusCode::NOT_FOUND).await;
 }
+
+/// With `--redis`, every instance counts against the same limit.
+#[tokio::test]
+async fn redis_shares_rate_limits_between_instances() {
+    let redis_url = std::env::var("GATEHOUSE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    // Instances behind one load balancer share the public issuer.
+    let one = TestApp::spawn_with(|config| {
+        config.redis_url = Some(redis_url.clone());
+        config.issuer = Some("http://gatehouse.test".to_owned());
+    })
+    .await;
+    let two = one.spawn_beside(|_| {}).await;
+    let (_, token) = supersim_client(&one, json!({"rate_limit": {"requests_per_second": 1, "burst": 3}})).await;
+    assert_eq!(status(&one, &token).await, StatusCode::OK);
+    assert_eq!(status(&two, &token).await, StatusCode::OK);
+    assert_eq!(status(&one, &token).await, StatusCode::OK);
+    let limited = check(&two, &token, "?product=SuperSIM", &[]).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS, "the fourth request, on either instance");
+    assert!(limited.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(status(&one, &token).await, StatusCode::TOO_MANY_REQUESTS);
+    // Real time passes for Redis: one request per second comes back.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(status(&two, &token).await, StatusCode::OK);
+}

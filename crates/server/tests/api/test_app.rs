@@ -129,6 +129,17 @@ impl TestApp {
         }
     }
 
+    /// A second instance on the same database and master key, configured by `configure`.
+    pub async fn spawn_beside(&self, configure: impl FnOnce(&mut ServeConfig)) -> TestApp {
+        let mut config = self.config.clone();
+        config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        configure(&mut config);
+        let mut other =
+            Self::start(tempfile::tempdir().unwrap(), config, self.clock.clone(), Some(self.admin.clone())).await;
+        other.owner_password = self.owner_password.clone();
+        other
+    }
+
     /// Stops the server and starts a new one on the same address, database and key, as after a
     /// restart (the same address keeps the issuer, so earlier tokens stay valid).
     pub async fn restart(mut self) -> Self {
