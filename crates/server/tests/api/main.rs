@@ -11,6 +11,7 @@ mod bad_input;
 mod client_api;
 mod gateway;
 mod lifecycle;
+mod nginx;
 mod oauth_standards;
 mod people;
 mod permission_matrix;

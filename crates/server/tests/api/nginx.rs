@@ -1,0 +1,104 @@
+//! A real gateway: nginx (Debian's package) with `auth_request` to Gatehouse, configured by the
+//! file the README documents, `deploy/nginx/gatehouse.conf`.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::test_app::TestApp;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Nginx {
+    child: Child,
+    base_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_nginx(gatehouse: &str) -> Nginx {
+    let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).exists())
+        .expect("nginx is not installed: scripts/test installs Debian's nginx-light");
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let upstream = format!("127.0.0.1:{}", free_port());
+    let template = include_str!("../../../../deploy/nginx/gatehouse.conf");
+    let config = template
+        .replace("@GATEHOUSE@", gatehouse)
+        .replace("@LISTEN@", &listen)
+        .replace("@UPSTREAM@", &upstream)
+        .replace("@PREFIX@", &dir.path().display().to_string());
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(&conf, config).unwrap();
+    let child = Command::new(binary)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir.path())
+        .args(["-g", "daemon off;"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let base_url = format!("http://{listen}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "nginx did not start: {}",
+            std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Nginx { child, base_url, _dir: dir }
+}
+
+#[tokio::test]
+async fn nginx_auth_request_lets_through_exactly_what_gatehouse_allows() {
+    let app = TestApp::spawn().await;
+    let nginx = start_nginx(app.base_url.trim_start_matches("http://")).await;
+    let admin = app.admin_token().await;
+    let (client, _) = app.create_client(&admin, json!({"rate_limit": {"requests_per_second": 1, "burst": 2}})).await;
+    let token = app.token(&client).await;
+    let get = |path: &str, token: Option<&str>| {
+        let mut request = app.http.get(format!("{}{path}", nginx.base_url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+
+    // A token for the product passes, and the upstream sees who is calling.
+    let response = get("/supersim/v1/Sims", Some(&token)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = response.text().await.unwrap();
+    assert_eq!(body.trim(), format!("client={} account={}", client.client_id, app.account_id));
+
+    // Another product: 403. No token: 401.
+    assert_eq!(get("/wireless/v1/Commands", Some(&token)).await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(get("/supersim/v1/Sims", None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    // Over the limit (burst 2, the first request above counted): 429 with Retry-After.
+    assert_eq!(get("/supersim/v1/Sims", Some(&token)).await.unwrap().status(), StatusCode::OK);
+    let limited = get("/supersim/v1/Sims", Some(&token)).await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers()["retry-after"], "1");
+
+    // Disabled: 401 on the next request.
+    app.patch_json(&format!("/v1/clients/{}", client.client_id), &admin, &json!({"enabled": false})).await;
+    app.clock.advance(5);
+    assert_eq!(get("/supersim/v1/Sims", Some(&token)).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+}
