@@ -368,7 +368,7 @@ impl Gatehouse {
         }
     }
 
-    async fn visible_client(&self, actor: &Actor, client_id: &ClientId) -> Result<Client, DomainError> {
+    pub(crate) async fn visible_client(&self, actor: &Actor, client_id: &ClientId) -> Result<Client, DomainError> {
         let client = self.store.client(client_id).await?.ok_or(DomainError::NotFound("client"))?;
         self.visible_account(actor, &client.account_id).await.map_err(|_| DomainError::NotFound("client"))?;
         Ok(client)

@@ -14,19 +14,27 @@ use time::OffsetDateTime;
 
 use crate::account::Product;
 use crate::client::{Client, Scopes};
-use crate::ids::{AccountId, ClientId, TokenId};
+use crate::ids::{AccountId, ClientId, ProfileId, TokenId};
+use crate::profile::{AccessProfile, is_api_key};
 use crate::ratelimit::RateDecision;
+use crate::secret::ClientSecret;
 use crate::service::{Gatehouse, scopes_from_claim};
 use crate::store::StoreError;
 use crate::token::MAX_TOKEN_LIFETIME_SECONDS;
 
-/// A token that verified once: what later checks need of it.
+/// A credential that verified once: what later checks need of it.
 struct SeenToken {
+    /// The token id; empty for an API key.
     jti: String,
     client_id: ClientId,
-    scopes: Scopes,
+    profile_id: Option<ProfileId>,
+    /// What the credential may call: a token's scopes as minted; `None` for an API key, which
+    /// calls its profile's current products.
+    scopes: Option<Scopes>,
     scope: String,
+    /// Expiry in unix seconds; far in the future for an API key.
     exp: i64,
+    /// The generation of the credential (client secret or profile credential) it belongs to.
     secret_generation: i64,
 }
 
@@ -37,6 +45,8 @@ pub struct Gate {
     tokens: RwLock<HashMap<[u8; 32], Arc<SeenToken>>>,
     /// `None`: the client is gone.
     clients: RwLock<HashMap<ClientId, Option<Arc<Client>>>>,
+    /// `None`: the profile is gone.
+    profiles: RwLock<HashMap<ProfileId, Option<Arc<AccessProfile>>>>,
     catalogues: RwLock<HashMap<AccountId, Arc<Vec<Product>>>>,
     /// Revoked token ids, with the time after which no token of that id can be valid anyway.
     revoked: RwLock<HashMap<String, i64>>,
@@ -62,6 +72,13 @@ impl Gate {
         let mut clients = write(&self.clients);
         self.epoch.fetch_add(1, Ordering::SeqCst);
         clients.remove(client_id);
+    }
+
+    /// A profile changed (edit, activate, deactivate, refresh, delete).
+    pub fn forget_profile(&self, profile_id: &ProfileId) {
+        let mut profiles = write(&self.profiles);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        profiles.remove(profile_id);
     }
 
     /// Tokens revoked (by RFC 7009 or by the live-token cap).
@@ -116,6 +133,7 @@ pub struct CheckRequest<'a> {
 #[derive(Debug)]
 pub struct CheckGrant {
     pub client_id: String,
+    pub profile_id: Option<String>,
     pub account_id: String,
     pub scope: String,
     pub product: String,
@@ -143,20 +161,35 @@ impl From<StoreError> for CheckDenial {
 impl Gatehouse {
     /// `GET /v1/auth/check`.
     pub async fn check(&self, request: CheckRequest<'_>, now: OffsetDateTime) -> Result<CheckGrant, CheckDenial> {
-        let token = self.seen_token(request.credential, now).await?;
-        if token.exp + self.settings.leeway_seconds <= now.unix_timestamp() {
+        let seen = if is_api_key(request.credential) {
+            self.seen_api_key(request.credential).await?
+        } else {
+            self.seen_token(request.credential, now).await?
+        };
+        if seen.exp + self.settings.leeway_seconds <= now.unix_timestamp() {
             return Err(CheckDenial::Unauthenticated);
         }
-        if read(&self.gate.revoked).contains_key(&token.jti) {
+        if !seen.jti.is_empty() && read(&self.gate.revoked).contains_key(&seen.jti) {
             return Err(CheckDenial::Unauthenticated);
         }
-        let client = self.gate_client(&token.client_id).await?.ok_or(CheckDenial::Unauthenticated)?;
-        // Seed rules 7 and 8: disabled, or renewed since the token was minted.
-        if !client.enabled || client.secret_generation != token.secret_generation {
+        let client = self.gate_client(&seen.client_id).await?.ok_or(CheckDenial::Unauthenticated)?;
+        // Seed rule 7: nothing of a disabled client passes.
+        if !client.enabled {
             return Err(CheckDenial::Unauthenticated);
         }
-        // Seed rule 13.
-        if !client.allowed_ips.allows(request.client_ip) {
+        let profile = match &seen.profile_id {
+            None => None,
+            Some(profile_id) => Some(self.gate_profile(profile_id).await?.ok_or(CheckDenial::Unauthenticated)?),
+        };
+        // Seed rules 8 and 14: renewed or refreshed since, or an inactive profile.
+        let generation = profile.as_ref().map_or(client.secret_generation, |p| p.secret_generation);
+        if generation != seen.secret_generation || profile.as_ref().is_some_and(|p| !p.active) {
+            return Err(CheckDenial::Unauthenticated);
+        }
+        // Seed rule 13, for the client and its profile.
+        let ip_allowed = client.allowed_ips.allows(request.client_ip)
+            && profile.as_ref().is_none_or(|p| p.allowed_ips.allows(request.client_ip));
+        if !ip_allowed {
             return Err(CheckDenial::Forbidden("the client may not call from this address"));
         }
         let product = match request.product {
@@ -169,26 +202,60 @@ impl Gatehouse {
                     .ok_or(CheckDenial::Forbidden("the path belongs to no product"))?
             }
         };
-        // Seed rule 6: the token's own scopes, as minted.
-        if !token.scopes.products.contains(&product) {
-            return Err(CheckDenial::Forbidden("the token does not grant this product"));
+        // Seed rule 6: a token's own scopes, as minted; an API key its profile's products.
+        let granted = match (&seen.scopes, &profile) {
+            (Some(scopes), _) => scopes.products.contains(&product),
+            (None, Some(profile)) => profile.products.contains(&product),
+            (None, None) => false,
+        };
+        if !granted {
+            return Err(CheckDenial::Forbidden("the credential does not grant this product"));
         }
-        // Seed rule 12.
-        if let Some(limit) = client.rate_limit {
-            let key = format!("client:{}", client.client_id);
-            match self.limiter.acquire(&key, limit, now).await? {
-                RateDecision::Allowed => {}
-                RateDecision::Limited { retry_after_seconds } => {
-                    return Err(CheckDenial::RateLimited { retry_after_seconds });
-                }
+        // Seed rule 12: the client's limit and the profile's, each counted on its own.
+        let limits = [
+            client.rate_limit.map(|limit| (format!("client:{}", client.client_id), limit)),
+            profile.as_ref().and_then(|p| p.rate_limit.map(|limit| (format!("profile:{}", p.profile_id), limit))),
+        ];
+        for (key, limit) in limits.into_iter().flatten() {
+            if let RateDecision::Limited { retry_after_seconds } = self.limiter.acquire(&key, limit, now).await? {
+                return Err(CheckDenial::RateLimited { retry_after_seconds });
             }
         }
+        let scope = match (&seen.scopes, &profile) {
+            (None, Some(profile)) => profile.products.iter().cloned().collect::<Vec<_>>().join(" "),
+            _ => seen.scope.clone(),
+        };
         Ok(CheckGrant {
             client_id: client.client_id.to_string(),
+            profile_id: profile.map(|p| p.profile_id.to_string()),
             account_id: client.account_id.to_string(),
-            scope: token.scope.clone(),
+            scope,
             product,
         })
+    }
+
+    /// An API key (seed file 002), looked up by its keyed hash once, then from memory.
+    async fn seen_api_key(&self, credential: &str) -> Result<Arc<SeenToken>, CheckDenial> {
+        let hash = self.hasher.hash(&ClientSecret::from_presented(credential.to_owned()));
+        let mut key = [0u8; 32];
+        if hash.as_bytes().len() == key.len() {
+            key.copy_from_slice(hash.as_bytes());
+        }
+        if let Some(seen) = read(&self.gate.tokens).get(&key) {
+            return Ok(seen.clone());
+        }
+        let profile = self.store.profile_by_key_hash(&hash).await?.ok_or(CheckDenial::Unauthenticated)?;
+        let seen = Arc::new(SeenToken {
+            jti: String::new(),
+            client_id: profile.client_id.clone(),
+            profile_id: Some(profile.profile_id.clone()),
+            scopes: None,
+            scope: String::new(),
+            exp: i64::MAX / 2,
+            secret_generation: profile.secret_generation,
+        });
+        self.gate.remember_token(key, seen.clone());
+        Ok(seen)
     }
 
     /// The verified token, from memory or (first sight only) signature check plus one lookup.
@@ -201,7 +268,8 @@ impl Gatehouse {
         let claims = self.keys.load().verify(credential, now).map_err(|_| CheckDenial::Unauthenticated)?;
         let jti = TokenId::from_string(claims.jti.clone());
         let state = self.store.token_state(&jti).await?.ok_or(CheckDenial::Unauthenticated)?;
-        if state.client_id.as_str() != claims.client_id {
+        let holder = state.profile_id.as_ref().map_or(state.client_id.as_str(), ProfileId::as_str);
+        if holder != claims.client_id {
             return Err(CheckDenial::Unauthenticated);
         }
         if state.revoked {
@@ -211,13 +279,30 @@ impl Gatehouse {
         let token = Arc::new(SeenToken {
             jti: claims.jti,
             client_id: state.client_id,
-            scopes: scopes_from_claim(&claims.scope),
+            profile_id: state.profile_id,
+            scopes: Some(scopes_from_claim(&claims.scope)),
             scope: claims.scope,
             exp: claims.exp,
             secret_generation: state.secret_generation,
         });
         self.gate.remember_token(key, token.clone());
         Ok(token)
+    }
+
+    async fn gate_profile(&self, profile_id: &ProfileId) -> Result<Option<Arc<AccessProfile>>, StoreError> {
+        if let Some(profile) = read(&self.gate.profiles).get(profile_id) {
+            return Ok(profile.clone());
+        }
+        let epoch = self.gate.epoch.load(Ordering::SeqCst);
+        let profile = self.store.profile(profile_id).await?.map(Arc::new);
+        let mut profiles = write(&self.gate.profiles);
+        if self.gate.epoch.load(Ordering::SeqCst) == epoch {
+            if profiles.len() >= MAX_CLIENTS {
+                profiles.clear();
+            }
+            profiles.insert(profile_id.clone(), profile.clone());
+        }
+        Ok(profile)
     }
 
     async fn gate_client(&self, client_id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {

@@ -60,3 +60,9 @@ id_newtype!(
     TokenId,
     ""
 );
+id_newtype!(
+    /// An access profile (seed file 002). Also the `client_id` its `client_secret` credential
+    /// presents at the token endpoint, hence the recognisable prefix.
+    ProfileId,
+    "prf_"
+);

@@ -15,6 +15,7 @@ pub mod master_key;
 pub mod oauth;
 pub mod people;
 pub mod products;
+pub mod profile;
 pub mod random;
 pub mod ratelimit;
 pub mod secret;

@@ -11,7 +11,8 @@ use crate::account::Role;
 use crate::actor::{Actor, Principal};
 use crate::client::{Client, GlobalResource, Scopes};
 use crate::error::{AuthError, TokenError};
-use crate::ids::{ClientId, TokenId};
+use crate::ids::{ClientId, ProfileId, TokenId};
+use crate::profile::{AccessProfile, AuthMethod};
 use crate::secret::ClientSecret;
 use crate::service::{Gatehouse, scopes_from_claim};
 use crate::store::{StoreError, TokenRecord};
@@ -47,34 +48,87 @@ pub enum RevokeError {
     Store(#[from] StoreError),
 }
 
+/// Who authenticated at an OAuth endpoint: a client with its own secret, or one of its access
+/// profiles with the profile's credential.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub client: Client,
+    pub profile: Option<AccessProfile>,
+}
+
+impl Caller {
+    /// The `client_id` this caller's tokens carry.
+    pub fn id(&self) -> &str {
+        match &self.profile {
+            Some(profile) => profile.profile_id.as_str(),
+            None => self.client.client_id.as_str(),
+        }
+    }
+
+    /// The scopes this caller may be granted.
+    fn scopes(&self) -> Scopes {
+        match &self.profile {
+            Some(profile) => Scopes { global_resources: Default::default(), products: profile.products.clone() },
+            None => self.client.scopes.clone(),
+        }
+    }
+
+    fn secret_generation(&self) -> i64 {
+        self.profile.as_ref().map_or(self.client.secret_generation, |profile| profile.secret_generation)
+    }
+}
+
 impl Gatehouse {
-    /// Authenticates a client at an OAuth endpoint. Every refusal is the same `invalid_client`
-    /// (SECURITY.md), and an unknown id costs a hash comparison too, so timing tells nothing.
+    /// Authenticates a client, or an access profile by its `prf_` id, at an OAuth endpoint.
+    /// Every refusal is the same `invalid_client` (SECURITY.md), and an unknown id costs a hash
+    /// comparison too, so timing tells nothing.
     pub async fn authenticate_client(
         &self,
         credentials: &PresentedCredentials,
         peer: IpAddr,
-    ) -> Result<Client, TokenError> {
-        let client_id = ClientId::from_string(credentials.client_id.clone());
-        let Some((client, secret_hash)) = self.store.client_with_secret(&client_id).await? else {
-            self.hasher.verify_against_dummy(&credentials.client_secret);
-            return Err(TokenError::InvalidClient);
+    ) -> Result<Caller, TokenError> {
+        let caller = if credentials.client_id.starts_with("prf_") {
+            self.authenticate_profile(credentials).await?
+        } else {
+            let client_id = ClientId::from_string(credentials.client_id.clone());
+            let Some((client, secret_hash)) = self.store.client_with_secret(&client_id).await? else {
+                self.hasher.verify_against_dummy(&credentials.client_secret);
+                return Err(TokenError::InvalidClient);
+            };
+            if !self.hasher.verify(&credentials.client_secret, &secret_hash) {
+                tracing::info!("client refused: wrong secret");
+                return Err(TokenError::InvalidClient);
+            }
+            Caller { client, profile: None }
         };
-        if !self.hasher.verify(&credentials.client_secret, &secret_hash) {
-            tracing::info!("client refused: wrong secret");
-            return Err(TokenError::InvalidClient);
-        }
-        // Seed rule 7: a disabled client's credentials are refused.
-        if !client.enabled {
+        // Seed rule 7: a disabled client's credentials, and its profiles', are refused.
+        if !caller.client.enabled {
             tracing::info!("client refused: disabled");
             return Err(TokenError::InvalidClient);
         }
-        // Seed rule 13.
-        if !client.allowed_ips.allows(peer) {
+        // Seed rule 13, for the client and the profile alike.
+        let profile_allows = caller.profile.as_ref().is_none_or(|profile| profile.allowed_ips.allows(peer));
+        if !caller.client.allowed_ips.allows(peer) || !profile_allows {
             tracing::info!(%peer, "client refused: address not allowed");
             return Err(TokenError::InvalidClient);
         }
-        Ok(client)
+        Ok(caller)
+    }
+
+    async fn authenticate_profile(&self, credentials: &PresentedCredentials) -> Result<Caller, TokenError> {
+        let profile_id = ProfileId::from_string(credentials.client_id.clone());
+        let Some((profile, hash)) = self.store.profile_with_secret(&profile_id).await? else {
+            self.hasher.verify_against_dummy(&credentials.client_secret);
+            return Err(TokenError::InvalidClient);
+        };
+        let verified = self.hasher.verify(&credentials.client_secret, &hash);
+        // Rule 14: an inactive profile can call nothing; an API-key profile has no secret here.
+        if !verified || !profile.active || profile.auth_method != AuthMethod::ClientSecret {
+            tracing::info!("access profile refused");
+            return Err(TokenError::InvalidClient);
+        }
+        let client = self.store.client(&profile.client_id).await?.ok_or(TokenError::InvalidClient)?;
+        Ok(Caller { client, profile: Some(profile) })
     }
 
     /// The client-credentials grant (RFC 6749 §4.4), under the live-token cap (seed rule 11).
@@ -86,8 +140,9 @@ impl Gatehouse {
         peer: IpAddr,
         now: OffsetDateTime,
     ) -> Result<IssuedAccessToken, TokenError> {
-        let client = self.authenticate_client(&credentials, peer).await?;
-        let scope = grant_scope(&client.scopes, requested_scope)?;
+        let caller = self.authenticate_client(&credentials, peer).await?;
+        let scope = grant_scope(&caller.scopes(), requested_scope)?;
+        let client = &caller.client;
 
         let issued_at = now.unix_timestamp();
         let expires_in = client.token_expiry.seconds();
@@ -95,8 +150,8 @@ impl Gatehouse {
         let keys = self.keys.load();
         let claims = AccessTokenClaims {
             iss: keys.issuer().to_owned(),
-            sub: client.client_id.to_string(),
-            client_id: client.client_id.to_string(),
+            sub: caller.id().to_owned(),
+            client_id: caller.id().to_owned(),
             aud: keys.audience().to_owned(),
             iat: issued_at,
             exp: issued_at + i64::from(expires_in),
@@ -110,7 +165,8 @@ impl Gatehouse {
         let record = TokenRecord {
             jti,
             client_id: client.client_id.clone(),
-            secret_generation: client.secret_generation,
+            profile_id: caller.profile.as_ref().map(|profile| profile.profile_id.clone()),
+            secret_generation: caller.secret_generation(),
             issued_at: now,
             expires_at: now + time::Duration::seconds(i64::from(expires_in)),
         };
@@ -128,8 +184,9 @@ impl Gatehouse {
     }
 
     /// The token's claims and its client, if the token is active now: signature and time claims
-    /// hold, it is on record and unrevoked, its client exists, is enabled (seed rule 7) and has
-    /// not renewed its key since (seed rule 8).
+    /// hold, it is on record and unrevoked, its client exists and is enabled (seed rule 7), and
+    /// its credential (the client's secret, or its profile's) has not been renewed since (seed
+    /// rules 8 and 14); a profile token also needs its profile active.
     async fn active_token(
         &self,
         token: &str,
@@ -143,10 +200,28 @@ impl Gatehouse {
             }
         };
         let jti = TokenId::from_string(claims.jti.clone());
-        let Some(client) = self.store.live_token_client(&jti).await? else {
+        let Some(state) = self.store.token_state(&jti).await? else {
             return Ok(None);
         };
-        if client.client_id.as_str() != claims.client_id || !client.enabled {
+        if state.revoked {
+            return Ok(None);
+        }
+        let Some(client) = self.store.client(&state.client_id).await? else {
+            return Ok(None);
+        };
+        if !client.enabled {
+            return Ok(None);
+        }
+        let current = match &state.profile_id {
+            None => (client.client_id.as_str() == claims.client_id).then_some(client.secret_generation),
+            Some(profile_id) => match self.store.profile(profile_id).await? {
+                Some(profile) if profile.active && profile.profile_id.as_str() == claims.client_id => {
+                    Some(profile.secret_generation)
+                }
+                _ => None,
+            },
+        };
+        if current != Some(state.secret_generation) {
             return Ok(None);
         }
         Ok(Some((claims, client)))
@@ -180,37 +255,38 @@ impl Gatehouse {
     }
 
     /// RFC 7662 introspection by an authenticated client. A client holding the global resource
-    /// `introspection` may introspect any token of its account, any other client only its own.
+    /// `introspection` may introspect any token of its account, any other caller only its own.
     /// Everything else, including a token the caller may not see, is simply not active
     /// (§2.2: `{"active": false}` with no reason).
-    #[instrument(skip_all, fields(caller = %caller.client_id))]
+    #[instrument(skip_all, fields(caller = %caller.id()))]
     pub async fn introspect(
         &self,
-        caller: &Client,
+        caller: &Caller,
         token: &str,
         now: OffsetDateTime,
     ) -> Result<Option<ActiveToken>, StoreError> {
         let Some((claims, client)) = self.active_token(token, now).await? else {
             return Ok(None);
         };
-        let own = client.client_id == caller.client_id;
-        let account_wide =
-            caller.scopes.has_global(GlobalResource::Introspection) && caller.account_id == client.account_id;
+        let own = claims.client_id == caller.id();
+        let account_wide = caller.profile.is_none()
+            && caller.client.scopes.has_global(GlobalResource::Introspection)
+            && caller.client.account_id == client.account_id;
         if !(own || account_wide) {
             return Ok(None);
         }
         Ok(Some(ActiveToken { claims }))
     }
 
-    /// RFC 7009 revocation by the token's own client. Unknown, malformed and expired tokens are
-    /// accepted silently (§2.2: 200 either way).
-    #[instrument(skip_all, fields(caller = %caller.client_id))]
-    pub async fn revoke(&self, caller: &Client, token: &str, now: OffsetDateTime) -> Result<(), RevokeError> {
+    /// RFC 7009 revocation by the token's own client (or profile). Unknown, malformed and
+    /// expired tokens are accepted silently (§2.2: 200 either way).
+    #[instrument(skip_all, fields(caller = %caller.id()))]
+    pub async fn revoke(&self, caller: &Caller, token: &str, now: OffsetDateTime) -> Result<(), RevokeError> {
         let claims = match self.keys.load().verify(token, now) {
             Ok(claims) => claims,
             Err(_) => return Ok(()),
         };
-        if claims.client_id != caller.client_id.as_str() {
+        if claims.client_id != caller.id() {
             tracing::info!("revocation refused: another client's token");
             return Err(RevokeError::NotOwner);
         }

@@ -7,7 +7,8 @@ use time::OffsetDateTime;
 use crate::account::{Account, Email, Product, Role, User};
 use crate::audit::AuditEvent;
 use crate::client::{Client, ClientType};
-use crate::ids::{AccountId, ClientId, TokenId, UserId};
+use crate::ids::{AccountId, ClientId, ProfileId, TokenId, UserId};
+use crate::profile::AccessProfile;
 use crate::secret::SecretHash;
 
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +165,9 @@ pub trait ClientStore: Send + Sync {
 pub struct TokenRecord {
     pub jti: TokenId,
     pub client_id: ClientId,
+    /// Set when the token was minted with an access profile's credential; the live-token cap
+    /// then counts per profile.
+    pub profile_id: Option<ProfileId>,
     pub secret_generation: i64,
     pub issued_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
@@ -206,6 +210,7 @@ pub struct CapOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenState {
     pub client_id: ClientId,
+    pub profile_id: Option<ProfileId>,
     pub secret_generation: i64,
     pub revoked: bool,
 }
@@ -227,9 +232,6 @@ pub trait TokenStore: Send + Sync {
     async fn token_state(&self, jti: &TokenId) -> Result<Option<TokenState>, StoreError>;
     /// Forgets tokens that expired before `before`; returns how many.
     async fn purge_expired_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
-    /// The token's client if the token was minted here, is not revoked, and was minted under the
-    /// client's current secret generation; `None` otherwise (also when the client is gone).
-    async fn live_token_client(&self, jti: &TokenId) -> Result<Option<Client>, StoreError>;
 }
 
 /// A signing key as stored: the private half sealed with the master key.
@@ -251,9 +253,39 @@ pub trait KeyStore: Send + Sync {
     async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError>;
 }
 
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    /// Inserts a profile and its credential hash, unless the client already holds `max`
+    /// profiles (`Conflict`), in one transaction.
+    async fn insert_profile(&self, profile: &AccessProfile, hash: &SecretHash, max: usize) -> Result<(), StoreError>;
+    /// A client's profiles, oldest first.
+    async fn profiles(&self, client_id: &ClientId) -> Result<Vec<AccessProfile>, StoreError>;
+    async fn profile(&self, profile_id: &ProfileId) -> Result<Option<AccessProfile>, StoreError>;
+    /// The profile and its credential hash, for the token endpoint.
+    async fn profile_with_secret(
+        &self,
+        profile_id: &ProfileId,
+    ) -> Result<Option<(AccessProfile, SecretHash)>, StoreError>;
+    /// The profile whose API key hashes to `hash`.
+    async fn profile_by_key_hash(&self, hash: &SecretHash) -> Result<Option<AccessProfile>, StoreError>;
+    /// Writes the profile if still at `expected_version`; returns it with the version bumped.
+    async fn update_profile(&self, profile: &AccessProfile, expected_version: i64)
+    -> Result<AccessProfile, StoreError>;
+    /// Replaces the credential hash and bumps the secret generation.
+    async fn refresh_profile_credential(
+        &self,
+        profile_id: &ProfileId,
+        hash: &SecretHash,
+        now: OffsetDateTime,
+    ) -> Result<AccessProfile, StoreError>;
+    async fn delete_profile(&self, profile_id: &ProfileId) -> Result<(), StoreError>;
+}
+
 /// A complete storage backend.
 #[async_trait]
-pub trait Store: AccountStore + UserStore + SessionStore + AuditStore + ClientStore + TokenStore + KeyStore {
+pub trait Store:
+    AccountStore + UserStore + SessionStore + AuditStore + ClientStore + ProfileStore + TokenStore + KeyStore
+{
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Closes every connection; later calls fail as `Unavailable`. For shutdown.

@@ -78,9 +78,32 @@ create table clients (
 
 create index clients_by_account on clients (account_id, client_type, seq);
 
+create table access_profiles (
+    seq               integer primary key autoincrement,
+    profile_id        text not null unique,
+    client_id         text not null references clients (client_id) on delete cascade,
+    name              text not null,
+    -- JSON array: a subset of the client's products
+    products          text not null default '[]',
+    auth_method       text not null check (auth_method in ('client_secret', 'api_key')),
+    -- HMAC-SHA-256 of the profile's secret or API key; unique so an API key finds its profile
+    credential_hash   blob not null unique,
+    allowed_ips       text not null default '[]',
+    rate_limit        text,
+    active            integer not null,
+    secret_generation integer not null,
+    version           integer not null,
+    date_created      text not null,
+    date_updated      text not null
+);
+
+create index access_profiles_by_client on access_profiles (client_id, seq);
+
 create table access_tokens (
     jti               text primary key,
     client_id         text not null references clients (client_id) on delete cascade,
+    -- set when minted with an access profile's credential
+    profile_id        text references access_profiles (profile_id) on delete cascade,
     -- the client's secret generation when the token was minted
     secret_generation integer not null,
     -- unix seconds, compared numerically by the cleanup and the live-token count
@@ -89,7 +112,7 @@ create table access_tokens (
     revoked           integer not null default 0
 );
 
-create index access_tokens_by_client on access_tokens (client_id, expires_at);
+create index access_tokens_by_client on access_tokens (client_id, profile_id, expires_at);
 
 create table signing_keys (
     -- RFC 7638 thumbprint of the public key

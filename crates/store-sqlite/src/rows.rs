@@ -9,7 +9,8 @@ use gatehouse_domain::client::{
     AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
 };
 use gatehouse_domain::error::ValidationError;
-use gatehouse_domain::ids::{AccountId, ClientId, UserId};
+use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, UserId};
+use gatehouse_domain::profile::{AccessProfile, AuthMethod};
 use gatehouse_domain::store::{StoreError, StoredSigningKey};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -199,5 +200,42 @@ impl SigningKeyRow {
             created_at: self.created_at,
             activates_at: self.activates_at,
         }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProfileRow {
+    profile_id: String,
+    client_id: String,
+    name: String,
+    products: String,
+    auth_method: String,
+    allowed_ips: String,
+    rate_limit: Option<String>,
+    active: bool,
+    secret_generation: i64,
+    version: i64,
+    date_created: OffsetDateTime,
+    date_updated: OffsetDateTime,
+    pub(crate) credential_hash: Option<Vec<u8>>,
+}
+
+impl ProfileRow {
+    pub(crate) fn into_profile(self) -> Result<AccessProfile, StoreError> {
+        let allowed_ips: Vec<String> = from_json(&self.allowed_ips)?;
+        Ok(AccessProfile {
+            profile_id: ProfileId::from_string(self.profile_id),
+            client_id: ClientId::from_string(self.client_id),
+            name: ClientName::parse(&self.name).map_err(corrupt)?,
+            products: from_json(&self.products)?,
+            auth_method: AuthMethod::parse(&self.auth_method).map_err(corrupt)?,
+            allowed_ips: AllowedIps::parse(&allowed_ips).map_err(corrupt)?,
+            rate_limit: self.rate_limit.as_deref().map(from_json::<Option<RateLimit>>).transpose()?.flatten(),
+            active: self.active,
+            secret_generation: self.secret_generation,
+            version: self.version,
+            date_created: self.date_created,
+            date_updated: self.date_updated,
+        })
     }
 }

@@ -6,6 +6,7 @@
 
 mod test_app;
 
+mod access_profiles;
 mod authorization;
 mod bad_input;
 mod client_api;

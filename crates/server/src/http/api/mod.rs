@@ -6,6 +6,7 @@ pub mod extract;
 mod paging;
 mod people;
 mod products;
+mod profiles;
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -21,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         .merge(clients::routes())
         .merge(people::routes())
         .merge(products::routes())
+        .merge(profiles::routes())
 }
 
 /// 200 for any valid token, whatever its scopes (file 001's liveness check for credentials).

@@ -75,6 +75,9 @@ async fn decide(
                     headers.insert(name, value);
                 }
             }
+            if let Some(profile_id) = grant.profile_id.as_deref().and_then(|id| HeaderValue::from_str(id).ok()) {
+                headers.insert("x-gatehouse-profile-id", profile_id);
+            }
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }

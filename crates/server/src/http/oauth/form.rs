@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use gatehouse_domain::client::Client;
+use gatehouse_domain::oauth::Caller;
 use gatehouse_domain::oauth::PresentedCredentials;
 use gatehouse_domain::secret::ClientSecret;
 
@@ -91,7 +91,7 @@ impl OAuthForm {
     }
 
     /// Authenticates the calling client (introspection and revocation).
-    pub async fn authenticate(&self, state: &AppState) -> Result<Client, OAuthError> {
+    pub async fn authenticate(&self, state: &AppState) -> Result<Caller, OAuthError> {
         let credentials = self.credentials()?;
         state
             .gatehouse

@@ -1,0 +1,316 @@
+//! Access profiles (seed file 002, limits from file 003): named extra credentials of a client,
+//! each with its own products (a subset of the client's), authentication method, allowed IPs,
+//! rate limit and active switch.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::json;
+use time::OffsetDateTime;
+use tracing::instrument;
+
+use crate::actor::Actor;
+use crate::audit::Target;
+use crate::client::{AllowedIps, Client, ClientName, GlobalResource, RateLimit};
+use crate::error::{DomainError, ValidationError};
+use crate::ids::{ClientId, ProfileId};
+use crate::random::random_token;
+use crate::secret::{ClientSecret, SecretHash};
+use crate::service::Gatehouse;
+use crate::store::StoreError;
+
+/// Seed rule 11: at most 10 access profiles per client.
+pub const MAX_PROFILES_PER_CLIENT: usize = 10;
+
+/// Prefix of API keys, so scanners and the gateway recognise them.
+pub const API_KEY_PREFIX: &str = "gak_";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMethod {
+    /// Its own client id (the profile id) and secret at the token endpoint.
+    ClientSecret,
+    /// A static key presented directly to the gateway.
+    ApiKey,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::ClientSecret => "client_secret",
+            AuthMethod::ApiKey => "api_key",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        match value {
+            "client_secret" => Ok(AuthMethod::ClientSecret),
+            "api_key" => Ok(AuthMethod::ApiKey),
+            _ => Err(ValidationError::new("auth_method", "must be \"client_secret\" or \"api_key\"")),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessProfile {
+    pub profile_id: ProfileId,
+    pub client_id: ClientId,
+    pub name: ClientName,
+    pub products: BTreeSet<String>,
+    pub auth_method: AuthMethod,
+    pub allowed_ips: AllowedIps,
+    pub rate_limit: Option<RateLimit>,
+    pub active: bool,
+    pub date_created: OffsetDateTime,
+    pub date_updated: OffsetDateTime,
+    pub version: i64,
+    /// Bumped by every refresh; tokens of an earlier generation are refused.
+    pub secret_generation: i64,
+}
+
+/// A profile's credential, shown once (rule 1).
+pub enum ProfileCredential {
+    ClientSecret { client_id: ProfileId, client_secret: ClientSecret },
+    ApiKey(ClientSecret),
+}
+
+impl ProfileCredential {
+    fn generate(method: AuthMethod, profile_id: &ProfileId) -> Self {
+        match method {
+            AuthMethod::ClientSecret => ProfileCredential::ClientSecret {
+                client_id: profile_id.clone(),
+                client_secret: ClientSecret::generate(),
+            },
+            AuthMethod::ApiKey => {
+                ProfileCredential::ApiKey(ClientSecret::from_presented(format!("{API_KEY_PREFIX}{}", random_token(32))))
+            }
+        }
+    }
+
+    fn secret(&self) -> &ClientSecret {
+        match self {
+            ProfileCredential::ClientSecret { client_secret, .. } => client_secret,
+            ProfileCredential::ApiKey(key) => key,
+        }
+    }
+}
+
+pub struct NewProfile {
+    pub name: ClientName,
+    pub products: Vec<String>,
+    pub auth_method: AuthMethod,
+    pub allowed_ips: AllowedIps,
+    pub rate_limit: Option<RateLimit>,
+    pub active: bool,
+}
+
+#[derive(Default)]
+pub struct ProfilePatch {
+    pub name: Option<ClientName>,
+    pub products: Option<Vec<String>>,
+    pub allowed_ips: Option<AllowedIps>,
+    pub rate_limit: Option<Option<RateLimit>>,
+    pub active: Option<bool>,
+}
+
+fn profile_products(client: &Client, requested: Vec<String>) -> Result<BTreeSet<String>, DomainError> {
+    let products: BTreeSet<String> = requested.into_iter().collect();
+    if !products.is_subset(&client.scopes.products) {
+        return Err(ValidationError::new("products", "must be products the client itself holds").into());
+    }
+    Ok(products)
+}
+
+impl Gatehouse {
+    pub async fn list_profiles(&self, actor: &Actor, client_id: &ClientId) -> Result<Vec<AccessProfile>, DomainError> {
+        actor.require(GlobalResource::ApiClients)?;
+        let client = self.visible_client(actor, client_id).await?;
+        Ok(self.store.profiles(&client.client_id).await?)
+    }
+
+    pub async fn get_profile(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        profile_id: &ProfileId,
+    ) -> Result<AccessProfile, DomainError> {
+        actor.require(GlobalResource::ApiClients)?;
+        self.visible_profile(actor, client_id, profile_id).await.map(|(_, profile)| profile)
+    }
+
+    async fn visible_profile(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        profile_id: &ProfileId,
+    ) -> Result<(Client, AccessProfile), DomainError> {
+        let client = self.visible_client(actor, client_id).await?;
+        match self.store.profile(profile_id).await? {
+            Some(profile) if profile.client_id == client.client_id => Ok((client, profile)),
+            _ => Err(DomainError::NotFound("access profile")),
+        }
+    }
+
+    /// Creates a profile and its credential, shown this once. At most ten per client.
+    #[instrument(skip_all, fields(client_id = %client_id))]
+    pub async fn create_profile(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        new: NewProfile,
+        now: OffsetDateTime,
+    ) -> Result<(AccessProfile, ProfileCredential), DomainError> {
+        let result = async {
+            actor.require(GlobalResource::ApiClients)?;
+            let client = self.visible_client(actor, client_id).await?;
+            actor.may_change(&client)?;
+            let profile = AccessProfile {
+                profile_id: ProfileId::generate(),
+                client_id: client.client_id.clone(),
+                name: new.name,
+                products: profile_products(&client, new.products)?,
+                auth_method: new.auth_method,
+                allowed_ips: new.allowed_ips,
+                rate_limit: new.rate_limit,
+                active: new.active,
+                date_created: now,
+                date_updated: now,
+                version: 1,
+                secret_generation: 1,
+            };
+            let credential = ProfileCredential::generate(profile.auth_method, &profile.profile_id);
+            let hash = self.hasher.hash(credential.secret());
+            self.store.insert_profile(&profile, &hash, MAX_PROFILES_PER_CLIENT).await.map_err(|error| match error {
+                StoreError::Conflict(_) => {
+                    DomainError::Conflict("a client holds at most 10 access profiles".to_owned())
+                }
+                other => other.into(),
+            })?;
+            Ok((client, profile, credential))
+        }
+        .await;
+        let account = result.as_ref().ok().map(|(client, _, _)| client.account_id.clone());
+        let id = result.as_ref().map(|(_, p, _)| p.profile_id.to_string()).unwrap_or_default();
+        let target = Target { kind: "access_profile", id: &id, account_id: account.as_ref() };
+        self.audit(actor, "access_profile.create", &target, &result, json!({"client_id": client_id.as_str()}), now)
+            .await;
+        result.map(|(_, profile, credential)| (profile, credential))
+    }
+
+    #[instrument(skip_all, fields(profile_id = %profile_id))]
+    pub async fn update_profile(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        profile_id: &ProfileId,
+        patch: ProfilePatch,
+        now: OffsetDateTime,
+    ) -> Result<AccessProfile, DomainError> {
+        let result = async {
+            actor.require(GlobalResource::ApiClients)?;
+            let (client, current) = self.visible_profile(actor, client_id, profile_id).await?;
+            actor.may_change(&client)?;
+            let mut next = current.clone();
+            if let Some(name) = patch.name {
+                next.name = name;
+            }
+            if let Some(products) = patch.products {
+                next.products = profile_products(&client, products)?;
+            }
+            if let Some(allowed_ips) = patch.allowed_ips {
+                next.allowed_ips = allowed_ips;
+            }
+            if let Some(rate_limit) = patch.rate_limit {
+                next.rate_limit = rate_limit;
+            }
+            if let Some(active) = patch.active {
+                next.active = active;
+            }
+            next.date_updated = now;
+            let updated = self.store.update_profile(&next, current.version).await.map_err(|error| match error {
+                StoreError::VersionMismatch => {
+                    DomainError::Conflict("the access profile changed concurrently; try again".to_owned())
+                }
+                StoreError::NotFound => DomainError::NotFound("access profile"),
+                other => other.into(),
+            })?;
+            self.gate.forget_profile(profile_id);
+            Ok((client, updated))
+        }
+        .await;
+        let account = result.as_ref().ok().map(|(client, _)| client.account_id.clone());
+        let target = Target { kind: "access_profile", id: profile_id.as_str(), account_id: account.as_ref() };
+        self.audit(actor, "access_profile.update", &target, &result, json!({}), now).await;
+        result.map(|(_, profile)| profile)
+    }
+
+    /// Seed file 002 and rule 14: a new credential; the old one and its tokens stop at once.
+    #[instrument(skip_all, fields(profile_id = %profile_id))]
+    pub async fn refresh_profile(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        profile_id: &ProfileId,
+        now: OffsetDateTime,
+    ) -> Result<(AccessProfile, ProfileCredential), DomainError> {
+        let result = async {
+            actor.require(GlobalResource::ApiClients)?;
+            let (client, current) = self.visible_profile(actor, client_id, profile_id).await?;
+            actor.may_change(&client)?;
+            let credential = ProfileCredential::generate(current.auth_method, profile_id);
+            let hash: SecretHash = self.hasher.hash(credential.secret());
+            let profile =
+                self.store.refresh_profile_credential(profile_id, &hash, now).await.map_err(|error| match error {
+                    StoreError::NotFound => DomainError::NotFound("access profile"),
+                    other => other.into(),
+                })?;
+            self.gate.forget_profile(profile_id);
+            Ok((client, profile, credential))
+        }
+        .await;
+        let account = result.as_ref().ok().map(|(client, _, _)| client.account_id.clone());
+        let target = Target { kind: "access_profile", id: profile_id.as_str(), account_id: account.as_ref() };
+        self.audit(actor, "access_profile.refresh", &target, &result, json!({}), now).await;
+        result.map(|(_, profile, credential)| (profile, credential))
+    }
+
+    #[instrument(skip_all, fields(profile_id = %profile_id))]
+    pub async fn delete_profile(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        profile_id: &ProfileId,
+        now: OffsetDateTime,
+    ) -> Result<(), DomainError> {
+        let result = async {
+            actor.require(GlobalResource::ApiClients)?;
+            let (client, _) = self.visible_profile(actor, client_id, profile_id).await?;
+            actor.may_change(&client)?;
+            self.store.delete_profile(profile_id).await?;
+            self.gate.forget_profile(profile_id);
+            Ok(client.account_id)
+        }
+        .await;
+        let account = result.as_ref().ok().cloned();
+        let target = Target { kind: "access_profile", id: profile_id.as_str(), account_id: account.as_ref() };
+        self.audit(actor, "access_profile.delete", &target, &result, json!({}), now).await;
+        result.map(|_| ())
+    }
+}
+
+/// Whether a presented credential is an API key.
+pub fn is_api_key(credential: &str) -> bool {
+    credential.starts_with(API_KEY_PREFIX)
+}
+
+impl ProfileCredential {
+    /// The values to show, once.
+    pub fn expose(&self) -> serde_json::Value {
+        match self {
+            ProfileCredential::ClientSecret { client_id, client_secret } => {
+                json!({"client_id": client_id.as_str(), "client_secret": client_secret.expose()})
+            }
+            ProfileCredential::ApiKey(key) => json!({"api_key": key.expose()}),
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! `/v1/clients/{client_id}/access-profiles[/{profile_id}[/refresh]]` (seed file 002).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gatehouse_domain::client::{AllowedIps, ClientName, RateLimit};
+use gatehouse_domain::ids::{ClientId, ProfileId};
+use gatehouse_domain::profile::{AccessProfile, AuthMethod, NewProfile, ProfileCredential, ProfilePatch};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use super::clients::{no_store, timestamp};
+use super::error::ApiError;
+use super::extract::{ApiJson, Authenticated};
+use crate::http::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/clients/{client_id}/access-profiles", get(list_profiles).post(create_profile))
+        .route(
+            "/v1/clients/{client_id}/access-profiles/{profile_id}",
+            get(get_profile).patch(update_profile).delete(delete_profile),
+        )
+        .route("/v1/clients/{client_id}/access-profiles/{profile_id}/refresh", post(refresh_profile))
+}
+
+#[derive(Serialize)]
+struct ProfileView {
+    profile_id: String,
+    client_id: String,
+    name: String,
+    products: Vec<String>,
+    auth_method: AuthMethod,
+    allowed_ips: Vec<String>,
+    rate_limit: Option<RateLimit>,
+    active: bool,
+    date_created: String,
+    date_updated: String,
+}
+
+impl From<AccessProfile> for ProfileView {
+    fn from(profile: AccessProfile) -> Self {
+        Self {
+            profile_id: profile.profile_id.to_string(),
+            client_id: profile.client_id.to_string(),
+            name: profile.name.as_str().to_owned(),
+            products: profile.products.into_iter().collect(),
+            auth_method: profile.auth_method,
+            allowed_ips: profile.allowed_ips.to_strings(),
+            rate_limit: profile.rate_limit,
+            active: profile.active,
+            date_created: timestamp(profile.date_created),
+            date_updated: timestamp(profile.date_updated),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ProfileEnvelope {
+    access_profile: ProfileView,
+}
+
+/// A profile with its credential, shown once (seed rule 1, file 002's "only time you can view
+/// the token").
+#[derive(Serialize)]
+struct ProfileWithCredential {
+    access_profile: ProfileView,
+    credential: Value,
+}
+
+fn with_credential(status: StatusCode, profile: AccessProfile, credential: ProfileCredential) -> Response {
+    let body = ProfileWithCredential { access_profile: profile.into(), credential: credential.expose() };
+    no_store((status, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitBody {
+    requests_per_second: i64,
+    burst: i64,
+}
+
+fn rate_limit(body: Option<RateLimitBody>) -> Result<Option<RateLimit>, ApiError> {
+    body.map(|limit| RateLimit::parse(limit.requests_per_second, limit.burst)).transpose().map_err(Into::into)
+}
+
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateProfileBody {
+    name: String,
+    #[serde(default)]
+    products: Vec<String>,
+    auth_method: String,
+    #[serde(default)]
+    allowed_ips: Vec<String>,
+    #[serde(default)]
+    rate_limit: Option<RateLimitBody>,
+    #[serde(default = "active_by_default")]
+    active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateProfileBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    products: Option<Vec<String>>,
+    #[serde(default)]
+    allowed_ips: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    rate_limit: Option<Option<RateLimitBody>>,
+    #[serde(default)]
+    active: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct ProfileList {
+    access_profiles: Vec<ProfileView>,
+}
+
+async fn list_profiles(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(client_id): Path<String>,
+) -> Result<Json<ProfileList>, ApiError> {
+    let profiles = state.gatehouse.list_profiles(&actor, &ClientId::from_string(client_id)).await?;
+    Ok(Json(ProfileList { access_profiles: profiles.into_iter().map(ProfileView::from).collect() }))
+}
+
+async fn create_profile(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(client_id): Path<String>,
+    ApiJson(body): ApiJson<CreateProfileBody>,
+) -> Result<Response, ApiError> {
+    let new = NewProfile {
+        name: ClientName::parse(&body.name)?,
+        products: body.products,
+        auth_method: AuthMethod::parse(&body.auth_method)?,
+        allowed_ips: AllowedIps::parse(&body.allowed_ips)?,
+        rate_limit: rate_limit(body.rate_limit)?,
+        active: body.active,
+    };
+    let (profile, credential) =
+        state.gatehouse.create_profile(&actor, &ClientId::from_string(client_id), new, state.clock.now()).await?;
+    Ok(with_credential(StatusCode::CREATED, profile, credential))
+}
+
+async fn get_profile(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((client_id, profile_id)): Path<(String, String)>,
+) -> Result<Json<ProfileEnvelope>, ApiError> {
+    let profile = state
+        .gatehouse
+        .get_profile(&actor, &ClientId::from_string(client_id), &ProfileId::from_string(profile_id))
+        .await?;
+    Ok(Json(ProfileEnvelope { access_profile: profile.into() }))
+}
+
+async fn update_profile(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((client_id, profile_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<UpdateProfileBody>,
+) -> Result<Json<ProfileEnvelope>, ApiError> {
+    let patch = ProfilePatch {
+        name: body.name.as_deref().map(ClientName::parse).transpose()?,
+        products: body.products,
+        allowed_ips: body.allowed_ips.as_deref().map(AllowedIps::parse).transpose()?,
+        rate_limit: body.rate_limit.map(rate_limit).transpose()?,
+        active: body.active,
+    };
+    let profile = state
+        .gatehouse
+        .update_profile(
+            &actor,
+            &ClientId::from_string(client_id),
+            &ProfileId::from_string(profile_id),
+            patch,
+            state.clock.now(),
+        )
+        .await?;
+    Ok(Json(ProfileEnvelope { access_profile: profile.into() }))
+}
+
+async fn delete_profile(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((client_id, profile_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .gatehouse
+        .delete_profile(
+            &actor,
+            &ClientId::from_string(client_id),
+            &ProfileId::from_string(profile_id),
+            state.clock.now(),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn refresh_profile(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((client_id, profile_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (profile, credential) = state
+        .gatehouse
+        .refresh_profile(
+            &actor,
+            &ClientId::from_string(client_id),
+            &ProfileId::from_string(profile_id),
+            state.clock.now(),
+        )
+        .await?;
+    Ok(with_credential(StatusCode::OK, profile, credential))
+}
