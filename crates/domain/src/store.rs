@@ -281,6 +281,24 @@ pub trait ProfileStore: Send + Sync {
     async fn delete_profile(&self, profile_id: &ProfileId) -> Result<(), StoreError>;
 }
 
+/// A change another instance must hear about to keep its in-memory state (the gateway check's
+/// caches, the signing keys) fresh.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A client was edited, enabled, disabled, renewed or deleted.
+    Client(ClientId),
+    /// An access profile was edited, refreshed or deleted.
+    Profile(ProfileId),
+    /// Tokens were revoked (RFC 7009 or the live-token cap).
+    TokensRevoked(Vec<TokenId>),
+    /// An account's product catalogue changed.
+    Catalogue(AccountId),
+    /// A signing key was added or retired.
+    Keys,
+    /// Notifications may have been missed (the listener reconnected): forget everything cached.
+    Resync,
+}
+
 /// A complete storage backend.
 #[async_trait]
 pub trait Store:
@@ -290,4 +308,9 @@ pub trait Store:
     async fn ping(&self) -> Result<(), StoreError>;
     /// Closes every connection; later calls fail as `Unavailable`. For shutdown.
     async fn close(&self);
+    /// Changes made by other instances sharing this store, as they happen; `None` for a store
+    /// only one instance can use (SQLite). The feed sends `Resync` after any gap.
+    async fn changes(&self) -> Result<Option<tokio::sync::mpsc::Receiver<Change>>, StoreError> {
+        Ok(None)
+    }
 }
