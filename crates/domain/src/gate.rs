@@ -97,6 +97,20 @@ impl Gate {
         catalogues.remove(account_id);
     }
 
+    /// Forgets everything cached: after a gap in the change feed nothing cached can be trusted.
+    /// Revocations are kept (they only ever refuse), and reloaded state comes from the store.
+    pub fn clear(&self) {
+        let mut clients = write(&self.clients);
+        let mut profiles = write(&self.profiles);
+        let mut catalogues = write(&self.catalogues);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        clients.clear();
+        profiles.clear();
+        catalogues.clear();
+        // Seen tokens hold the revocation state read at first sight: read it again.
+        write(&self.tokens).clear();
+    }
+
     /// Drops what can no longer matter: expired tokens and old revocations.
     pub fn sweep(&self, now: OffsetDateTime) {
         let now = now.unix_timestamp();

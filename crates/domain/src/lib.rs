@@ -21,4 +21,6 @@ pub mod ratelimit;
 pub mod secret;
 pub mod service;
 pub mod store;
+#[cfg(feature = "contract")]
+pub mod store_contract;
 pub mod token;

@@ -18,7 +18,7 @@ use crate::ids::{AccountId, ClientId, UserId};
 use crate::master_key::MasterKey;
 use crate::random;
 use crate::secret::{ClientSecret, SecretHasher};
-use crate::store::{Bootstrap, LiveTokenCap, Store, StoreError};
+use crate::store::{Bootstrap, Change, LiveTokenCap, Store, StoreError};
 use crate::token::{KeyError, KeyRing, generate_signing_key};
 
 /// Settings the domain needs from configuration.
@@ -221,6 +221,29 @@ impl Gatehouse {
             client_id: bootstrap.client.client_id,
             client_secret: secret,
         })
+    }
+
+    /// Applies a change made by another instance (DESIGN.md: honoured everywhere within a
+    /// second): the gateway forgets what changed, keys are re-read.
+    pub async fn apply_change(&self, change: Change, now: OffsetDateTime) {
+        match change {
+            Change::Client(client_id) => self.gate.forget_client(&client_id),
+            Change::Profile(profile_id) => self.gate.forget_profile(&profile_id),
+            Change::TokensRevoked(jtis) => self.gate.forget_tokens(&jtis),
+            Change::Catalogue(account_id) => self.gate.forget_catalogue(&account_id),
+            Change::Keys => self.reload_keys_or_warn(now).await,
+            Change::Resync => {
+                tracing::info!("change feed resynchronised: forgetting cached state");
+                self.gate.clear();
+                self.reload_keys_or_warn(now).await;
+            }
+        }
+    }
+
+    async fn reload_keys_or_warn(&self, now: OffsetDateTime) {
+        if let Err(error) = self.reload_keys(now).await {
+            tracing::warn!(%error, "reloading signing keys failed; keeping the current ones");
+        }
     }
 
     /// Records an attempt in the audit log. A failed audit write is logged, never hidden, and

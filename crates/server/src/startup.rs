@@ -119,14 +119,39 @@ impl Application {
         let housekeeping = tokio::spawn(purge_expired_tokens(self.state.gatehouse.clone(), self.state.clock.clone()));
         let key_refresh =
             tokio::spawn(refresh_keys(self.state.gatehouse.clone(), self.state.clock.clone(), self.key_refresh));
+        let changes = match self.state.gatehouse.store().changes().await {
+            Ok(Some(feed)) => {
+                Some(tokio::spawn(follow_changes(self.state.gatehouse.clone(), self.state.clock.clone(), feed)))
+            }
+            Ok(None) => None,
+            Err(error) => {
+                tracing::warn!(%error, "could not subscribe to changes from other instances");
+                None
+            }
+        };
         let app = http::router(self.state);
         let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         housekeeping.abort();
         key_refresh.abort();
+        if let Some(changes) = changes {
+            changes.abort();
+        }
         served
     }
+}
+
+/// Applies what other instances change, as the store reports it.
+async fn follow_changes(
+    gatehouse: Arc<Gatehouse>,
+    clock: Arc<dyn Clock>,
+    mut feed: tokio::sync::mpsc::Receiver<gatehouse_domain::store::Change>,
+) {
+    while let Some(change) = feed.recv().await {
+        gatehouse.apply_change(change, clock.now()).await;
+    }
+    tracing::warn!("the change feed ended; this instance no longer hears about other instances' changes");
 }
 
 /// Re-reads the signing keys on a short interval: a rotation made by `gatehouse keys rotate` or

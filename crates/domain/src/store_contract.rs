@@ -1,0 +1,392 @@
+//! One test suite every storage backend must pass (enabled with the `contract` feature). Each
+//! backend's tests call [`run_all`] with a fresh, migrated store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+use crate::account::{Account, Email, Product, Role, User};
+use crate::audit::{AuditEvent, Outcome};
+use crate::client::{AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, Scopes, TokenExpiry};
+use crate::ids::{AccountId, ClientId, ProfileId, TokenId, UserId};
+use crate::profile::{AccessProfile, AuthMethod};
+use crate::secret::SecretHash;
+use crate::store::{
+    AuditFilter, Bootstrap, CapPolicy, LiveTokenCap, PageRequest, SessionRecord, Store, StoreError, StoredSigningKey,
+    TokenRecord,
+};
+
+/// Timestamps with whole-microsecond precision, which every backend stores exactly.
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap()
+}
+
+fn client(account_id: &AccountId, owner: &str, name: &str, client_type: ClientType) -> Client {
+    let at = now();
+    Client {
+        client_id: ClientId::generate(),
+        account_id: account_id.clone(),
+        name: ClientName::parse(name).unwrap(),
+        description: Description::parse("contract").unwrap(),
+        client_owner: Email::parse(owner).unwrap(),
+        client_type,
+        locked: None,
+        enabled: true,
+        scopes: Scopes {
+            global_resources: if client_type == ClientType::Admin {
+                [GlobalResource::ApiClients].into_iter().collect()
+            } else {
+                Default::default()
+            },
+            products: ["SuperSIM".to_owned()].into_iter().collect(),
+        },
+        token_expiry: TokenExpiry::DEFAULT,
+        allowed_ips: AllowedIps::parse(&["10.0.0.0/8"]).unwrap(),
+        rate_limit: None,
+        date_created: at,
+        date_updated: at,
+        version: 1,
+        secret_generation: 1,
+    }
+}
+
+fn hash(byte: u8) -> SecretHash {
+    SecretHash::from_bytes(vec![byte; 32])
+}
+
+/// What `init` writes, for a store that has not been initialised.
+fn bootstrap_data() -> Bootstrap {
+    let owner_id = UserId::generate();
+    let account = Account {
+        account_id: AccountId::generate(),
+        name: "Contract".to_owned(),
+        parent_account_id: None,
+        owner_user_id: owner_id.clone(),
+        date_created: now(),
+    };
+    let owner = User {
+        user_id: owner_id,
+        account_id: account.account_id.clone(),
+        email: Email::parse(&format!("owner-{}@example.com", ClientId::generate())).unwrap(),
+        role: Role::Owner,
+        date_created: now(),
+    };
+    let admin = client(&account.account_id, owner.email.as_str(), "bootstrap", ClientType::Admin);
+    Bootstrap {
+        account,
+        owner,
+        owner_password_hash: "$argon2id$stand-in".to_owned(),
+        products: Product::defaults(),
+        client: admin,
+        client_secret_hash: hash(1),
+    }
+}
+
+/// A further account with its owner and an admin client, as later issues create them.
+async fn bootstrap(store: &dyn Store) -> (AccountId, User, Client) {
+    let data = bootstrap_data();
+    store.insert_account(&data.account, &data.products).await.unwrap();
+    store.insert_user(&data.owner, &data.owner_password_hash).await.unwrap();
+    store.insert_client(&data.client, &data.client_secret_hash).await.unwrap();
+    (data.account.account_id, data.owner, data.client)
+}
+
+pub async fn run_all(store: Arc<dyn Store>) {
+    let store = store.as_ref();
+    bootstrap_is_once_and_complete(store).await;
+    clients_round_trip_page_and_version(store).await;
+    renew_and_delete(store).await;
+    tokens_cap_state_revoke_and_purge(store).await;
+    users_sessions_and_hand_over(store).await;
+    audit_is_newest_first_and_filtered(store).await;
+    profiles_round_trip(store).await;
+    products_and_keys(store).await;
+    store.ping().await.unwrap();
+}
+
+async fn bootstrap_is_once_and_complete(store: &dyn Store) {
+    assert!(!store.is_initialised().await.unwrap());
+    let data = bootstrap_data();
+    store.bootstrap(&data).await.unwrap();
+    let (account_id, owner, admin) = (data.account.account_id.clone(), data.owner.clone(), data.client.clone());
+    assert!(store.is_initialised().await.unwrap());
+    let account = store.account(&account_id).await.unwrap().unwrap();
+    assert_eq!(account.owner_user_id, owner.user_id);
+    assert_eq!(store.user(&owner.user_id).await.unwrap().unwrap(), owner);
+    let (stored, secret) = store.client_with_secret(&admin.client_id).await.unwrap().unwrap();
+    assert_eq!(stored, admin, "a client reads back exactly as written");
+    assert_eq!(secret, hash(1));
+    assert_eq!(store.client(&admin.client_id).await.unwrap().unwrap(), admin);
+    let names: Vec<String> = store.products(&account_id).await.unwrap().into_iter().map(|p| p.name).collect();
+    assert_eq!(names, ["ProgrammableWireless", "SuperSIM"]);
+    // A second bootstrap is refused and changes nothing.
+    let again = Bootstrap {
+        account: account.clone(),
+        owner: owner.clone(),
+        owner_password_hash: String::new(),
+        products: vec![],
+        client: client(&account_id, owner.email.as_str(), "again", ClientType::Admin),
+        client_secret_hash: hash(2),
+    };
+    assert!(matches!(store.bootstrap(&again).await, Err(StoreError::Conflict(_))));
+}
+
+async fn clients_round_trip_page_and_version(store: &dyn Store) {
+    let (account_id, owner, _) = bootstrap(store).await;
+    let mut made = Vec::new();
+    for index in 0..5 {
+        let mut c = client(&account_id, owner.email.as_str(), &format!("c{index}"), ClientType::Standard);
+        c.locked = Some(index % 2 == 0);
+        store.insert_client(&c, &hash(3)).await.unwrap();
+        made.push(c);
+    }
+    let duplicate = store.insert_client(&made[0], &hash(3)).await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
+    let (page, total) =
+        store.list_clients(&account_id, Some(ClientType::Standard), PageRequest { size: 2, number: 2 }).await.unwrap();
+    assert_eq!(total, 5);
+    assert_eq!(page.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["c2", "c3"], "oldest first");
+    let (admins, total) =
+        store.list_clients(&account_id, Some(ClientType::Admin), PageRequest { size: 10, number: 1 }).await.unwrap();
+    assert_eq!((admins.len(), total), (1, 1));
+
+    let mut edited = made[1].clone();
+    edited.name = ClientName::parse("edited").unwrap();
+    edited.enabled = false;
+    let updated = store.update_client(&edited, 1).await.unwrap();
+    assert_eq!(updated.version, 2);
+    assert_eq!(updated.name.as_str(), "edited");
+    assert!(!updated.enabled);
+    assert!(matches!(store.update_client(&edited, 1).await, Err(StoreError::VersionMismatch)));
+    let mut missing = edited.clone();
+    missing.client_id = ClientId::generate();
+    assert!(matches!(store.update_client(&missing, 1).await, Err(StoreError::NotFound)));
+}
+
+async fn renew_and_delete(store: &dyn Store) {
+    let (account_id, owner, _) = bootstrap(store).await;
+    let c = client(&account_id, owner.email.as_str(), "renewed", ClientType::Standard);
+    store.insert_client(&c, &hash(4)).await.unwrap();
+    let renewed = store.renew_client_secret(&c.client_id, &hash(5), now()).await.unwrap();
+    assert_eq!(renewed.secret_generation, 2);
+    assert_eq!(renewed.version, 2);
+    assert_eq!(store.client_with_secret(&c.client_id).await.unwrap().unwrap().1, hash(5));
+    store.delete_client(&c.client_id).await.unwrap();
+    assert!(store.client(&c.client_id).await.unwrap().is_none());
+    assert!(matches!(store.delete_client(&c.client_id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.renew_client_secret(&c.client_id, &hash(6), now()).await, Err(StoreError::NotFound)));
+}
+
+fn token(client: &Client, profile: Option<&ProfileId>, issued: OffsetDateTime) -> TokenRecord {
+    TokenRecord {
+        jti: TokenId::generate(),
+        client_id: client.client_id.clone(),
+        profile_id: profile.cloned(),
+        secret_generation: client.secret_generation,
+        issued_at: issued,
+        expires_at: issued + time::Duration::hours(1),
+    }
+}
+
+async fn tokens_cap_state_revoke_and_purge(store: &dyn Store) {
+    let (account_id, owner, _) = bootstrap(store).await;
+    let c = client(&account_id, owner.email.as_str(), "tokens", ClientType::Standard);
+    store.insert_client(&c, &hash(7)).await.unwrap();
+    let start = now();
+    let cap = LiveTokenCap::default();
+    let mut records: Vec<TokenRecord> = Vec::new();
+    for second in 0..11 {
+        let record = token(&c, None, start + time::Duration::seconds(second));
+        let outcome = store.record_token(&record, cap, record.issued_at).await.unwrap();
+        assert!(!outcome.refused);
+        if second == 10 {
+            assert_eq!(outcome.evicted, vec![records[0].jti.clone()], "the oldest is evicted");
+        } else {
+            assert!(outcome.evicted.is_empty());
+        }
+        records.push(record);
+    }
+    let first = store.token_state(&records[0].jti).await.unwrap().unwrap();
+    assert!(first.revoked);
+    let last = store.token_state(&records[10].jti).await.unwrap().unwrap();
+    assert_eq!(
+        (last.client_id.clone(), last.profile_id.clone(), last.secret_generation, last.revoked),
+        (c.client_id.clone(), None, 1, false)
+    );
+
+    let refuse = LiveTokenCap { policy: CapPolicy::Refuse, ..cap };
+    let later = start + time::Duration::seconds(20);
+    let outcome = store.record_token(&token(&c, None, later), refuse, later).await.unwrap();
+    assert!(outcome.refused);
+    store.revoke_token(&records[5].jti).await.unwrap();
+    assert!(store.token_state(&records[5].jti).await.unwrap().unwrap().revoked);
+    let outcome = store.record_token(&token(&c, None, later), refuse, later).await.unwrap();
+    assert!(!outcome.refused, "a revoked token frees a place");
+    store.revoke_token(&TokenId::generate()).await.unwrap();
+
+    let purged = store.purge_expired_tokens(start + time::Duration::hours(2)).await.unwrap();
+    assert!(purged >= 12);
+    assert!(store.token_state(&records[1].jti).await.unwrap().is_none());
+}
+
+async fn users_sessions_and_hand_over(store: &dyn Store) {
+    let (account_id, owner, _) = bootstrap(store).await;
+    let dev = User {
+        user_id: UserId::generate(),
+        account_id: account_id.clone(),
+        email: Email::parse(&format!("dev-{}@example.com", ClientId::generate())).unwrap(),
+        role: Role::Developer,
+        date_created: now(),
+    };
+    store.insert_user(&dev, "$argon2id$dev").await.unwrap();
+    let clash = User { user_id: UserId::generate(), ..dev.clone() };
+    assert!(matches!(store.insert_user(&clash, "x").await, Err(StoreError::Conflict(_))));
+    let (found, password_hash) = store.user_for_login(&dev.email).await.unwrap().unwrap();
+    assert_eq!((found, password_hash.as_str()), (dev.clone(), "$argon2id$dev"));
+    assert_eq!(store.user_by_email(&account_id, &dev.email).await.unwrap().unwrap(), dev);
+    let listed: Vec<UserId> = store.users(&account_id).await.unwrap().into_iter().map(|u| u.user_id).collect();
+    assert_eq!(listed, [owner.user_id.clone(), dev.user_id.clone()]);
+    store.update_user_role(&dev.user_id, Role::Admin).await.unwrap();
+    assert_eq!(store.user(&dev.user_id).await.unwrap().unwrap().role, Role::Admin);
+
+    let session = SessionRecord {
+        token_hash: vec![9; 32],
+        user_id: dev.user_id.clone(),
+        created_at: now(),
+        expires_at: now() + time::Duration::hours(1),
+    };
+    store.insert_session(&session).await.unwrap();
+    assert_eq!(store.session_user(&session.token_hash, now()).await.unwrap().unwrap().user_id, dev.user_id);
+    assert!(store.session_user(&session.token_hash, now() + time::Duration::hours(2)).await.unwrap().is_none());
+
+    let owned = client(&account_id, dev.email.as_str(), "owned", ClientType::Standard);
+    store.insert_client(&owned, &hash(8)).await.unwrap();
+    store.delete_user(&dev.user_id).await.unwrap();
+    assert_eq!(store.client(&owned.client_id).await.unwrap().unwrap().client_owner, owner.email, "handed over");
+    assert!(store.session_user(&session.token_hash, now()).await.unwrap().is_none(), "sessions go with the user");
+    assert!(matches!(store.delete_user(&dev.user_id).await, Err(StoreError::NotFound)));
+}
+
+async fn audit_is_newest_first_and_filtered(store: &dyn Store) {
+    let (account_id, _, admin) = bootstrap(store).await;
+    for (index, target) in ["a", "b", "a"].into_iter().enumerate() {
+        let event = AuditEvent {
+            event_id: TokenId::generate().to_string(),
+            account_id: account_id.clone(),
+            actor_type: "client".to_owned(),
+            actor_id: admin.client_id.to_string(),
+            actor_email: None,
+            action: format!("client.step{index}"),
+            target_type: "client".to_owned(),
+            target_id: target.to_owned(),
+            outcome: Outcome::Success,
+            reason: None,
+            source_ip: Some("127.0.0.1".to_owned()),
+            occurred_at: now(),
+            details: serde_json::json!({"fields": ["name"]}),
+        };
+        store.record_audit_event(&event).await.unwrap();
+    }
+    let filter = AuditFilter { target_id: Some("a".to_owned()), actor_id: None };
+    let (events, total) = store.audit_events(&account_id, &filter, PageRequest { size: 10, number: 1 }).await.unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(events.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["client.step2", "client.step0"]);
+    assert_eq!(events[0].details, serde_json::json!({"fields": ["name"]}));
+    let (page, total) =
+        store.audit_events(&account_id, &AuditFilter::default(), PageRequest { size: 1, number: 2 }).await.unwrap();
+    assert_eq!((page[0].action.as_str(), total), ("client.step1", 3));
+}
+
+async fn profiles_round_trip(store: &dyn Store) {
+    let (account_id, owner, _) = bootstrap(store).await;
+    let c = client(&account_id, owner.email.as_str(), "profiled", ClientType::Standard);
+    store.insert_client(&c, &hash(10)).await.unwrap();
+    let profile = |index: u8, method: AuthMethod| AccessProfile {
+        profile_id: ProfileId::generate(),
+        client_id: c.client_id.clone(),
+        name: ClientName::parse(&format!("p{index}")).unwrap(),
+        products: ["SuperSIM".to_owned()].into_iter().collect(),
+        auth_method: method,
+        allowed_ips: AllowedIps::default(),
+        rate_limit: None,
+        active: true,
+        date_created: now(),
+        date_updated: now(),
+        version: 1,
+        secret_generation: 1,
+    };
+    let key = profile(0, AuthMethod::ApiKey);
+    store.insert_profile(&key, &hash(20), 2).await.unwrap();
+    let secret = profile(1, AuthMethod::ClientSecret);
+    store.insert_profile(&secret, &hash(21), 2).await.unwrap();
+    assert!(matches!(
+        store.insert_profile(&profile(2, AuthMethod::ApiKey), &hash(22), 2).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.profiles(&c.client_id).await.unwrap(), vec![key.clone(), secret.clone()]);
+    assert_eq!(store.profile_by_key_hash(&hash(20)).await.unwrap().unwrap(), key);
+    assert!(store.profile_by_key_hash(&hash(21)).await.unwrap().is_none(), "a secret is no API key");
+    assert_eq!(store.profile_with_secret(&secret.profile_id).await.unwrap().unwrap().1, hash(21));
+
+    let mut inactive = key.clone();
+    inactive.active = false;
+    let updated = store.update_profile(&inactive, 1).await.unwrap();
+    assert_eq!((updated.active, updated.version), (false, 2));
+    assert!(matches!(store.update_profile(&inactive, 1).await, Err(StoreError::VersionMismatch)));
+    let refreshed = store.refresh_profile_credential(&key.profile_id, &hash(23), now()).await.unwrap();
+    assert_eq!(refreshed.secret_generation, 2);
+    assert!(store.profile_by_key_hash(&hash(20)).await.unwrap().is_none());
+
+    // The cap counts per profile, apart from the client's own tokens.
+    let start = now();
+    for second in 0..10 {
+        let at = start + time::Duration::seconds(second);
+        store.record_token(&token(&c, None, at), LiveTokenCap::default(), at).await.unwrap();
+        let outcome =
+            store.record_token(&token(&c, Some(&secret.profile_id), at), LiveTokenCap::default(), at).await.unwrap();
+        assert!(outcome.evicted.is_empty());
+    }
+
+    store.delete_profile(&secret.profile_id).await.unwrap();
+    assert!(store.profile(&secret.profile_id).await.unwrap().is_none());
+    store.delete_client(&c.client_id).await.unwrap();
+    assert!(store.profile(&key.profile_id).await.unwrap().is_none(), "profiles go with their client");
+}
+
+async fn products_and_keys(store: &dyn Store) {
+    let (account_id, owner, _) = bootstrap(store).await;
+    let product = Product {
+        name: "Billing".to_owned(),
+        description: "d".to_owned(),
+        path_prefixes: vec!["/billing/".to_owned()],
+    };
+    store.insert_product(&account_id, &product).await.unwrap();
+    assert!(matches!(store.insert_product(&account_id, &product).await, Err(StoreError::Conflict(_))));
+    let changed = Product { path_prefixes: vec!["/b/".to_owned()], ..product.clone() };
+    store.update_product(&account_id, &changed).await.unwrap();
+    assert!(store.products(&account_id).await.unwrap().contains(&changed));
+    assert!(!store.product_in_use(&account_id, "Billing").await.unwrap());
+    assert!(store.product_in_use(&account_id, "SuperSIM").await.unwrap(), "the bootstrap client holds it");
+    let mut user = client(&account_id, owner.email.as_str(), "billing", ClientType::Standard);
+    user.scopes.products = ["Billing".to_owned()].into_iter().collect();
+    store.insert_client(&user, &hash(30)).await.unwrap();
+    assert!(store.product_in_use(&account_id, "Billing").await.unwrap());
+    store.delete_product(&account_id, "SuperSIM").await.unwrap();
+    assert!(!store.products(&account_id).await.unwrap().iter().any(|p| p.name == "SuperSIM"));
+    assert!(store.root_product_names().await.unwrap().contains(&"Billing".to_owned()));
+
+    let key = StoredSigningKey {
+        kid: format!("kid-{}", ClientId::generate()),
+        sealed_private_key: vec![1, 2, 3],
+        public_key: vec![4; 32],
+        created_at: now(),
+        activates_at: now() + time::Duration::seconds(10),
+    };
+    store.insert_signing_key(&key).await.unwrap();
+    assert!(store.signing_keys().await.unwrap().contains(&key));
+    store.delete_signing_key(&key.kid).await.unwrap();
+    assert!(!store.signing_keys().await.unwrap().contains(&key));
+}
