@@ -333,4 +333,10 @@ mod tests {
         assert!(matches!(grant_scope(&held, Some("users")), Err(TokenError::InvalidScope)));
         assert!(matches!(grant_scope(&held, Some("Nope")), Err(TokenError::InvalidScope)));
     }
+
+    #[test]
+    fn claim_scopes_split_into_globals_and_products() {
+        let parsed = scopes_from_claim("api_clients SuperSIM");
+        assert_eq!(parsed, scopes(&[GlobalResource::ApiClients], &["SuperSIM"]));
+    }
 }

@@ -326,21 +326,3 @@ pub(crate) fn hash_password(password: &str) -> Result<String, DomainError> {
         .map(|hash| hash.to_string())
         .map_err(|error| DomainError::Store(StoreError::Internal(error.to_string())))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn scopes(global: &[GlobalResource], products: &[&str]) -> Scopes {
-        Scopes {
-            global_resources: global.iter().copied().collect(),
-            products: products.iter().map(|p| p.to_string()).collect(),
-        }
-    }
-
-    #[test]
-    fn claim_scopes_split_into_globals_and_products() {
-        let parsed = scopes_from_claim("api_clients SuperSIM");
-        assert_eq!(parsed, scopes(&[GlobalResource::ApiClients], &["SuperSIM"]));
-    }
-}

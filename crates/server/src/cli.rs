@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use gatehouse_domain::account::Email;
 use gatehouse_domain::clock::{Clock, SystemClock};
 use gatehouse_domain::error::DomainError;
-use gatehouse_domain::service::BootstrapCredentials;
+use gatehouse_domain::service::{BootstrapCredentials, Gatehouse};
 use gatehouse_domain::store::CapPolicy;
 use serde_json::json;
 
@@ -212,15 +212,20 @@ fn print_bootstrap_banner(credentials: &BootstrapCredentials, public_url: &str) 
     );
 }
 
+/// The domain service for a one-shot command. Such commands mint no tokens, so the issuer only
+/// matters to a later `serve`.
+async fn open_for_command(database: DatabaseArgs, keys: KeyArgs) -> Result<Gatehouse, String> {
+    let mut config = ServeConfig::new(database.database_url.clone());
+    config.master_key = keys.source();
+    open_gatehouse(&database.database_url, &config, "http://127.0.0.1:8080".to_owned(), &SystemClock)
+        .await
+        .map_err(|error| error.to_string())
+}
+
 async fn init(args: InitArgs) -> Result<(), String> {
     let owner = Email::parse(&args.owner_email).map_err(|_| "--owner-email is not an email address".to_owned())?;
-    let mut config = ServeConfig::new(args.database.database_url.clone());
-    config.master_key = args.keys.source();
     let clock = SystemClock;
-    // `init` mints no tokens, so the issuer only matters to a later `serve`.
-    let gatehouse = open_gatehouse(&args.database.database_url, &config, "http://127.0.0.1:8080".to_owned(), &clock)
-        .await
-        .map_err(|error| error.to_string())?;
+    let gatehouse = open_for_command(args.database, args.keys).await?;
     let credentials = match gatehouse.bootstrap(owner, &args.account_name, clock.now()).await {
         Ok(credentials) => credentials,
         Err(DomainError::Conflict(_)) => {
@@ -249,12 +254,8 @@ async fn init(args: InitArgs) -> Result<(), String> {
 }
 
 async fn rotate_keys(args: RotateArgs) -> Result<(), String> {
-    let mut config = ServeConfig::new(args.database.database_url.clone());
-    config.master_key = args.keys.source();
     let clock = SystemClock;
-    let gatehouse = open_gatehouse(&args.database.database_url, &config, "http://127.0.0.1:8080".to_owned(), &clock)
-        .await
-        .map_err(|error| error.to_string())?;
+    let gatehouse = open_for_command(args.database, args.keys).await?;
     let rotated = gatehouse
         .rotate_keys(clock.now(), time::Duration::seconds(i64::from(args.activate_after)))
         .await

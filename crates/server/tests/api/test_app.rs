@@ -9,8 +9,9 @@ use gatehouse_domain::account::{Account, Email, Product, Role, User};
 use gatehouse_domain::actor::{Actor, Principal};
 use gatehouse_domain::clock::Clock;
 use gatehouse_domain::ids::{AccountId, UserId};
+use gatehouse_domain::master_key::MasterKey;
 use gatehouse_domain::service::Gatehouse;
-use gatehouse_server::config::ServeConfig;
+use gatehouse_server::config::{MasterKeySource, ServeConfig};
 use gatehouse_server::startup::Application;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -67,12 +68,19 @@ impl TestApp {
         Self::spawn_with(|_| {}).await
     }
 
-    /// Starts with configuration adjusted by `configure` (the database is always fresh).
+    /// Starts with configuration adjusted by `configure` (the database is always fresh): SQLite,
+    /// or PostgreSQL when `GATEHOUSE_TEST_POSTGRES_URL` is set.
     pub async fn spawn_with(configure: impl FnOnce(&mut ServeConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let database_url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
         let clock = Arc::new(ManualClock(Mutex::new(OffsetDateTime::now_utc())));
-        let mut config = ServeConfig::new(database_url);
+        let mut config = match fresh_postgres_database().await {
+            Some(url) => {
+                let mut config = ServeConfig::new(url);
+                config.master_key = Some(MasterKeySource::Inline(MasterKey::generate().to_base64()));
+                config
+            }
+            None => ServeConfig::new(format!("sqlite://{}", dir.path().join("gatehouse.db").display())),
+        };
         config.owner_email = OWNER_EMAIL.to_owned();
         configure(&mut config);
         Self::start(dir, config, clock, None).await
@@ -359,6 +367,19 @@ impl Drop for TestApp {
             let _ = shutdown.send(());
         }
     }
+}
+
+/// A new, empty database on the PostgreSQL server named by `GATEHOUSE_TEST_POSTGRES_URL`, if set.
+pub async fn fresh_postgres_database() -> Option<String> {
+    use sqlx::Connection;
+    let server = std::env::var("GATEHOUSE_TEST_POSTGRES_URL").ok().filter(|url| !url.is_empty())?;
+    let name = format!("gh_test_{}", UserId::generate().as_str().to_lowercase().replace(['-', '_'], ""));
+    let mut connection = sqlx::PgConnection::connect(&server)
+        .await
+        .unwrap_or_else(|error| panic!("GATEHOUSE_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {error}"));
+    sqlx::query(&format!("create database {name}")).execute(&mut connection).await.unwrap();
+    let (base, _) = server.rsplit_once('/').expect("a postgres:// URL with a database");
+    Some(format!("{base}/{name}"))
 }
 
 /// The decoded (unverified) header and claims of a JWT, to assert on what a token carries.

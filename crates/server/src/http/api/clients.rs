@@ -11,10 +11,11 @@ use gatehouse_domain::client::{
 };
 use gatehouse_domain::clients::{ClientPatch, NewClient, RequestedScopes};
 use gatehouse_domain::ids::{AccountId, ClientId};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::body::{RateLimitBody, present, rate_limit};
 use super::error::ApiError;
 use super::extract::{ApiJson, Authenticated};
 use super::paging::{ListMeta, ListQuery};
@@ -116,15 +117,6 @@ struct ClientList {
     clients: Vec<ClientView>,
 }
 
-/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScopesBody {
@@ -138,17 +130,6 @@ impl From<ScopesBody> for RequestedScopes {
     fn from(body: ScopesBody) -> Self {
         RequestedScopes { global_resources: body.global_resources, products: body.products }
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RateLimitBody {
-    requests_per_second: i64,
-    burst: i64,
-}
-
-fn rate_limit(body: Option<RateLimitBody>) -> Result<Option<RateLimit>, ApiError> {
-    body.map(|limit| RateLimit::parse(limit.requests_per_second, limit.burst)).transpose().map_err(Into::into)
 }
 
 /// File 001 `CreateClient` (`name`, `locked` and `scopes` required, `additionalProperties:

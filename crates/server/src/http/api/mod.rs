@@ -1,5 +1,6 @@
 //! The management API under `/v1` (DESIGN.md "Management API", seed file 001).
 
+mod body;
 mod clients;
 pub mod error;
 pub mod extract;

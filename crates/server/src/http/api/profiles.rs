@@ -8,9 +8,10 @@ use axum::{Json, Router};
 use gatehouse_domain::client::{AllowedIps, ClientName, RateLimit};
 use gatehouse_domain::ids::{ClientId, ProfileId};
 use gatehouse_domain::profile::{AccessProfile, AuthMethod, NewProfile, ProfileCredential, ProfilePatch};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::body::{RateLimitBody, present, rate_limit};
 use super::clients::{no_store, timestamp};
 use super::error::ApiError;
 use super::extract::{ApiJson, Authenticated};
@@ -73,25 +74,6 @@ struct ProfileWithCredential {
 fn with_credential(status: StatusCode, profile: AccessProfile, credential: ProfileCredential) -> Response {
     let body = ProfileWithCredential { access_profile: profile.into(), credential: credential.expose() };
     no_store((status, Json(body)).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RateLimitBody {
-    requests_per_second: i64,
-    burst: i64,
-}
-
-fn rate_limit(body: Option<RateLimitBody>) -> Result<Option<RateLimit>, ApiError> {
-    body.map(|limit| RateLimit::parse(limit.requests_per_second, limit.burst)).transpose().map_err(Into::into)
-}
-
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Deserialize)]
