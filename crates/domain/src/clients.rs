@@ -369,6 +369,9 @@ impl Gatehouse {
     }
 
     pub(crate) async fn visible_client(&self, actor: &Actor, client_id: &ClientId) -> Result<Client, DomainError> {
+        if !client_id.is_well_formed() {
+            return Err(DomainError::NotFound("client"));
+        }
         let client = self.store.client(client_id).await?.ok_or(DomainError::NotFound("client"))?;
         self.visible_account(actor, &client.account_id).await.map_err(|_| DomainError::NotFound("client"))?;
         Ok(client)

@@ -29,6 +29,15 @@ macro_rules! id_newtype {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// Whether this could be an id Gatehouse issued (URL-safe characters, at most 64).
+            /// Anything else, from a request path or query, cannot name an object and is not
+            /// worth a database lookup.
+            pub fn is_well_formed(&self) -> bool {
+                !self.0.is_empty()
+                    && self.0.len() <= 64
+                    && self.0.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            }
         }
 
         impl fmt::Display for $name {

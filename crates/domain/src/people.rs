@@ -347,6 +347,9 @@ impl Gatehouse {
     }
 
     async fn visible_user(&self, actor: &Actor, user_id: &UserId) -> Result<User, DomainError> {
+        if !user_id.is_well_formed() {
+            return Err(DomainError::NotFound("user"));
+        }
         let user = self.store.user(user_id).await?.ok_or(DomainError::NotFound("user"))?;
         self.visible_account(actor, &user.account_id).await.map_err(|_| DomainError::NotFound("user"))?;
         Ok(user)

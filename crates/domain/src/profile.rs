@@ -145,6 +145,9 @@ impl Gatehouse {
         profile_id: &ProfileId,
     ) -> Result<(Client, AccessProfile), DomainError> {
         let client = self.visible_client(actor, client_id).await?;
+        if !profile_id.is_well_formed() {
+            return Err(DomainError::NotFound("access profile"));
+        }
         match self.store.profile(profile_id).await? {
             Some(profile) if profile.client_id == client.client_id => Ok((client, profile)),
             _ => Err(DomainError::NotFound("access profile")),

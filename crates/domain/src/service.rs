@@ -266,6 +266,9 @@ impl Gatehouse {
     /// Whether `actor` may act in `account_id`: its own account, or, for owners and admins, any
     /// account below it. Anything else is 404, exactly like an account that does not exist.
     pub(crate) async fn visible_account(&self, actor: &Actor, account_id: &AccountId) -> Result<Account, DomainError> {
+        if !account_id.is_well_formed() {
+            return Err(DomainError::NotFound("account"));
+        }
         let account = self.store.account(account_id).await?.ok_or(DomainError::NotFound("account"))?;
         if account.account_id == actor.account_id {
             return Ok(account);

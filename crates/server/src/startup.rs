@@ -7,7 +7,8 @@ use gatehouse_domain::account::Email;
 use gatehouse_domain::clock::{Clock, SystemClock};
 use gatehouse_domain::error::DomainError;
 use gatehouse_domain::service::{BootstrapCredentials, Gatehouse, Settings, StartError};
-use gatehouse_domain::store::{Store, StoreError};
+use gatehouse_domain::store::{Change, Store, StoreError};
+use gatehouse_store_postgres::PostgresStore;
 use gatehouse_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
@@ -27,7 +28,7 @@ pub enum StartupError {
     Bootstrap(#[from] DomainError),
     #[error("cannot listen on {address}: {source}")]
     Bind { address: SocketAddr, source: std::io::Error },
-    #[error("unsupported database URL (expected sqlite://PATH)")]
+    #[error("unsupported database URL (expected sqlite://PATH or postgres://...)")]
     UnsupportedDatabase,
 }
 
@@ -35,6 +36,8 @@ pub enum StartupError {
 pub async fn open_store(database_url: &str) -> Result<Arc<dyn Store>, StartupError> {
     if database_url.starts_with("sqlite:") {
         Ok(Arc::new(SqliteStore::connect(database_url).await?))
+    } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(database_url).await?))
     } else {
         Err(StartupError::UnsupportedDatabase)
     }
@@ -119,39 +122,40 @@ impl Application {
         let housekeeping = tokio::spawn(purge_expired_tokens(self.state.gatehouse.clone(), self.state.clock.clone()));
         let key_refresh =
             tokio::spawn(refresh_keys(self.state.gatehouse.clone(), self.state.clock.clone(), self.key_refresh));
-        let changes = match self.state.gatehouse.store().changes().await {
-            Ok(Some(feed)) => {
-                Some(tokio::spawn(follow_changes(self.state.gatehouse.clone(), self.state.clock.clone(), feed)))
-            }
-            Ok(None) => None,
-            Err(error) => {
-                tracing::warn!(%error, "could not subscribe to changes from other instances");
-                None
-            }
-        };
+        let changes = tokio::spawn(follow_changes(self.state.gatehouse.clone(), self.state.clock.clone()));
         let app = http::router(self.state);
         let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
         housekeeping.abort();
         key_refresh.abort();
-        if let Some(changes) = changes {
-            changes.abort();
-        }
+        changes.abort();
         served
     }
 }
 
-/// Applies what other instances change, as the store reports it.
-async fn follow_changes(
-    gatehouse: Arc<Gatehouse>,
-    clock: Arc<dyn Clock>,
-    mut feed: tokio::sync::mpsc::Receiver<gatehouse_domain::store::Change>,
-) {
-    while let Some(change) = feed.recv().await {
-        gatehouse.apply_change(change, clock.now()).await;
+/// Applies what other instances change, as the store reports it. A store that cannot report
+/// changes (SQLite: one instance) ends this at once; a feed that cannot be opened, or that
+/// ends, is opened again, and everything cached is forgotten in between.
+async fn follow_changes(gatehouse: Arc<Gatehouse>, clock: Arc<dyn Clock>) {
+    let mut backoff = std::time::Duration::from_millis(200);
+    loop {
+        match gatehouse.store().changes().await {
+            Ok(None) => return,
+            Ok(Some(mut feed)) => {
+                backoff = std::time::Duration::from_millis(200);
+                gatehouse.apply_change(Change::Resync, clock.now()).await;
+                while let Some(change) = feed.recv().await {
+                    gatehouse.apply_change(change, clock.now()).await;
+                }
+                tracing::warn!("the change feed ended; subscribing again");
+            }
+            Err(error) => tracing::warn!(%error, "cannot subscribe to other instances' changes; retrying"),
+        }
+        gatehouse.apply_change(Change::Resync, clock.now()).await;
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
     }
-    tracing::warn!("the change feed ended; this instance no longer hears about other instances' changes");
 }
 
 /// Re-reads the signing keys on a short interval: a rotation made by `gatehouse keys rotate` or

@@ -31,6 +31,12 @@ impl ListQuery {
             if params.contains_key(key.as_ref()) {
                 return Err(ApiError::invalid_parameter(&key, "is given more than once"));
             }
+            if value.chars().any(char::is_control) || value.len() > 200 {
+                return Err(ApiError::invalid_parameter(
+                    &key,
+                    "must be at most 200 characters without control characters",
+                ));
+            }
             params.insert(key.into_owned(), value.into_owned());
         }
         let number = |name: &str, max: u32| -> Result<u32, ApiError> {

@@ -1,0 +1,158 @@
+-- Gatehouse schema, version 1 (PostgreSQL). The same tables, columns, constraints and indexes
+-- as the SQLite schema of the same name. Dates are timestamptz (sqlx's encoding of
+-- time::OffsetDateTime); token and session times are unix seconds in bigint, compared
+-- numerically; lists are JSON arrays stored as text, parsed by the application.
+
+create table accounts (
+    account_id        text primary key,
+    name              text not null,
+    -- a child account's parent; null for a root account
+    parent_account_id text references accounts (account_id),
+    -- the one owner (a user of this account, or the parent's owner for a child account)
+    owner_user_id     text not null,
+    date_created      timestamptz not null
+);
+
+create index accounts_by_parent on accounts (parent_account_id);
+
+create table users (
+    -- creation order, for stable listings
+    seq           bigserial primary key,
+    user_id       text not null unique,
+    account_id    text not null references accounts (account_id) on delete cascade,
+    -- lower-cased, so ownership comparisons are exact; unique, so login is unambiguous
+    email         text not null unique,
+    role          text not null check (role in ('owner', 'admin', 'developer')),
+    -- Argon2id PHC string
+    password_hash text not null,
+    date_created  timestamptz not null
+);
+
+create index users_by_account on users (account_id, date_created);
+
+create table sessions (
+    -- SHA-256 of the session token; the token itself is never stored
+    token_hash   bytea primary key,
+    user_id      text not null references users (user_id) on delete cascade,
+    -- unix seconds
+    created_at   bigint not null,
+    expires_at   bigint not null
+);
+
+create index sessions_by_user on sessions (user_id);
+
+create table products (
+    account_id    text not null references accounts (account_id) on delete cascade,
+    name          text not null,
+    description   text not null default '',
+    -- JSON array of path prefixes the gateway check maps to this product
+    path_prefixes text not null default '[]',
+    primary key (account_id, name)
+);
+
+create table clients (
+    -- creation order: listings are oldest first and stable under equal timestamps
+    seq                  bigserial primary key,
+    client_id            text not null unique,
+    account_id           text not null references accounts (account_id),
+    name                 text not null,
+    description          text not null default '',
+    client_owner         text not null,
+    client_type          text not null check (client_type in ('admin', 'standard')),
+    -- null: never locked (file 001)
+    locked               boolean,
+    enabled              boolean not null,
+    global_resources     text not null default '[]',
+    -- JSON array of product names (`product_in_use` reads it as jsonb)
+    products             text not null default '[]',
+    token_expiry_seconds bigint not null,
+    allowed_ips          text not null default '[]',
+    -- JSON {"requests_per_second","burst"} or null for no limit
+    rate_limit           text,
+    -- HMAC-SHA-256 of the secret under a key that is not in this database
+    secret_hash          bytea not null,
+    -- bumped by each key renewal; tokens of an earlier generation are refused
+    secret_generation    bigint not null,
+    -- bumped by every change; the ETag
+    version              bigint not null,
+    date_created         timestamptz not null,
+    date_updated         timestamptz not null
+);
+
+create index clients_by_account on clients (account_id, client_type, seq);
+
+create table access_profiles (
+    seq               bigserial primary key,
+    profile_id        text not null unique,
+    client_id         text not null references clients (client_id) on delete cascade,
+    name              text not null,
+    -- JSON array: a subset of the client's products
+    products          text not null default '[]',
+    auth_method       text not null check (auth_method in ('client_secret', 'api_key')),
+    -- HMAC-SHA-256 of the profile's secret or API key; unique so an API key finds its profile
+    credential_hash   bytea not null unique,
+    allowed_ips       text not null default '[]',
+    rate_limit        text,
+    active            boolean not null,
+    secret_generation bigint not null,
+    version           bigint not null,
+    date_created      timestamptz not null,
+    date_updated      timestamptz not null
+);
+
+create index access_profiles_by_client on access_profiles (client_id, seq);
+
+create table access_tokens (
+    jti               text primary key,
+    -- insertion order: the live-token cap evicts the oldest first, ties on issued_at broken by
+    -- this (SQLite uses its rowid)
+    seq               bigserial not null,
+    client_id         text not null references clients (client_id) on delete cascade,
+    -- set when minted with an access profile's credential
+    profile_id        text references access_profiles (profile_id) on delete cascade,
+    -- the client's secret generation when the token was minted
+    secret_generation bigint not null,
+    -- unix seconds, compared numerically by the cleanup and the live-token count
+    issued_at         bigint not null,
+    expires_at        bigint not null,
+    revoked           boolean not null default false
+);
+
+create index access_tokens_by_client on access_tokens (client_id, profile_id, expires_at);
+
+create table signing_keys (
+    -- RFC 7638 thumbprint of the public key
+    kid                text primary key,
+    -- PKCS#8, sealed with AES-256-GCM under the master key
+    sealed_private_key bytea not null,
+    -- raw 32-byte Ed25519 public key
+    public_key         bytea not null,
+    created_at         timestamptz not null,
+    -- when the key starts signing; it is published (JWKS) from the moment it is stored
+    activates_at       timestamptz not null
+);
+
+create table audit_events (
+    seq          bigserial primary key,
+    event_id     text not null unique,
+    account_id   text not null,
+    -- 'user', 'client' or 'anonymous'
+    actor_type   text not null,
+    -- a user id or client id; for anonymous attempts, what was claimed (an email)
+    actor_id     text not null,
+    actor_email  text,
+    -- e.g. 'client.create', 'client.renew_key', 'user.login'
+    action       text not null,
+    target_type  text not null,
+    target_id    text not null,
+    -- 'success' or 'denied' or 'failed'
+    outcome      text not null,
+    -- why a refused attempt was refused; never a secret
+    reason       text,
+    source_ip    text,
+    occurred_at  timestamptz not null,
+    -- JSON object of non-secret details (e.g. the names of changed fields)
+    details      text not null default '{}'
+);
+
+create index audit_events_by_account on audit_events (account_id, seq);
