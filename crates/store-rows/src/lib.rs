@@ -1,0 +1,221 @@
+//! Row types shared by the SQLite and PostgreSQL stores (sqlx decodes the same structs from
+//! either), and their conversion into domain values. Stored data is parsed with the same
+//! functions as input, so a row that no longer parses is reported, not trusted.
+
+use std::collections::BTreeSet;
+
+use gatehouse_domain::account::{Account, Email, Role, User};
+use gatehouse_domain::audit::{AuditEvent, Outcome};
+use gatehouse_domain::client::{
+    AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
+};
+use gatehouse_domain::error::ValidationError;
+use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, UserId};
+use gatehouse_domain::profile::{AccessProfile, AuthMethod};
+use gatehouse_domain::store::{StoreError, StoredSigningKey};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+pub fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|error| StoreError::Internal(error.to_string()))
+}
+
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|error| StoreError::Internal(format!("bad stored JSON: {error}")))
+}
+
+fn corrupt(error: ValidationError) -> StoreError {
+    StoreError::Internal(format!("stored value no longer valid: {error}"))
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ClientRow {
+    client_id: String,
+    account_id: String,
+    name: String,
+    description: String,
+    client_owner: String,
+    client_type: String,
+    locked: Option<bool>,
+    enabled: bool,
+    global_resources: String,
+    products: String,
+    token_expiry_seconds: i64,
+    allowed_ips: String,
+    rate_limit: Option<String>,
+    secret_generation: i64,
+    version: i64,
+    date_created: OffsetDateTime,
+    date_updated: OffsetDateTime,
+    pub secret_hash: Option<Vec<u8>>,
+}
+
+impl ClientRow {
+    pub fn into_client(self) -> Result<Client, StoreError> {
+        let global_resources: BTreeSet<GlobalResource> = from_json(&self.global_resources)?;
+        let products: BTreeSet<String> = from_json(&self.products)?;
+        let allowed_ips: Vec<String> = from_json(&self.allowed_ips)?;
+        let rate_limit = match self.rate_limit.as_deref() {
+            None => None,
+            Some(text) => {
+                let value: Value = from_json(text)?;
+                if value.is_null() { None } else { Some(from_json::<RateLimit>(text)?) }
+            }
+        };
+        Ok(Client {
+            client_id: ClientId::from_string(self.client_id),
+            account_id: AccountId::from_string(self.account_id),
+            name: ClientName::parse(&self.name).map_err(corrupt)?,
+            description: Description::parse(&self.description).map_err(corrupt)?,
+            client_owner: Email::parse(&self.client_owner).map_err(corrupt)?,
+            client_type: self.client_type.parse::<ClientType>().map_err(corrupt)?,
+            locked: self.locked,
+            enabled: self.enabled,
+            scopes: Scopes { global_resources, products },
+            token_expiry: TokenExpiry::parse(self.token_expiry_seconds).map_err(corrupt)?,
+            allowed_ips: AllowedIps::parse(&allowed_ips).map_err(corrupt)?,
+            rate_limit,
+            date_created: self.date_created,
+            date_updated: self.date_updated,
+            version: self.version,
+            secret_generation: self.secret_generation,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct UserRow {
+    pub user_id: String,
+    pub account_id: String,
+    pub email: String,
+    pub role: String,
+    pub date_created: OffsetDateTime,
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AccountRow {
+    account_id: String,
+    name: String,
+    parent_account_id: Option<String>,
+    owner_user_id: String,
+    date_created: OffsetDateTime,
+}
+
+impl AccountRow {
+    pub fn into_account(self) -> Account {
+        Account {
+            account_id: AccountId::from_string(self.account_id),
+            name: self.name,
+            parent_account_id: self.parent_account_id.map(AccountId::from_string),
+            owner_user_id: UserId::from_string(self.owner_user_id),
+            date_created: self.date_created,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct AuditRow {
+    event_id: String,
+    account_id: String,
+    actor_type: String,
+    actor_id: String,
+    actor_email: Option<String>,
+    action: String,
+    target_type: String,
+    target_id: String,
+    outcome: String,
+    reason: Option<String>,
+    source_ip: Option<String>,
+    occurred_at: OffsetDateTime,
+    details: String,
+}
+
+impl AuditRow {
+    pub fn into_event(self) -> Result<AuditEvent, StoreError> {
+        Ok(AuditEvent {
+            event_id: self.event_id,
+            account_id: AccountId::from_string(self.account_id),
+            actor_type: self.actor_type,
+            actor_id: self.actor_id,
+            actor_email: self.actor_email,
+            action: self.action,
+            target_type: self.target_type,
+            target_id: self.target_id,
+            outcome: Outcome::parse(&self.outcome).ok_or_else(|| StoreError::Internal("unknown outcome".to_owned()))?,
+            reason: self.reason,
+            source_ip: self.source_ip,
+            occurred_at: self.occurred_at,
+            details: from_json(&self.details)?,
+        })
+    }
+}
+
+impl UserRow {
+    pub fn into_user(self) -> Result<User, StoreError> {
+        Ok(User {
+            user_id: UserId::from_string(self.user_id),
+            account_id: AccountId::from_string(self.account_id),
+            email: Email::parse(&self.email).map_err(corrupt)?,
+            role: Role::parse(&self.role).ok_or_else(|| StoreError::Internal("unknown role".to_owned()))?,
+            date_created: self.date_created,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct SigningKeyRow {
+    kid: String,
+    sealed_private_key: Vec<u8>,
+    public_key: Vec<u8>,
+    created_at: OffsetDateTime,
+    activates_at: OffsetDateTime,
+}
+
+impl SigningKeyRow {
+    pub fn into_key(self) -> StoredSigningKey {
+        StoredSigningKey {
+            kid: self.kid,
+            sealed_private_key: self.sealed_private_key,
+            public_key: self.public_key,
+            created_at: self.created_at,
+            activates_at: self.activates_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub struct ProfileRow {
+    profile_id: String,
+    client_id: String,
+    name: String,
+    products: String,
+    auth_method: String,
+    allowed_ips: String,
+    rate_limit: Option<String>,
+    active: bool,
+    secret_generation: i64,
+    version: i64,
+    date_created: OffsetDateTime,
+    date_updated: OffsetDateTime,
+    pub credential_hash: Option<Vec<u8>>,
+}
+
+impl ProfileRow {
+    pub fn into_profile(self) -> Result<AccessProfile, StoreError> {
+        let allowed_ips: Vec<String> = from_json(&self.allowed_ips)?;
+        Ok(AccessProfile {
+            profile_id: ProfileId::from_string(self.profile_id),
+            client_id: ClientId::from_string(self.client_id),
+            name: ClientName::parse(&self.name).map_err(corrupt)?,
+            products: from_json(&self.products)?,
+            auth_method: AuthMethod::parse(&self.auth_method).map_err(corrupt)?,
+            allowed_ips: AllowedIps::parse(&allowed_ips).map_err(corrupt)?,
+            rate_limit: self.rate_limit.as_deref().map(from_json::<Option<RateLimit>>).transpose()?.flatten(),
+            active: self.active,
+            secret_generation: self.secret_generation,
+            version: self.version,
+            date_created: self.date_created,
+            date_updated: self.date_updated,
+        })
+    }
+}
