@@ -79,7 +79,9 @@ create table clients (
     date_updated         timestamptz not null
 );
 
-create index clients_by_account on clients (account_id, client_type, seq);
+-- listings page through an account's clients in creation order, with or without a type filter
+create index clients_by_account on clients (account_id, seq);
+create index clients_by_account_type on clients (account_id, client_type, seq);
 
 create table access_profiles (
     seq               bigserial primary key,
@@ -118,7 +120,10 @@ create table access_tokens (
     revoked           boolean not null default false
 );
 
-create index access_tokens_by_client on access_tokens (client_id, profile_id, expires_at);
+-- the live-token cap counts a credential's live tokens: revoked ones stay out of the index, so
+-- the count touches at most the cap's ten rows however many tokens were ever evicted
+create index access_tokens_live on access_tokens (client_id, profile_id, expires_at) where not revoked;
+create index access_tokens_by_expiry on access_tokens (expires_at);
 
 create table signing_keys (
     -- RFC 7638 thumbprint of the public key

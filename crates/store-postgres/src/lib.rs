@@ -558,17 +558,19 @@ impl ClientStore for PostgresStore {
         page: PageRequest,
     ) -> Result<(Vec<Client>, u64), StoreError> {
         let client_type = client_type.map(ClientType::as_str);
-        let total: i64 = sqlx::query_scalar(
-            "select count(*) from clients where account_id = $1 and ($2::text is null or client_type = $2)",
-        )
-        .bind(account_id.as_str())
-        .bind(client_type)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(map_error)?;
+        // One statement per filter, so each uses its own index (a `$2 is null or ...` clause
+        // defeats the planner); the page is found in the index first, then its rows are read.
+        let filter = if client_type.is_some() { "and client_type = $2" } else { "and $2::text is null" };
+        let total: i64 = sqlx::query_scalar(&format!("select count(*) from clients where account_id = $1 {filter}"))
+            .bind(account_id.as_str())
+            .bind(client_type)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_error)?;
         let sql = format!(
-            "select {CLIENT_COLUMNS}, null::bytea as secret_hash from clients \
-             where account_id = $1 and ($2::text is null or client_type = $2) order by seq limit $3 offset $4"
+            "select {CLIENT_COLUMNS}, null::bytea as secret_hash from clients where seq in ( \
+               select seq from clients where account_id = $1 {filter} order by seq limit $3 offset $4) \
+             order by seq"
         );
         let rows: Vec<ClientRow> = sqlx::query_as(&sql)
             .bind(account_id.as_str())
