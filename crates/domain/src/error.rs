@@ -62,6 +62,9 @@ pub enum TokenError {
     /// tokens.
     #[error("the client already holds the maximum number of live tokens")]
     TooManyLiveTokens,
+    /// Too many recent authentication failures for this client id from this address.
+    #[error("too many failed attempts; try again later")]
+    Throttled { retry_after_seconds: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

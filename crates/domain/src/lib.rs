@@ -23,4 +23,5 @@ pub mod service;
 pub mod store;
 #[cfg(feature = "contract")]
 pub mod store_contract;
+pub mod throttle;
 pub mod token;

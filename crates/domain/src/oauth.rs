@@ -86,6 +86,27 @@ impl Gatehouse {
         &self,
         credentials: &PresentedCredentials,
         peer: IpAddr,
+        now: OffsetDateTime,
+    ) -> Result<Caller, TokenError> {
+        // SECURITY.md: failures are throttled per (client id, source address), so guessing is
+        // slowed while the real client, calling from its own address, is not locked out.
+        let key = format!("{}|{peer}", credentials.client_id);
+        if let Some(retry_after_seconds) = self.client_throttle.blocked(&key, now) {
+            return Err(TokenError::Throttled { retry_after_seconds });
+        }
+        let result = self.check_client_credentials(credentials, peer).await;
+        match &result {
+            Ok(_) => self.client_throttle.succeeded(&key),
+            Err(TokenError::InvalidClient) => self.client_throttle.failed(&key, now),
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn check_client_credentials(
+        &self,
+        credentials: &PresentedCredentials,
+        peer: IpAddr,
     ) -> Result<Caller, TokenError> {
         let caller = if credentials.client_id.starts_with("prf_") {
             self.authenticate_profile(credentials).await?
@@ -140,7 +161,7 @@ impl Gatehouse {
         peer: IpAddr,
         now: OffsetDateTime,
     ) -> Result<IssuedAccessToken, TokenError> {
-        let caller = self.authenticate_client(&credentials, peer).await?;
+        let caller = self.authenticate_client(&credentials, peer, now).await?;
         let scope = grant_scope(&caller.scopes(), requested_scope)?;
         let client = &caller.client;
 

@@ -1,9 +1,8 @@
 //! People and governance (seed file 000): users and their roles, login sessions, child
 //! accounts, and reading the audit log.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use aws_lc_rs::digest;
@@ -43,60 +42,6 @@ pub enum LoginError {
     Throttled { retry_after_seconds: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// Failed logins per email: five failures in a quarter of an hour block that email for 30
-/// seconds. Memory stays bounded whatever emails an attacker invents.
-#[derive(Default)]
-pub struct LoginThrottle {
-    entries: Mutex<HashMap<String, Failures>>,
-}
-
-#[derive(Clone, Copy)]
-struct Failures {
-    count: u32,
-    window_start: OffsetDateTime,
-    blocked_until: Option<OffsetDateTime>,
-}
-
-impl LoginThrottle {
-    const MAX_FAILURES: u32 = 5;
-    const WINDOW_SECONDS: i64 = 15 * 60;
-    const BLOCK_SECONDS: i64 = 30;
-    const MAX_ENTRIES: usize = 100_000;
-
-    fn blocked(&self, email: &str, now: OffsetDateTime) -> Option<i64> {
-        let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let until = entries.get(email)?.blocked_until?;
-        (until > now).then(|| (until - now).whole_seconds().max(1))
-    }
-
-    fn failed(&self, email: &str, now: OffsetDateTime) {
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if entries.len() >= Self::MAX_ENTRIES && !entries.contains_key(email) {
-            let window = time::Duration::seconds(Self::WINDOW_SECONDS);
-            entries.retain(|_, f| f.window_start + window > now || f.blocked_until.is_some_and(|until| until > now));
-            if entries.len() >= Self::MAX_ENTRIES {
-                tracing::warn!("login throttle full; forgetting old failures");
-                entries.clear();
-            }
-        }
-        let entry =
-            entries.entry(email.to_owned()).or_insert(Failures { count: 0, window_start: now, blocked_until: None });
-        if entry.window_start + time::Duration::seconds(Self::WINDOW_SECONDS) <= now {
-            *entry = Failures { count: 0, window_start: now, blocked_until: None };
-        }
-        entry.count += 1;
-        if entry.count >= Self::MAX_FAILURES {
-            entry.blocked_until = Some(now + time::Duration::seconds(Self::BLOCK_SECONDS));
-            entry.count = 0;
-            entry.window_start = now;
-        }
-    }
-
-    fn succeeded(&self, email: &str) {
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(email);
-    }
 }
 
 /// A hash compared against when the email is unknown, so both failures cost the same Argon2id

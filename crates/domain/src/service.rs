@@ -48,7 +48,10 @@ pub struct Gatehouse {
     /// Swapped whole when keys are reloaded; readers never wait.
     pub(crate) keys: ArcSwap<KeyRing>,
     pub(crate) settings: Settings,
-    pub(crate) login_throttle: crate::people::LoginThrottle,
+    /// Failed logins per email.
+    pub(crate) login_throttle: crate::throttle::FailureThrottle,
+    /// Failed client authentications per (client id, source address) at the OAuth endpoints.
+    pub(crate) client_throttle: crate::throttle::FailureThrottle,
     pub(crate) gate: crate::gate::Gate,
     pub(crate) limiter: Arc<dyn crate::ratelimit::RateLimiter>,
 }
@@ -92,7 +95,8 @@ impl Gatehouse {
             master_key,
             keys: ArcSwap::from_pointee(keys),
             settings,
-            login_throttle: crate::people::LoginThrottle::default(),
+            login_throttle: crate::throttle::FailureThrottle::default(),
+            client_throttle: crate::throttle::FailureThrottle::default(),
             gate: crate::gate::Gate::default(),
             limiter: Arc::new(crate::ratelimit::InProcessRateLimiter::default()),
         })

@@ -237,3 +237,34 @@ async fn allowed_ips_are_enforced_at_the_token_endpoint() {
     assert_eq!(refused.text().await.unwrap(), wrong_secret.text().await.unwrap());
     assert_eq!(app.token_request_basic(&local, &grant).await.status(), StatusCode::OK);
 }
+
+/// SECURITY.md: repeated failures for one client from one address are throttled (429 with
+/// Retry-After at most 30 s); the same client calling from another address is not locked out.
+#[tokio::test]
+async fn guessing_a_secret_is_throttled_per_client_and_address() {
+    use gatehouse_server::http::client_address::TrustedProxies;
+    let app = TestApp::spawn_with(|config| config.trusted_proxies = TrustedProxies::parse("127.0.0.1").unwrap()).await;
+    let request = |secret: &str, from: &str| {
+        app.http
+            .post(app.url(TOKEN_PATH))
+            .basic_auth(&app.admin.client_id, Some(secret))
+            .header("x-forwarded-for", from)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    let attacker = "203.0.113.66";
+    for _ in 0..5 {
+        assert_eq!(request("gsec_guess", attacker).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let blocked = request(&app.admin.client_secret, attacker).await.unwrap();
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = blocked.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry));
+    assert_eq!(blocked.json::<Value>().await.unwrap()["error"], "slow_down");
+
+    // The real client, from its own address, is unaffected.
+    assert_eq!(request(&app.admin.client_secret, "198.51.100.10").await.unwrap().status(), StatusCode::OK);
+    // And the block lifts.
+    app.clock.advance(31);
+    assert_eq!(request(&app.admin.client_secret, attacker).await.unwrap().status(), StatusCode::OK);
+}

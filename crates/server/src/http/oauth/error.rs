@@ -16,7 +16,8 @@ pub struct OAuthError {
     description: &'static str,
     /// RFC 6749 §5.2: a 401 `invalid_client` answers an HTTP Basic attempt with a challenge.
     basic_challenge: bool,
-    retry_after: bool,
+    /// Seconds for `Retry-After`.
+    retry_after: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -27,7 +28,7 @@ struct ErrorBody {
 
 impl OAuthError {
     const fn new(status: StatusCode, error: &'static str, description: &'static str) -> Self {
-        Self { status, error, description, basic_challenge: false, retry_after: false }
+        Self { status, error, description, basic_challenge: false, retry_after: None }
     }
 
     pub const fn invalid_request(description: &'static str) -> Self {
@@ -67,13 +68,18 @@ impl OAuthError {
         match error {
             TokenError::InvalidClient => Self::invalid_client(basic_attempted),
             TokenError::InvalidScope => Self::invalid_scope(),
+            // SECURITY.md: 429 with Retry-After (at most 30 s).
+            TokenError::Throttled { retry_after_seconds } => Self {
+                retry_after: Some(retry_after_seconds),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, "slow_down", "Too many failed attempts: try again later")
+            },
             TokenError::TooManyLiveTokens => Self::invalid_request(
                 "The client already holds the maximum of 10 live tokens: revoke one or wait for one to expire",
             ),
             TokenError::Store(StoreError::Unavailable(detail)) => {
                 tracing::warn!(%detail, "store unavailable at the token endpoint");
                 Self {
-                    retry_after: true,
+                    retry_after: Some(1),
                     ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", "Try again shortly")
                 }
             }
@@ -100,8 +106,8 @@ impl IntoResponse for OAuthError {
         if self.basic_challenge {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="gatehouse""#));
         }
-        if self.retry_after {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
     }

@@ -95,7 +95,7 @@ impl OAuthForm {
         let credentials = self.credentials()?;
         state
             .gatehouse
-            .authenticate_client(&credentials, self.client_ip)
+            .authenticate_client(&credentials, self.client_ip, state.clock.now())
             .await
             .map_err(|error| OAuthError::from_token_error(error, self.basic_attempted()))
     }
