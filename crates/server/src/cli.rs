@@ -179,6 +179,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
             .map_err(|error| format!("--trusted-proxies: {error}"))?,
         redis_url: args.redis,
+        header_read_timeout: std::time::Duration::from_secs(10),
     };
     let app = Application::build(config).await.map_err(|error| error.to_string())?;
     if let Some(credentials) = &app.bootstrap {

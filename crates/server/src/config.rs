@@ -55,6 +55,9 @@ pub struct ServeConfig {
     pub trusted_proxies: TrustedProxies,
     /// Redis for rate-limit counters shared by every instance; in-process when absent.
     pub redis_url: Option<String>,
+    /// How long a connection may take to send a request's headers (SECURITY.md: slow sockets
+    /// must not starve real clients).
+    pub header_read_timeout: std::time::Duration,
 }
 
 impl ServeConfig {
@@ -71,6 +74,7 @@ impl ServeConfig {
             key_refresh: std::time::Duration::from_secs(2),
             trusted_proxies: TrustedProxies::default(),
             redis_url: None,
+            header_read_timeout: std::time::Duration::from_secs(10),
         }
     }
 

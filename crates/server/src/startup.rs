@@ -64,6 +64,7 @@ pub struct Application {
     /// Set when this start initialised an empty database; shown to the operator once.
     pub bootstrap: Option<BootstrapCredentials>,
     key_refresh: std::time::Duration,
+    header_read_timeout: std::time::Duration,
 }
 
 impl Application {
@@ -101,7 +102,13 @@ impl Application {
             public_url: issuer,
             trusted_proxies: config.trusted_proxies.clone(),
         };
-        Ok(Self { listener, state, bootstrap, key_refresh: config.key_refresh })
+        Ok(Self {
+            listener,
+            state,
+            bootstrap,
+            key_refresh: config.key_refresh,
+            header_read_timeout: config.header_read_timeout,
+        })
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -124,14 +131,67 @@ impl Application {
             tokio::spawn(refresh_keys(self.state.gatehouse.clone(), self.state.clock.clone(), self.key_refresh));
         let changes = tokio::spawn(follow_changes(self.state.gatehouse.clone(), self.state.clock.clone()));
         let app = http::router(self.state);
-        let served = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = serve(self.listener, app, self.header_read_timeout, shutdown).await;
         housekeeping.abort();
         key_refresh.abort();
         changes.abort();
         served
     }
+}
+
+/// Accepts connections until `shutdown`, then lets in-flight requests finish (at most 30 s).
+/// A hand-written accept loop rather than `axum::serve`, which sets no header-read timeout: a
+/// connection that does not finish its headers in time is closed, so slow sockets cannot pile
+/// up and starve real clients.
+async fn serve(
+    listener: TcpListener,
+    app: axum::Router,
+    header_read_timeout: std::time::Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::extract::ConnectInfo;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout).keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: pause instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let service = app.clone().map_request(move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+                let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(std::time::Duration::from_secs(30), graceful.shutdown()).await.is_err() {
+        tracing::warn!("some connections were still busy 30 s after shutdown began");
+    }
+    Ok(())
 }
 
 /// Applies what other instances change, as the store reports it. A store that cannot report

@@ -10,6 +10,7 @@ mod access_profiles;
 mod authorization;
 mod bad_input;
 mod client_api;
+mod connections;
 mod faults;
 mod gateway;
 mod lifecycle;
