@@ -286,6 +286,42 @@ impl Gatehouse {
         result.map(|_| ())
     }
 
+    /// Hands the account to another of its users, who becomes its one owner; the previous owner
+    /// stays on as an admin. Only the owner, in person, may do this: it is how the owner is ever
+    /// demoted.
+    #[instrument(skip_all)]
+    pub async fn transfer_account_ownership(
+        &self,
+        actor: &Actor,
+        account_id: &AccountId,
+        new_owner: &Email,
+        now: OffsetDateTime,
+    ) -> Result<User, DomainError> {
+        let result = async {
+            let account = self.visible_account(actor, account_id).await?;
+            let is_owner =
+                matches!(&actor.principal, Principal::User { user_id, .. } if *user_id == account.owner_user_id);
+            if !is_owner {
+                return Err(DomainError::Forbidden(
+                    "only the account owner, in person, transfers the account".to_owned(),
+                ));
+            }
+            let Some(user) = self.store.user_by_email(&account.account_id, new_owner).await? else {
+                return Err(ValidationError::new("email", "must be a user of the account").into());
+            };
+            if user.user_id == account.owner_user_id {
+                return Err(ValidationError::new("email", "already owns the account").into());
+            }
+            self.store.transfer_account_ownership(&account.account_id, &user.user_id).await?;
+            Ok(User { role: Role::Owner, ..user })
+        }
+        .await;
+        let target = Target { kind: "account", id: account_id.as_str(), account_id: Some(account_id) };
+        self.audit(actor, "account.transfer_ownership", &target, &result, json!({"email": new_owner.as_str()}), now)
+            .await;
+        result
+    }
+
     async fn is_any_account_owner(&self, user: &User) -> Result<bool, StoreError> {
         let account = self.store.account(&user.account_id).await?;
         Ok(account.is_some_and(|account| account.owner_user_id == user.user_id))

@@ -89,6 +89,9 @@ pub trait UserStore: Send + Sync {
     /// An account's users, oldest first.
     async fn users(&self, account_id: &AccountId) -> Result<Vec<User>, StoreError>;
     async fn update_user_role(&self, user_id: &UserId, role: Role) -> Result<(), StoreError>;
+    /// Makes `new_owner` (a user of the account) its owner; the previous owner, if a user of
+    /// this account, becomes an admin. One transaction.
+    async fn transfer_account_ownership(&self, account_id: &AccountId, new_owner: &UserId) -> Result<(), StoreError>;
     /// Removes the user and their sessions, and hands every client they own to the owner of the
     /// client's account, in one transaction.
     async fn delete_user(&self, user_id: &UserId) -> Result<(), StoreError>;

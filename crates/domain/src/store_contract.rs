@@ -262,6 +262,19 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
     assert_eq!(store.session_user(&session.token_hash, now()).await.unwrap().unwrap().user_id, dev.user_id);
     assert!(store.session_user(&session.token_hash, now() + time::Duration::hours(2)).await.unwrap().is_none());
 
+    // Ownership moves to another user of the account; the previous owner stays on as an admin.
+    store.transfer_account_ownership(&account_id, &dev.user_id).await.unwrap();
+    assert_eq!(store.account(&account_id).await.unwrap().unwrap().owner_user_id, dev.user_id);
+    assert_eq!(store.user(&dev.user_id).await.unwrap().unwrap().role, Role::Owner);
+    assert_eq!(store.user(&owner.user_id).await.unwrap().unwrap().role, Role::Admin);
+    store.transfer_account_ownership(&account_id, &owner.user_id).await.unwrap();
+    assert_eq!(store.user(&dev.user_id).await.unwrap().unwrap().role, Role::Admin);
+    assert!(matches!(
+        store.transfer_account_ownership(&account_id, &UserId::generate()).await,
+        Err(StoreError::NotFound)
+    ));
+    store.update_user_role(&dev.user_id, Role::Developer).await.unwrap();
+
     let owned = client(&account_id, dev.email.as_str(), "owned", ClientType::Standard);
     store.insert_client(&owned, &hash(8)).await.unwrap();
     store.delete_user(&dev.user_id).await.unwrap();

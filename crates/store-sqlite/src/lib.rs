@@ -357,6 +357,39 @@ impl UserStore for SqliteStore {
         Ok(())
     }
 
+    async fn transfer_account_ownership(&self, account_id: &AccountId, new_owner: &UserId) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let previous: Option<String> = sqlx::query_scalar("select owner_user_id from accounts where account_id = ?")
+            .bind(account_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        let previous = previous.ok_or(StoreError::NotFound)?;
+        let promoted = sqlx::query("update users set role = 'owner' where user_id = ? and account_id = ?")
+            .bind(new_owner.as_str())
+            .bind(account_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if promoted.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("update users set role = 'admin' where user_id = ? and account_id = ? and user_id <> ?")
+            .bind(&previous)
+            .bind(account_id.as_str())
+            .bind(new_owner.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        sqlx::query("update accounts set owner_user_id = ? where account_id = ?")
+            .bind(new_owner.as_str())
+            .bind(account_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        tx.commit().await.map_err(map_error)
+    }
+
     async fn delete_user(&self, user_id: &UserId) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         let email: Option<String> = sqlx::query_scalar("select email from users where user_id = ?")

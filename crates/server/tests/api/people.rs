@@ -293,3 +293,68 @@ async fn the_audit_log_is_for_owners_admins_and_the_audit_resource() {
     let bad = app.get("/v1/audit-events?page_size=501&page_number=1", &owner).await;
     assert_api_error(bad, StatusCode::BAD_REQUEST).await;
 }
+
+/// The owner is demoted only by handing the account to another of its users.
+#[tokio::test]
+async fn the_owner_hands_the_account_over_and_stays_on_as_admin() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let (_, successor) = app.create_user(&owner, "next@example.com", "admin").await;
+    let (_, developer) = app.create_user(&owner, "dev@example.com", "developer").await;
+    let path = format!("/v1/accounts/{}/transfer-ownership", app.account_id);
+
+    for (who, token) in [("an admin", &successor), ("a developer", &developer)] {
+        let response = app.post_json(&path, token, &json!({"email": "next@example.com"})).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{who}");
+    }
+    let admin_client = app.admin_token().await;
+    assert_api_error(
+        app.post_json(&path, &admin_client, &json!({"email": "next@example.com"})).await,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_api_error(
+        app.post_json(&path, &owner, &json!({"email": "nobody@example.com"})).await,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+
+    let response = app.post_json(&path, &owner, &json!({"email": "next@example.com"})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<Value>().await.unwrap()["user"]["role"], "owner");
+
+    // Roles change at once, for sessions already open too.
+    let users: Value = app.get("/v1/users", &successor).await.json().await.unwrap();
+    let role_of = |email: &str| {
+        users["users"].as_array().unwrap().iter().find(|u| u["email"] == email).unwrap()["role"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(role_of("next@example.com"), "owner");
+    assert_eq!(role_of(crate::test_app::OWNER_EMAIL), "admin");
+    let dev = users["users"].as_array().unwrap().iter().find(|u| u["email"] == "dev@example.com").unwrap();
+    let dev_id = dev["user_id"].as_str().unwrap().to_owned();
+    let promote = app.patch_json(&format!("/v1/users/{dev_id}"), &owner, &json!({"role": "admin"})).await;
+    assert_api_error(promote, StatusCode::FORBIDDEN).await;
+    assert_eq!(
+        app.patch_json(&format!("/v1/users/{dev_id}"), &successor, &json!({"role": "admin"})).await.status(),
+        StatusCode::OK
+    );
+    assert_api_error(app.post_json(&path, &owner, &json!({"email": "next@example.com"})).await, StatusCode::FORBIDDEN)
+        .await;
+
+    let log: Value = app
+        .get(&format!("/v1/audit-events?page_size=5&page_number=1&target_id={}", app.account_id), &successor)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        log["audit_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "account.transfer_ownership" && e["outcome"] == "success")
+    );
+}

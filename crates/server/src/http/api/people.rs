@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/users", get(list_users).post(create_user))
         .route("/v1/users/{user_id}", get(get_user).patch(update_user).delete(delete_user))
         .route("/v1/accounts", get(list_accounts).post(create_account))
+        .route("/v1/accounts/{account_id}/transfer-ownership", post(transfer_account))
         .route("/v1/audit-events", get(list_audit_events))
 }
 
@@ -260,6 +261,28 @@ async fn create_account(
 ) -> Result<Response, ApiError> {
     let account = state.gatehouse.create_account(&actor, &body.name, state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(AccountEnvelope { account: account.into() })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferAccountBody {
+    email: String,
+}
+
+/// `POST /v1/accounts/{account_id}/transfer-ownership` `{"email"}`: the owner hands the account
+/// to another of its users and stays on as an admin.
+async fn transfer_account(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path(account_id): Path<String>,
+    ApiJson(body): ApiJson<TransferAccountBody>,
+) -> Result<Json<UserEnvelope>, ApiError> {
+    let email = Email::parse(&body.email)?;
+    let user = state
+        .gatehouse
+        .transfer_account_ownership(&actor, &AccountId::from_string(account_id), &email, state.clock.now())
+        .await?;
+    Ok(Json(UserEnvelope { user: user.into() }))
 }
 
 #[derive(Serialize)]
