@@ -108,10 +108,11 @@ impl Actor {
             return Err(DomainError::Locked);
         }
         // Renewing an admin client's key hands over its global powers, so only those who may
-        // create admin clients may touch one.
-        if client.client_type == ClientType::Admin && !owner_or_admin {
+        // create admin clients may touch one: owners and admins in person. An API client never
+        // may, or one holding only `api_clients` could take the key of one holding `users`.
+        if client.client_type == ClientType::Admin && (!owner_or_admin || self.is_api_client()) {
             return Err(DomainError::Forbidden(
-                "only the account owner and admins can change admin clients".to_owned(),
+                "only the account owner and admins, in person, can change admin clients".to_owned(),
             ));
         }
         Ok(())

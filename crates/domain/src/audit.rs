@@ -91,7 +91,9 @@ impl AuditEvent {
             actor_email: Some(actor.email().to_string()),
             action: action.to_owned(),
             target_type: target.kind.to_owned(),
-            target_id: target.id.to_owned(),
+            // A refused attempt may name anything the caller typed; keep it printable and short
+            // (and storable: PostgreSQL text holds no NUL).
+            target_id: target.id.chars().filter(|c| !c.is_control()).take(200).collect(),
             outcome,
             reason,
             source_ip: actor.source_ip.map(|ip| ip.to_string()),

@@ -219,7 +219,8 @@ impl Gatehouse {
         // Seed rule 6: a token's own scopes, as minted; an API key its profile's products.
         let granted = match (&seen.scopes, &profile) {
             (Some(scopes), _) => scopes.products.contains(&product),
-            (None, Some(profile)) => profile.products.contains(&product),
+            // A profile grants its products only while the client still holds them.
+            (None, Some(profile)) => profile.products.contains(&product) && client.scopes.products.contains(&product),
             (None, None) => false,
         };
         if !granted {
@@ -236,7 +237,9 @@ impl Gatehouse {
             }
         }
         let scope = match (&seen.scopes, &profile) {
-            (None, Some(profile)) => profile.products.iter().cloned().collect::<Vec<_>>().join(" "),
+            (None, Some(profile)) => {
+                profile.products.intersection(&client.scopes.products).cloned().collect::<Vec<_>>().join(" ")
+            }
             _ => seen.scope.clone(),
         };
         Ok(CheckGrant {
@@ -350,12 +353,83 @@ impl Gatehouse {
                 catalogue
             }
         };
-        let path = path.split(['?', '#']).next().unwrap_or_default();
+        let Some(path) = normalise_path(path) else {
+            return Ok(None);
+        };
         Ok(catalogue
             .iter()
             .flat_map(|product| product.path_prefixes.iter().map(move |prefix| (prefix, &product.name)))
-            .filter(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .filter(|(prefix, _)| prefix_matches(prefix, &path))
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, name)| name.clone()))
+    }
+}
+
+/// The path as the upstream will resolve it: query and fragment dropped, percent-escapes decoded,
+/// dot segments removed (RFC 3986 §5.2.4). `None` for a path that cannot be decoded or that
+/// escapes the root, which maps to no product. Without this, `/supersim/../wireless/x` would
+/// pass as SuperSIM and reach the wireless API.
+pub fn normalise_path(raw: &str) -> Option<String> {
+    let path = raw.split(['?', '#']).next().unwrap_or_default();
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = bytes.get(index + 1..index + 3)?;
+            let value = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+            decoded.push(value);
+            index += 3;
+        } else {
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+    }
+    let decoded = String::from_utf8(decoded).ok()?;
+    if !decoded.starts_with('/') || decoded.contains(['\\', '\0']) {
+        return None;
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in decoded.split('/').skip(1) {
+        match segment {
+            "." => {}
+            ".." => {
+                segments.pop()?;
+            }
+            other => segments.push(other),
+        }
+    }
+    Some(format!("/{}", segments.join("/")))
+}
+
+/// A prefix ending in `/` matches everything below it; any other prefix matches itself and what
+/// lies below it, never a longer sibling (`/billing` does not match `/billing-admin`).
+fn prefix_matches(prefix: &str, path: &str) -> bool {
+    if prefix.ends_with('/') {
+        path.starts_with(prefix)
+    } else {
+        path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalised_before_matching() {
+        assert_eq!(normalise_path("/supersim/v1/Sims?x=1").as_deref(), Some("/supersim/v1/Sims"));
+        assert_eq!(normalise_path("/supersim/../wireless/x").as_deref(), Some("/wireless/x"));
+        assert_eq!(normalise_path("/supersim/%2e%2e/wireless/x").as_deref(), Some("/wireless/x"));
+        assert_eq!(normalise_path("/supersim/./v1").as_deref(), Some("/supersim/v1"));
+        assert_eq!(normalise_path("/../etc"), None);
+        assert_eq!(normalise_path("/a%zz"), None);
+        assert_eq!(normalise_path("/a%00b"), None);
+        assert_eq!(normalise_path("relative"), None);
+        assert!(prefix_matches("/supersim/", "/supersim/v1"));
+        assert!(!prefix_matches("/supersim/", "/supersim"));
+        assert!(prefix_matches("/billing", "/billing"));
+        assert!(prefix_matches("/billing", "/billing/7"));
+        assert!(!prefix_matches("/billing", "/billing-admin"));
     }
 }

@@ -68,7 +68,11 @@ impl Caller {
     /// The scopes this caller may be granted.
     fn scopes(&self) -> Scopes {
         match &self.profile {
-            Some(profile) => Scopes { global_resources: Default::default(), products: profile.products.clone() },
+            // A profile grants its products only while the client still holds them.
+            Some(profile) => Scopes {
+                global_resources: Default::default(),
+                products: profile.products.intersection(&self.client.scopes.products).cloned().collect(),
+            },
             None => self.client.scopes.clone(),
         }
     }

@@ -275,7 +275,9 @@ impl Gatehouse {
             if user.role == Role::Admin && actor.role != Role::Owner {
                 return Err(DomainError::Forbidden("only the account owner removes an admin".to_owned()));
             }
-            self.store.delete_user(user_id).await?;
+            for client_id in self.store.delete_user(user_id).await? {
+                self.gate.forget_client(&client_id);
+            }
             tracing::info!("user removed");
             Ok(user.account_id)
         }
@@ -338,6 +340,7 @@ impl Gatehouse {
 
     /// The caller's account and its children.
     pub async fn list_accounts(&self, actor: &Actor) -> Result<Vec<Account>, DomainError> {
+        actor.require(GlobalResource::ApiClients)?;
         let own = self.visible_account(actor, &actor.account_id).await?;
         let mut accounts = vec![own];
         if actor.role.is_owner_or_admin() {

@@ -277,8 +277,21 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
 
     let owned = client(&account_id, dev.email.as_str(), "owned", ClientType::Standard);
     store.insert_client(&owned, &hash(8)).await.unwrap();
-    store.delete_user(&dev.user_id).await.unwrap();
-    assert_eq!(store.client(&owned.client_id).await.unwrap().unwrap().client_owner, owner.email, "handed over");
+    let admin_client = client(&account_id, dev.email.as_str(), "owned admin", ClientType::Admin);
+    store.insert_client(&admin_client, &hash(9)).await.unwrap();
+    let mut handed = store.delete_user(&dev.user_id).await.unwrap();
+    handed.sort();
+    let mut expected = vec![owned.client_id.clone(), admin_client.client_id.clone()];
+    expected.sort();
+    assert_eq!(handed, expected);
+    let kept = store.client(&owned.client_id).await.unwrap().unwrap();
+    assert_eq!((kept.client_owner.clone(), kept.enabled), (owner.email.clone(), true), "handed over");
+    let admin_after = store.client(&admin_client.client_id).await.unwrap().unwrap();
+    assert_eq!(
+        (admin_after.client_owner, admin_after.enabled),
+        (owner.email.clone(), false),
+        "admin clients are disabled"
+    );
     assert!(store.session_user(&session.token_hash, now()).await.unwrap().is_none(), "sessions go with the user");
     assert!(matches!(store.delete_user(&dev.user_id).await, Err(StoreError::NotFound)));
 }

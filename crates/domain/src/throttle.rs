@@ -38,8 +38,13 @@ impl FailureThrottle {
             let window = time::Duration::seconds(Self::WINDOW_SECONDS);
             entries.retain(|_, f| f.window_start + window > now || f.blocked_until.is_some_and(|until| until > now));
             if entries.len() >= Self::MAX_ENTRIES {
-                tracing::warn!("failure throttle full; forgetting old failures");
-                entries.clear();
+                // Keys that are blocked stay blocked: flooding with invented keys must not lift
+                // the block on a real one. Counting of other keys starts over.
+                tracing::warn!("failure throttle full; forgetting failures of keys not blocked");
+                entries.retain(|_, f| f.blocked_until.is_some_and(|until| until > now));
+                if entries.len() >= Self::MAX_ENTRIES {
+                    return;
+                }
             }
         }
         let entry =

@@ -432,7 +432,7 @@ impl UserStore for PostgresStore {
         tx.commit().await.map_err(map_error)
     }
 
-    async fn delete_user(&self, user_id: &UserId) -> Result<(), StoreError> {
+    async fn delete_user(&self, user_id: &UserId) -> Result<Vec<ClientId>, StoreError> {
         let mut tx = self.begin().await?;
         // The hand-over below matches clients by owner email. A client write in flight (an
         // edit or insert naming this user as owner, not yet committed) would be invisible to
@@ -449,22 +449,27 @@ impl UserStore for PostgresStore {
             .map_err(map_error)?;
         let email = email.ok_or(StoreError::NotFound)?;
         // Each client the user owned passes to the owner of the client's own account.
-        sqlx::query(
+        let handed_over: Vec<String> = sqlx::query_scalar(
             "update clients set client_owner = ( \
                select u.email from accounts a join users u on u.user_id = a.owner_user_id \
-               where a.account_id = clients.account_id), version = version + 1 \
-             where client_owner = $1",
+               where a.account_id = clients.account_id), \
+               enabled = case when client_type = 'admin' then false else enabled end, version = version + 1 \
+             where client_owner = $1 returning client_id",
         )
         .bind(&email)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(map_error)?;
+        for client_id in &handed_over {
+            notify(&mut tx, &payload("client", client_id)).await?;
+        }
         sqlx::query("delete from users where user_id = $1")
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        tx.commit().await.map_err(map_error)
+        tx.commit().await.map_err(map_error)?;
+        Ok(handed_over.into_iter().map(ClientId::from_string).collect())
     }
 }
 
@@ -681,7 +686,7 @@ impl ClientStore for PostgresStore {
         .map_err(map_error)?;
         let row = row.ok_or(StoreError::NotFound)?;
         // The generation bump already refuses them; deleting keeps the table small.
-        sqlx::query("delete from access_tokens where client_id = $1")
+        sqlx::query("delete from access_tokens where client_id = $1 and profile_id is null")
             .bind(client_id.as_str())
             .execute(&mut *tx)
             .await

@@ -390,7 +390,7 @@ impl UserStore for SqliteStore {
         tx.commit().await.map_err(map_error)
     }
 
-    async fn delete_user(&self, user_id: &UserId) -> Result<(), StoreError> {
+    async fn delete_user(&self, user_id: &UserId) -> Result<Vec<ClientId>, StoreError> {
         let mut tx = self.begin().await?;
         let email: Option<String> = sqlx::query_scalar("select email from users where user_id = ?")
             .bind(user_id.as_str())
@@ -399,14 +399,15 @@ impl UserStore for SqliteStore {
             .map_err(map_error)?;
         let email = email.ok_or(StoreError::NotFound)?;
         // Each client the user owned passes to the owner of the client's own account.
-        sqlx::query(
+        let handed_over: Vec<String> = sqlx::query_scalar(
             "update clients set client_owner = ( \
                select u.email from accounts a join users u on u.user_id = a.owner_user_id \
-               where a.account_id = clients.account_id), version = version + 1 \
-             where client_owner = ?",
+               where a.account_id = clients.account_id), \
+               enabled = case when client_type = 'admin' then 0 else enabled end, version = version + 1 \
+             where client_owner = ? returning client_id",
         )
         .bind(&email)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(map_error)?;
         sqlx::query("delete from users where user_id = ?")
@@ -414,7 +415,8 @@ impl UserStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        tx.commit().await.map_err(map_error)
+        tx.commit().await.map_err(map_error)?;
+        Ok(handed_over.into_iter().map(ClientId::from_string).collect())
     }
 }
 
@@ -627,7 +629,7 @@ impl ClientStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         // The generation bump already refuses them; deleting keeps the table small.
-        sqlx::query("delete from access_tokens where client_id = ?")
+        sqlx::query("delete from access_tokens where client_id = ? and profile_id is null")
             .bind(client_id.as_str())
             .execute(&mut *tx)
             .await

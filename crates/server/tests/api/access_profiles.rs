@@ -227,3 +227,29 @@ async fn a_profile_has_its_own_addresses_rate_limit_and_token_cap() {
         assert_eq!(check(app, token, "SuperSIM").await.status(), StatusCode::OK);
     }
 }
+
+/// A profile grants its products only while the client holds them; renewing the client's own
+/// key leaves its profiles' credentials and tokens alone, at every check alike.
+#[tokio::test]
+async fn profiles_follow_the_clients_products_and_not_its_key() {
+    let setup = setup().await;
+    let app = &setup.app;
+    let key_profile = create(&setup, json!({"name": "k", "products": ["SuperSIM"], "auth_method": "api_key"})).await;
+    let key = key_profile["credential"]["api_key"].as_str().unwrap().to_owned();
+    let secret_profile =
+        create(&setup, json!({"name": "s", "products": ["SuperSIM"], "auth_method": "client_secret"})).await;
+    let profile = secret_credentials(&secret_profile);
+    let (first, second) = (app.token(&profile).await, app.token(&profile).await);
+    assert_eq!(check(app, &first, "SuperSIM").await.status(), StatusCode::OK);
+
+    let client_path = format!("/v1/clients/{}", setup.client.client_id);
+    app.post_json(&format!("{client_path}/renew-key"), &setup.admin, &json!({})).await;
+    assert_eq!(check(app, &first, "SuperSIM").await.status(), StatusCode::OK, "a warm profile token");
+    assert_eq!(check(app, &second, "SuperSIM").await.status(), StatusCode::OK, "a cold profile token");
+    assert_eq!(app.introspect(&profile, &second).await["active"], true);
+
+    app.patch_json(&client_path, &setup.admin, &json!({"scopes": {"products": ["ProgrammableWireless"]}})).await;
+    assert_eq!(check(app, &key, "SuperSIM").await.status(), StatusCode::FORBIDDEN);
+    let response = app.token_request_basic(&profile, &GRANT).await;
+    assert_eq!(response.json::<Value>().await.unwrap()["scope"], "", "nothing left to grant");
+}

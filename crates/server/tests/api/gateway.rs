@@ -57,6 +57,18 @@ async fn other_products_unknown_paths_and_bad_credentials_are_refused() {
     let other_path = check(&app, &token, "", &[("x-original-uri", "/wireless/v1/Commands")]).await;
     assert_api_error(other_path, StatusCode::FORBIDDEN).await;
     assert_api_error(check(&app, &token, "", &[("x-original-uri", "/nowhere")]).await, StatusCode::FORBIDDEN).await;
+    // The path is judged as the upstream will resolve it.
+    for sneaky in [
+        "/supersim/../wireless/x",
+        "/supersim/%2e%2e/wireless/x",
+        "/supersim/%2E%2E/%2E%2E/wireless",
+        "/%2e%2e/supersim/x",
+    ] {
+        let response = check(&app, &token, "", &[("x-original-uri", sneaky)]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{sneaky}");
+    }
+    let dotted = check(&app, &token, "", &[("x-original-uri", "/wireless/../supersim/./v1")]).await;
+    assert_eq!(dotted.status(), StatusCode::OK);
     assert_api_error(check(&app, &token, "", &[]).await, StatusCode::FORBIDDEN).await;
 
     let none = app.http.get(app.url(&format!("{CHECK}?product=SuperSIM"))).send().await.unwrap();

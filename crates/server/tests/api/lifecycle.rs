@@ -4,6 +4,7 @@ use gatehouse_domain::account::Role;
 use gatehouse_domain::clients::ClientPatch;
 use gatehouse_domain::error::DomainError;
 use gatehouse_domain::ids::ClientId;
+use gatehouse_server::http::client_address::TrustedProxies;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -105,7 +106,9 @@ async fn renew_key_refuses_the_old_secret_and_tokens_even_after_restart() {
 /// Concurrent renewals leave exactly one working secret.
 #[tokio::test]
 async fn concurrent_renewals_leave_one_working_secret() {
-    let app = TestApp::spawn().await;
+    // Each secret is tried from its own address, so the failed-attempt throttle (per client and
+    // address) never hides the one that works.
+    let app = TestApp::spawn_with(|config| config.trusted_proxies = TrustedProxies::parse("127.0.0.1").unwrap()).await;
     let admin = app.admin_token().await;
     let (client, _) = app.create_client(&admin, json!({})).await;
     let url = app.url(&format!("{}/renew-key", client_path(&client)));
@@ -123,10 +126,20 @@ async fn concurrent_renewals_leave_one_working_secret() {
         secrets.push(body["client_secret"].as_str().unwrap().to_owned());
     }
     let mut working = 0;
-    for secret in secrets {
-        let credentials = Credentials { client_id: client.client_id.clone(), client_secret: secret };
-        if app.token_request_basic(&credentials, &GRANT).await.status() == StatusCode::OK {
-            working += 1;
+    for (index, secret) in secrets.iter().enumerate() {
+        let response = app
+            .http
+            .post(app.url("/api-services/v1/auth/token"))
+            .basic_auth(&client.client_id, Some(secret))
+            .header("x-forwarded-for", format!("198.51.100.{index}"))
+            .form(&GRANT)
+            .send()
+            .await
+            .unwrap();
+        match response.status() {
+            StatusCode::OK => working += 1,
+            StatusCode::UNAUTHORIZED => {}
+            other => panic!("unexpected {other}"),
         }
     }
     assert_eq!(working, 1);
@@ -274,11 +287,15 @@ async fn transfer_ownership_follows_rule_9() {
     let response = app.post_json(&transfer, &admin, &json!({"client_owner": "not an email"})).await;
     assert_api_error(response, StatusCode::BAD_REQUEST).await;
 
-    // The bootstrap client is an admin client: never to a developer.
+    // The bootstrap client is an admin client: changed by owners and admins in person only, and
+    // never owned by a developer.
     let admin_transfer = format!("/v1/clients/{}/transfer-ownership", app.admin.client_id);
-    let response = app.post_json(&admin_transfer, &admin, &json!({"client_owner": "dev@example.com"})).await;
-    assert_api_error(response, StatusCode::BAD_REQUEST).await;
     let response = app.post_json(&admin_transfer, &admin, &json!({"client_owner": "boss@example.com"})).await;
+    assert_api_error(response, StatusCode::FORBIDDEN).await;
+    let owner = app.owner_session().await;
+    let response = app.post_json(&admin_transfer, &owner, &json!({"client_owner": "dev@example.com"})).await;
+    assert_api_error(response, StatusCode::BAD_REQUEST).await;
+    let response = app.post_json(&admin_transfer, &owner, &json!({"client_owner": "boss@example.com"})).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_ne!(body["client"]["client_owner"], OWNER_EMAIL);

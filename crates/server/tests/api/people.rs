@@ -358,3 +358,40 @@ async fn the_owner_hands_the_account_over_and_stays_on_as_admin() {
             .any(|e| e["action"] == "account.transfer_ownership" && e["outcome"] == "success")
     );
 }
+
+/// A removed admin's admin client passes to the owner disabled: otherwise it would act with the
+/// owner's role, more than its creator ever held.
+#[tokio::test]
+async fn a_removed_admins_admin_clients_are_disabled_not_promoted() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let (admin_id, admin) = app.create_user(&owner, "leaving-admin@example.com", "admin").await;
+    let body =
+        json!({"name": "ops", "locked": null, "client_type": "admin", "scopes": {"global_resources": ["users"]}});
+    let created: Value = app.post_json("/v1/clients", &admin, &body).await.json().await.unwrap();
+    let credentials = crate::test_app::Credentials {
+        client_id: created["client_id"].as_str().unwrap().to_owned(),
+        client_secret: created["client_secret"].as_str().unwrap().to_owned(),
+    };
+    let token = app.token(&credentials).await;
+    let grant_admin = json!({"email": "x@example.com", "role": "admin"});
+    assert_api_error(app.post_json("/v1/users", &token, &grant_admin).await, StatusCode::FORBIDDEN).await;
+
+    assert_eq!(app.delete(&format!("/v1/users/{admin_id}"), &owner).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.post_json("/v1/users", &token, &grant_admin).await.status(), StatusCode::UNAUTHORIZED);
+    let view: Value = app.get(&format!("/v1/clients/{}", credentials.client_id), &owner).await.json().await.unwrap();
+    assert_eq!(view["client"]["enabled"], false);
+    assert_eq!(view["client"]["client_owner"], OWNER_EMAIL);
+    let denied = app.token_request_basic(&credentials, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Listing accounts needs the same standing as managing clients.
+#[tokio::test]
+async fn a_standard_client_cannot_list_accounts() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (standard, _) = app.create_client(&admin, json!({})).await;
+    assert_api_error(app.get("/v1/accounts", &app.token(&standard).await).await, StatusCode::FORBIDDEN).await;
+    assert_eq!(app.get("/v1/accounts", &admin).await.status(), StatusCode::OK);
+}

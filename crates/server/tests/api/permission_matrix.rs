@@ -135,3 +135,32 @@ async fn admin_clients_are_for_owners_and_admins() {
     );
     assert_eq!(app.patch_json(&path, &admin, &json!({"enabled": false})).await.status(), StatusCode::OK);
 }
+
+/// An API client holding only `api_clients` cannot take over an admin client (and with it global
+/// resources it does not hold): not by renewing its key, nor by any other change.
+#[tokio::test]
+async fn an_api_client_cannot_touch_admin_clients() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let body = json!({"name": "clients only", "locked": null, "client_type": "admin",
+                      "scopes": {"global_resources": ["api_clients"]}});
+    let created: Value = app.post_json("/v1/clients", &owner, &body).await.json().await.unwrap();
+    let narrow = crate::test_app::Credentials {
+        client_id: created["client_id"].as_str().unwrap().to_owned(),
+        client_secret: created["client_secret"].as_str().unwrap().to_owned(),
+    };
+    let token = app.token(&narrow).await;
+    assert_eq!(app.get("/v1/users", &token).await.status(), StatusCode::FORBIDDEN);
+    let bootstrap = format!("/v1/clients/{}", app.admin.client_id);
+    assert_eq!(
+        app.post_json(&format!("{bootstrap}/renew-key"), &token, &json!({})).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.patch_json(&bootstrap, &token, &json!({"enabled": false})).await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.delete(&bootstrap, &token).await.status(), StatusCode::FORBIDDEN);
+    // The bootstrap client still works; standard clients remain manageable by the API client.
+    app.token(&app.admin).await;
+    let (standard, _) = app.create_client(&token, json!({})).await;
+    let path = format!("/v1/clients/{}/renew-key", standard.client_id);
+    assert_eq!(app.post_json(&path, &token, &json!({})).await.status(), StatusCode::OK);
+}
