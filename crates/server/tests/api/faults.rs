@@ -10,7 +10,7 @@ use gatehouse_domain::master_key::MasterKey;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
+use crate::processes::{BIN, free_port, wait_healthy};
 
 struct PrivatePostgres {
     bin: PathBuf,
@@ -42,7 +42,7 @@ impl PrivatePostgres {
         let output =
             as_postgres(&bin, "initdb", &["-D", data.to_str().unwrap(), "-A", "trust", "-U", "postgres", "--no-sync"]);
         assert!(output.status.success(), "initdb failed: {}", String::from_utf8_lossy(&output.stderr));
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         PrivatePostgres { bin, dir, port }
     }
 
@@ -106,7 +106,7 @@ async fn postgres_down_means_fast_503s_and_recovery_without_a_restart() {
         .unwrap();
     assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
     let credentials: Value = serde_json::from_slice(&init.stdout).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let _serve = Serve(
         Command::new(BIN)
@@ -120,11 +120,7 @@ async fn postgres_down_means_fast_503s_and_recovery_without_a_restart() {
     );
     // A client that never waits forever: a hang is a failure, not a slow pass.
     let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
-        assert!(Instant::now() < deadline, "serve did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_healthy(&base, || "serve did not start".to_owned()).await;
     let id = credentials["client_id"].as_str().unwrap();
     let secret = credentials["client_secret"].as_str().unwrap();
     let mint = || {

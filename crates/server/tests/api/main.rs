@@ -20,4 +20,5 @@ mod oauth_standards;
 mod people;
 mod permission_matrix;
 mod process;
+mod processes;
 mod token_endpoint;

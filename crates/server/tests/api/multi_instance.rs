@@ -1,7 +1,6 @@
 //! Issue 6: several `gatehouse serve` processes on one PostgreSQL database, as behind a load
 //! balancer. Runs when `GATEHOUSE_TEST_POSTGRES_URL` is set (scripts/test sets it).
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -9,9 +8,9 @@ use gatehouse_domain::master_key::MasterKey;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::processes::{BIN, free_port, get_json, wait_healthy};
 use crate::test_app::fresh_postgres_database;
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 const ISSUER: &str = "http://gatehouse.test";
 
 struct Instance {
@@ -26,10 +25,6 @@ impl Drop for Instance {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 async fn start(database: &str, key: &str) -> Instance {
     let port = free_port();
     let child = Command::new(BIN)
@@ -41,11 +36,7 @@ async fn start(database: &str, key: &str) -> Instance {
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !reqwest::get(format!("{url}/healthz")).await.is_ok_and(|r| r.status() == StatusCode::OK) {
-        assert!(Instant::now() < deadline, "an instance did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_healthy(&url, || "an instance did not start".to_owned()).await;
     Instance { child, url }
 }
 
@@ -178,15 +169,7 @@ async fn three_instances_on_one_database_agree_within_a_second() {
     }
     // kill -9 of an instance loses no acknowledged write.
     drop(b);
-    let list: Value = http
-        .get(format!("{}/v1/clients?page_size=500&page_number=1", a.url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(&http, &format!("{}/v1/clients?page_size=500&page_number=1", a.url), &admin).await;
     assert_eq!(list["meta"]["count"], 202);
     let listed = serde_json::to_string(&list).unwrap();
     assert!(ids.iter().all(|id| listed.contains(id.as_str())));

@@ -1,18 +1,14 @@
 //! A real gateway: nginx (Debian's package) with `auth_request` to Gatehouse, configured by the
 //! file the README documents, `deploy/nginx/gatehouse.conf`.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::processes::free_port;
 use crate::test_app::TestApp;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 struct Nginx {
     child: Child,

@@ -2,7 +2,6 @@
 //! never hold a secret.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,11 +9,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use crate::processes::{BIN, free_port, get_json, wait_healthy};
 
 fn database_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("g.db").display())
@@ -41,16 +36,7 @@ impl Server {
             .spawn()
             .unwrap();
         let base_url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(response) = reqwest::get(format!("{base_url}/healthz")).await
-                && response.status() == StatusCode::OK
-            {
-                break;
-            }
-            assert!(Instant::now() < deadline, "gatehouse did not come up: {}", std::fs::read_to_string(log).unwrap());
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_healthy(&base_url, || std::fs::read_to_string(log).unwrap_or_default()).await;
         Server { child, base_url }
     }
 
@@ -197,15 +183,7 @@ async fn acknowledged_writes_survive_kill_9_and_secrets_never_reach_the_log() {
 
     // The same address keeps the same issuer, so tokens minted before the kill stay valid.
     let server = Server::start_on(port, dir.path(), &log).await;
-    let list: Value = http
-        .get(format!("{}/v1/clients?page_size=100&page_number=1", server.base_url))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(&http, &format!("{}/v1/clients?page_size=100&page_number=1", server.base_url), &admin).await;
     assert_eq!(list["meta"]["count"], 21);
     assert_eq!(token(&http, &server.base_url, &renewed_id, &old_secret).await.status(), StatusCode::UNAUTHORIZED);
     access_token(&http, &server.base_url, &renewed_id, &new_secret).await;
