@@ -729,11 +729,7 @@ impl TokenStore for PostgresStore {
         // any token also orders this transaction before (or after) a `delete_client` or
         // `delete_profile`, whose cascades lock the same tokens: without it the two could
         // deadlock. A client that is gone locks nothing, and the insert fails as in SQLite.
-        sqlx::query("select 1 from clients where client_id = $1 for no key update")
-            .bind(token.client_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
+        lock_client(&mut tx, &token.client_id).await?;
         if let Some(profile_id) = &token.profile_id {
             sqlx::query("select 1 from access_profiles where profile_id = $1 for key share")
                 .bind(profile_id.as_str())
@@ -851,17 +847,25 @@ impl PostgresStore {
     }
 }
 
+/// Locks a client's row for the rest of the transaction: FOR NO KEY UPDATE conflicts with itself
+/// and with edits of the client, but not with the foreign-key checks of other inserts. The
+/// live-token cap and the profile limit count under it.
+async fn lock_client(tx: &mut Transaction<'static, Postgres>, client_id: &ClientId) -> Result<(), StoreError> {
+    sqlx::query("select 1 from clients where client_id = $1 for no key update")
+        .bind(client_id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    Ok(())
+}
+
 #[async_trait]
 impl ProfileStore for PostgresStore {
     async fn insert_profile(&self, profile: &AccessProfile, hash: &SecretHash, max: usize) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         // Count and insert under the client's row lock (as in `record_token`), so that two
         // concurrent inserts cannot both take the last place.
-        sqlx::query("select 1 from clients where client_id = $1 for no key update")
-            .bind(profile.client_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
+        lock_client(&mut tx, &profile.client_id).await?;
         let count: i64 = sqlx::query_scalar("select count(*) from access_profiles where client_id = $1")
             .bind(profile.client_id.as_str())
             .fetch_one(&mut *tx)

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use gatehouse_domain::actor::Actor;
 use gatehouse_domain::people::SESSION_PREFIX;
 use serde::de::DeserializeOwned;
@@ -120,7 +120,7 @@ impl FromRequestParts<AppState> for Authenticated {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| state.trusted_proxies.client_ip(info.0, &parts.headers));
         let now = state.clock.now();
-        let actor = match bearer_token(parts) {
+        let actor = match bearer_token(&parts.headers) {
             Some(token) if token.starts_with(SESSION_PREFIX) => {
                 state.gatehouse.authenticate_session(token, source, now).await?
             }
@@ -148,9 +148,10 @@ pub fn session_cookie(parts: &Parts) -> Option<&str> {
         .filter(|value| value.starts_with(SESSION_PREFIX))
 }
 
-/// RFC 6750 §2.1: `Authorization: Bearer <token>`, the scheme case-insensitive.
-pub fn bearer_token(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+/// RFC 6750 §2.1: `Authorization: Bearer <token>`, the scheme case-insensitive. Used by `/v1`
+/// and the gateway check alike.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

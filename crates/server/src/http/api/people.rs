@@ -111,7 +111,7 @@ async fn login(
 /// `POST /v1/auth/logout`: ends the presented session; idempotent.
 async fn logout(State(state): State<AppState>, request: axum::extract::Request) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
-    let token = bearer_token(&parts).or_else(|| session_cookie(&parts)).map(str::to_owned);
+    let token = bearer_token(&parts.headers).or_else(|| session_cookie(&parts)).map(str::to_owned);
     if let Some(token) = token {
         state.gatehouse.logout(&token).await?;
     }

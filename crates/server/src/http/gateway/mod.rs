@@ -13,6 +13,7 @@ use gatehouse_domain::gate::{CheckDenial, CheckRequest};
 
 use super::AppState;
 use super::api::error::{ApiError, ErrorCode};
+use super::api::extract::bearer_token;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/auth/check", any(check)).route("/v1/auth/check/{*path}", any(check_with_path))
@@ -46,7 +47,7 @@ async fn decide(
     headers: &HeaderMap,
     path: Option<&str>,
 ) -> Response {
-    let Some(credential) = bearer(headers) else {
+    let Some(credential) = bearer_token(headers) else {
         return ApiError::unauthenticated().into_response();
     };
     let product = query.and_then(|query| {
@@ -91,11 +92,4 @@ async fn decide(
         }
         Err(CheckDenial::Unavailable) => ApiError::unavailable().into_response(),
     }
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
