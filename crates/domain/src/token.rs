@@ -7,7 +7,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -100,7 +100,12 @@ struct RawHeader {
 struct RingKey {
     public: PublicKey,
     activates_at: OffsetDateTime,
-    signing: EncodingKey,
+    /// Parsed once: jsonwebtoken's `encode` re-parses the PKCS#8 document (and so re-derives the
+    /// public key) on every call, which doubled the cost of minting a token.
+    signing: Ed25519KeyPair,
+    /// The token header is the same for every token a key signs: `{"alg","typ","kid"}`,
+    /// base64url-encoded once.
+    encoded_header: String,
     verifying: DecodingKey,
 }
 
@@ -136,9 +141,11 @@ impl KeyRing {
         for key in stored {
             let pkcs8 = master_key.open(key.kid.as_bytes(), &key.sealed_private_key)?;
             let x = URL_SAFE_NO_PAD.encode(&key.public_key);
+            let header = serde_json::json!({ "alg": "EdDSA", "typ": ACCESS_TOKEN_TYP, "kid": key.kid });
             ring_keys.push(RingKey {
                 verifying: DecodingKey::from_ed_components(&x).map_err(|_| KeyError::Crypto)?,
-                signing: EncodingKey::from_ed_der(&pkcs8),
+                signing: Ed25519KeyPair::from_pkcs8(&pkcs8).map_err(|_| KeyError::Crypto)?,
+                encoded_header: URL_SAFE_NO_PAD.encode(header.to_string()),
                 public: PublicKey { kid: key.kid.clone(), x },
                 activates_at: key.activates_at,
             });
@@ -176,12 +183,19 @@ impl KeyRing {
         self.current(now).ok().map(|key| key.public.kid.as_str())
     }
 
+    /// RFC 7515 §7.1 compact serialization: `header.payload.signature`, each base64url without
+    /// padding, the signature (RFC 8037 §3.1) over the first two parts as written.
     pub fn sign(&self, claims: &AccessTokenClaims, now: OffsetDateTime) -> Result<String, KeyError> {
         let key = self.current(now)?;
-        let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some(ACCESS_TOKEN_TYP.to_owned());
-        header.kid = Some(key.public.kid.clone());
-        jsonwebtoken::encode(&header, claims, &key.signing).map_err(|_| KeyError::Crypto)
+        let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Crypto)?;
+        let mut token = String::with_capacity(key.encoded_header.len() + payload.len() * 4 / 3 + 92);
+        token.push_str(&key.encoded_header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        let signature = key.signing.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut token);
+        Ok(token)
     }
 
     /// Verifies signature, header and time claims at `now`. What the token's client is allowed
@@ -285,6 +299,11 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let (ring, claims) = ring(now);
         let token = ring.sign(&claims, now).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(
+            (header.alg, header.typ.as_deref(), header.kid.as_deref()),
+            (Algorithm::EdDSA, Some(ACCESS_TOKEN_TYP), ring.current_kid(now))
+        );
         assert_eq!(ring.verify(&token, now).unwrap(), claims);
         assert_eq!(ring.verify(&token, now + time::Duration::seconds(64)).unwrap(), claims);
         assert_eq!(ring.verify(&token, now + time::Duration::seconds(65)), Err(TokenRejection::Expired));
