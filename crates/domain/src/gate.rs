@@ -5,6 +5,7 @@
 //! so the very next check sees it.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -17,15 +18,12 @@ use crate::client::{Client, Scopes};
 use crate::ids::{AccountId, ClientId, ProfileId, TokenId};
 use crate::profile::{AccessProfile, is_api_key};
 use crate::ratelimit::RateDecision;
-use crate::secret::ClientSecret;
+use crate::secret::{ClientSecret, SecretHash};
 use crate::service::{Gatehouse, scopes_from_claim};
 use crate::store::StoreError;
-use crate::token::MAX_TOKEN_LIFETIME_SECONDS;
 
 /// A credential that verified once: what later checks need of it.
 struct SeenToken {
-    /// The token id; empty for an API key.
-    jti: String,
     client_id: ClientId,
     profile_id: Option<ProfileId>,
     /// What the credential may call: a token's scopes as minted; `None` for an API key, which
@@ -38,18 +36,69 @@ struct SeenToken {
     secret_generation: i64,
 }
 
-/// The in-memory state behind the check. Bounded: entries past these sizes are swept of
-/// expired ones, and if that is not enough the cache starts over (it is only a cache).
+/// A client as it is held in memory, with its secret hash for the token endpoint.
+pub(crate) struct KnownClient {
+    pub(crate) client: Arc<Client>,
+    pub(crate) secret_hash: SecretHash,
+}
+
+/// An access profile as it is held in memory, with its credential hash.
+pub(crate) struct KnownProfile {
+    pub(crate) profile: Arc<AccessProfile>,
+    pub(crate) credential_hash: SecretHash,
+}
+
+/// Credentials that verified, by the SHA-256 of the token (the keyed hash of an API key).
+#[derive(Default)]
+struct SeenTokens {
+    by_hash: HashMap<[u8; 32], Arc<SeenToken>>,
+    /// The seen access tokens by `jti`, so that a revocation finds and drops them.
+    by_jti: HashMap<TokenId, [u8; 32]>,
+    /// Tokens being looked up for the first time. A revocation that lands while the lookup is
+    /// under way marks it here: the lookup may have read the state from before it.
+    loading: HashMap<TokenId, Loading>,
+}
+
+struct Loading {
+    lookups: u32,
+    revoked: bool,
+}
+
+impl SeenTokens {
+    fn clear(&mut self) {
+        self.by_hash.clear();
+        self.by_jti.clear();
+    }
+
+    fn insert(&mut self, key: [u8; 32], jti: Option<TokenId>, token: Arc<SeenToken>) {
+        if self.by_hash.len() >= MAX_TOKENS {
+            let now = OffsetDateTime::now_utc().unix_timestamp();
+            self.by_hash.retain(|_, token| token.exp >= now);
+            if self.by_hash.len() >= MAX_TOKENS {
+                self.clear();
+            }
+            let by_hash = &self.by_hash;
+            self.by_jti.retain(|_, key| by_hash.contains_key(key));
+        }
+        self.by_hash.insert(key, token);
+        if let Some(jti) = jti {
+            self.by_jti.insert(jti, key);
+        }
+    }
+}
+
+/// The in-memory state behind the check and the token endpoint. Bounded: entries past these
+/// sizes are swept of expired ones, and if that is not enough the cache starts over (it is only
+/// a cache). Revoked tokens are dropped, not remembered, so a burst of evictions by the
+/// live-token cap costs no memory.
 #[derive(Default)]
 pub struct Gate {
-    tokens: RwLock<HashMap<[u8; 32], Arc<SeenToken>>>,
+    tokens: RwLock<SeenTokens>,
     /// `None`: the client is gone.
-    clients: RwLock<HashMap<ClientId, Option<Arc<Client>>>>,
+    clients: RwLock<HashMap<ClientId, Option<Arc<KnownClient>>>>,
     /// `None`: the profile is gone.
-    profiles: RwLock<HashMap<ProfileId, Option<Arc<AccessProfile>>>>,
+    profiles: RwLock<HashMap<ProfileId, Option<Arc<KnownProfile>>>>,
     catalogues: RwLock<HashMap<AccountId, Arc<Vec<Product>>>>,
-    /// Revoked token ids, with the time after which no token of that id can be valid anyway.
-    revoked: RwLock<HashMap<String, i64>>,
     /// Bumped by every invalidation. A load that started before an invalidation is not cached:
     /// it may hold the state from before the change.
     epoch: AtomicU64,
@@ -81,12 +130,17 @@ impl Gate {
         profiles.remove(profile_id);
     }
 
-    /// Tokens revoked (by RFC 7009 or by the live-token cap).
+    /// Tokens revoked (by RFC 7009 or by the live-token cap): called once the revocation is in
+    /// the store, so a later first sight reads it there.
     pub fn forget_tokens(&self, jtis: &[TokenId]) {
-        let keep_until = OffsetDateTime::now_utc().unix_timestamp() + MAX_TOKEN_LIFETIME_SECONDS + 60;
-        let mut revoked = write(&self.revoked);
+        let mut tokens = write(&self.tokens);
         for jti in jtis {
-            revoked.insert(jti.to_string(), keep_until);
+            if let Some(key) = tokens.by_jti.remove(jti) {
+                tokens.by_hash.remove(&key);
+            }
+            if let Some(loading) = tokens.loading.get_mut(jti) {
+                loading.revoked = true;
+            }
         }
     }
 
@@ -98,7 +152,6 @@ impl Gate {
     }
 
     /// Forgets everything cached: after a gap in the change feed nothing cached can be trusted.
-    /// Revocations are kept (they only ever refuse), and reloaded state comes from the store.
     pub fn clear(&self) {
         let mut clients = write(&self.clients);
         let mut profiles = write(&self.profiles);
@@ -107,27 +160,87 @@ impl Gate {
         clients.clear();
         profiles.clear();
         catalogues.clear();
-        // Seen tokens hold the revocation state read at first sight: read it again.
-        write(&self.tokens).clear();
+        // Seen tokens hold the revocation state read at first sight: read it again. Lookups
+        // under way may have read it before the gap, so they count as revoked.
+        let mut tokens = write(&self.tokens);
+        tokens.clear();
+        for loading in tokens.loading.values_mut() {
+            loading.revoked = true;
+        }
     }
 
-    /// Drops what can no longer matter: expired tokens and old revocations.
+    /// Drops what can no longer matter: expired tokens.
     pub fn sweep(&self, now: OffsetDateTime) {
         let now = now.unix_timestamp();
-        write(&self.tokens).retain(|_, token| token.exp >= now - 60);
-        write(&self.revoked).retain(|_, until| *until >= now);
+        let mut tokens = write(&self.tokens);
+        let SeenTokens { by_hash, by_jti, .. } = &mut *tokens;
+        by_hash.retain(|_, token| token.exp >= now - 60);
+        by_jti.retain(|_, key| by_hash.contains_key(key));
     }
 
     fn remember_token(&self, key: [u8; 32], token: Arc<SeenToken>) {
+        write(&self.tokens).insert(key, None, token);
+    }
+
+    /// Caches `value` under `key`, unless an invalidation happened since `epoch` was read.
+    fn remember<K: Eq + Hash, V>(&self, map: &RwLock<HashMap<K, V>>, epoch: u64, key: K, value: V) {
+        let mut map = write(map);
+        if self.epoch.load(Ordering::SeqCst) == epoch {
+            if map.len() >= MAX_CLIENTS {
+                map.clear();
+            }
+            map.insert(key, value);
+        }
+    }
+
+    /// The client as held in memory: `None` if not held, `Some(None)` if known to be gone.
+    pub(crate) fn cached_client(&self, client_id: &ClientId) -> Option<Option<Arc<KnownClient>>> {
+        read(&self.clients).get(client_id).cloned()
+    }
+
+    pub(crate) fn cached_profile(&self, profile_id: &ProfileId) -> Option<Option<Arc<KnownProfile>>> {
+        read(&self.profiles).get(profile_id).cloned()
+    }
+
+    /// Registers a first-sight lookup of `jti`; see [`SeenTokens::loading`].
+    fn start_lookup(&self, jti: &TokenId) -> Lookup<'_> {
         let mut tokens = write(&self.tokens);
-        if tokens.len() >= MAX_TOKENS {
-            let now = OffsetDateTime::now_utc().unix_timestamp();
-            tokens.retain(|_, token| token.exp >= now);
-            if tokens.len() >= MAX_TOKENS {
-                tokens.clear();
+        tokens.loading.entry(jti.clone()).or_insert(Loading { lookups: 0, revoked: false }).lookups += 1;
+        Lookup { gate: self, jti: jti.clone() }
+    }
+}
+
+/// A first-sight lookup under way. Ended (and unregistered) when dropped, also when the request
+/// is abandoned midway.
+struct Lookup<'a> {
+    gate: &'a Gate,
+    jti: TokenId,
+}
+
+impl Lookup<'_> {
+    /// Remembers the token unless it was revoked while it was looked up; says whether it was.
+    fn finish(self, key: [u8; 32], token: Arc<SeenToken>) -> bool {
+        // Checked and inserted under one lock: a revocation lands either before (and is seen
+        // here) or after (and finds the token in `by_jti`).
+        let mut tokens = write(&self.gate.tokens);
+        let revoked = tokens.loading.get(&self.jti).is_some_and(|loading| loading.revoked);
+        if !revoked {
+            tokens.insert(key, Some(self.jti.clone()), token);
+        }
+        drop(tokens);
+        !revoked
+    }
+}
+
+impl Drop for Lookup<'_> {
+    fn drop(&mut self) {
+        let mut tokens = write(&self.gate.tokens);
+        if let Some(loading) = tokens.loading.get_mut(&self.jti) {
+            loading.lookups -= 1;
+            if loading.lookups == 0 {
+                tokens.loading.remove(&self.jti);
             }
         }
-        tokens.insert(key, token);
     }
 }
 
@@ -181,9 +294,6 @@ impl Gatehouse {
             self.seen_token(request.credential, now).await?
         };
         if seen.exp + self.settings.leeway_seconds <= now.unix_timestamp() {
-            return Err(CheckDenial::Unauthenticated);
-        }
-        if !seen.jti.is_empty() && read(&self.gate.revoked).contains_key(&seen.jti) {
             return Err(CheckDenial::Unauthenticated);
         }
         let client = self.gate_client(&seen.client_id).await?.ok_or(CheckDenial::Unauthenticated)?;
@@ -258,12 +368,11 @@ impl Gatehouse {
         if hash.as_bytes().len() == key.len() {
             key.copy_from_slice(hash.as_bytes());
         }
-        if let Some(seen) = read(&self.gate.tokens).get(&key) {
+        if let Some(seen) = read(&self.gate.tokens).by_hash.get(&key) {
             return Ok(seen.clone());
         }
         let profile = self.store.profile_by_key_hash(&hash).await?.ok_or(CheckDenial::Unauthenticated)?;
         let seen = Arc::new(SeenToken {
-            jti: String::new(),
             client_id: profile.client_id.clone(),
             profile_id: Some(profile.profile_id.clone()),
             scopes: None,
@@ -279,22 +388,18 @@ impl Gatehouse {
     async fn seen_token(&self, credential: &str, now: OffsetDateTime) -> Result<Arc<SeenToken>, CheckDenial> {
         let mut key = [0u8; 32];
         key.copy_from_slice(digest::digest(&digest::SHA256, credential.as_bytes()).as_ref());
-        if let Some(token) = read(&self.gate.tokens).get(&key) {
+        if let Some(token) = read(&self.gate.tokens).by_hash.get(&key) {
             return Ok(token.clone());
         }
         let claims = self.keys.load().verify(credential, now).map_err(|_| CheckDenial::Unauthenticated)?;
         let jti = TokenId::from_string(claims.jti.clone());
+        let lookup = self.gate.start_lookup(&jti);
         let state = self.store.token_state(&jti).await?.ok_or(CheckDenial::Unauthenticated)?;
         let holder = state.profile_id.as_ref().map_or(state.client_id.as_str(), ProfileId::as_str);
-        if holder != claims.client_id {
-            return Err(CheckDenial::Unauthenticated);
-        }
-        if state.revoked {
-            self.gate.forget_tokens(std::slice::from_ref(&jti));
+        if holder != claims.client_id || state.revoked {
             return Err(CheckDenial::Unauthenticated);
         }
         let token = Arc::new(SeenToken {
-            jti: claims.jti,
             client_id: state.client_id,
             profile_id: state.profile_id,
             scopes: Some(scopes_from_claim(&claims.scope)),
@@ -302,40 +407,63 @@ impl Gatehouse {
             exp: claims.exp,
             secret_generation: state.secret_generation,
         });
-        self.gate.remember_token(key, token.clone());
+        if !lookup.finish(key, token.clone()) {
+            return Err(CheckDenial::Unauthenticated);
+        }
         Ok(token)
     }
 
     async fn gate_profile(&self, profile_id: &ProfileId) -> Result<Option<Arc<AccessProfile>>, StoreError> {
-        if let Some(profile) = read(&self.gate.profiles).get(profile_id) {
-            return Ok(profile.clone());
-        }
-        let epoch = self.gate.epoch.load(Ordering::SeqCst);
-        let profile = self.store.profile(profile_id).await?.map(Arc::new);
-        let mut profiles = write(&self.gate.profiles);
-        if self.gate.epoch.load(Ordering::SeqCst) == epoch {
-            if profiles.len() >= MAX_CLIENTS {
-                profiles.clear();
-            }
-            profiles.insert(profile_id.clone(), profile.clone());
-        }
-        Ok(profile)
+        let known = match self.gate.cached_profile(profile_id) {
+            Some(known) => known,
+            None => self.load_profile(profile_id, true).await?,
+        };
+        Ok(known.map(|known| known.profile.clone()))
     }
 
-    async fn gate_client(&self, client_id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
-        if let Some(client) = read(&self.gate.clients).get(client_id) {
-            return Ok(client.clone());
-        }
+    pub(crate) async fn gate_client(&self, client_id: &ClientId) -> Result<Option<Arc<Client>>, StoreError> {
+        let known = match self.gate.cached_client(client_id) {
+            Some(known) => known,
+            None => self.load_client(client_id, true).await?,
+        };
+        Ok(known.map(|known| known.client.clone()))
+    }
+
+    /// Reads a client and its secret hash from the store and caches them, unless it changed
+    /// meanwhile. `remember_absence`: cache that it is gone, too. The token endpoint never
+    /// does, or invented client ids would fill the cache.
+    pub(crate) async fn load_client(
+        &self,
+        client_id: &ClientId,
+        remember_absence: bool,
+    ) -> Result<Option<Arc<KnownClient>>, StoreError> {
         let epoch = self.gate.epoch.load(Ordering::SeqCst);
-        let client = self.store.client(client_id).await?.map(Arc::new);
-        let mut clients = write(&self.gate.clients);
-        if self.gate.epoch.load(Ordering::SeqCst) == epoch {
-            if clients.len() >= MAX_CLIENTS {
-                clients.clear();
-            }
-            clients.insert(client_id.clone(), client.clone());
+        let known = self
+            .store
+            .client_with_secret(client_id)
+            .await?
+            .map(|(client, secret_hash)| Arc::new(KnownClient { client: Arc::new(client), secret_hash }));
+        if known.is_some() || remember_absence {
+            self.gate.remember(&self.gate.clients, epoch, client_id.clone(), known.clone());
         }
-        Ok(client)
+        Ok(known)
+    }
+
+    /// [`Self::load_client`] for an access profile and its credential hash.
+    pub(crate) async fn load_profile(
+        &self,
+        profile_id: &ProfileId,
+        remember_absence: bool,
+    ) -> Result<Option<Arc<KnownProfile>>, StoreError> {
+        let epoch = self.gate.epoch.load(Ordering::SeqCst);
+        let known =
+            self.store.profile_with_secret(profile_id).await?.map(|(profile, credential_hash)| {
+                Arc::new(KnownProfile { profile: Arc::new(profile), credential_hash })
+            });
+        if known.is_some() || remember_absence {
+            self.gate.remember(&self.gate.profiles, epoch, profile_id.clone(), known.clone());
+        }
+        Ok(known)
     }
 
     /// The product whose longest path prefix matches `path` (query string ignored).
@@ -346,10 +474,7 @@ impl Gatehouse {
             None => {
                 let epoch = self.gate.epoch.load(Ordering::SeqCst);
                 let catalogue = Arc::new(self.store.products(account_id).await?);
-                let mut catalogues = write(&self.gate.catalogues);
-                if self.gate.epoch.load(Ordering::SeqCst) == epoch {
-                    catalogues.insert(account_id.clone(), catalogue.clone());
-                }
+                self.gate.remember(&self.gate.catalogues, epoch, account_id.clone(), catalogue.clone());
                 catalogue
             }
         };
@@ -415,6 +540,69 @@ fn prefix_matches(prefix: &str, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn seen(exp: i64) -> Arc<SeenToken> {
+        Arc::new(SeenToken {
+            client_id: ClientId::from_string("c"),
+            profile_id: None,
+            scopes: None,
+            scope: String::new(),
+            exp,
+            secret_generation: 1,
+        })
+    }
+
+    fn cached(gate: &Gate, key: &[u8; 32]) -> bool {
+        read(&gate.tokens).by_hash.contains_key(key)
+    }
+
+    #[test]
+    fn a_revocation_during_a_first_sight_lookup_is_not_lost() {
+        let gate = Gate::default();
+        let jti = TokenId::from_string("j1");
+        let lookup = gate.start_lookup(&jti);
+        // The lookup has read "live" from the store; the revocation commits and lands now.
+        gate.forget_tokens(std::slice::from_ref(&jti));
+        assert!(!lookup.finish([1; 32], seen(i64::MAX)), "the lookup learns of the revocation");
+        assert!(!cached(&gate, &[1; 32]));
+        assert!(read(&gate.tokens).loading.is_empty(), "finished lookups are unregistered");
+    }
+
+    #[test]
+    fn a_revocation_drops_a_seen_token_and_nothing_is_kept_of_it() {
+        let gate = Gate::default();
+        let jti = TokenId::from_string("j2");
+        assert!(gate.start_lookup(&jti).finish([2; 32], seen(i64::MAX)));
+        assert!(cached(&gate, &[2; 32]));
+        let unseen: Vec<TokenId> = (0..1000).map(|i| TokenId::from_string(format!("evicted{i}"))).collect();
+        gate.forget_tokens(&unseen);
+        assert!(cached(&gate, &[2; 32]), "revoking other tokens leaves this one");
+        gate.forget_tokens(std::slice::from_ref(&jti));
+        assert!(!cached(&gate, &[2; 32]));
+        let tokens = read(&gate.tokens);
+        assert!(tokens.by_jti.is_empty() && tokens.loading.is_empty(), "revoked ids cost no memory");
+    }
+
+    #[test]
+    fn an_abandoned_lookup_unregisters_and_a_resync_voids_lookups_under_way() {
+        let gate = Gate::default();
+        drop(gate.start_lookup(&TokenId::from_string("j3")));
+        assert!(read(&gate.tokens).loading.is_empty());
+        let lookup = gate.start_lookup(&TokenId::from_string("j4"));
+        gate.clear();
+        assert!(!lookup.finish([4; 32], seen(i64::MAX)));
+    }
+
+    #[test]
+    fn expired_tokens_are_swept() {
+        let gate = Gate::default();
+        let now = OffsetDateTime::now_utc();
+        assert!(gate.start_lookup(&TokenId::from_string("old")).finish([5; 32], seen(now.unix_timestamp() - 61)));
+        assert!(gate.start_lookup(&TokenId::from_string("new")).finish([6; 32], seen(now.unix_timestamp() + 60)));
+        gate.sweep(now);
+        assert!(!cached(&gate, &[5; 32]) && cached(&gate, &[6; 32]));
+        assert_eq!(read(&gate.tokens).by_jti.len(), 1);
+    }
 
     #[test]
     fn paths_are_normalised_before_matching() {

@@ -25,3 +25,4 @@ pub mod store;
 pub mod store_contract;
 pub mod throttle;
 pub mod token;
+pub mod token_ledger;

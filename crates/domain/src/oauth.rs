@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 use tracing::instrument;
@@ -15,7 +16,7 @@ use crate::ids::{ClientId, ProfileId, TokenId};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::secret::ClientSecret;
 use crate::service::{Gatehouse, scopes_from_claim};
-use crate::store::{StoreError, TokenRecord};
+use crate::store::{RecordOutcome, StoreError, TokenRecord};
 use crate::token::AccessTokenClaims;
 
 /// Client credentials as presented at an OAuth endpoint.
@@ -52,8 +53,8 @@ pub enum RevokeError {
 /// profiles with the profile's credential.
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub client: Client,
-    pub profile: Option<AccessProfile>,
+    pub client: Arc<Client>,
+    pub profile: Option<Arc<AccessProfile>>,
 }
 
 impl Caller {
@@ -82,12 +83,37 @@ impl Caller {
     }
 }
 
+/// How often a token is minted again when the state it was minted from turned out to have
+/// changed (another instance edited the client meanwhile) before the request gives up with 503.
+const MINT_ATTEMPTS: usize = 3;
+
+/// Where client authentication reads the client from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// What is held in memory, if the presented secret matches it; the store otherwise. For the
+    /// token endpoint, whose write re-checks that the client is still current.
+    Memory,
+    /// The store, always: for answers that must reflect changes made on another instance the
+    /// moment they commit.
+    Store,
+}
+
 impl Gatehouse {
-    /// Authenticates a client, or an access profile by its `prf_` id, at an OAuth endpoint.
-    /// Every refusal is the same `invalid_client` (SECURITY.md), and an unknown id costs a hash
-    /// comparison too, so timing tells nothing.
+    /// Authenticates a client, or an access profile by its `prf_` id, at an OAuth endpoint,
+    /// against the store's current state. Every refusal is the same `invalid_client`
+    /// (SECURITY.md), and an unknown id costs a hash comparison too, so timing tells nothing.
     pub async fn authenticate_client(
         &self,
+        credentials: &PresentedCredentials,
+        peer: IpAddr,
+        now: OffsetDateTime,
+    ) -> Result<Caller, TokenError> {
+        self.authenticate_from(Freshness::Store, credentials, peer, now).await
+    }
+
+    async fn authenticate_from(
+        &self,
+        freshness: Freshness,
         credentials: &PresentedCredentials,
         peer: IpAddr,
         now: OffsetDateTime,
@@ -98,7 +124,7 @@ impl Gatehouse {
         if let Some(retry_after_seconds) = self.client_throttle.blocked(&key, now) {
             return Err(TokenError::Throttled { retry_after_seconds });
         }
-        let result = self.check_client_credentials(credentials, peer).await;
+        let result = self.check_client_credentials(freshness, credentials, peer).await;
         match &result {
             Ok(_) => self.client_throttle.succeeded(&key),
             Err(TokenError::InvalidClient) => self.client_throttle.failed(&key, now),
@@ -109,21 +135,15 @@ impl Gatehouse {
 
     async fn check_client_credentials(
         &self,
+        freshness: Freshness,
         credentials: &PresentedCredentials,
         peer: IpAddr,
     ) -> Result<Caller, TokenError> {
         let caller = if credentials.client_id.starts_with("prf_") {
-            self.authenticate_profile(credentials).await?
+            self.authenticate_profile(freshness, credentials).await?
         } else {
             let client_id = ClientId::from_string(credentials.client_id.clone());
-            let Some((client, secret_hash)) = self.store.client_with_secret(&client_id).await? else {
-                self.hasher.verify_against_dummy(&credentials.client_secret);
-                return Err(TokenError::InvalidClient);
-            };
-            if !self.hasher.verify(&credentials.client_secret, &secret_hash) {
-                tracing::info!("client refused: wrong secret");
-                return Err(TokenError::InvalidClient);
-            }
+            let client = self.verified_client(freshness, &client_id, &credentials.client_secret).await?;
             Caller { client, profile: None }
         };
         // Seed rule 7: a disabled client's credentials, and its profiles', are refused.
@@ -140,23 +160,69 @@ impl Gatehouse {
         Ok(caller)
     }
 
-    async fn authenticate_profile(&self, credentials: &PresentedCredentials) -> Result<Caller, TokenError> {
+    /// The client whose secret `secret` is. From memory when what is held there matches;
+    /// otherwise (not held, or the secret differs: it may have been renewed on another instance
+    /// since) from the store.
+    async fn verified_client(
+        &self,
+        freshness: Freshness,
+        client_id: &ClientId,
+        secret: &ClientSecret,
+    ) -> Result<Arc<Client>, TokenError> {
+        if freshness == Freshness::Memory
+            && let Some(Some(known)) = self.gate.cached_client(client_id)
+            && self.hasher.verify(secret, &known.secret_hash)
+        {
+            return Ok(known.client.clone());
+        }
+        let Some(known) = self.load_client(client_id, false).await? else {
+            self.hasher.verify_against_dummy(secret);
+            return Err(TokenError::InvalidClient);
+        };
+        if !self.hasher.verify(secret, &known.secret_hash) {
+            tracing::info!("client refused: wrong secret");
+            return Err(TokenError::InvalidClient);
+        }
+        Ok(known.client.clone())
+    }
+
+    async fn authenticate_profile(
+        &self,
+        freshness: Freshness,
+        credentials: &PresentedCredentials,
+    ) -> Result<Caller, TokenError> {
         let profile_id = ProfileId::from_string(credentials.client_id.clone());
-        let Some((profile, hash)) = self.store.profile_with_secret(&profile_id).await? else {
+        let cached = match freshness {
+            Freshness::Memory => self.gate.cached_profile(&profile_id).flatten(),
+            Freshness::Store => None,
+        };
+        let known = match cached {
+            Some(known) if self.hasher.verify(&credentials.client_secret, &known.credential_hash) => Some(known),
+            _ => self.load_profile(&profile_id, false).await?,
+        };
+        let Some(known) = known else {
             self.hasher.verify_against_dummy(&credentials.client_secret);
             return Err(TokenError::InvalidClient);
         };
-        let verified = self.hasher.verify(&credentials.client_secret, &hash);
+        let profile = &known.profile;
+        let verified = self.hasher.verify(&credentials.client_secret, &known.credential_hash);
         // Rule 14: an inactive profile can call nothing; an API-key profile has no secret here.
         if !verified || !profile.active || profile.auth_method != AuthMethod::ClientSecret {
             tracing::info!("access profile refused");
             return Err(TokenError::InvalidClient);
         }
-        let client = self.store.client(&profile.client_id).await?.ok_or(TokenError::InvalidClient)?;
-        Ok(Caller { client, profile: Some(profile) })
+        let client = match freshness {
+            Freshness::Memory => self.gate_client(&profile.client_id).await?,
+            Freshness::Store => self.load_client(&profile.client_id, false).await?.map(|known| known.client.clone()),
+        };
+        let client = client.ok_or(TokenError::InvalidClient)?;
+        Ok(Caller { client, profile: Some(profile.clone()) })
     }
 
     /// The client-credentials grant (RFC 6749 §4.4), under the live-token cap (seed rule 11).
+    /// The caller is authenticated from memory; the token's record is written only if the
+    /// client (and profile) are still the versions it was minted from, and otherwise it is
+    /// minted again from the store's state, so nothing another instance changed is missed.
     #[instrument(skip_all, fields(client_id = %credentials.client_id))]
     pub async fn issue_token(
         &self,
@@ -165,7 +231,25 @@ impl Gatehouse {
         peer: IpAddr,
         now: OffsetDateTime,
     ) -> Result<IssuedAccessToken, TokenError> {
-        let caller = self.authenticate_client(&credentials, peer, now).await?;
+        let mut freshness = Freshness::Memory;
+        for _ in 0..MINT_ATTEMPTS {
+            let caller = self.authenticate_from(freshness, &credentials, peer, now).await?;
+            if let Some(issued) = self.mint(&caller, requested_scope, now).await? {
+                return Ok(issued);
+            }
+            tracing::debug!("the client changed while its token was minted; minting again");
+            freshness = Freshness::Store;
+        }
+        Err(TokenError::Store(StoreError::Unavailable("the client kept changing while a token was minted".to_owned())))
+    }
+
+    /// Signs a token for `caller` and records it; `None` if the caller's state is stale.
+    async fn mint(
+        &self,
+        caller: &Caller,
+        requested_scope: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Option<IssuedAccessToken>, TokenError> {
         let scope = grant_scope(&caller.scopes(), requested_scope)?;
         let client = &caller.client;
 
@@ -181,7 +265,7 @@ impl Gatehouse {
             iat: issued_at,
             exp: issued_at + i64::from(expires_in),
             jti: jti.to_string(),
-            scope: scope.clone(),
+            scope,
             account_id: client.account_id.to_string(),
             client_type: client.client_type.as_str().to_owned(),
         };
@@ -194,18 +278,30 @@ impl Gatehouse {
             secret_generation: caller.secret_generation(),
             issued_at: now,
             expires_at: now + time::Duration::seconds(i64::from(expires_in)),
+            client_version: client.version,
+            profile_version: caller.profile.as_ref().map(|profile| profile.version),
         };
         // Recorded before it is handed out: a token the caller holds is always one we know.
-        let outcome = self.store.record_token(&record, self.settings.token_cap, now).await?;
-        if outcome.refused {
-            tracing::info!("token refused: live-token cap reached");
-            return Err(TokenError::TooManyLiveTokens);
+        match self.ledger.record(record).await? {
+            RecordOutcome::Recorded { evicted } => {
+                if !evicted.is_empty() {
+                    tracing::info!(evicted = evicted.len(), "oldest live token revoked by the cap");
+                    self.gate.forget_tokens(&evicted);
+                }
+                Ok(Some(IssuedAccessToken { access_token, expires_in, scope: claims.scope }))
+            }
+            RecordOutcome::Refused => {
+                tracing::info!("token refused: live-token cap reached");
+                Err(TokenError::TooManyLiveTokens)
+            }
+            RecordOutcome::Stale => {
+                self.gate.forget_client(&client.client_id);
+                if let Some(profile) = &caller.profile {
+                    self.gate.forget_profile(&profile.profile_id);
+                }
+                Ok(None)
+            }
         }
-        if !outcome.evicted.is_empty() {
-            tracing::info!(evicted = outcome.evicted.len(), "oldest live token revoked by the cap");
-            self.gate.forget_tokens(&outcome.evicted);
-        }
-        Ok(IssuedAccessToken { access_token, expires_in, scope })
     }
 
     /// The token's claims and its client, if the token is active now: signature and time claims

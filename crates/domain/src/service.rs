@@ -54,6 +54,8 @@ pub struct Gatehouse {
     pub(crate) client_throttle: crate::throttle::FailureThrottle,
     pub(crate) gate: crate::gate::Gate,
     pub(crate) limiter: Arc<dyn crate::ratelimit::RateLimiter>,
+    /// Records minted tokens under the live-token cap, many per transaction.
+    pub(crate) ledger: crate::token_ledger::TokenLedger,
 }
 
 /// The outcome of a key rotation.
@@ -90,6 +92,7 @@ impl Gatehouse {
         }
         let keys = KeyRing::load(&master_key, &stored, settings.issuer.clone(), settings.leeway_seconds, now)?;
         Ok(Self {
+            ledger: crate::token_ledger::TokenLedger::start(store.clone(), settings.token_cap),
             store,
             hasher: SecretHasher::new(&master_key),
             master_key,

@@ -11,7 +11,7 @@ use crate::ids::{AccountId, ClientId, ProfileId, TokenId, UserId};
 use crate::profile::AccessProfile;
 use crate::secret::SecretHash;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The row to change does not exist (any more).
     #[error("not found")]
@@ -176,6 +176,19 @@ pub struct TokenRecord {
     pub secret_generation: i64,
     pub issued_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
+    /// The version of the client (and of the profile) the token was minted from. The record is
+    /// written only while they are still current: a token minted from state that has changed
+    /// since (disabled, renewed, edited, deleted, perhaps on another instance) is never handed
+    /// out.
+    pub client_version: i64,
+    pub profile_version: Option<i64>,
+}
+
+impl TokenRecord {
+    /// Whose live tokens this one counts among (seed rule 11: "per credential").
+    pub fn credential(&self) -> (&ClientId, Option<&ProfileId>) {
+        (&self.client_id, self.profile_id.as_ref())
+    }
 }
 
 /// Seed rule 11 (file 003): at most this many live tokens per credential.
@@ -202,13 +215,25 @@ impl Default for LiveTokenCap {
     }
 }
 
-/// What recording a token under the cap did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CapOutcome {
-    /// The token was not recorded: the cap is full and the policy refuses.
-    pub refused: bool,
-    /// The older live tokens revoked to make room.
-    pub evicted: Vec<TokenId>,
+/// What recording one token did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// On record. `evicted`: the older live tokens of the same credential the cap revoked to
+    /// make room, oldest first.
+    Recorded { evicted: Vec<TokenId> },
+    /// Not recorded: the cap is full and the policy refuses.
+    Refused,
+    /// Not recorded: the client or profile is gone or has changed since the token was minted.
+    Stale,
+}
+
+/// A live token on record, as a store reads it to apply the cap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveToken {
+    pub jti: TokenId,
+    pub client_id: ClientId,
+    pub profile_id: Option<ProfileId>,
+    pub secret_generation: i64,
 }
 
 /// What the store knows of a minted token.
@@ -222,15 +247,29 @@ pub struct TokenState {
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Records a minted token, enforcing `cap` over the client's live tokens (unexpired at
-    /// `now`, unrevoked, of its current secret generation) in the same transaction, so the cap
-    /// holds under concurrent requests.
+    /// Records minted tokens in one transaction, as if one after the other in the given order:
+    /// each is checked against the current version of its client and profile, and `cap` is
+    /// enforced over its credential's live tokens (unexpired at `now`, unrevoked, of the current
+    /// secret generation), so the cap holds under concurrent requests and across instances.
+    /// Evicted tokens are deleted: a token that is not on record is refused everywhere, and the
+    /// table keeps only the tokens that can still be used. One outcome per token, in order.
+    /// See [`crate::token_ledger::plan_recording`], which every store uses to decide.
+    async fn record_tokens(
+        &self,
+        tokens: &[TokenRecord],
+        cap: LiveTokenCap,
+        now: OffsetDateTime,
+    ) -> Result<Vec<RecordOutcome>, StoreError>;
+    /// [`Self::record_tokens`] for one token.
     async fn record_token(
         &self,
         token: &TokenRecord,
         cap: LiveTokenCap,
         now: OffsetDateTime,
-    ) -> Result<CapOutcome, StoreError>;
+    ) -> Result<RecordOutcome, StoreError> {
+        let mut outcomes = self.record_tokens(std::slice::from_ref(token), cap, now).await?;
+        outcomes.pop().ok_or_else(|| StoreError::Internal("no outcome for a recorded token".to_owned()))
+    }
     /// Marks a token revoked; unknown ids are ignored.
     async fn revoke_token(&self, jti: &TokenId) -> Result<(), StoreError>;
     /// The record of a minted token, whatever its state.

@@ -14,8 +14,8 @@ use crate::ids::{AccountId, ClientId, ProfileId, TokenId, UserId};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::secret::SecretHash;
 use crate::store::{
-    AuditFilter, Bootstrap, CapPolicy, LiveTokenCap, PageRequest, SessionRecord, Store, StoreError, StoredSigningKey,
-    TokenRecord,
+    AuditFilter, Bootstrap, CapPolicy, LiveTokenCap, PageRequest, RecordOutcome, SessionRecord, Store, StoreError,
+    StoredSigningKey, TokenRecord,
 };
 
 /// Timestamps with whole-microsecond precision, which every backend stores exactly.
@@ -100,6 +100,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     clients_round_trip_page_and_version(store).await;
     renew_and_delete(store).await;
     tokens_cap_state_revoke_and_purge(store).await;
+    token_batches(store).await;
     users_sessions_and_hand_over(store).await;
     audit_is_newest_first_and_filtered(store).await;
     profiles_round_trip(store).await;
@@ -180,15 +181,21 @@ async fn renew_and_delete(store: &dyn Store) {
     assert!(matches!(store.renew_client_secret(&c.client_id, &hash(6), now()).await, Err(StoreError::NotFound)));
 }
 
-fn token(client: &Client, profile: Option<&ProfileId>, issued: OffsetDateTime) -> TokenRecord {
+fn token(client: &Client, profile: Option<&AccessProfile>, issued: OffsetDateTime) -> TokenRecord {
     TokenRecord {
         jti: TokenId::generate(),
         client_id: client.client_id.clone(),
-        profile_id: profile.cloned(),
+        profile_id: profile.map(|profile| profile.profile_id.clone()),
         secret_generation: client.secret_generation,
         issued_at: issued,
         expires_at: issued + time::Duration::hours(1),
+        client_version: client.version,
+        profile_version: profile.map(|profile| profile.version),
     }
+}
+
+fn recorded(evicted: Vec<TokenId>) -> RecordOutcome {
+    RecordOutcome::Recorded { evicted }
 }
 
 async fn tokens_cap_state_revoke_and_purge(store: &dyn Store) {
@@ -201,16 +208,14 @@ async fn tokens_cap_state_revoke_and_purge(store: &dyn Store) {
     for second in 0..11 {
         let record = token(&c, None, start + time::Duration::seconds(second));
         let outcome = store.record_token(&record, cap, record.issued_at).await.unwrap();
-        assert!(!outcome.refused);
         if second == 10 {
-            assert_eq!(outcome.evicted, vec![records[0].jti.clone()], "the oldest is evicted");
+            assert_eq!(outcome, recorded(vec![records[0].jti.clone()]), "the oldest is evicted");
         } else {
-            assert!(outcome.evicted.is_empty());
+            assert_eq!(outcome, recorded(vec![]));
         }
         records.push(record);
     }
-    let first = store.token_state(&records[0].jti).await.unwrap().unwrap();
-    assert!(first.revoked);
+    assert_eq!(store.token_state(&records[0].jti).await.unwrap(), None, "an evicted token is off the books");
     let last = store.token_state(&records[10].jti).await.unwrap().unwrap();
     assert_eq!(
         (last.client_id.clone(), last.profile_id.clone(), last.secret_generation, last.revoked),
@@ -219,17 +224,62 @@ async fn tokens_cap_state_revoke_and_purge(store: &dyn Store) {
 
     let refuse = LiveTokenCap { policy: CapPolicy::Refuse, ..cap };
     let later = start + time::Duration::seconds(20);
-    let outcome = store.record_token(&token(&c, None, later), refuse, later).await.unwrap();
-    assert!(outcome.refused);
+    let refused = token(&c, None, later);
+    assert_eq!(store.record_token(&refused, refuse, later).await.unwrap(), RecordOutcome::Refused);
+    assert_eq!(store.token_state(&refused.jti).await.unwrap(), None, "a refused token is not recorded");
     store.revoke_token(&records[5].jti).await.unwrap();
     assert!(store.token_state(&records[5].jti).await.unwrap().unwrap().revoked);
     let outcome = store.record_token(&token(&c, None, later), refuse, later).await.unwrap();
-    assert!(!outcome.refused, "a revoked token frees a place");
+    assert_eq!(outcome, recorded(vec![]), "a revoked token frees a place");
     store.revoke_token(&TokenId::generate()).await.unwrap();
 
     let purged = store.purge_expired_tokens(start + time::Duration::hours(2)).await.unwrap();
-    assert!(purged >= 12);
+    assert!(purged >= 11);
     assert!(store.token_state(&records[1].jti).await.unwrap().is_none());
+}
+
+/// Many tokens in one call behave as if recorded one after the other, and a token minted from
+/// a client that has changed since is not recorded at all.
+async fn token_batches(store: &dyn Store) {
+    let (account_id, owner, _) = bootstrap(store).await;
+    let a = client(&account_id, owner.email.as_str(), "batch a", ClientType::Standard);
+    let b = client(&account_id, owner.email.as_str(), "batch b", ClientType::Standard);
+    store.insert_client(&a, &hash(40)).await.unwrap();
+    store.insert_client(&b, &hash(41)).await.unwrap();
+    let at = now();
+    let cap = LiveTokenCap { max_live: 3, policy: CapPolicy::RevokeOldest };
+    let earlier = token(&a, None, at);
+    store.record_token(&earlier, cap, at).await.unwrap();
+
+    let batch: Vec<TokenRecord> = (0..4).map(|i| token(if i == 1 { &b } else { &a }, None, at)).collect();
+    let outcomes = store.record_tokens(&batch, cap, at).await.unwrap();
+    assert_eq!(
+        outcomes,
+        vec![recorded(vec![]), recorded(vec![]), recorded(vec![]), recorded(vec![earlier.jti.clone()])]
+    );
+    assert_eq!(store.token_state(&earlier.jti).await.unwrap(), None);
+    for record in &batch {
+        assert!(store.token_state(&record.jti).await.unwrap().is_some(), "every token of the batch is on record");
+    }
+    let burst: Vec<TokenRecord> = (0..5).map(|_| token(&b, None, at)).collect();
+    store.record_tokens(&burst, cap, at).await.unwrap();
+    let mut live = 0;
+    for record in batch.iter().chain(&burst).filter(|record| record.client_id == b.client_id) {
+        live += usize::from(store.token_state(&record.jti).await.unwrap().is_some());
+    }
+    assert_eq!(live, 3, "the cap holds within one batch");
+
+    let mut edited = a.clone();
+    edited.name = ClientName::parse("batch a, renamed").unwrap();
+    store.update_client(&edited, a.version).await.unwrap();
+    let stale = token(&a, None, at);
+    store.delete_client(&b.client_id).await.unwrap();
+    let gone = token(&b, None, at);
+    let outcomes = store.record_tokens(&[stale.clone(), gone.clone()], cap, at).await.unwrap();
+    assert_eq!(outcomes, vec![RecordOutcome::Stale, RecordOutcome::Stale]);
+    assert_eq!(store.token_state(&stale.jti).await.unwrap(), None);
+    assert_eq!(store.token_state(&gone.jti).await.unwrap(), None);
+    assert_eq!(store.record_tokens(&[], cap, at).await.unwrap(), vec![]);
 }
 
 async fn users_sessions_and_hand_over(store: &dyn Store) {
@@ -371,9 +421,8 @@ async fn profiles_round_trip(store: &dyn Store) {
     for second in 0..10 {
         let at = start + time::Duration::seconds(second);
         store.record_token(&token(&c, None, at), LiveTokenCap::default(), at).await.unwrap();
-        let outcome =
-            store.record_token(&token(&c, Some(&secret.profile_id), at), LiveTokenCap::default(), at).await.unwrap();
-        assert!(outcome.evicted.is_empty());
+        let outcome = store.record_token(&token(&c, Some(&secret), at), LiveTokenCap::default(), at).await.unwrap();
+        assert_eq!(outcome, recorded(vec![]));
     }
 
     store.delete_profile(&secret.profile_id).await.unwrap();

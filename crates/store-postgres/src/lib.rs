@@ -10,6 +10,7 @@
 mod changes;
 mod rows;
 
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -21,10 +22,11 @@ use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, TokenId, UserId};
 use gatehouse_domain::profile::AccessProfile;
 use gatehouse_domain::secret::SecretHash;
 use gatehouse_domain::store::{
-    AccountStore, AuditFilter, AuditStore, Bootstrap, CapOutcome, CapPolicy, Change, ClientStore, KeyStore,
-    LiveTokenCap, PageRequest, ProfileStore, SessionRecord, SessionStore, Store, StoreError, StoredSigningKey,
+    AccountStore, AuditFilter, AuditStore, Bootstrap, Change, ClientStore, KeyStore, LiveToken, LiveTokenCap,
+    PageRequest, ProfileStore, RecordOutcome, SessionRecord, SessionStore, Store, StoreError, StoredSigningKey,
     TokenRecord, TokenState, TokenStore, UserStore,
 };
+use gatehouse_domain::token_ledger::plan_recording;
 use sqlx::migrate::MigrateError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection, PgConnection, Postgres, Transaction};
@@ -714,84 +716,109 @@ impl ClientStore for PostgresStore {
 
 #[async_trait]
 impl TokenStore for PostgresStore {
-    async fn record_token(
+    async fn record_tokens(
         &self,
-        token: &TokenRecord,
+        tokens: &[TokenRecord],
         cap: LiveTokenCap,
         now: OffsetDateTime,
-    ) -> Result<CapOutcome, StoreError> {
-        let mut tx = self.begin().await?;
-        // Count, evict and insert must not interleave with another `record_token` of the same
-        // credential, or both see room for one more. The client's row is the lock: FOR NO KEY
-        // UPDATE conflicts with itself (and with edits of the client) but not with the
-        // foreign-key checks of other inserts. Caps per profile share their client's lock,
-        // which is coarser than needed and still exact. Taking these row locks before touching
-        // any token also orders this transaction before (or after) a `delete_client` or
-        // `delete_profile`, whose cascades lock the same tokens: without it the two could
-        // deadlock. A client that is gone locks nothing, and the insert fails as in SQLite.
-        lock_client(&mut tx, &token.client_id).await?;
-        if let Some(profile_id) = &token.profile_id {
-            sqlx::query("select 1 from access_profiles where profile_id = $1 for key share")
-                .bind(profile_id.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_error)?;
+    ) -> Result<Vec<RecordOutcome>, StoreError> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
         }
-        // Live: unexpired, unrevoked, minted under the client's current secret. A new
-        // statement after the lock: it sees every token committed by the previous holder.
-        let live: i64 = sqlx::query_scalar(
-            "select count(*) from access_tokens \
-             where client_id = $1 and profile_id is not distinct from $2 and not revoked and expires_at > $3 \
-             and secret_generation = $4",
+        let mut tx = self.begin().await?;
+        let client_ids: Vec<&str> =
+            tokens.iter().map(|token| token.client_id.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+        let profile_ids: Vec<&str> = tokens
+            .iter()
+            .filter_map(|token| token.profile_id.as_ref().map(ProfileId::as_str))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        // Counting, evicting and inserting must not interleave with another batch that holds
+        // tokens of the same credential (on this instance or another), or both see room for one
+        // more. The client rows are the locks, taken in id order so that two batches cannot
+        // deadlock: FOR NO KEY UPDATE conflicts with itself (and with edits of the client) but
+        // not with the foreign-key checks of other inserts. Caps per profile share their
+        // client's lock, which is coarser than needed and still exact. Taking these row locks
+        // before touching any token also orders this transaction before (or after) a
+        // `delete_client` or `delete_profile`, whose cascades lock the same tokens: without it
+        // the two could deadlock. A client that is gone locks nothing; its tokens are stale.
+        let clients: Vec<(String, i64)> = sqlx::query_as(
+            "select client_id, version from clients where client_id = any($1) order by client_id for no key update",
         )
-        .bind(token.client_id.as_str())
-        .bind(token.profile_id.as_ref().map(ProfileId::as_str))
-        .bind(now.unix_timestamp())
-        .bind(token.secret_generation)
-        .fetch_one(&mut *tx)
+        .bind(&client_ids)
+        .fetch_all(&mut *tx)
         .await
         .map_err(map_error)?;
-        let mut outcome = CapOutcome::default();
-        let room = i64::from(cap.max_live) - 1;
-        if live > room {
-            if cap.policy == CapPolicy::Refuse {
-                outcome.refused = true;
-                return Ok(outcome);
-            }
-            let evicted: Vec<String> = sqlx::query_scalar(
-                "update access_tokens set revoked = true where jti in ( \
-                   select jti from access_tokens \
-                   where client_id = $1 and profile_id is not distinct from $2 and not revoked and expires_at > $3 \
-                   and secret_generation = $4 order by issued_at, seq limit $5) returning jti",
+        let clients: HashMap<ClientId, i64> =
+            clients.into_iter().map(|(id, version)| (ClientId::from_string(id), version)).collect();
+        let mut profiles = HashMap::new();
+        if !profile_ids.is_empty() {
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "select profile_id, version from access_profiles where profile_id = any($1) \
+                 order by profile_id for key share",
             )
-            .bind(token.client_id.as_str())
-            .bind(token.profile_id.as_ref().map(ProfileId::as_str))
-            .bind(now.unix_timestamp())
-            .bind(token.secret_generation)
-            .bind(live - room)
+            .bind(&profile_ids)
             .fetch_all(&mut *tx)
             .await
             .map_err(map_error)?;
-            outcome.evicted = evicted.into_iter().map(TokenId::from_string).collect();
-            for payload in token_payloads(&outcome.evicted) {
+            profiles = rows.into_iter().map(|(id, version)| (ProfileId::from_string(id), version)).collect();
+        }
+        // A new statement after the locks: it sees every token committed by the previous holder.
+        let live: Vec<(String, String, Option<String>, i64)> = sqlx::query_as(
+            "select jti, client_id, profile_id, secret_generation from access_tokens \
+             where client_id = any($1) and not revoked and expires_at > $2 order by issued_at, seq",
+        )
+        .bind(&client_ids)
+        .bind(now.unix_timestamp())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        let live = live
+            .into_iter()
+            .map(|(jti, client_id, profile_id, secret_generation)| LiveToken {
+                jti: TokenId::from_string(jti),
+                client_id: ClientId::from_string(client_id),
+                profile_id: profile_id.map(ProfileId::from_string),
+                secret_generation,
+            })
+            .collect();
+
+        let plan = plan_recording(tokens, &clients, &profiles, live, cap);
+        if !plan.delete.is_empty() {
+            let jtis: Vec<&str> = plan.delete.iter().map(TokenId::as_str).collect();
+            sqlx::query("delete from access_tokens where jti = any($1)")
+                .bind(&jtis)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            // Instances that have seen an evicted token must drop it.
+            for payload in token_payloads(&plan.delete) {
                 notify(&mut tx, &payload).await?;
             }
         }
-        sqlx::query(
-            "insert into access_tokens (jti, client_id, profile_id, secret_generation, issued_at, expires_at) \
-             values ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(token.jti.as_str())
-        .bind(token.client_id.as_str())
-        .bind(token.profile_id.as_ref().map(ProfileId::as_str))
-        .bind(token.secret_generation)
-        .bind(token.issued_at.unix_timestamp())
-        .bind(token.expires_at.unix_timestamp())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_error)?;
+        if !plan.insert.is_empty() {
+            let inserted: Vec<&TokenRecord> = plan.insert.iter().map(|index| &tokens[*index]).collect();
+            let column = |value: fn(&TokenRecord) -> i64| inserted.iter().map(|token| value(token)).collect::<Vec<_>>();
+            sqlx::query(
+                "insert into access_tokens (jti, client_id, profile_id, secret_generation, issued_at, expires_at) \
+                 select jti, client_id, profile_id, secret_generation, issued_at, expires_at \
+                 from unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[]) \
+                 with ordinality as batch (jti, client_id, profile_id, secret_generation, issued_at, expires_at, n) \
+                 order by n",
+            )
+            .bind(inserted.iter().map(|token| token.jti.as_str()).collect::<Vec<_>>())
+            .bind(inserted.iter().map(|token| token.client_id.as_str()).collect::<Vec<_>>())
+            .bind(inserted.iter().map(|token| token.profile_id.as_ref().map(ProfileId::as_str)).collect::<Vec<_>>())
+            .bind(column(|token| token.secret_generation))
+            .bind(column(|token| token.issued_at.unix_timestamp()))
+            .bind(column(|token| token.expires_at.unix_timestamp()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        }
         tx.commit().await.map_err(map_error)?;
-        Ok(outcome)
+        Ok(plan.outcomes)
     }
 
     async fn revoke_token(&self, jti: &TokenId) -> Result<(), StoreError> {

@@ -19,8 +19,8 @@ use gatehouse_domain::profile::{AccessProfile, AuthMethod};
 use gatehouse_domain::secret::SecretHash;
 use gatehouse_domain::store::{
     AccountStore, AuditFilter, AuditStore, Bootstrap, CapPolicy, Change, ClientStore, KeyStore, LiveTokenCap,
-    PageRequest, ProfileStore, SessionRecord, SessionStore, Store, StoreError, StoredSigningKey, TokenRecord,
-    TokenStore, UserStore,
+    PageRequest, ProfileStore, RecordOutcome, SessionRecord, SessionStore, Store, StoreError, StoredSigningKey,
+    TokenRecord, TokenStore, UserStore,
 };
 use gatehouse_store_postgres::PostgresStore;
 use sqlx::{Connection, Executor, PgConnection};
@@ -171,14 +171,16 @@ fn profile_of(client_id: &ClientId, at: OffsetDateTime) -> AccessProfile {
     }
 }
 
-fn token_of(client: &Client, profile_id: Option<&ProfileId>, at: OffsetDateTime) -> TokenRecord {
+fn token_of(client: &Client, profile: Option<&AccessProfile>, at: OffsetDateTime) -> TokenRecord {
     TokenRecord {
         jti: TokenId::generate(),
         client_id: client.client_id.clone(),
-        profile_id: profile_id.cloned(),
+        profile_id: profile.map(|profile| profile.profile_id.clone()),
         secret_generation: client.secret_generation,
         issued_at: at,
         expires_at: at + time::Duration::hours(1),
+        client_version: client.version,
+        profile_version: profile.map(|profile| profile.version),
     }
 }
 
@@ -365,17 +367,17 @@ async fn the_live_token_cap_holds_under_concurrent_requests() {
     let mut evicted = HashSet::new();
     for task in tasks {
         let (jti, outcome) = task.await.unwrap();
-        assert!(!outcome.refused);
-        for jti in outcome.evicted {
+        let RecordOutcome::Recorded { evicted: evicted_now } = outcome else { panic!("not recorded: {outcome:?}") };
+        for jti in evicted_now {
             assert!(evicted.insert(jti), "a token evicted twice");
         }
         jtis.push(jti);
     }
     let mut live = 0;
     for jti in &jtis {
-        let state = a.token_state(jti).await.unwrap().unwrap();
-        assert_eq!(state.revoked, evicted.contains(jti));
-        live += usize::from(!state.revoked);
+        let state = a.token_state(jti).await.unwrap();
+        assert_eq!(state.is_none(), evicted.contains(jti), "evicted tokens, and only they, are off the books");
+        live += usize::from(state.is_some_and(|state| !state.revoked));
     }
     assert_eq!(live, 10);
     assert_eq!(evicted.len(), 15);
@@ -387,14 +389,16 @@ async fn the_live_token_cap_holds_under_concurrent_requests() {
     let mut tasks = Vec::new();
     for i in 0..25 {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
-        let token = token_of(&client, Some(&profile.profile_id), now());
+        let token = token_of(&client, Some(&profile), now());
         tasks.push(tokio::spawn(async move { store.record_token(&token, refuse, now()).await.unwrap() }));
     }
     let mut refused = 0;
     for task in tasks {
-        let outcome = task.await.unwrap();
-        assert!(outcome.evicted.is_empty());
-        refused += usize::from(outcome.refused);
+        match task.await.unwrap() {
+            RecordOutcome::Recorded { evicted } => assert!(evicted.is_empty()),
+            RecordOutcome::Refused => refused += 1,
+            RecordOutcome::Stale => panic!("a current client's token was stale"),
+        }
     }
     assert_eq!(refused, 15);
     let mut raw = db.raw().await;
@@ -587,9 +591,11 @@ async fn every_method_behaves_as_in_sqlite() {
     let limited = store.update_profile(&limited, 1).await.unwrap();
     assert_eq!((limited.version, limited.rate_limit.is_some()), (2, true));
     assert!(matches!(store.update_profile(&limited, 1).await, Err(StoreError::VersionMismatch)));
-    let refreshed =
-        store.refresh_profile_credential(&profile.profile_id, &SecretHash::from_bytes(vec![13; 32]), now()).await;
-    assert_eq!(refreshed.unwrap().secret_generation, 2);
+    let refreshed = store
+        .refresh_profile_credential(&profile.profile_id, &SecretHash::from_bytes(vec![13; 32]), now())
+        .await
+        .unwrap();
+    assert_eq!(refreshed.secret_generation, 2);
     assert_eq!(store.profile_by_key_hash(&key_hash).await.unwrap(), None);
 
     // Tokens, oldest evicted first.
@@ -599,21 +605,21 @@ async fn every_method_behaves_as_in_sqlite() {
     for token in &tokens {
         store.record_token(token, cap, base).await.unwrap();
     }
-    assert!(store.token_state(&tokens[0].jti).await.unwrap().unwrap().revoked);
+    assert_eq!(store.token_state(&tokens[0].jti).await.unwrap(), None, "evicted");
     assert!(!store.token_state(&tokens[1].jti).await.unwrap().unwrap().revoked);
     let refused = store
         .record_token(&token_of(&client, None, base), LiveTokenCap { max_live: 2, policy: CapPolicy::Refuse }, base)
         .await
         .unwrap();
-    assert!(refused.refused);
-    let profile_token = token_of(&client, Some(&profile.profile_id), base);
+    assert_eq!(refused, RecordOutcome::Refused);
+    let profile_token = token_of(&client, Some(&refreshed), base);
     store.record_token(&profile_token, cap, base).await.unwrap();
     let state = store.token_state(&profile_token.jti).await.unwrap().unwrap();
     assert_eq!(state.profile_id, Some(profile.profile_id.clone()));
     store.revoke_token(&tokens[1].jti).await.unwrap();
     store.revoke_token(&TokenId::generate()).await.unwrap();
     assert!(store.token_state(&tokens[1].jti).await.unwrap().unwrap().revoked);
-    assert_eq!(store.purge_expired_tokens(base + time::Duration::hours(2)).await.unwrap(), 4);
+    assert_eq!(store.purge_expired_tokens(base + time::Duration::hours(2)).await.unwrap(), 3);
     assert_eq!(store.token_state(&tokens[2].jti).await.unwrap(), None);
     store.delete_profile(&profile.profile_id).await.unwrap();
     store.delete_profile(&profile.profile_id).await.unwrap();

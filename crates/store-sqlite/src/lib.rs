@@ -3,6 +3,7 @@
 
 mod rows;
 
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -14,12 +15,13 @@ use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, TokenId, UserId};
 use gatehouse_domain::profile::AccessProfile;
 use gatehouse_domain::secret::SecretHash;
 use gatehouse_domain::store::{
-    AccountStore, AuditFilter, AuditStore, Bootstrap, CapOutcome, CapPolicy, ClientStore, KeyStore, LiveTokenCap,
-    PageRequest, ProfileStore, SessionRecord, SessionStore, Store, StoreError, StoredSigningKey, TokenRecord,
+    AccountStore, AuditFilter, AuditStore, Bootstrap, ClientStore, KeyStore, LiveToken, LiveTokenCap, PageRequest,
+    ProfileStore, RecordOutcome, SessionRecord, SessionStore, Store, StoreError, StoredSigningKey, TokenRecord,
     TokenState, TokenStore, UserStore,
 };
+use gatehouse_domain::token_ledger::plan_recording;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
 use crate::rows::{AccountRow, AuditRow, ClientRow, ProfileRow, SigningKeyRow, UserRow, json, map_error};
@@ -117,6 +119,17 @@ async fn insert_client_in(
     .await
     .map_err(map_error)?;
     Ok(())
+}
+
+/// ` (?, ?, ...)` with `values` bound: an SQL list of at most a batch's ids (SQLite allows
+/// 32,766 parameters per statement).
+fn push_list<'a>(query: &mut QueryBuilder<'a, Sqlite>, values: impl IntoIterator<Item = &'a str>) {
+    query.push("(");
+    let mut separated = query.separated(", ");
+    for value in values {
+        separated.push_bind(value);
+    }
+    separated.push_unseparated(")");
 }
 
 #[async_trait]
@@ -666,63 +679,75 @@ async fn fetch_client_in(tx: &mut Transaction<'_, Sqlite>, client_id: &ClientId)
 
 #[async_trait]
 impl TokenStore for SqliteStore {
-    async fn record_token(
+    async fn record_tokens(
         &self,
-        token: &TokenRecord,
+        tokens: &[TokenRecord],
         cap: LiveTokenCap,
         now: OffsetDateTime,
-    ) -> Result<CapOutcome, StoreError> {
-        let mut tx = self.begin().await?;
-        // Live: unexpired, unrevoked, minted under the client's current secret.
-        let live: i64 = sqlx::query_scalar(
-            "select count(*) from access_tokens \
-             where client_id = ? and profile_id is ? and revoked = 0 and expires_at > ? and secret_generation = ?",
-        )
-        .bind(token.client_id.as_str())
-        .bind(token.profile_id.as_ref().map(ProfileId::as_str))
-        .bind(now.unix_timestamp())
-        .bind(token.secret_generation)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_error)?;
-        let mut outcome = CapOutcome::default();
-        let room = i64::from(cap.max_live) - 1;
-        if live > room {
-            if cap.policy == CapPolicy::Refuse {
-                outcome.refused = true;
-                return Ok(outcome);
-            }
-            let evicted: Vec<String> = sqlx::query_scalar(
-                "update access_tokens set revoked = 1 where jti in ( \
-                   select jti from access_tokens \
-                   where client_id = ? and profile_id is ? and revoked = 0 and expires_at > ? \
-                   and secret_generation = ? order by issued_at, rowid limit ?) returning jti",
-            )
-            .bind(token.client_id.as_str())
-            .bind(token.profile_id.as_ref().map(ProfileId::as_str))
-            .bind(now.unix_timestamp())
-            .bind(token.secret_generation)
-            .bind(live - room)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_error)?;
-            outcome.evicted = evicted.into_iter().map(TokenId::from_string).collect();
+    ) -> Result<Vec<RecordOutcome>, StoreError> {
+        if tokens.is_empty() {
+            return Ok(Vec::new());
         }
-        sqlx::query(
-            "insert into access_tokens (jti, client_id, profile_id, secret_generation, issued_at, expires_at) \
-             values (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(token.jti.as_str())
-        .bind(token.client_id.as_str())
-        .bind(token.profile_id.as_ref().map(ProfileId::as_str))
-        .bind(token.secret_generation)
-        .bind(token.issued_at.unix_timestamp())
-        .bind(token.expires_at.unix_timestamp())
-        .execute(&mut *tx)
-        .await
-        .map_err(map_error)?;
+        // Every statement below is one per batch, however many tokens it holds: the batch
+        // shares one write transaction and one commit.
+        let mut tx = self.begin().await?;
+        let client_ids: BTreeSet<&str> = tokens.iter().map(|token| token.client_id.as_str()).collect();
+        let profile_ids: BTreeSet<&str> =
+            tokens.iter().filter_map(|token| token.profile_id.as_ref().map(ProfileId::as_str)).collect();
+
+        let mut query = QueryBuilder::<Sqlite>::new("select client_id, version from clients where client_id in ");
+        push_list(&mut query, client_ids.iter().copied());
+        let clients: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *tx).await.map_err(map_error)?;
+        let clients = clients.into_iter().map(|(id, version)| (ClientId::from_string(id), version)).collect();
+        let mut profiles = HashMap::new();
+        if !profile_ids.is_empty() {
+            let mut query =
+                QueryBuilder::<Sqlite>::new("select profile_id, version from access_profiles where profile_id in ");
+            push_list(&mut query, profile_ids.iter().copied());
+            let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *tx).await.map_err(map_error)?;
+            profiles = rows.into_iter().map(|(id, version)| (ProfileId::from_string(id), version)).collect();
+        }
+
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "select jti, client_id, profile_id, secret_generation from access_tokens where revoked = 0 and expires_at > ",
+        );
+        query.push_bind(now.unix_timestamp()).push(" and client_id in ");
+        push_list(&mut query, client_ids.iter().copied());
+        query.push(" order by issued_at, rowid");
+        let live: Vec<(String, String, Option<String>, i64)> =
+            query.build_query_as().fetch_all(&mut *tx).await.map_err(map_error)?;
+        let live = live
+            .into_iter()
+            .map(|(jti, client_id, profile_id, secret_generation)| LiveToken {
+                jti: TokenId::from_string(jti),
+                client_id: ClientId::from_string(client_id),
+                profile_id: profile_id.map(ProfileId::from_string),
+                secret_generation,
+            })
+            .collect();
+
+        let plan = plan_recording(tokens, &clients, &profiles, live, cap);
+        if !plan.delete.is_empty() {
+            let mut query = QueryBuilder::<Sqlite>::new("delete from access_tokens where jti in ");
+            push_list(&mut query, plan.delete.iter().map(TokenId::as_str));
+            query.build().execute(&mut *tx).await.map_err(map_error)?;
+        }
+        if !plan.insert.is_empty() {
+            let mut query = QueryBuilder::<Sqlite>::new(
+                "insert into access_tokens (jti, client_id, profile_id, secret_generation, issued_at, expires_at) ",
+            );
+            query.push_values(plan.insert.iter().map(|index| &tokens[*index]), |mut row, token| {
+                row.push_bind(token.jti.as_str())
+                    .push_bind(token.client_id.as_str())
+                    .push_bind(token.profile_id.as_ref().map(ProfileId::as_str))
+                    .push_bind(token.secret_generation)
+                    .push_bind(token.issued_at.unix_timestamp())
+                    .push_bind(token.expires_at.unix_timestamp());
+            });
+            query.build().execute(&mut *tx).await.map_err(map_error)?;
+        }
         tx.commit().await.map_err(map_error)?;
-        Ok(outcome)
+        Ok(plan.outcomes)
     }
 
     async fn revoke_token(&self, jti: &TokenId) -> Result<(), StoreError> {

@@ -40,14 +40,17 @@ async fn start(database: &str, key: &str) -> Instance {
     Instance { child, url }
 }
 
-async fn token(http: &reqwest::Client, instance: &Instance, id: &str, secret: &str) -> String {
-    let response = http
-        .post(format!("{}/api-services/v1/auth/token", instance.url))
+async fn token_response(http: &reqwest::Client, instance: &Instance, id: &str, secret: &str) -> reqwest::Response {
+    http.post(format!("{}/api-services/v1/auth/token", instance.url))
         .basic_auth(id, Some(secret))
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn token(http: &reqwest::Client, instance: &Instance, id: &str, secret: &str) -> String {
+    let response = token_response(http, instance, id, secret).await;
     assert_eq!(response.status(), StatusCode::OK);
     response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
 }
@@ -125,6 +128,9 @@ async fn three_instances_on_one_database_agree_within_a_second() {
             .send()
     };
     assert_eq!(patch(&a, false).await.unwrap().status(), StatusCode::OK);
+    // The token endpoint holds the client in memory too, yet refuses at once: the token's write
+    // re-checks the client, whatever the change feed has delivered so far.
+    assert_eq!(token_response(&http, &b, id, secret).await.status(), StatusCode::UNAUTHORIZED);
     within_a_second(&http, &[&b, &c, &a], &client_token, StatusCode::UNAUTHORIZED).await;
     assert_eq!(patch(&c, true).await.unwrap().status(), StatusCode::OK);
     within_a_second(&http, &[&a, &b], &client_token, StatusCode::OK).await;
@@ -143,6 +149,13 @@ async fn three_instances_on_one_database_agree_within_a_second() {
     within_a_second(&http, &[&a, &c], &second, StatusCode::UNAUTHORIZED).await;
     let renew = http.post(format!("{}/v1/clients/{id}/renew-key", c.url)).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(renew.status(), StatusCode::OK);
+    let renewed: Value = renew.json().await.unwrap();
+    // SECURITY.md: once the renewal has answered, the old secret mints nothing on any instance
+    // and the new one works on every instance, though both held the client in memory.
+    for instance in [&a, &b] {
+        assert_eq!(token_response(&http, instance, id, secret).await.status(), StatusCode::UNAUTHORIZED);
+        token(&http, instance, id, renewed["client_secret"].as_str().unwrap()).await;
+    }
     within_a_second(&http, &[&a, &b], &client_token, StatusCode::UNAUTHORIZED).await;
 
     // 200 concurrent creates spread over the instances: every one is there afterwards.
