@@ -280,6 +280,16 @@ async fn token_batches(store: &dyn Store) {
     assert_eq!(store.token_state(&stale.jti).await.unwrap(), None);
     assert_eq!(store.token_state(&gone.jti).await.unwrap(), None);
     assert_eq!(store.record_tokens(&[], cap, at).await.unwrap(), vec![]);
+
+    // A batch that fails writes nothing of itself and leaves the store writable.
+    let a = store.client(&a.client_id).await.unwrap().unwrap();
+    let twice = token(&a, None, at);
+    assert!(store.record_tokens(&[twice.clone(), twice.clone()], cap, at).await.is_err(), "a jti is unique");
+    assert_eq!(store.token_state(&twice.jti).await.unwrap(), None);
+    let after = token(&a, None, at);
+    assert!(matches!(store.record_token(&after, cap, at).await.unwrap(), RecordOutcome::Recorded { .. }));
+    let c = client(&account_id, owner.email.as_str(), "after a failed batch", ClientType::Standard);
+    store.insert_client(&c, &hash(42)).await.unwrap();
 }
 
 async fn users_sessions_and_hand_over(store: &dyn Store) {

@@ -51,7 +51,18 @@ impl TokenLedger {
 
 async fn write_batches(store: Arc<dyn Store>, cap: LiveTokenCap, mut pending: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while pending.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while let Some(first) = pending.recv().await {
+        batch.push(first);
+        // Woken by the first record, the writer lets every request that is ready to run reach
+        // the queue before it takes what is there. Otherwise, on a busy runtime, it takes that
+        // one record alone, again and again, and pays a transaction for each (measured: nine
+        // batches in ten held one token). With nothing else to run, this costs nothing.
+        tokio::task::yield_now().await;
+        while batch.len() < MAX_BATCH
+            && let Ok(next) = pending.try_recv()
+        {
+            batch.push(next);
+        }
         let (records, replies): (Vec<TokenRecord>, Vec<_>) =
             batch.drain(..).map(|Pending { record, reply }| (record, reply)).unzip();
         // Live means unexpired when the newest of these was minted.

@@ -21,7 +21,7 @@ use gatehouse_domain::store::{
 };
 use gatehouse_domain::token_ledger::plan_recording;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool, Transaction};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
 use crate::rows::{AccountRow, AuditRow, ClientRow, ProfileRow, SigningKeyRow, UserRow, json, map_error};
@@ -37,6 +37,8 @@ const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_o
 pub struct SqliteStore {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// Runs the WAL checkpoints; see [`checkpoint_wal`].
+    checkpointer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -56,17 +58,21 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.clone())
+            // Checkpoints are the checkpointer's job, never a commit's.
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await
             .map_err(map_error)?;
         MIGRATOR.run(&writer).await.map_err(|error| StoreError::Internal(format!("migration failed: {error}")))?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await
             .map_err(map_error)?;
-        Ok(Self { writer, readers })
+        let checkpointer =
+            SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(map_error)?;
+        tokio::spawn(checkpoint_wal(checkpointer.clone()));
+        Ok(Self { writer, readers, checkpointer })
     }
 
     async fn begin(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
@@ -119,6 +125,105 @@ async fn insert_client_in(
     .await
     .map_err(map_error)?;
     Ok(())
+}
+
+/// Copies the WAL back into the database file every second, beside the writer. SQLite does
+/// this by default in the commit that crosses 1,000 pages, and a checkpoint syncs the database
+/// file: every token waiting on that commit waited for the disk too (token p99 10 ms at half
+/// load, p50 0.8 ms). A passive checkpoint never blocks the writer.
+async fn checkpoint_wal(pool: SqlitePool) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(error) = sqlx::query("pragma wal_checkpoint(passive)").execute(&pool).await {
+            tracing::warn!(error = %map_error(error), "WAL checkpoint failed; retrying in a second");
+        }
+    }
+}
+
+/// Records a batch of tokens in two calls to SQLite's worker thread, however many tokens it
+/// holds: the transaction is opened in the call that reads what the cap needs (versions and
+/// live tokens, in one statement) and committed in the call that writes. sqlx's `Transaction`
+/// would add a call for each of BEGIN and COMMIT, and each call costs a pair of thread switches,
+/// which on a busy core was a quarter of a token's cost.
+async fn record_batch(
+    connection: &mut SqliteConnection,
+    tokens: &[TokenRecord],
+    cap: LiveTokenCap,
+    now: OffsetDateTime,
+) -> Result<Vec<RecordOutcome>, StoreError> {
+    let client_ids: BTreeSet<&str> = tokens.iter().map(|token| token.client_id.as_str()).collect();
+    let profile_ids: BTreeSet<&str> =
+        tokens.iter().filter_map(|token| token.profile_id.as_ref().map(ProfileId::as_str)).collect();
+
+    // Rows: (kind, id, version or secret generation, client, profile, issued_at, rowid), kind 0
+    // for a client, 1 for a profile, 2 for a live token; live tokens oldest first.
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "begin immediate; select 0, client_id, version, null, null, 0, 0 from clients where client_id in ",
+    );
+    push_list(&mut query, client_ids.iter().copied());
+    if !profile_ids.is_empty() {
+        query.push(
+            " union all select 1, profile_id, version, null, null, 0, 0 from access_profiles where profile_id in ",
+        );
+        push_list(&mut query, profile_ids.iter().copied());
+    }
+    query.push(
+        " union all select 2, jti, secret_generation, client_id, profile_id, issued_at, rowid from access_tokens \
+         where revoked = 0 and expires_at > ",
+    );
+    query.push_bind(now.unix_timestamp()).push(" and client_id in ");
+    push_list(&mut query, client_ids.iter().copied());
+    query.push(" order by 1, 6, 7");
+    type Row = (i64, String, i64, Option<String>, Option<String>, i64, i64);
+    let rows: Vec<Row> = query.build_query_as().fetch_all(&mut *connection).await.map_err(map_error)?;
+    let mut clients = HashMap::new();
+    let mut profiles = HashMap::new();
+    let mut live = Vec::new();
+    for (kind, id, number, client_id, profile_id, _, _) in rows {
+        match (kind, client_id) {
+            (0, _) => {
+                clients.insert(ClientId::from_string(id), number);
+            }
+            (1, _) => {
+                profiles.insert(ProfileId::from_string(id), number);
+            }
+            (_, Some(client_id)) => live.push(LiveToken {
+                jti: TokenId::from_string(id),
+                client_id: ClientId::from_string(client_id),
+                profile_id: profile_id.map(ProfileId::from_string),
+                secret_generation: number,
+            }),
+            (_, None) => return Err(StoreError::Internal("a live token without a client".to_owned())),
+        }
+    }
+
+    let plan = plan_recording(tokens, &clients, &profiles, live, cap);
+    let mut query = QueryBuilder::<Sqlite>::new("");
+    if !plan.delete.is_empty() {
+        query.push("delete from access_tokens where jti in ");
+        push_list(&mut query, plan.delete.iter().map(TokenId::as_str));
+        query.push("; ");
+    }
+    if !plan.insert.is_empty() {
+        query.push("insert into access_tokens (jti, client_id, profile_id, secret_generation, issued_at, expires_at) ");
+        query.push_values(plan.insert.iter().map(|index| &tokens[*index]), |mut row, token| {
+            row.push_bind(token.jti.as_str())
+                .push_bind(token.client_id.as_str())
+                .push_bind(token.profile_id.as_ref().map(ProfileId::as_str))
+                .push_bind(token.secret_generation)
+                .push_bind(token.issued_at.unix_timestamp())
+                .push_bind(token.expires_at.unix_timestamp());
+        });
+        query.push("; ");
+    }
+    query.push("commit");
+    query.build().execute(&mut *connection).await.map_err(map_error)?;
+    Ok(plan.outcomes)
 }
 
 /// ` (?, ?, ...)` with `values` bound: an SQL list of at most a batch's ids (SQLite allows
@@ -688,66 +793,16 @@ impl TokenStore for SqliteStore {
         if tokens.is_empty() {
             return Ok(Vec::new());
         }
-        // Every statement below is one per batch, however many tokens it holds: the batch
-        // shares one write transaction and one commit.
-        let mut tx = self.begin().await?;
-        let client_ids: BTreeSet<&str> = tokens.iter().map(|token| token.client_id.as_str()).collect();
-        let profile_ids: BTreeSet<&str> =
-            tokens.iter().filter_map(|token| token.profile_id.as_ref().map(ProfileId::as_str)).collect();
-
-        let mut query = QueryBuilder::<Sqlite>::new("select client_id, version from clients where client_id in ");
-        push_list(&mut query, client_ids.iter().copied());
-        let clients: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *tx).await.map_err(map_error)?;
-        let clients = clients.into_iter().map(|(id, version)| (ClientId::from_string(id), version)).collect();
-        let mut profiles = HashMap::new();
-        if !profile_ids.is_empty() {
-            let mut query =
-                QueryBuilder::<Sqlite>::new("select profile_id, version from access_profiles where profile_id in ");
-            push_list(&mut query, profile_ids.iter().copied());
-            let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *tx).await.map_err(map_error)?;
-            profiles = rows.into_iter().map(|(id, version)| (ProfileId::from_string(id), version)).collect();
+        let mut connection = self.writer.acquire().await.map_err(map_error)?;
+        let result = record_batch(&mut connection, tokens, cap, now).await;
+        if result.is_err() {
+            // The batch opens its transaction by hand: close it, or the writer would stay in it.
+            // A connection that cannot even roll back is not given back to the pool.
+            if sqlx::query("rollback").execute(&mut *connection).await.is_err() {
+                connection.close_on_drop();
+            }
         }
-
-        let mut query = QueryBuilder::<Sqlite>::new(
-            "select jti, client_id, profile_id, secret_generation from access_tokens where revoked = 0 and expires_at > ",
-        );
-        query.push_bind(now.unix_timestamp()).push(" and client_id in ");
-        push_list(&mut query, client_ids.iter().copied());
-        query.push(" order by issued_at, rowid");
-        let live: Vec<(String, String, Option<String>, i64)> =
-            query.build_query_as().fetch_all(&mut *tx).await.map_err(map_error)?;
-        let live = live
-            .into_iter()
-            .map(|(jti, client_id, profile_id, secret_generation)| LiveToken {
-                jti: TokenId::from_string(jti),
-                client_id: ClientId::from_string(client_id),
-                profile_id: profile_id.map(ProfileId::from_string),
-                secret_generation,
-            })
-            .collect();
-
-        let plan = plan_recording(tokens, &clients, &profiles, live, cap);
-        if !plan.delete.is_empty() {
-            let mut query = QueryBuilder::<Sqlite>::new("delete from access_tokens where jti in ");
-            push_list(&mut query, plan.delete.iter().map(TokenId::as_str));
-            query.build().execute(&mut *tx).await.map_err(map_error)?;
-        }
-        if !plan.insert.is_empty() {
-            let mut query = QueryBuilder::<Sqlite>::new(
-                "insert into access_tokens (jti, client_id, profile_id, secret_generation, issued_at, expires_at) ",
-            );
-            query.push_values(plan.insert.iter().map(|index| &tokens[*index]), |mut row, token| {
-                row.push_bind(token.jti.as_str())
-                    .push_bind(token.client_id.as_str())
-                    .push_bind(token.profile_id.as_ref().map(ProfileId::as_str))
-                    .push_bind(token.secret_generation)
-                    .push_bind(token.issued_at.unix_timestamp())
-                    .push_bind(token.expires_at.unix_timestamp());
-            });
-            query.build().execute(&mut *tx).await.map_err(map_error)?;
-        }
-        tx.commit().await.map_err(map_error)?;
-        Ok(plan.outcomes)
+        result
     }
 
     async fn revoke_token(&self, jti: &TokenId) -> Result<(), StoreError> {
@@ -986,5 +1041,6 @@ impl Store for SqliteStore {
     async fn close(&self) {
         self.readers.close().await;
         self.writer.close().await;
+        self.checkpointer.close().await;
     }
 }
