@@ -255,7 +255,7 @@ impl Gatehouse {
 
         let issued_at = now.unix_timestamp();
         let expires_in = client.token_expiry.seconds();
-        let jti = TokenId::generate();
+        let jti = TokenId::minted_at(now);
         let keys = self.keys.load();
         let claims = AccessTokenClaims {
             iss: keys.issuer().to_owned(),
