@@ -99,8 +99,8 @@ impl Application {
         let state = AppState {
             gatehouse: Arc::new(gatehouse),
             clock,
-            public_url: issuer,
-            trusted_proxies: config.trusted_proxies.clone(),
+            public_url: issuer.into(),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         };
         Ok(Self {
             listener,

@@ -20,15 +20,15 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use self::client_address::TrustedProxies;
 
-/// Shared by every handler.
+/// Shared by every handler, and cloned for each request: every field is behind an `Arc`.
 #[derive(Clone)]
 pub struct AppState {
     pub gatehouse: Arc<Gatehouse>,
     pub clock: Arc<dyn Clock>,
     /// The externally visible base URL (the issuer), for links such as paging URLs.
-    pub public_url: String,
+    pub public_url: Arc<str>,
     /// Whose forwarding headers are believed (seed rule 13).
-    pub trusted_proxies: TrustedProxies,
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -47,17 +47,16 @@ pub fn router(state: AppState) -> Router {
 /// One log line per request: method, route (never the query string, which could carry a
 /// secret), status and duration.
 async fn log_request(request: Request, next: Next) -> Response {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return next.run(request).await;
+    }
     let started = Instant::now();
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned())
-        .unwrap_or_else(|| "<unmatched>".to_owned());
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
     tracing::info!(
         %method,
-        route,
+        route = route.as_ref().map_or("<unmatched>", MatchedPath::as_str),
         status = response.status().as_u16(),
         micros = started.elapsed().as_micros() as u64,
         "request"
