@@ -55,8 +55,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        // No ping before handing out a connection (sqlx's default): a connection to a local
+        // file does not go stale, and each ping is a round trip to the connection's worker
+        // thread, as dear as the statement itself.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             // Checkpoints are the checkpointer's job, never a commit's.
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
@@ -65,6 +69,7 @@ impl SqliteStore {
         MIGRATOR.run(&writer).await.map_err(|error| StoreError::Internal(format!("migration failed: {error}")))?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             // 512 KiB of page cache each (SQLite's default is 2 MiB): the operating system caches
             // the file for all of them anyway, and four full caches were a quarter of the
