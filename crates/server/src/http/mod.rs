@@ -32,24 +32,24 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .merge(ops::routes())
         .merge(oauth::routes())
         .merge(api::routes())
         .merge(gateway::routes())
         .fallback(api::not_found)
-        .with_state(state)
-        .layer(middleware::from_fn(log_request))
-        // A panic becomes a plain 500 in the documented format; the detail stays in the log.
-        .layer(CatchPanicLayer::custom(api::error::panic_response))
+        .with_state(state);
+    // The request log is at INFO; when that level is off (the filter is fixed at start) the
+    // layer is left out rather than run on every request for nothing.
+    let router =
+        if tracing::enabled!(tracing::Level::INFO) { router.layer(middleware::from_fn(log_request)) } else { router };
+    // A panic becomes a plain 500 in the documented format; the detail stays in the log.
+    router.layer(CatchPanicLayer::custom(api::error::panic_response))
 }
 
 /// One log line per request: method, route (never the query string, which could carry a
 /// secret), status and duration.
 async fn log_request(request: Request, next: Next) -> Response {
-    if !tracing::enabled!(tracing::Level::INFO) {
-        return next.run(request).await;
-    }
     let started = Instant::now();
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();

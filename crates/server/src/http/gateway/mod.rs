@@ -60,13 +60,16 @@ async fn decide(
     let product = query.and_then(|query| {
         form_urlencoded::parse(query.as_bytes()).find(|(key, _)| key == "product").map(|(_, value)| value)
     });
-    let original = ["x-original-uri", "x-forwarded-uri"]
-        .iter()
-        .find_map(|name| headers.get(*name).and_then(|value| value.to_str().ok()));
+    // The original path matters only when no product is named.
+    let original = product.is_none().then(|| {
+        ["x-original-uri", "x-forwarded-uri"]
+            .iter()
+            .find_map(|name| headers.get(*name).and_then(|value| value.to_str().ok()))
+    });
     let request = CheckRequest {
         credential,
         product: product.as_deref(),
-        path: original.or(path),
+        path: original.flatten().or(path),
         client_ip: state.trusted_proxies.client_ip(peer, headers),
     };
     match state.gatehouse.check(request, state.clock.now()).await {
