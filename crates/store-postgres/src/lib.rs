@@ -743,6 +743,9 @@ impl TokenStore for PostgresStore {
         // before touching any token also orders this transaction before (or after) a
         // `delete_client` or `delete_profile`, whose cascades lock the same tokens: without it
         // the two could deadlock. A client that is gone locks nothing; its tokens are stale.
+        // Profiles are held FOR SHARE: that waits for an edit or refresh of the profile (FOR NO
+        // KEY UPDATE) and holds the next one off until the commit, so the version read below
+        // is the one the tokens are recorded under; it does not conflict with foreign-key checks.
         let clients: Vec<(String, i64)> = sqlx::query_as(
             "select client_id, version from clients where client_id = any($1) order by client_id for no key update",
         )
@@ -756,7 +759,7 @@ impl TokenStore for PostgresStore {
         if !profile_ids.is_empty() {
             let rows: Vec<(String, i64)> = sqlx::query_as(
                 "select profile_id, version from access_profiles where profile_id = any($1) \
-                 order by profile_id for key share",
+                 order by profile_id for share",
             )
             .bind(&profile_ids)
             .fetch_all(&mut *tx)
