@@ -139,6 +139,23 @@ impl Gatehouse {
         credentials: &PresentedCredentials,
         peer: IpAddr,
     ) -> Result<Caller, TokenError> {
+        match self.admitted_caller(freshness, credentials, peer).await {
+            // Memory only ever says yes. A refusal is decided on the store's state, which another
+            // instance may have changed since it was cached (enabled again, addresses widened, a
+            // profile reactivated).
+            Err(TokenError::InvalidClient) if freshness == Freshness::Memory => {
+                self.admitted_caller(Freshness::Store, credentials, peer).await
+            }
+            other => other,
+        }
+    }
+
+    async fn admitted_caller(
+        &self,
+        freshness: Freshness,
+        credentials: &PresentedCredentials,
+        peer: IpAddr,
+    ) -> Result<Caller, TokenError> {
         let caller = if credentials.client_id.starts_with("prf_") {
             self.authenticate_profile(freshness, credentials).await?
         } else {
@@ -196,16 +213,18 @@ impl Gatehouse {
             Freshness::Memory => self.gate.cached_profile(&profile_id).flatten(),
             Freshness::Store => None,
         };
-        let known = match cached {
-            Some(known) if self.hasher.verify(&credentials.client_secret, &known.credential_hash) => Some(known),
-            _ => self.load_profile(&profile_id, false).await?,
-        };
-        let Some(known) = known else {
-            self.hasher.verify_against_dummy(&credentials.client_secret);
-            return Err(TokenError::InvalidClient);
+        let (known, verified) = match cached {
+            Some(known) if self.hasher.verify(&credentials.client_secret, &known.credential_hash) => (known, true),
+            _ => {
+                let Some(known) = self.load_profile(&profile_id, false).await? else {
+                    self.hasher.verify_against_dummy(&credentials.client_secret);
+                    return Err(TokenError::InvalidClient);
+                };
+                let verified = self.hasher.verify(&credentials.client_secret, &known.credential_hash);
+                (known, verified)
+            }
         };
         let profile = &known.profile;
-        let verified = self.hasher.verify(&credentials.client_secret, &known.credential_hash);
         // Rule 14: an inactive profile can call nothing; an API-key profile has no secret here.
         if !verified || !profile.active || profile.auth_method != AuthMethod::ClientSecret {
             tracing::info!("access profile refused");
@@ -234,10 +253,14 @@ impl Gatehouse {
         let mut freshness = Freshness::Memory;
         for _ in 0..MINT_ATTEMPTS {
             let caller = self.authenticate_from(freshness, &credentials, peer, now).await?;
-            if let Some(issued) = self.mint(&caller, requested_scope, now).await? {
-                return Ok(issued);
+            match self.mint(&caller, requested_scope, now).await {
+                Ok(Some(issued)) => return Ok(issued),
+                Ok(None) => tracing::debug!("the client changed while its token was minted; minting again"),
+                // A scope refused on what memory holds is asked of the store, as for refusals
+                // at authentication: it may have been granted on another instance since.
+                Err(TokenError::InvalidScope) if freshness == Freshness::Memory => {}
+                Err(error) => return Err(error),
             }
-            tracing::debug!("the client changed while its token was minted; minting again");
             freshness = Freshness::Store;
         }
         Err(TokenError::Store(StoreError::Unavailable("the client kept changing while a token was minted".to_owned())))

@@ -133,6 +133,9 @@ async fn three_instances_on_one_database_agree_within_a_second() {
     assert_eq!(token_response(&http, &b, id, secret).await.status(), StatusCode::UNAUTHORIZED);
     within_a_second(&http, &[&b, &c, &a], &client_token, StatusCode::UNAUTHORIZED).await;
     assert_eq!(patch(&c, true).await.unwrap().status(), StatusCode::OK);
+    // And the other way: B holds the client as disabled, yet mints at once once it is enabled,
+    // since a refusal is always decided on the store's state.
+    token(&http, &b, id, secret).await;
     within_a_second(&http, &[&a, &b], &client_token, StatusCode::OK).await;
 
     // Revoke through B and renew through C: refused everywhere within a second.
