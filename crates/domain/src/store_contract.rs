@@ -95,6 +95,7 @@ async fn bootstrap(store: &dyn Store) -> (AccountId, User, Client) {
 }
 
 pub async fn run_all(store: Arc<dyn Store>) {
+    let shared = store.clone();
     let store = store.as_ref();
     bootstrap_is_once_and_complete(store).await;
     clients_round_trip_page_and_version(store).await;
@@ -105,6 +106,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     audit_is_newest_first_and_filtered(store).await;
     profiles_round_trip(store).await;
     products_and_keys(store).await;
+    the_ledger_records_concurrent_tokens_and_isolates_a_bad_one(shared).await;
     store.ping().await.unwrap();
 }
 
@@ -192,6 +194,46 @@ fn token(client: &Client, profile: Option<&AccessProfile>, issued: OffsetDateTim
         client_version: client.version,
         profile_version: profile.map(|profile| profile.version),
     }
+}
+
+/// The group-commit writer over this store: concurrent requests share batches, the cap holds
+/// over them, and a record that cannot be written fails alone.
+async fn the_ledger_records_concurrent_tokens_and_isolates_a_bad_one(store: Arc<dyn Store>) {
+    let (account_id, owner, _) = bootstrap(store.as_ref()).await;
+    let c = client(&account_id, owner.email.as_str(), "ledger", ClientType::Standard);
+    store.insert_client(&c, &hash(50)).await.unwrap();
+    let ledger = Arc::new(crate::token_ledger::TokenLedger::start(store.clone(), LiveTokenCap::default()));
+    let at = now();
+    let mut records: Vec<TokenRecord> = (0..20).map(|_| token(&c, None, at)).collect();
+    // A copy of the newest, which no later token evicts (an evicted token is deleted, so its
+    // jti could be recorded again).
+    let duplicate = records[19].clone();
+    records.push(duplicate.clone());
+    let requests: Vec<_> = records
+        .iter()
+        .cloned()
+        .map(|record| {
+            let ledger = ledger.clone();
+            tokio::spawn(async move { ledger.record(record).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for request in requests {
+        outcomes.push(request.await.unwrap());
+    }
+    let failed = outcomes.iter().filter(|outcome| outcome.is_err()).count();
+    assert_eq!(failed, 1, "only the repeated jti fails: {outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .filter_map(|outcome| outcome.as_ref().ok())
+            .all(|o| matches!(o, RecordOutcome::Recorded { .. }))
+    );
+    let mut live = 0;
+    for record in &records[..20] {
+        live += usize::from(store.token_state(&record.jti).await.unwrap().is_some());
+    }
+    assert_eq!(live, 10, "the cap holds across the ledger's batches");
 }
 
 fn recorded(evicted: Vec<TokenId>) -> RecordOutcome {

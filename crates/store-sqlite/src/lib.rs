@@ -801,16 +801,23 @@ impl TokenStore for SqliteStore {
         if tokens.is_empty() {
             return Ok(Vec::new());
         }
-        let mut connection = self.writer.acquire().await.map_err(map_error)?;
-        let result = record_batch(&mut connection, tokens, cap, now).await;
-        if result.is_err() {
-            // The batch opens its transaction by hand: close it, or the writer would stay in it.
-            // A connection that cannot even roll back is not given back to the pool.
-            if sqlx::query("rollback").execute(&mut *connection).await.is_err() {
-                connection.close_on_drop();
+        // The batch opens its transaction by hand, so it runs on a task of its own: a caller
+        // that stops waiting between its two calls must not leave the writer inside it.
+        let tokens = tokens.to_vec();
+        let writer = self.writer.clone();
+        let batch = tokio::spawn(async move {
+            let mut connection = writer.acquire().await.map_err(map_error)?;
+            let result = record_batch(&mut connection, &tokens, cap, now).await;
+            if result.is_err() {
+                // Close the transaction, or the writer would stay in it. A connection that
+                // cannot even roll back is not given back to the pool.
+                if sqlx::query("rollback").execute(&mut *connection).await.is_err() {
+                    connection.close_on_drop();
+                }
             }
-        }
-        result
+            result
+        });
+        batch.await.map_err(|error| StoreError::Internal(format!("the token batch task failed: {error}")))?
     }
 
     async fn revoke_token(&self, jti: &TokenId) -> Result<(), StoreError> {

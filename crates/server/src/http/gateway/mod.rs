@@ -30,7 +30,8 @@ pub fn routes() -> Router<AppState> {
 /// that answers tens of thousands of requests a second.
 async fn check(State(state): State<AppState>, request: Request) -> Response {
     let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
-        return ApiError::unavailable().into_response();
+        // The accept loop always sets it: its absence is a bug of ours.
+        return ApiError::internal().into_response();
     };
     decide(&state, peer, request.uri().query(), request.headers(), None).await
 }
