@@ -73,15 +73,19 @@ impl SeenTokens {
         self.by_jti.clear();
     }
 
+    /// Keeps the tokens that expire at or after `exp`, and their `jti` entries.
+    fn retain_expiring_from(&mut self, exp: i64) {
+        self.by_hash.retain(|_, token| token.exp >= exp);
+        let by_hash = &self.by_hash;
+        self.by_jti.retain(|_, key| by_hash.contains_key(key));
+    }
+
     fn insert(&mut self, key: [u8; 32], jti: Option<TokenId>, token: Arc<SeenToken>) {
         if self.by_hash.len() >= MAX_TOKENS {
-            let now = OffsetDateTime::now_utc().unix_timestamp();
-            self.by_hash.retain(|_, token| token.exp >= now);
+            self.retain_expiring_from(OffsetDateTime::now_utc().unix_timestamp());
             if self.by_hash.len() >= MAX_TOKENS {
                 self.clear();
             }
-            let by_hash = &self.by_hash;
-            self.by_jti.retain(|_, key| by_hash.contains_key(key));
         }
         self.by_hash.insert(key, token);
         if let Some(jti) = jti {
@@ -171,11 +175,7 @@ impl Gate {
 
     /// Drops what can no longer matter: expired tokens.
     pub fn sweep(&self, now: OffsetDateTime) {
-        let now = now.unix_timestamp();
-        let mut tokens = write(&self.tokens);
-        let SeenTokens { by_hash, by_jti, .. } = &mut *tokens;
-        by_hash.retain(|_, token| token.exp >= now - 60);
-        by_jti.retain(|_, key| by_hash.contains_key(key));
+        write(&self.tokens).retain_expiring_from(now.unix_timestamp() - 60);
     }
 
     fn remember_token(&self, key: [u8; 32], token: Arc<SeenToken>) {
