@@ -102,6 +102,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     renew_and_delete(store).await;
     tokens_cap_state_revoke_and_purge(store).await;
     token_batches(store).await;
+    the_purge_reaches_every_expired_token(store).await;
     users_sessions_and_hand_over(store).await;
     audit_is_newest_first_and_filtered(store).await;
     profiles_round_trip(store).await;
@@ -185,7 +186,7 @@ async fn renew_and_delete(store: &dyn Store) {
 
 fn token(client: &Client, profile: Option<&AccessProfile>, issued: OffsetDateTime) -> TokenRecord {
     TokenRecord {
-        jti: TokenId::generate(),
+        jti: TokenId::minted_at(issued),
         client_id: client.client_id.clone(),
         profile_id: profile.map(|profile| profile.profile_id.clone()),
         secret_generation: client.secret_generation,
@@ -204,6 +205,7 @@ async fn the_ledger_records_concurrent_tokens_and_isolates_a_bad_one(store: Arc<
     store.insert_client(&c, &hash(50)).await.unwrap();
     let ledger = Arc::new(crate::token_ledger::TokenLedger::start(store.clone(), LiveTokenCap::default()));
     let at = now();
+    // All minted in the same instant: the cap's oldest is the one recorded first.
     let mut records: Vec<TokenRecord> = (0..20).map(|_| token(&c, None, at)).collect();
     // A copy of the newest, which no later token evicts (an evicted token is deleted, so its
     // jti could be recorded again).
@@ -278,6 +280,39 @@ async fn tokens_cap_state_revoke_and_purge(store: &dyn Store) {
     let purged = store.purge_expired_tokens(start + time::Duration::hours(2)).await.unwrap();
     assert!(purged >= 11);
     assert!(store.token_state(&records[1].jti).await.unwrap().is_none());
+}
+
+/// More tokens than a store may look at in one step of its purge (SQLite walks the table in
+/// windows of 2,000): every expired one goes, every live one stays.
+async fn the_purge_reaches_every_expired_token(store: &dyn Store) {
+    let (account_id, owner, _) = bootstrap(store).await;
+    let c = client(&account_id, owner.email.as_str(), "many tokens", ClientType::Standard);
+    store.insert_client(&c, &hash(50)).await.unwrap();
+    let start = now();
+    let uncapped = LiveTokenCap { max_live: 10_000, policy: CapPolicy::Refuse };
+    // Tokens alternate between expiring after a minute and after an hour, so expired and live
+    // ones share every window.
+    let records: Vec<TokenRecord> = (0..4_500)
+        .map(|n| {
+            let mut record = token(&c, None, start);
+            if n % 2 == 0 {
+                record.expires_at = start + time::Duration::minutes(1);
+            }
+            record
+        })
+        .collect();
+    for batch in records.chunks(500) {
+        let outcomes = store.record_tokens(batch, uncapped, start).await.unwrap();
+        assert!(outcomes.iter().all(|outcome| *outcome == recorded(vec![])));
+    }
+
+    let purged = store.purge_expired_tokens(start + time::Duration::minutes(2)).await.unwrap();
+    assert_eq!(purged, 2_250, "every token that expired, and no other");
+    for (n, record) in records.iter().enumerate().step_by(7) {
+        let state = store.token_state(&record.jti).await.unwrap();
+        assert_eq!(state.is_some(), n % 2 == 1, "token {n} after the purge");
+    }
+    assert_eq!(store.purge_expired_tokens(start + time::Duration::minutes(2)).await.unwrap(), 0);
 }
 
 /// Many tokens in one call behave as if recorded one after the other, and a token minted from

@@ -168,31 +168,36 @@ async fn record_batch(
     let profile_ids: BTreeSet<&str> =
         tokens.iter().filter_map(|token| token.profile_id.as_ref().map(ProfileId::as_str)).collect();
 
-    // Rows: (kind, id, version or secret generation, client, profile, issued_at, rowid), kind 0
-    // for a client, 1 for a profile, 2 for a live token; live tokens oldest first.
+    // Rows: (kind, id, version or secret generation, client, profile, seq), kind 0 for a client,
+    // 1 for a profile, 2 for a live token; live tokens oldest first, in the order they were
+    // recorded (`seq`; see the migration `token_table_by_jti`).
     let mut query = QueryBuilder::<Sqlite>::new(
-        "begin immediate; select 0, client_id, version, null, null, 0, 0 from clients where client_id in ",
+        "begin immediate; select 0, client_id, version, null, null, 0 from clients where client_id in ",
     );
     push_list(&mut query, client_ids.iter().copied());
     if !profile_ids.is_empty() {
-        query.push(
-            " union all select 1, profile_id, version, null, null, 0, 0 from access_profiles where profile_id in ",
-        );
+        query.push(" union all select 1, profile_id, version, null, null, 0 from access_profiles where profile_id in ");
         push_list(&mut query, profile_ids.iter().copied());
     }
     query.push(
-        " union all select 2, jti, secret_generation, client_id, profile_id, issued_at, rowid from access_tokens \
+        " union all select 2, jti, secret_generation, client_id, profile_id, seq from access_tokens \
          where revoked = 0 and expires_at > ",
     );
     query.push_bind(now.unix_timestamp()).push(" and client_id in ");
     push_list(&mut query, client_ids.iter().copied());
-    query.push(" order by 1, 6, 7");
-    type Row = (i64, String, i64, Option<String>, Option<String>, i64, i64);
+    query.push(" order by 1, 6");
+    type Row = (i64, String, i64, Option<String>, Option<String>, i64);
     let rows: Vec<Row> = query.build_query_as().fetch_all(&mut *connection).await.map_err(map_error)?;
     let mut clients = HashMap::new();
     let mut profiles = HashMap::new();
     let mut live = Vec::new();
-    for (kind, id, number, client_id, profile_id, _, _) in rows {
+    // The highest `seq` among each credential's live tokens: the batch's tokens come after it.
+    let mut last_seq: HashMap<(String, Option<String>), i64> = HashMap::new();
+    for (kind, id, number, client_id, profile_id, seq) in rows {
+        if let (2, Some(client_id)) = (kind, &client_id) {
+            let last = last_seq.entry((client_id.clone(), profile_id.clone())).or_default();
+            *last = (*last).max(seq);
+        }
         match (kind, client_id) {
             (0, _) => {
                 clients.insert(ClientId::from_string(id), number);
@@ -218,14 +223,24 @@ async fn record_batch(
         query.push("; ");
     }
     if !plan.insert.is_empty() {
-        query.push("insert into access_tokens (jti, client_id, profile_id, secret_generation, issued_at, expires_at) ");
-        query.push_values(plan.insert.iter().map(|index| &tokens[*index]), |mut row, token| {
+        query.push(
+            "insert into access_tokens (jti, client_id, profile_id, secret_generation, issued_at, expires_at, seq) ",
+        );
+        let rows = plan.insert.iter().map(|index| {
+            let token = &tokens[*index];
+            let key = (token.client_id.as_str().to_owned(), token.profile_id.as_ref().map(|id| id.as_str().to_owned()));
+            let seq = last_seq.entry(key).or_default();
+            *seq += 1;
+            (token, *seq)
+        });
+        query.push_values(rows, |mut row, (token, seq)| {
             row.push_bind(token.jti.as_str())
                 .push_bind(token.client_id.as_str())
                 .push_bind(token.profile_id.as_ref().map(ProfileId::as_str))
                 .push_bind(token.secret_generation)
                 .push_bind(token.issued_at.unix_timestamp())
-                .push_bind(token.expires_at.unix_timestamp());
+                .push_bind(token.expires_at.unix_timestamp())
+                .push_bind(seq);
         });
         query.push("; ");
     }
@@ -844,15 +859,39 @@ impl TokenStore for SqliteStore {
         }))
     }
 
+    /// Walks the table in key order, a window of [`PURGE_WINDOW`] tokens per transaction: no
+    /// index on the expiry (see the migration `token_table_by_jti`), and no transaction that
+    /// holds the writer, and so the token endpoint, for longer than one window's scan.
     async fn purge_expired_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
-        let result = sqlx::query("delete from access_tokens where expires_at < ?")
-            .bind(before.unix_timestamp())
-            .execute(&self.writer)
+        let mut purged = 0;
+        let mut after = String::new();
+        loop {
+            let window_end: Option<String> = sqlx::query_scalar(
+                "select max(jti) from (select jti from access_tokens where jti > ? order by jti limit ?)",
+            )
+            .bind(&after)
+            .bind(PURGE_WINDOW)
+            .fetch_one(&self.readers)
             .await
             .map_err(map_error)?;
-        Ok(result.rows_affected())
+            let Some(window_end) = window_end else {
+                return Ok(purged);
+            };
+            let result = sqlx::query("delete from access_tokens where jti > ? and jti <= ? and expires_at < ?")
+                .bind(&after)
+                .bind(&window_end)
+                .bind(before.unix_timestamp())
+                .execute(&self.writer)
+                .await
+                .map_err(map_error)?;
+            purged += result.rows_affected();
+            after = window_end;
+        }
     }
 }
+
+/// Tokens the purge looks at per transaction: about a millisecond of the writer's time.
+const PURGE_WINDOW: i64 = 2_000;
 
 const PROFILE_COLUMNS: &str = "profile_id, client_id, name, products, auth_method, allowed_ips, rate_limit, active, \
      secret_generation, version, date_created, date_updated";
