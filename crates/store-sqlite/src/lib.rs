@@ -187,13 +187,10 @@ async fn record_batch(
     let mut clients = HashMap::new();
     let mut profiles = HashMap::new();
     let mut live = Vec::new();
-    // The highest `seq` among each credential's live tokens: the batch's tokens come after it.
+    // The highest `seq` among each credential's live tokens (the last one read, as they are
+    // sorted): the batch's tokens come after it.
     let mut last_seq: HashMap<(String, Option<String>), i64> = HashMap::new();
     for (kind, id, number, client_id, profile_id, seq) in rows {
-        if let (2, Some(client_id)) = (kind, &client_id) {
-            let last = last_seq.entry((client_id.clone(), profile_id.clone())).or_default();
-            *last = (*last).max(seq);
-        }
         match (kind, client_id) {
             (0, _) => {
                 clients.insert(ClientId::from_string(id), number);
@@ -201,12 +198,15 @@ async fn record_batch(
             (1, _) => {
                 profiles.insert(ProfileId::from_string(id), number);
             }
-            (_, Some(client_id)) => live.push(LiveToken {
-                jti: TokenId::from_string(id),
-                client_id: ClientId::from_string(client_id),
-                profile_id: profile_id.map(ProfileId::from_string),
-                secret_generation: number,
-            }),
+            (_, Some(client_id)) => {
+                last_seq.insert((client_id.clone(), profile_id.clone()), seq);
+                live.push(LiveToken {
+                    jti: TokenId::from_string(id),
+                    client_id: ClientId::from_string(client_id),
+                    profile_id: profile_id.map(ProfileId::from_string),
+                    secret_generation: number,
+                });
+            }
             (_, None) => return Err(StoreError::Internal("a live token without a client".to_owned())),
         }
     }
