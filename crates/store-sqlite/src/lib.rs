@@ -2,8 +2,8 @@
 //! `SQLITE_BUSY` between our own writes reaches a client) and a pool of readers.
 
 mod rows;
+mod token_writer;
 
-use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -15,16 +15,19 @@ use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, TokenId, UserId};
 use gatehouse_domain::profile::AccessProfile;
 use gatehouse_domain::secret::SecretHash;
 use gatehouse_domain::store::{
-    AccountStore, AuditFilter, AuditStore, Bootstrap, ClientStore, KeyStore, LiveToken, LiveTokenCap, PageRequest,
-    ProfileStore, RecordOutcome, SessionRecord, SessionStore, Store, StoreError, StoredSigningKey, TokenRecord,
-    TokenState, TokenStore, UserStore,
+    AccountStore, AuditFilter, AuditStore, Bootstrap, ClientStore, KeyStore, LiveTokenCap, PageRequest, ProfileStore,
+    RecordOutcome, SessionRecord, SessionStore, Store, StoreError, StoredSigningKey, TokenRecord, TokenState,
+    TokenStore, UserStore,
 };
-use gatehouse_domain::token_ledger::plan_recording;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{Sqlite, SqlitePool, Transaction};
 use time::OffsetDateTime;
 
 use crate::rows::{AccountRow, AuditRow, ClientRow, ProfileRow, SigningKeyRow, UserRow, json, map_error};
+use crate::token_writer::TokenWriter;
+
+/// How long a write waits for SQLite's write lock, held by the other writer or another process.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -39,6 +42,8 @@ pub struct SqliteStore {
     readers: SqlitePool,
     /// Runs the WAL checkpoints; see [`checkpoint_wal`].
     checkpointer: SqlitePool,
+    /// Writes the live-token batches; see [`token_writer`].
+    tokens: TokenWriter,
 }
 
 impl SqliteStore {
@@ -53,7 +58,7 @@ impl SqliteStore {
             // transaction is in the WAL before the commit returns. Only a power loss can cost
             // the last transactions, and FULL would halve write throughput for that.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
+            .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         // No ping before handing out a connection (sqlx's default): a connection to a local
         // file does not go stale, and each ping is a round trip to the connection's worker
@@ -67,6 +72,7 @@ impl SqliteStore {
             .await
             .map_err(map_error)?;
         MIGRATOR.run(&writer).await.map_err(|error| StoreError::Internal(format!("migration failed: {error}")))?;
+        let tokens = TokenWriter::start(options.get_filename(), BUSY_TIMEOUT)?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .test_before_acquire(false)
@@ -80,7 +86,7 @@ impl SqliteStore {
         let checkpointer =
             SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(map_error)?;
         tokio::spawn(checkpoint_wal(checkpointer.clone()));
-        Ok(Self { writer, readers, checkpointer })
+        Ok(Self { writer, readers, checkpointer, tokens })
     }
 
     async fn begin(&self) -> Result<Transaction<'_, Sqlite>, StoreError> {
@@ -152,124 +158,6 @@ async fn checkpoint_wal(pool: SqlitePool) {
         }
     }
 }
-
-/// Records a batch of tokens in two calls to SQLite's worker thread, however many tokens it
-/// holds: the transaction is opened in the call that reads what the cap needs (versions and
-/// live tokens, in one statement) and committed in the call that writes. sqlx's `Transaction`
-/// would add a call for each of BEGIN and COMMIT, and each call costs a pair of thread switches,
-/// which on a busy core was a quarter of a token's cost.
-async fn record_batch(
-    connection: &mut SqliteConnection,
-    tokens: &[TokenRecord],
-    cap: LiveTokenCap,
-    now: OffsetDateTime,
-) -> Result<Vec<RecordOutcome>, StoreError> {
-    let client_ids: BTreeSet<&str> = tokens.iter().map(|token| token.client_id.as_str()).collect();
-    let profile_ids: BTreeSet<&str> =
-        tokens.iter().filter_map(|token| token.profile_id.as_ref().map(ProfileId::as_str)).collect();
-    let client_ids = json(&client_ids)?;
-
-    // Rows: (kind, id, version or secret generation, client, profile, seq), kind 0 for a client,
-    // 1 for a profile, 2 for a live token; sorted so live tokens come oldest first, in the order
-    // they were recorded (`seq`; see the migration `token_table_by_jti`).
-    type Row = (i64, String, i64, Option<String>, Option<String>, i64);
-    let rows: String = sqlx::query_scalar(READ_BATCH)
-        .bind(&client_ids)
-        .bind(json(&profile_ids)?)
-        .bind(now.unix_timestamp())
-        .bind(&client_ids)
-        .fetch_one(&mut *connection)
-        .await
-        .map_err(map_error)?;
-    let mut rows: Vec<Row> = serde_json::from_str(&rows)
-        .map_err(|error| StoreError::Internal(format!("the token batch's read did not parse: {error}")))?;
-    rows.sort_by_key(|row| (row.0, row.5));
-    let mut clients = HashMap::new();
-    let mut profiles = HashMap::new();
-    let mut live = Vec::new();
-    // The highest `seq` among each credential's live tokens (the last one read, as they are
-    // sorted): the batch's tokens come after it.
-    let mut last_seq: HashMap<(String, Option<String>), i64> = HashMap::new();
-    for (kind, id, number, client_id, profile_id, seq) in rows {
-        match (kind, client_id) {
-            (0, _) => {
-                clients.insert(ClientId::from_string(id), number);
-            }
-            (1, _) => {
-                profiles.insert(ProfileId::from_string(id), number);
-            }
-            (_, Some(client_id)) => {
-                last_seq.insert((client_id.clone(), profile_id.clone()), seq);
-                live.push(LiveToken {
-                    jti: TokenId::from_string(id),
-                    client_id: ClientId::from_string(client_id),
-                    profile_id: profile_id.map(ProfileId::from_string),
-                    secret_generation: number,
-                });
-            }
-            (_, None) => return Err(StoreError::Internal("a live token without a client".to_owned())),
-        }
-    }
-
-    let plan = plan_recording(tokens, &clients, &profiles, live, cap);
-    let deleted: Vec<&str> = plan.delete.iter().map(TokenId::as_str).collect();
-    let inserted: Vec<TokenRow<'_>> = plan
-        .insert
-        .iter()
-        .map(|index| {
-            let token = &tokens[*index];
-            let key = (token.client_id.as_str().to_owned(), token.profile_id.as_ref().map(|id| id.as_str().to_owned()));
-            let seq = last_seq.entry(key).or_default();
-            *seq += 1;
-            (
-                token.jti.as_str(),
-                token.client_id.as_str(),
-                token.profile_id.as_ref().map(ProfileId::as_str),
-                token.secret_generation,
-                token.issued_at.unix_timestamp(),
-                token.expires_at.unix_timestamp(),
-                *seq,
-            )
-        })
-        .collect();
-    sqlx::query(WRITE_BATCH)
-        .bind(json(&deleted)?)
-        .bind(json(&inserted)?)
-        .execute(&mut *connection)
-        .await
-        .map_err(map_error)?;
-    Ok(plan.outcomes)
-}
-
-/// A token row as the batch's insert reads it from JSON: jti, client, profile, secret
-/// generation, issued_at, expires_at, seq.
-type TokenRow<'a> = (&'a str, &'a str, Option<&'a str>, i64, i64, i64, i64);
-
-// The batch's ids and rows travel as one JSON parameter each, so the SQL text is the same for
-// every batch whatever it holds, and is prepared once: with a list of `?` per id, each mix of
-// clients, profiles, evictions and new tokens was a statement of its own, and a mint from many
-// clients missed sqlx's statement cache (100 statements) on nearly every batch.
-
-/// Opens the batch's transaction and reads what the cap needs, as one JSON array of rows: sqlx
-/// hands each result row from its worker thread to the caller as a message of its own, and a
-/// batch from many clients reads ten live tokens for each (a mint rotating over 64 clients spent
-/// a tenth of its CPU in those hand-offs). Binds: the client ids, the profile ids (JSON arrays),
-/// now (unix seconds), the client ids again.
-const READ_BATCH: &str = "begin immediate; \
-    select json_group_array(json_array(kind, id, number, client_id, profile_id, seq)) from ( \
-        select 0 as kind, client_id as id, version as number, null as client_id, null as profile_id, 0 as seq \
-            from clients where client_id in (select value from json_each(?)) \
-        union all select 1, profile_id, version, null, null, 0 from access_profiles \
-            where profile_id in (select value from json_each(?)) \
-        union all select 2, jti, secret_generation, client_id, profile_id, seq from access_tokens \
-            where revoked = 0 and expires_at > ? and client_id in (select value from json_each(?)))";
-
-/// Writes the batch and commits. Binds: the evicted jtis, the new rows ([`TokenRow`]s), as JSON.
-const WRITE_BATCH: &str = "delete from access_tokens where jti in (select value from json_each(?)); \
-    insert into access_tokens (jti, client_id, profile_id, secret_generation, issued_at, expires_at, seq) \
-        select value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, value ->> 6 \
-        from json_each(?); \
-    commit";
 
 #[async_trait]
 impl AccountStore for SqliteStore {
@@ -827,23 +715,7 @@ impl TokenStore for SqliteStore {
         if tokens.is_empty() {
             return Ok(Vec::new());
         }
-        // The batch opens its transaction by hand, so it runs on a task of its own: a caller
-        // that stops waiting between its two calls must not leave the writer inside it.
-        let tokens = tokens.to_vec();
-        let writer = self.writer.clone();
-        let batch = tokio::spawn(async move {
-            let mut connection = writer.acquire().await.map_err(map_error)?;
-            let result = record_batch(&mut connection, &tokens, cap, now).await;
-            if result.is_err() {
-                // Close the transaction, or the writer would stay in it. A connection that
-                // cannot even roll back is not given back to the pool.
-                if sqlx::query("rollback").execute(&mut *connection).await.is_err() {
-                    connection.close_on_drop();
-                }
-            }
-            result
-        });
-        batch.await.map_err(|error| StoreError::Internal(format!("the token batch task failed: {error}")))?
+        self.tokens.record(tokens.to_vec(), cap, now).await
     }
 
     async fn revoke_token(&self, jti: &TokenId) -> Result<(), StoreError> {
@@ -1107,5 +979,6 @@ impl Store for SqliteStore {
         self.readers.close().await;
         self.writer.close().await;
         self.checkpointer.close().await;
+        self.tokens.stop().await;
     }
 }
