@@ -85,7 +85,7 @@ impl SqliteStore {
             .map_err(map_error)?;
         let checkpointer =
             SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(map_error)?;
-        tokio::spawn(checkpoint_wal(checkpointer.clone()));
+        tokio::spawn(checkpoint_wal(checkpointer.clone(), tokens.clone()));
         Ok(Self { writer, readers, checkpointer, tokens })
     }
 
@@ -145,7 +145,13 @@ async fn insert_client_in(
 /// this by default in the commit that crosses 1,000 pages, and a checkpoint syncs the database
 /// file: every token waiting on that commit waited for the disk too (token p99 10 ms at half
 /// load, p50 0.8 ms). A passive checkpoint never blocks the writer.
-async fn checkpoint_wal(pool: SqlitePool) {
+///
+/// But it never catches up with a writer that never pauses, and SQLite starts the WAL over only
+/// once a checkpoint has copied all of it: under a steady mint the file grew without end (77 MB
+/// after 12 s). So once it holds [`WAL_RESTART_FRAMES`], the token writer is asked to copy the
+/// rest itself between two batches (no new frame can land meanwhile), and the next write starts
+/// the WAL over.
+async fn checkpoint_wal(pool: SqlitePool, tokens: TokenWriter) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -153,11 +159,18 @@ async fn checkpoint_wal(pool: SqlitePool) {
         if pool.is_closed() {
             return;
         }
-        if let Err(error) = sqlx::query("pragma wal_checkpoint(passive)").execute(&pool).await {
-            tracing::warn!(error = %map_error(error), "WAL checkpoint failed; retrying in a second");
+        // (busy, frames in the WAL, frames copied)
+        match sqlx::query_as::<_, (i64, i64, i64)>("pragma wal_checkpoint(passive)").fetch_one(&pool).await {
+            Ok((_, frames, _)) if frames >= WAL_RESTART_FRAMES => tokens.checkpoint_after_next_batch(),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(error = %map_error(error), "WAL checkpoint failed; retrying in a second"),
         }
     }
 }
+
+/// The WAL size (in pages: 16 MiB of 4 KiB pages) beyond which it is started over; see
+/// [`checkpoint_wal`].
+const WAL_RESTART_FRAMES: i64 = 4096;
 
 #[async_trait]
 impl AccountStore for SqliteStore {

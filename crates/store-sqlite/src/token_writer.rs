@@ -10,7 +10,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use gatehouse_domain::ids::{ClientId, ProfileId, TokenId};
@@ -31,6 +32,7 @@ enum Command {
 #[derive(Clone)]
 pub(crate) struct TokenWriter {
     commands: mpsc::Sender<Command>,
+    checkpoint_wanted: Arc<AtomicBool>,
 }
 
 impl TokenWriter {
@@ -45,11 +47,19 @@ impl TokenWriter {
             .execute_batch("pragma synchronous = normal; pragma foreign_keys = on; pragma wal_autocheckpoint = 0;")
             .map_err(|error| map_error(&error))?;
         let (commands, received) = mpsc::channel();
+        let checkpoint_wanted = Arc::new(AtomicBool::new(false));
+        let wanted = checkpoint_wanted.clone();
         std::thread::Builder::new()
             .name("gatehouse-tokens".to_owned())
-            .spawn(move || run(connection, received))
+            .spawn(move || run(connection, received, &wanted))
             .map_err(|error| StoreError::Internal(format!("cannot start the token writer: {error}")))?;
-        Ok(Self { commands })
+        Ok(Self { commands, checkpoint_wanted })
+    }
+
+    /// Asks for a passive checkpoint on this connection after its next batch has been answered:
+    /// one that, unlike the checkpointer's, no write can overtake (see `checkpoint_wal`).
+    pub(crate) fn checkpoint_after_next_batch(&self) {
+        self.checkpoint_wanted.store(true, Ordering::Relaxed);
     }
 
     pub(crate) async fn record(
@@ -75,12 +85,20 @@ impl TokenWriter {
     }
 }
 
-fn run(mut connection: Connection, commands: mpsc::Receiver<Command>) {
+fn run(mut connection: Connection, commands: mpsc::Receiver<Command>, checkpoint_wanted: &AtomicBool) {
     for command in commands {
         match command {
             Command::Record { tokens, cap, now, reply } => {
                 // A caller that gave up has nobody to answer.
                 let _ = reply.send(record(&mut connection, &tokens, cap, now));
+                if checkpoint_wanted.swap(false, Ordering::Relaxed) {
+                    // The checkpointer has copied all but the last second of the WAL; the rest
+                    // is quick, and the next batch waits for it.
+                    let copied = connection.query_row("pragma wal_checkpoint(passive)", [], |row| row.get::<_, i64>(0));
+                    if let Err(error) = copied {
+                        tracing::warn!(error = %map_error(&error), "WAL checkpoint on the token writer failed");
+                    }
+                }
             }
             Command::Stop { stopped } => {
                 drop(connection);

@@ -1,0 +1,65 @@
+//! The write-ahead log stays bounded under a mint that never pauses.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use gatehouse_domain::ids::{ClientId, TokenId};
+use gatehouse_domain::store::{LiveTokenCap, RecordOutcome, TokenRecord, TokenStore};
+use gatehouse_store_sqlite::SqliteStore;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+
+/// The WAL header's checkpoint sequence number: SQLite adds one each time it starts the log over.
+fn wal_restarts(wal: &Path) -> u32 {
+    let header = std::fs::read(wal).unwrap();
+    u32::from_be_bytes(header[12..16].try_into().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_mint_does_not_grow_the_wal_without_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal.db");
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path)).await.unwrap();
+    for statement in [
+        "insert into accounts (account_id, name, owner_user_id, date_created) values ('acc', 'a', 'u', 'now')",
+        "insert into clients (client_id, account_id, name, client_owner, client_type, enabled, \
+         token_expiry_seconds, secret_hash, secret_generation, version, date_created, date_updated) \
+         values ('cli', 'acc', 'c', 'o@example.com', 'standard', 1, 3600, x'00', 1, 1, 'now', 'now')",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let wal = dir.path().join("wal.db-wal");
+    let restarts_before = wal_restarts(&wal);
+
+    // Batches back to back, each evicting as many tokens as it records, for long enough that the
+    // checkpointer (every second) finds the log past its limit a few times over.
+    let cap = LiveTokenCap::default();
+    let started = Instant::now();
+    let mut written = 0usize;
+    while started.elapsed() < Duration::from_secs(6) {
+        let at = time::OffsetDateTime::now_utc();
+        let batch: Vec<TokenRecord> = (0..10)
+            .map(|_| TokenRecord {
+                jti: TokenId::minted_at(at),
+                client_id: ClientId::from_string("cli"),
+                profile_id: None,
+                secret_generation: 1,
+                issued_at: at,
+                expires_at: at + time::Duration::hours(1),
+                client_version: 1,
+                profile_version: None,
+            })
+            .collect();
+        let outcomes = store.record_tokens(&batch, cap, at).await.unwrap();
+        assert!(outcomes.iter().all(|outcome| matches!(outcome, RecordOutcome::Recorded { .. })));
+        written += batch.len();
+    }
+
+    let restarts = wal_restarts(&wal) - restarts_before;
+    let wal_bytes = std::fs::metadata(&wal).unwrap().len();
+    eprintln!("{written} tokens, WAL {wal_bytes} bytes, started over {restarts} times");
+    assert!(restarts >= 1, "the WAL was never started over while {written} tokens were written");
+    // 4,096 pages before a restart is asked for, plus what a second of writes adds meanwhile.
+    assert!(wal_bytes < 48 << 20, "the WAL reached {wal_bytes} bytes");
+}
