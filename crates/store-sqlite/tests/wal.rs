@@ -8,12 +8,6 @@ use gatehouse_domain::store::{LiveTokenCap, RecordOutcome, TokenRecord, TokenSto
 use gatehouse_store_sqlite::SqliteStore;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
-/// The WAL header's checkpoint sequence number: SQLite adds one each time it starts the log over.
-fn wal_restarts(wal: &Path) -> u32 {
-    let header = std::fs::read(wal).unwrap();
-    u32::from_be_bytes(header[12..16].try_into().unwrap())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_steady_mint_does_not_grow_the_wal_without_end() {
     let dir = tempfile::tempdir().unwrap();
@@ -30,6 +24,11 @@ async fn a_steady_mint_does_not_grow_the_wal_without_end() {
     }
     pool.close().await;
     let wal = dir.path().join("wal.db-wal");
+    // The WAL header's checkpoint sequence number: SQLite adds one each time it starts the log over.
+    let wal_restarts = |wal: &Path| {
+        let header = std::fs::read(wal).unwrap();
+        u32::from_be_bytes(header[12..16].try_into().unwrap())
+    };
     let restarts_before = wal_restarts(&wal);
 
     // Batches back to back, each evicting as many tokens as it records, for long enough that the
