@@ -1,5 +1,8 @@
-//! SQLite storage for Gatehouse: one file in WAL mode, a single writer connection (so no
-//! `SQLITE_BUSY` between our own writes reaches a client) and a pool of readers.
+//! SQLite storage for Gatehouse: one file in WAL mode, a pool of readers and two writers: sqlx's
+//! single writer connection for everything but the live-token batches, and the token writer's
+//! own connection for those (see [`token_writer`]). Both take SQLite's write lock up front
+//! (`BEGIN IMMEDIATE`) and wait out the busy timeout for each other, so no `SQLITE_BUSY`
+//! between our own writes reaches a client.
 
 mod rows;
 mod token_writer;
@@ -985,7 +988,7 @@ impl KeyStore for SqliteStore {
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("select 1").execute(&self.readers).await.map_err(map_error)?;
-        Ok(())
+        self.tokens.ping().await
     }
 
     async fn close(&self) {
