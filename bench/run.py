@@ -37,8 +37,10 @@ outlier round, high or low, cannot decide a target. Pass more rounds when a rati
 its target.
 
 Everything else is measured once, on the same processes, after the paired rounds: the half-load
-runs (below, at half the median max rate), Gatehouse's introspection and its client list
-(GET /v1/clients page 500 of 100), and the peak RSS of each of the three processes (so
+runs (below, at half the median max rate), Gatehouse's token issuance with 64 clients (made
+through POST /v1/clients) minting in turn, one per request (wrk's Lua request(): each batch then
+reads and writes many clients' live tokens, where the paired runs mint as one client), its
+introspection and its client list (GET /v1/clients page 500 of 100), and the peak RSS of each of the three processes (so
 Gatehouse's is that of the process that served every SQLite run). Then Gatehouse on PostgreSQL
 alone (token, check, introspection, client list) and the opaque peer alone; their ratios use
 the baseline's median req/s and CPU per request from the paired rounds (so they are not paired).
@@ -111,6 +113,7 @@ IDLE_SHARE = 0.05       # "idle": at most 5% of a core over SETTLE_WINDOW second
 SETTLE_WINDOW = 0.25
 CALIBRATION_PROBES = 3  # half load: at most this many 2 s probes to find the pacing
 TOKENS_PER_CLIENT = 10  # the live-token cap: every seeded client is at its cap
+MANY_CLIENTS = 64  # clients minting in turn in the token_many_clients run
 TOKEN_LIFETIME = 3600   # seconds; seeded tokens were issued up to TOKEN_MAX_AGE seconds ago
 TOKEN_MAX_AGE = 300
 OWNER = "bench@example.com"
@@ -205,6 +208,8 @@ class Request:
     headers: list = field(default_factory=list)
     method: str = "GET"
     body: str | None = None
+    # Authorization header values taken in turn, one per request (many clients minting).
+    rotate_authorization: list | None = None
 
 
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
@@ -243,6 +248,14 @@ def lua_script(request, delay_ms):
         lines.append(f"wrk.body = {json.dumps(request.body)}")
     if delay_ms is not None:
         lines.append(f"function delay() return {int(delay_ms)} end")
+    if request.rotate_authorization:
+        lines += [f"local credentials = {{{', '.join(json.dumps(value) for value in request.rotate_authorization)}}}",
+                  "local turn = 0",
+                  "function request()",
+                  "  turn = turn % #credentials + 1",
+                  "  wrk.headers[\"Authorization\"] = credentials[turn]",
+                  "  return wrk.format()",
+                  "end"]
     if not lines:
         return None
     script = tempfile.NamedTemporaryFile("w", prefix="gatehouse-bench-", suffix=".lua", delete=False)
@@ -370,6 +383,20 @@ def post_token(url, auth_header, body):
         "Authorization": auth_header.split(": ", 1)[1], "Content-Type": FORM.split(": ", 1)[1]})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)["access_token"]
+
+
+def create_clients(base, bearer_token, count):
+    """`count` standard clients created with POST /v1/clients: [(client_id, client_secret)]."""
+    created = []
+    for number in range(count):
+        body = json.dumps({"name": f"bench minting {number}", "locked": None,
+                           "scopes": {"products": ["SuperSIM"]}}).encode()
+        request = urllib.request.Request(f"{base}/v1/clients", data=body, method="POST", headers={
+            "Authorization": f"Bearer {bearer_token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            client = json.load(response)
+        created.append((client["client_id"], client["client_secret"]))
+    return created
 
 
 def token_format(token):
@@ -605,7 +632,17 @@ def gatehouse_requests(server, creds):
         return Request(f"{server.base}/api-services/v1/auth/introspect", [auth, FORM], "POST",
                        f"token={fresh_token()}")
 
+    def many_clients():
+        """Minting in turn as MANY_CLIENTS clients made through the API (once per server): each
+        batch then touches many clients' rows and live tokens, not one client's."""
+        if not minting_clients:
+            minting_clients.extend(create_clients(server.base, fresh_token(), MANY_CLIENTS))
+        header_values = [basic(*client).split(": ", 1)[1] for client in minting_clients]
+        return Request(token_url, [FORM], "POST", TOKEN_FORM, rotate_authorization=header_values)
+
+    minting_clients = []
     return {"token": lambda: Request(token_url, [auth, FORM], "POST", TOKEN_FORM),
+            "token_many_clients": many_clients,
             "check": bearer("/v1/auth/check?product=SuperSIM"),
             "introspection": introspect,
             "list_clients": bearer("/v1/clients?page_size=100&page_number=500")}, fresh_token
@@ -617,7 +654,7 @@ def wait_gatehouse(server, results):
     results["startup_seconds"] = time.time() - started
 
 
-GATEHOUSE_ORDER = ("token", "token_half_load", "check", "check_half_load", "introspection", "list_clients")
+GATEHOUSE_ORDER = ("token", "token_half_load", "token_many_clients", "check", "check_half_load", "introspection", "list_clients")
 
 
 def bench_gatehouse(store, seconds, clients, half_load):
@@ -629,6 +666,7 @@ def bench_gatehouse(store, seconds, clients, half_load):
         requests, fresh_token = gatehouse_requests(server, creds)
         results["token_format"] = token_format(fresh_token())
         results.update(measure(server, "token", requests["token"], seconds, half_load))
+        results.update(measure(server, "token_many_clients", requests["token_many_clients"], seconds))
         results.update(measure(server, "check", requests["check"], seconds, half_load))
         results.update(measure(server, "introspection", requests["introspection"], seconds))
         results.update(measure(server, "list_clients", requests["list_clients"], seconds))
@@ -690,13 +728,15 @@ def bench_paired(store, seconds, rounds, clients):
         gatehouse_results.update(token=token["gatehouse_sqlite"], check=check["gatehouse_sqlite"])
         peer_results["token"] = token["peer_jwt"]
 
-        print("   measured once: half load (at half the median max rate), introspection, client list", flush=True)
+        print("   measured once: half load (at half the median max rate), 64 clients minting, introspection, "
+              "client list", flush=True)
         for name in ("token", "check"):
             baseline_results[f"{name}_half_load"] = wrk_half_load(
                 baseline, base_requests[name](), seconds, baseline_results[name]["requests_per_second"])
         for name in ("token", "check"):
             gatehouse_results[f"{name}_half_load"] = wrk_half_load(
                 gatehouse, gh_requests[name](), seconds, gatehouse_results[name]["requests_per_second"])
+        gatehouse_results.update(measure(gatehouse, "token_many_clients", gh_requests["token_many_clients"], seconds))
         gatehouse_results.update(measure(gatehouse, "introspection", gh_requests["introspection"], seconds))
         gatehouse_results.update(measure(gatehouse, "list_clients", gh_requests["list_clients"], seconds))
 
