@@ -17,9 +17,11 @@ use std::time::Duration;
 use gatehouse_domain::ids::{ClientId, ProfileId, TokenId};
 use gatehouse_domain::store::{LiveToken, LiveTokenCap, RecordOutcome, StoreError, TokenRecord};
 use gatehouse_domain::token_ledger::plan_recording;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
+
+use crate::rows::from_sqlite_code;
 
 type Reply = oneshot::Sender<Result<Vec<RecordOutcome>, StoreError>>;
 
@@ -211,27 +213,14 @@ fn write_batch(
     Ok(plan.outcomes)
 }
 
-/// As [`crate::rows::map_error`] does for sqlx: constraint violations are conflicts, lock and I/O
-/// trouble is transient, everything else is internal.
+/// As [`crate::rows::map_error`] does for sqlx, by the same result codes.
 fn map_error(error: &rusqlite::Error) -> StoreError {
-    match error.sqlite_error() {
-        Some(failure) if failure.code == ErrorCode::ConstraintViolation => match failure.extended_code {
-            // 2067 UNIQUE, 1555 PRIMARY KEY
-            2067 | 1555 => StoreError::Conflict(error.to_string()),
-            _ => StoreError::Internal(error.to_string()),
-        },
-        Some(failure)
-            if matches!(
-                failure.code,
-                ErrorCode::DatabaseBusy
-                    | ErrorCode::DatabaseLocked
-                    | ErrorCode::SystemIoFailure
-                    | ErrorCode::DiskFull
-                    | ErrorCode::CannotOpen
-            ) =>
-        {
-            StoreError::Unavailable(error.to_string())
-        }
+    match error {
+        rusqlite::Error::SqliteFailure(failure, message) => from_sqlite_code(
+            failure.extended_code,
+            message.clone().unwrap_or_else(|| failure.to_string()),
+            error.to_string(),
+        ),
         _ => StoreError::Internal(error.to_string()),
     }
 }
