@@ -73,6 +73,8 @@ def server():
                 "token_url": base_url + TOKEN_PATH,
                 "client_id": creds["client_id"],
                 "client_secret": creds["client_secret"],
+                "owner_email": creds["owner_email"],
+                "owner_password": creds["owner_password"],
             }
         finally:
             if proc.poll() is None:

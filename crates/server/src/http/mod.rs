@@ -6,6 +6,7 @@ pub mod client_address;
 mod gateway;
 pub mod oauth;
 mod ops;
+mod portal;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::routes())
         .merge(api::routes())
         .merge(gateway::routes())
+        .merge(portal::routes())
         .fallback(api::not_found)
         .with_state(state);
     // The request log is at INFO; when that level is off (the filter is fixed at start) the

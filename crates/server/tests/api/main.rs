@@ -19,6 +19,7 @@ mod nginx;
 mod oauth_standards;
 mod people;
 mod permission_matrix;
+mod portal;
 mod process;
 mod processes;
 mod token_endpoint;

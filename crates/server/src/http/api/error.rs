@@ -116,6 +116,11 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The message the caller is shown (never internal detail; see the `From` impls below).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<ValidationError> for ApiError {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use gatehouse_domain::actor::Actor;
 use gatehouse_domain::people::SESSION_PREFIX;
 use serde::de::DeserializeOwned;
@@ -110,6 +110,19 @@ pub struct Authenticated(pub Actor);
 
 /// The portal's session cookie (HttpOnly, SameSite=Strict).
 pub const SESSION_COOKIE: &str = "gatehouse_session";
+
+/// The `Set-Cookie` value that hands a browser its session: out of reach of scripts
+/// (HttpOnly) and never sent with a request another site starts (SameSite=Strict).
+pub fn session_set_cookie(token: &str, max_age_seconds: i64) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}"
+    ))
+    .ok()
+}
+
+/// The `Set-Cookie` value that makes a browser forget its session.
+pub const SESSION_CLEAR_COOKIE: HeaderValue =
+    HeaderValue::from_static("gatehouse_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;

@@ -2,7 +2,7 @@
 //! `/v1/audit-events`.
 
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 
 use super::clients::{no_store, timestamp};
 use super::error::ApiError;
-use super::extract::{ApiJson, Authenticated, SESSION_COOKIE, bearer_token, session_cookie};
+use super::extract::{ApiJson, Authenticated, SESSION_CLEAR_COOKIE, bearer_token, session_cookie, session_set_cookie};
 use super::paging::{ListMeta, ListQuery};
 use crate::http::AppState;
 
@@ -95,14 +95,11 @@ async fn login(
                 LoginError::Store(error) => error.into(),
             }
         })?;
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        session.token, session.expires_in
-    );
+    let cookie = session_set_cookie(&session.token, session.expires_in);
     let mut response =
         Json(LoginResponse { session_token: session.token, expires_in: session.expires_in, user: session.user.into() })
             .into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+    if let Some(cookie) = cookie {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     Ok(no_store(response))
@@ -116,10 +113,7 @@ async fn logout(State(state): State<AppState>, request: axum::extract::Request) 
         state.gatehouse.logout(&token).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("gatehouse_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
-    );
+    response.headers_mut().insert(header::SET_COOKIE, SESSION_CLEAR_COOKIE);
     Ok(response)
 }
 

@@ -1,0 +1,693 @@
+//! The API client pages: list, create (the secret shown once), view, edit, enable and disable,
+//! lock and unlock, renew the key, transfer ownership, delete. Each action is the same domain
+//! operation `/v1/clients` calls, so the rules (seed rules 1-10) hold here unchanged.
+
+use std::collections::BTreeSet;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use gatehouse_domain::account::{Email, Product};
+use gatehouse_domain::client::{
+    AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, TokenExpiry,
+};
+use gatehouse_domain::clients::{ClientPatch, NewClient, RequestedScopes};
+use gatehouse_domain::error::ValidationError;
+use gatehouse_domain::ids::ClientId;
+use gatehouse_domain::secret::ClientSecret;
+use gatehouse_domain::store::{AuditFilter, PageRequest};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::forms::{FormFields, entries};
+use super::pages::{csrf_field, form_error, layout, when};
+use super::{PortalError, PortalForm, PortalSession};
+use crate::http::AppState;
+
+/// Clients per page of the list.
+const PAGE_SIZE: u32 = 50;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/clients", get(list))
+        .route("/clients/new", get(new_form).post(create))
+        .route("/clients/{client_id}", get(show))
+        .route("/clients/{client_id}/edit", get(edit_form).post(update))
+        .route("/clients/{client_id}/state", axum::routing::post(change_state))
+        .route("/clients/{client_id}/renew-key", get(renew_confirm).post(renew_key))
+        .route("/clients/{client_id}/transfer-ownership", axum::routing::post(transfer_ownership))
+        .route("/clients/{client_id}/delete", get(delete_confirm).post(delete))
+}
+
+fn client_url(client_id: &ClientId) -> String {
+    format!("/clients/{client_id}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The list
+
+#[derive(Deserialize)]
+struct ListParams {
+    #[serde(default)]
+    page: Option<u32>,
+    /// A fixed notice after a redirect: only known codes are shown, nothing from the URL is
+    /// echoed.
+    #[serde(default)]
+    notice: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    session: PortalSession,
+    Query(params): Query<ListParams>,
+) -> Result<Response, PortalError> {
+    let number = params.page.unwrap_or(1).max(1);
+    let page = PageRequest { size: PAGE_SIZE, number };
+    let (clients, count) = state.gatehouse.list_clients(&session.actor, None, None, page, state.clock.now()).await?;
+    let pages = count.div_ceil(u64::from(PAGE_SIZE)).max(1);
+    let notice = match params.notice.as_deref() {
+        Some("deleted") => Some("The client was deleted. Its credentials and tokens no longer work."),
+        _ => None,
+    };
+    let body = html! {
+        div.heading {
+            h1 { "API clients" }
+            a.button href="/clients/new" { "New client" }
+        }
+        @if let Some(notice) = notice { p.notice role="status" { (notice) } }
+        @if clients.is_empty() {
+            p.muted { "No clients on this page." }
+        } @else {
+            table.list {
+                thead { tr { th { "Name" } th { "Client ID" } th { "Type" } th { "State" } th { "Owner" } th { "Created" } } }
+                tbody {
+                    @for client in &clients {
+                        tr {
+                            td { a href=(client_url(&client.client_id)) { (client.name.as_str()) } }
+                            td { code { (client.client_id) } }
+                            td { (client.client_type.as_str()) }
+                            td { (state_badges(client)) }
+                            td { (client.client_owner) }
+                            td { (when(client.date_created)) }
+                        }
+                    }
+                }
+            }
+        }
+        nav.pager {
+            @if number > 1 { a href={ "/clients?page=" (number - 1) } { "← Previous" } }
+            span { "Page " (number) " of " (pages) " · " (count) " clients" }
+            @if u64::from(number) < pages { a href={ "/clients?page=" (number + 1) } { "Next →" } }
+        }
+    };
+    Ok(layout("API clients", Some(&session), body).into_response())
+}
+
+fn state_badges(client: &Client) -> Markup {
+    html! {
+        @if client.enabled { span.badge.ok { "enabled" } } @else { span.badge.off { "disabled" } }
+        @if client.is_locked() { " " span.badge.locked { "locked" } }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The create and edit form
+
+/// What the form shows: a client's current values, or what was just submitted when it is shown
+/// again with an error.
+struct FormValues {
+    name: String,
+    description: String,
+    client_type: ClientType,
+    products: BTreeSet<String>,
+    global_resources: BTreeSet<GlobalResource>,
+    token_expiry_seconds: String,
+    allowed_ips: String,
+    requests_per_second: String,
+    burst: String,
+    locked: bool,
+}
+
+impl FormValues {
+    fn blank() -> Self {
+        Self {
+            name: String::new(),
+            description: String::new(),
+            client_type: ClientType::Standard,
+            products: BTreeSet::new(),
+            global_resources: BTreeSet::new(),
+            token_expiry_seconds: TokenExpiry::DEFAULT.seconds().to_string(),
+            allowed_ips: String::new(),
+            requests_per_second: String::new(),
+            burst: String::new(),
+            locked: false,
+        }
+    }
+
+    fn of(client: &Client) -> Self {
+        Self {
+            name: client.name.as_str().to_owned(),
+            description: client.description.as_str().to_owned(),
+            client_type: client.client_type,
+            products: client.scopes.products.clone(),
+            global_resources: client.scopes.global_resources.clone(),
+            token_expiry_seconds: client.token_expiry.seconds().to_string(),
+            allowed_ips: client.allowed_ips.to_strings().join("\n"),
+            requests_per_second: client
+                .rate_limit
+                .map(|limit| limit.requests_per_second.to_string())
+                .unwrap_or_default(),
+            burst: client.rate_limit.map(|limit| limit.burst.to_string()).unwrap_or_default(),
+            locked: client.is_locked(),
+        }
+    }
+
+    fn submitted(form: &FormFields) -> Self {
+        Self {
+            name: form.text("name").to_owned(),
+            description: form.text("description").to_owned(),
+            client_type: form.text("client_type").parse().unwrap_or(ClientType::Standard),
+            products: form.all("products").into_iter().collect(),
+            global_resources: form
+                .all("global_resources")
+                .iter()
+                .filter_map(|name| GlobalResource::parse(name))
+                .collect(),
+            token_expiry_seconds: form.text("token_expiry_seconds").to_owned(),
+            allowed_ips: form.text("allowed_ips").to_owned(),
+            requests_per_second: form.text("requests_per_second").to_owned(),
+            burst: form.text("burst").to_owned(),
+            locked: form.checked("locked"),
+        }
+    }
+}
+
+/// The parts of a form every client has, parsed at the edge as `/v1` parses its JSON.
+struct ParsedFields {
+    name: ClientName,
+    description: Description,
+    client_type: Option<ClientType>,
+    scopes: RequestedScopes,
+    token_expiry: Option<TokenExpiry>,
+    allowed_ips: AllowedIps,
+    rate_limit: Option<RateLimit>,
+}
+
+fn parse_fields(form: &FormFields, may_grant_admin: bool) -> Result<ParsedFields, ValidationError> {
+    let client_type = form.get("client_type").map(str::parse::<ClientType>).transpose()?;
+    let mut global_resources = Vec::new();
+    for name in form.all("global_resources") {
+        let resource = GlobalResource::parse(&name)
+            .ok_or_else(|| ValidationError::new("global_resources", "holds an unknown global resource"))?;
+        global_resources.push(resource);
+    }
+    // A form without the admin fields (a developer's) leaves them as they are by omission.
+    if !may_grant_admin && !global_resources.is_empty() {
+        return Err(ValidationError::new("global_resources", "only owners and admins grant global resources"));
+    }
+    let expiry = form.text("token_expiry_seconds").trim();
+    let token_expiry = if expiry.is_empty() {
+        None
+    } else {
+        let seconds = expiry
+            .parse::<i64>()
+            .map_err(|_| ValidationError::new("token_expiry_seconds", "must be a whole number"))?;
+        Some(TokenExpiry::parse(seconds)?)
+    };
+    Ok(ParsedFields {
+        name: ClientName::parse(form.text("name"))?,
+        description: Description::parse(form.text("description"))?,
+        client_type,
+        scopes: RequestedScopes { global_resources, products: form.all("products") },
+        token_expiry,
+        allowed_ips: AllowedIps::parse(&entries(form.text("allowed_ips")))?,
+        rate_limit: parse_rate_limit(form.text("requests_per_second"), form.text("burst"))?,
+    })
+}
+
+/// Both blank: no limit (seed rule 12's `null`).
+fn parse_rate_limit(requests_per_second: &str, burst: &str) -> Result<Option<RateLimit>, ValidationError> {
+    let (requests_per_second, burst) = (requests_per_second.trim(), burst.trim());
+    if requests_per_second.is_empty() && burst.is_empty() {
+        return Ok(None);
+    }
+    let number = |field: &str, value: &str| {
+        value.parse::<i64>().map_err(|_| ValidationError::new(field, "must be a whole number between 1 and 1000000"))
+    };
+    let requests_per_second = number("rate_limit.requests_per_second", requests_per_second)?;
+    let burst = number("rate_limit.burst", burst)?;
+    RateLimit::parse(requests_per_second, burst).map(Some)
+}
+
+/// The form's fields, shared by create and edit.
+fn client_fields(values: &FormValues, catalogue: &[Product], may_grant_admin: bool, creating: bool) -> Markup {
+    html! {
+        label for="name" { "Name" }
+        input #name type="text" name="name" value=(values.name) maxlength=(ClientName::MAX_CHARS) required;
+        label for="description" { "Description" }
+        textarea #description name="description" rows="2" maxlength=(Description::MAX_CHARS) { (values.description) }
+        @if may_grant_admin {
+            label for="client_type" { "Type" }
+            select #client_type name="client_type" {
+                option value="standard" selected[values.client_type == ClientType::Standard] { "standard: products only" }
+                option value="admin" selected[values.client_type == ClientType::Admin] { "admin: products and global resources" }
+            }
+        }
+        fieldset {
+            legend { "Products" }
+            @if catalogue.is_empty() { p.muted { "The account's catalogue has no products." } }
+            @for product in catalogue {
+                label.check {
+                    input type="checkbox" name="products" value=(product.name) checked[values.products.contains(&product.name)];
+                    " " (product.name)
+                    @if !product.description.is_empty() { span.muted { " · " (product.description) } }
+                }
+            }
+        }
+        @if may_grant_admin {
+            fieldset {
+                legend { "Global resources " span.muted { "(admin clients only)" } }
+                @for resource in GlobalResource::ALL {
+                    label.check {
+                        input type="checkbox" name="global_resources" value=(resource.as_str())
+                            checked[values.global_resources.contains(&resource)];
+                        " " code { (resource.as_str()) }
+                    }
+                }
+            }
+        }
+        label for="token_expiry_seconds" { "Token lifetime (seconds, " (TokenExpiry::MIN) " to " (TokenExpiry::MAX) ")" }
+        input #token_expiry_seconds type="number" name="token_expiry_seconds" min=(TokenExpiry::MIN) max=(TokenExpiry::MAX)
+            value=(values.token_expiry_seconds);
+        label for="allowed_ips" { "Allowed addresses " span.muted { "(IPs or CIDR blocks, one per line; empty allows any)" } }
+        textarea #allowed_ips name="allowed_ips" rows="3" { (values.allowed_ips) }
+        fieldset.row {
+            legend { "Rate limit " span.muted { "(empty for none)" } }
+            label { "Requests per second " input type="number" name="requests_per_second" min="1" value=(values.requests_per_second); }
+            label { "Burst " input type="number" name="burst" min="1" value=(values.burst); }
+        }
+        @if creating {
+            label.check { input type="checkbox" name="locked" value="true" checked[values.locked]; " Locked: only the account owner, admins and the client owner may change it" }
+        }
+    }
+}
+
+async fn catalogue(state: &AppState, session: &PortalSession) -> Result<Vec<Product>, PortalError> {
+    Ok(state.gatehouse.list_products(&session.actor, None).await?)
+}
+
+fn may_grant_admin(session: &PortalSession) -> bool {
+    session.actor.may_grant_admin().is_ok()
+}
+
+fn new_page(session: &PortalSession, catalogue: &[Product], values: &FormValues, error: Option<&str>) -> Markup {
+    let body = html! {
+        h1 { "New API client" }
+        p.muted { "The client secret is shown once, on the next page. Gatehouse stores only its hash." }
+        (form_error(error))
+        form.stacked method="post" action="/clients/new" {
+            (csrf_field(session))
+            (client_fields(values, catalogue, may_grant_admin(session), true))
+            button type="submit" { "Create client" }
+        }
+    };
+    layout("New API client", Some(session), body)
+}
+
+async fn new_form(State(state): State<AppState>, session: PortalSession) -> Result<Response, PortalError> {
+    let catalogue = catalogue(&state, &session).await?;
+    Ok(new_page(&session, &catalogue, &FormValues::blank(), None).into_response())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    PortalForm { session, fields: form }: PortalForm,
+) -> Result<Response, PortalError> {
+    let result = async {
+        let fields = parse_fields(&form, may_grant_admin(&session))?;
+        let new = NewClient {
+            account_id: None,
+            name: fields.name,
+            description: fields.description,
+            locked: Some(form.checked("locked")),
+            client_type: fields.client_type,
+            scopes: fields.scopes,
+            token_expiry: fields.token_expiry,
+            allowed_ips: fields.allowed_ips,
+            rate_limit: fields.rate_limit,
+        };
+        Ok::<_, PortalError>(state.gatehouse.create_client(&session.actor, new, state.clock.now()).await?)
+    }
+    .await;
+    match result {
+        Ok((client, secret)) => Ok(secret_page(&state, &session, &client, &secret, "Client created").into_response()),
+        Err(error) if error.status() == StatusCode::BAD_REQUEST || error.status() == StatusCode::FORBIDDEN => {
+            let catalogue = catalogue(&state, &session).await?;
+            let page = new_page(&session, &catalogue, &FormValues::submitted(&form), Some(error.message()));
+            Ok((error.status(), page).into_response())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The one page that shows a secret (seed rule 1): after creation and after renewal. Pages are
+/// never cached (`guard`), so going back does not bring it up again.
+fn secret_page(
+    state: &AppState,
+    session: &PortalSession,
+    client: &Client,
+    secret: &ClientSecret,
+    title: &str,
+) -> Markup {
+    let token_url = format!("{}/api-services/v1/auth/token", state.public_url.trim_end_matches('/'));
+    let body = html! {
+        h1 { (title) }
+        p.notice role="status" {
+            strong { "Copy the client secret now. " }
+            "It is shown only this once: Gatehouse keeps only a hash of it."
+        }
+        dl.credentials {
+            dt { "Client ID" } dd { code #client-id { (client.client_id) } }
+            dt { "Client secret" } dd { code #client-secret { (secret.expose()) } }
+        }
+        p { "Get an access token with the client-credentials grant:" }
+        pre { "curl -u '" (client.client_id) ":<client secret>' -d grant_type=client_credentials " (token_url) }
+        p { a href=(client_url(&client.client_id)) { "Go to " (client.name.as_str()) } }
+    };
+    layout(title, Some(session), body)
+}
+
+// ---------------------------------------------------------------------------------------------
+// One client
+
+async fn load(state: &AppState, session: &PortalSession, client_id: &ClientId) -> Result<Client, PortalError> {
+    Ok(state.gatehouse.get_client(&session.actor, client_id, state.clock.now()).await?)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    session: PortalSession,
+    Path(client_id): Path<String>,
+) -> Result<Response, PortalError> {
+    let client = load(&state, &session, &ClientId::from_string(client_id)).await?;
+    let history = if session.actor.require(GlobalResource::Audit).is_ok() {
+        let filter = AuditFilter { target_id: Some(client.client_id.to_string()), actor_id: None };
+        let page = PageRequest { size: 20, number: 1 };
+        state.gatehouse.audit_events(&session.actor, Some(client.account_id.clone()), &filter, page).await?.0
+    } else {
+        Vec::new()
+    };
+    let url = client_url(&client.client_id);
+    let rate_limit = client.rate_limit.map_or_else(
+        || "none".to_owned(),
+        |limit| format!("{} requests/s, burst {}", limit.requests_per_second, limit.burst),
+    );
+    let body = html! {
+        div.heading {
+            h1 { (client.name.as_str()) " " (state_badges(&client)) }
+            a.button href={ (url) "/edit" } { "Edit" }
+        }
+        @if !client.description.as_str().is_empty() { p { (client.description.as_str()) } }
+        dl.fields {
+            dt { "Client ID" } dd { code { (client.client_id) } }
+            dt { "Type" } dd { (client.client_type.as_str()) }
+            dt { "Owner" } dd { (client.client_owner) }
+            dt { "Products" } dd { (list_or_none(client.scopes.products.iter().map(String::as_str))) }
+            dt { "Global resources" } dd { (list_or_none(client.scopes.global_resources.iter().map(|r| r.as_str()))) }
+            dt { "Token lifetime" } dd { (client.token_expiry.seconds()) " s" }
+            dt { "Allowed addresses" } dd { (list_or_none(client.allowed_ips.to_strings().iter().map(String::as_str))) }
+            dt { "Rate limit" } dd { (rate_limit) }
+            dt { "Created" } dd { (when(client.date_created)) }
+            dt { "Updated" } dd { (when(client.date_updated)) }
+        }
+        section.actions {
+            h2 { "Actions" }
+            form.inline method="post" action={ (url) "/state" } {
+                (csrf_field(&session))
+                @if client.enabled {
+                    button name="action" value="disable" type="submit" { "Disable" }
+                } @else {
+                    button name="action" value="enable" type="submit" { "Enable" }
+                }
+                @if client.is_locked() {
+                    button name="action" value="unlock" type="submit" { "Unlock" }
+                } @else {
+                    button name="action" value="lock" type="submit" { "Lock" }
+                }
+            }
+            a.button href={ (url) "/renew-key" } { "Renew key…" }
+            a.button.danger href={ (url) "/delete" } { "Delete…" }
+            form.inline method="post" action={ (url) "/transfer-ownership" } {
+                (csrf_field(&session))
+                label { "New owner " input type="email" name="client_owner" placeholder="user@example.com" required; }
+                button type="submit" { "Transfer ownership" }
+            }
+            p.muted {
+                "Disabling refuses the client's secret and every token it holds until it is enabled again. "
+                "A locked client can be changed only by the account owner, admins and its owner."
+            }
+        }
+        @if !history.is_empty() {
+            section {
+                h2 { "Recent activity" }
+                (audit_table(&history))
+            }
+        }
+    };
+    Ok(layout(client.name.as_str(), Some(&session), body).into_response())
+}
+
+fn list_or_none<'a>(items: impl Iterator<Item = &'a str>) -> Markup {
+    let items: Vec<&str> = items.collect();
+    html! {
+        @if items.is_empty() { span.muted { "none" } }
+        @for (index, item) in items.iter().enumerate() {
+            @if index > 0 { ", " }
+            code { (item) }
+        }
+    }
+}
+
+pub fn audit_table(events: &[gatehouse_domain::audit::AuditEvent]) -> Markup {
+    html! {
+        table.list {
+            thead { tr { th { "When" } th { "Who" } th { "Action" } th { "Target" } th { "Outcome" } th { "From" } } }
+            tbody {
+                @for event in events {
+                    tr {
+                        td { (when(event.occurred_at)) }
+                        td { (event.actor_email.as_deref().unwrap_or(&event.actor_id)) " " span.muted { "(" (event.actor_type) ")" } }
+                        td { code { (event.action) } }
+                        td { (event.target_type) " " code { (event.target_id) } }
+                        td {
+                            (event.outcome.as_str())
+                            @if let Some(reason) = &event.reason { span.muted { " · " (reason) } }
+                        }
+                        td { (event.source_ip.as_deref().unwrap_or("")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Edit
+
+fn edit_page(
+    session: &PortalSession,
+    client_id: &ClientId,
+    version: i64,
+    catalogue: &[Product],
+    values: &FormValues,
+    error: Option<&str>,
+) -> Markup {
+    let url = client_url(client_id);
+    let body = html! {
+        h1 { "Edit " (values.name) }
+        p.muted { "Changes to scopes and token lifetime apply to tokens minted from now on; tokens already issued keep theirs until they expire." }
+        (form_error(error))
+        form.stacked method="post" action={ (url) "/edit" } {
+            (csrf_field(session))
+            input type="hidden" name="version" value=(version);
+            (client_fields(values, catalogue, may_grant_admin(session), false))
+            button type="submit" { "Save" }
+            " " a href=(url) { "Cancel" }
+        }
+    };
+    layout("Edit client", Some(session), body)
+}
+
+async fn edit_form(
+    State(state): State<AppState>,
+    session: PortalSession,
+    Path(client_id): Path<String>,
+) -> Result<Response, PortalError> {
+    let client = load(&state, &session, &ClientId::from_string(client_id)).await?;
+    session.actor.may_change(&client)?;
+    let catalogue = catalogue(&state, &session).await?;
+    Ok(edit_page(&session, &client.client_id, client.version, &catalogue, &FormValues::of(&client), None)
+        .into_response())
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    PortalForm { session, fields: form }: PortalForm,
+) -> Result<Response, PortalError> {
+    let client_id = ClientId::from_string(client_id);
+    // The version the form was rendered from: a change made since then is not overwritten.
+    let version = form.text("version").parse::<i64>().unwrap_or(-1);
+    let result = async {
+        let admin = may_grant_admin(&session);
+        let fields = parse_fields(&form, admin)?;
+        let scopes = if admin {
+            fields.scopes
+        } else {
+            // The form had no global-resource boxes: keep whatever the client holds.
+            let current = load(&state, &session, &client_id).await?;
+            RequestedScopes {
+                global_resources: current.scopes.global_resources.into_iter().collect(),
+                products: fields.scopes.products,
+            }
+        };
+        let patch = ClientPatch {
+            name: Some(fields.name),
+            description: Some(fields.description),
+            client_type: fields.client_type,
+            scopes: Some(scopes),
+            token_expiry: Some(fields.token_expiry.unwrap_or_default()),
+            allowed_ips: Some(fields.allowed_ips),
+            rate_limit: Some(fields.rate_limit),
+            ..ClientPatch::default()
+        };
+        Ok::<_, PortalError>(
+            state.gatehouse.update_client(&session.actor, &client_id, patch, Some(version), state.clock.now()).await?,
+        )
+    }
+    .await;
+    match result {
+        Ok(client) => Ok(Redirect::to(&client_url(&client.client_id)).into_response()),
+        Err(error) if matches!(error.status(), StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN) => {
+            let catalogue = catalogue(&state, &session).await?;
+            let page = edit_page(
+                &session,
+                &client_id,
+                version,
+                &catalogue,
+                &FormValues::submitted(&form),
+                Some(error.message()),
+            );
+            Ok((error.status(), page).into_response())
+        }
+        Err(error) if error.status() == StatusCode::PRECONDITION_FAILED => {
+            let client = load(&state, &session, &client_id).await?;
+            let catalogue = catalogue(&state, &session).await?;
+            let message = "Someone changed this client while you were editing it. These are its current values; make your change again.";
+            let page =
+                edit_page(&session, &client_id, client.version, &catalogue, &FormValues::of(&client), Some(message));
+            Ok((StatusCode::CONFLICT, page).into_response())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Actions
+
+async fn change_state(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    PortalForm { session, fields: form }: PortalForm,
+) -> Result<Response, PortalError> {
+    let client_id = ClientId::from_string(client_id);
+    let patch = match form.text("action") {
+        "enable" => ClientPatch { enabled: Some(true), ..ClientPatch::default() },
+        "disable" => ClientPatch { enabled: Some(false), ..ClientPatch::default() },
+        "lock" => ClientPatch { locked: Some(Some(true)), ..ClientPatch::default() },
+        "unlock" => ClientPatch { locked: Some(Some(false)), ..ClientPatch::default() },
+        _ => return Err(ValidationError::new("action", "must be enable, disable, lock or unlock").into()),
+    };
+    state.gatehouse.update_client(&session.actor, &client_id, patch, None, state.clock.now()).await?;
+    Ok(Redirect::to(&client_url(&client_id)).into_response())
+}
+
+/// A page that asks before an action that cannot be undone.
+fn confirm_page(
+    session: &PortalSession,
+    client: &Client,
+    action: &str,
+    title: &str,
+    warning: &str,
+    button: &str,
+) -> Markup {
+    let url = client_url(&client.client_id);
+    let body = html! {
+        h1 { (title) }
+        p { "Client " strong { (client.name.as_str()) } " (" code { (client.client_id) } ")" }
+        p.notice role="alert" { (warning) }
+        form.inline method="post" action={ (url) "/" (action) } {
+            (csrf_field(session))
+            button.danger type="submit" { (button) }
+        }
+        " " a href=(url) { "Cancel" }
+    };
+    layout(title, Some(session), body)
+}
+
+async fn renew_confirm(
+    State(state): State<AppState>,
+    session: PortalSession,
+    Path(client_id): Path<String>,
+) -> Result<Response, PortalError> {
+    let client = load(&state, &session, &ClientId::from_string(client_id)).await?;
+    let warning = "A new secret replaces the current one. The current secret and every token minted with it stop \
+                   working at once, and this cannot be undone.";
+    Ok(confirm_page(&session, &client, "renew-key", "Renew the key", warning, "Renew key").into_response())
+}
+
+async fn renew_key(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    PortalForm { session, .. }: PortalForm,
+) -> Result<Response, PortalError> {
+    let (client, secret) =
+        state.gatehouse.renew_key(&session.actor, &ClientId::from_string(client_id), state.clock.now()).await?;
+    Ok(secret_page(&state, &session, &client, &secret, "Key renewed").into_response())
+}
+
+async fn transfer_ownership(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    PortalForm { session, fields: form }: PortalForm,
+) -> Result<Response, PortalError> {
+    let new_owner = Email::parse(form.text("client_owner"))
+        .map_err(|_| ValidationError::new("client_owner", "must be an email address"))?;
+    let client = state
+        .gatehouse
+        .transfer_ownership(&session.actor, &ClientId::from_string(client_id), &new_owner, state.clock.now())
+        .await?;
+    Ok(Redirect::to(&client_url(&client.client_id)).into_response())
+}
+
+async fn delete_confirm(
+    State(state): State<AppState>,
+    session: PortalSession,
+    Path(client_id): Path<String>,
+) -> Result<Response, PortalError> {
+    let client = load(&state, &session, &ClientId::from_string(client_id)).await?;
+    let warning = "The client, its access profiles, its credentials and every token it holds stop working at once, \
+                   and this cannot be undone.";
+    Ok(confirm_page(&session, &client, "delete", "Delete the client", warning, "Delete client").into_response())
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    PortalForm { session, .. }: PortalForm,
+) -> Result<Response, PortalError> {
+    state.gatehouse.delete_client(&session.actor, &ClientId::from_string(client_id), state.clock.now()).await?;
+    Ok(Redirect::to("/clients?notice=deleted").into_response())
+}

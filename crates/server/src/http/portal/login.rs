@@ -1,0 +1,87 @@
+//! Signing in and out. The session is the one `/v1/auth/login` creates, in the same cookie.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use gatehouse_domain::people::LoginError;
+use maud::html;
+
+use super::forms::FormFields;
+use super::pages::{form_error, layout};
+use super::{PortalError, PortalForm, PortalSession};
+use crate::http::AppState;
+use crate::http::api::error::ApiError;
+use crate::http::api::extract::{SESSION_CLEAR_COOKIE, session_set_cookie};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/login", get(login_page).post(sign_in)).route("/logout", post(sign_out))
+}
+
+async fn login_page(session: Option<PortalSession>) -> Response {
+    if session.is_some() {
+        return Redirect::to("/clients").into_response();
+    }
+    render(StatusCode::OK, "", None)
+}
+
+fn render(status: StatusCode, email: &str, error: Option<&str>) -> Response {
+    let body = html! {
+        section.narrow {
+            h1 { "Sign in" }
+            p.muted { "Manage your organisation's API clients, their credentials and their access." }
+            (form_error(error))
+            form method="post" action="/login" {
+                label for="email" { "Email" }
+                input #email type="email" name="email" value=(email) autocomplete="username" required autofocus;
+                label for="password" { "Password" }
+                input #password type="password" name="password" autocomplete="current-password" required;
+                button type="submit" { "Sign in" }
+            }
+        }
+    };
+    (status, layout("Sign in", None, body)).into_response()
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    form: FormFields,
+) -> Result<Response, PortalError> {
+    let email = form.text("email").trim().to_owned();
+    let password = form.text("password").to_owned();
+    let ip = state.trusted_proxies.client_ip(peer, &headers);
+    match state.gatehouse.login(&email, password, Some(ip), state.clock.now()).await {
+        Ok(session) => {
+            let mut response = Redirect::to("/clients").into_response();
+            if let Some(cookie) = session_set_cookie(&session.token, session.expires_in) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            Ok(response)
+        }
+        // The same words for an unknown email and a wrong password, as at `/v1/auth/login`.
+        Err(LoginError::InvalidCredentials) => {
+            Ok(render(StatusCode::UNAUTHORIZED, &email, Some("Invalid email or password.")))
+        }
+        Err(LoginError::Throttled { retry_after_seconds }) => {
+            let message = format!("Too many failed attempts for this email. Try again in {retry_after_seconds} s.");
+            Ok(render(StatusCode::TOO_MANY_REQUESTS, &email, Some(&message)))
+        }
+        Err(LoginError::Store(error)) => Err(ApiError::from(error).into()),
+    }
+}
+
+/// Ends the session in the store, not only in the browser, so a copied cookie dies too.
+async fn sign_out(
+    State(state): State<AppState>,
+    PortalForm { session, .. }: PortalForm,
+) -> Result<Response, PortalError> {
+    state.gatehouse.logout(&session.token).await.map_err(ApiError::from)?;
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().insert(header::SET_COOKIE, SESSION_CLEAR_COOKIE);
+    Ok(response)
+}

@@ -1,0 +1,78 @@
+//! The pages' common frame and the pieces several pages share. maud escapes every value it
+//! renders, so names and descriptions (which may hold any text, HTML included) are shown as
+//! typed and never run.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+use super::PortalSession;
+use super::forms::CSRF_FIELD;
+
+/// A whole page: the header with the navigation and the signed-in person, then `body`.
+pub fn layout(title: &str, session: Option<&PortalSession>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Gatehouse" }
+                link rel="stylesheet" href="/portal.css";
+            }
+            body {
+                header.top {
+                    a.brand href="/" { "Gatehouse" }
+                    @if let Some(session) = session {
+                        nav {
+                            a href="/clients" { "API clients" }
+                            @if session.actor.role.is_owner_or_admin() {
+                                a href="/audit" { "Audit log" }
+                            }
+                        }
+                        div.who {
+                            span { (session.actor.email()) " · " (session.actor.role.as_str()) }
+                            form.inline method="post" action="/logout" {
+                                (csrf_field(session))
+                                button.link type="submit" { "Sign out" }
+                            }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// An error as a page with its status.
+pub fn error_page(status: StatusCode, message: &str, session: Option<&PortalSession>) -> Response {
+    let title = status.canonical_reason().unwrap_or("Error");
+    let body = html! {
+        h1 { (title) }
+        p.error role="alert" { (message) }
+        p { a href="/clients" { "Back to the API clients" } }
+    };
+    (status, layout(title, session, body)).into_response()
+}
+
+/// The hidden field that ties a form to its session.
+pub fn csrf_field(session: &PortalSession) -> Markup {
+    html! { input type="hidden" name=(CSRF_FIELD) value=(session.csrf); }
+}
+
+/// A message above a form: what went wrong with the last submission.
+pub fn form_error(message: Option<&str>) -> Markup {
+    html! {
+        @if let Some(message) = message {
+            p.error role="alert" { (message) }
+        }
+    }
+}
+
+/// A timestamp as people read it, in UTC.
+pub fn when(at: OffsetDateTime) -> String {
+    at.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC")).unwrap_or_default()
+}

@@ -1,0 +1,398 @@
+//! The web portal under `/`: signing in and out, the client pages and their actions, and what
+//! protects them (the session cookie, the CSRF token, the cross-site check, escaping). The
+//! browser itself is driven in `tests/interop/test_portal_browser.py`.
+
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use serde_json::{Value, json};
+
+use crate::test_app::{Credentials, OWNER_EMAIL, TestApp};
+
+/// A person in a browser, as far as HTTP goes: one session cookie, redirects not followed so
+/// the tests see where each one points.
+struct Browser<'a> {
+    app: &'a TestApp,
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(app: &'a TestApp) -> Self {
+        Self { app, http: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(), cookie: None }
+    }
+
+    async fn signed_in_as_owner(app: &'a TestApp) -> Self {
+        let mut browser = Self::new(app);
+        let response = browser.sign_in(OWNER_EMAIL, &app.owner_password).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        browser
+    }
+
+    async fn sign_in(&mut self, email: &str, password: &str) -> reqwest::Response {
+        let response = self.post_form("/login", &[("email", email), ("password", password)]).await;
+        if let Some(cookie) = response.headers().get("set-cookie") {
+            self.cookie = Some(cookie.to_str().unwrap().split(';').next().unwrap().to_owned());
+        }
+        response
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        let mut request = self.http.get(self.app.url(path));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.unwrap()
+    }
+
+    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.http.post(self.app.url(path)).form(form);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Submits a form as the page that shows it would: with the page's CSRF token.
+    async fn submit(&self, page_path: &str, action: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let csrf = csrf_of(&self.page(page_path).await);
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        self.post_form(action, &form).await
+    }
+}
+
+fn csrf_of(html: &str) -> String {
+    field_value(html, "csrf")
+}
+
+/// The value the page's form fills in for the field `name`.
+fn field_value(html: &str, name: &str) -> String {
+    let marker = format!(r#"name="{name}" value=""#);
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no field {name} in the page")) + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// The text of the element with `id`, as the portal renders a shown-once credential.
+fn element_text(html: &str, id: &str) -> String {
+    let marker = format!(r#"id="{id}">"#);
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no #{id} in the page")) + marker.len();
+    html[start..].split('<').next().unwrap().to_owned()
+}
+
+fn location(response: &reqwest::Response) -> &str {
+    response.headers()["location"].to_str().unwrap()
+}
+
+async fn mint_status(app: &TestApp, credentials: &Credentials) -> StatusCode {
+    app.token_request_basic(credentials, &[("grant_type", "client_credentials")]).await.status()
+}
+
+#[tokio::test]
+async fn a_person_signs_in_sees_the_clients_and_signing_out_ends_the_session() {
+    let app = TestApp::spawn().await;
+    let mut browser = Browser::new(&app);
+
+    let home = browser.get("/").await;
+    assert_eq!(home.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&home), "/login");
+    let clients = browser.get("/clients").await;
+    assert_eq!(location(&clients), "/login", "the pages need a session");
+
+    let login = browser.get("/login").await;
+    assert_eq!(login.status(), StatusCode::OK);
+    assert!(login.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let policy = login.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("default-src 'none'") && policy.contains("frame-ancestors 'none'"));
+
+    let wrong = browser.sign_in(OWNER_EMAIL, "not-the-password").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.text().await.unwrap().contains("Invalid email or password."));
+    assert!(browser.cookie.is_none());
+
+    let signed_in = browser.sign_in(OWNER_EMAIL, &app.owner_password).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&signed_in), "/clients");
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+
+    let list = browser.get("/clients").await;
+    assert_eq!(list.headers()["cache-control"], "no-store");
+    let list = list.text().await.unwrap();
+    assert!(list.contains(&app.admin.client_id), "the bootstrap client is listed");
+    assert!(list.contains(OWNER_EMAIL));
+
+    // Sign-out without the page's token is refused and leaves the session alive.
+    let forged = browser.post_form("/logout", &[("csrf", "forged")]).await;
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(browser.get("/clients").await.status(), StatusCode::OK);
+
+    let signed_out = browser.submit("/clients", "/logout", &[]).await;
+    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+    assert!(signed_out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    // The old cookie is dead in the store, not only forgotten by the browser.
+    assert_eq!(location(&browser.get("/clients").await), "/login");
+    let session = browser.cookie.as_deref().unwrap().trim_start_matches("gatehouse_session=");
+    assert_eq!(app.ping_status(session).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_client_created_in_the_portal_shows_its_secret_once_and_the_secret_mints_tokens() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::signed_in_as_owner(&app).await;
+    let before = app.client_count(&app.admin_token().await).await;
+
+    let created = browser
+        .submit(
+            "/clients/new",
+            "/clients/new",
+            &[
+                ("name", "Billing sync"),
+                ("description", "Nightly export"),
+                ("client_type", "standard"),
+                ("products", "SuperSIM"),
+                ("token_expiry_seconds", "600"),
+                ("allowed_ips", "127.0.0.1\n::1"),
+                ("requests_per_second", "5"),
+                ("burst", "10"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::OK);
+    assert_eq!(created.headers()["cache-control"], "no-store");
+    let page = created.text().await.unwrap();
+    let credentials = Credentials {
+        client_id: element_text(&page, "client-id"),
+        client_secret: element_text(&page, "client-secret"),
+    };
+    assert_eq!(app.client_count(&app.admin_token().await).await, before + 1);
+
+    let response = app.token_request_basic(&credentials, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let token: Value = response.json().await.unwrap();
+    assert_eq!(token["scope"], "SuperSIM");
+    assert_eq!(token["expires_in"], 600);
+
+    let shown = browser.page(&format!("/clients/{}", credentials.client_id)).await;
+    assert!(shown.contains("Billing sync") && shown.contains("5 requests/s, burst 10") && shown.contains("::1"));
+    assert!(!shown.contains(&credentials.client_secret), "the secret is shown only once");
+    let listed = browser.page("/clients").await;
+    assert!(!listed.contains(&credentials.client_secret));
+}
+
+#[tokio::test]
+async fn forms_without_the_sessions_token_or_from_another_site_change_nothing() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::signed_in_as_owner(&app).await;
+    let admin_token = app.admin_token().await;
+    let before = app.client_count(&admin_token).await;
+    let csrf = csrf_of(&browser.page("/clients/new").await);
+    let fields = [("name", "Sneaky"), ("products", "SuperSIM")];
+
+    let without_token = browser.post_form("/clients/new", &fields).await;
+    assert_eq!(without_token.status(), StatusCode::FORBIDDEN);
+    let wrong_token = browser.post_form("/clients/new", &[("csrf", "x"), fields[0], fields[1]]).await;
+    assert_eq!(wrong_token.status(), StatusCode::FORBIDDEN);
+
+    // A page on another site posting with the victim's cookie (were the browser to send it).
+    let cookie = browser.cookie.clone().unwrap();
+    let form = [("csrf", csrf.as_str()), fields[0], fields[1]];
+    let by_origin = browser
+        .http
+        .post(app.url("/clients/new"))
+        .header("cookie", &cookie)
+        .header("origin", "https://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_origin.status(), StatusCode::FORBIDDEN);
+    let by_fetch_metadata = browser
+        .http
+        .post(app.url("/clients/new"))
+        .header("cookie", &cookie)
+        .header("sec-fetch-site", "cross-site")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_fetch_metadata.status(), StatusCode::FORBIDDEN);
+    // A cross-site sign-in (login CSRF) is refused as well.
+    let login = browser
+        .http
+        .post(app.url("/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("email", OWNER_EMAIL), ("password", app.owner_password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::FORBIDDEN);
+    assert!(login.headers().get("set-cookie").is_none());
+
+    assert_eq!(app.client_count(&admin_token).await, before);
+    // The same form from the portal's own origin goes through.
+    let same_origin = browser
+        .http
+        .post(app.url("/clients/new"))
+        .header("cookie", &cookie)
+        .header("origin", app.base_url.as_str())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_origin.status(), StatusCode::OK);
+    assert_eq!(app.client_count(&admin_token).await, before + 1);
+}
+
+#[tokio::test]
+async fn bad_form_input_is_shown_back_with_the_field_named_and_nothing_is_created() {
+    let app = TestApp::spawn().await;
+    let browser = Browser::signed_in_as_owner(&app).await;
+    let admin_token = app.admin_token().await;
+    let before = app.client_count(&admin_token).await;
+
+    for (fields, named) in [
+        (vec![("name", "   "), ("products", "SuperSIM")], "name"),
+        (vec![("name", "Short-lived"), ("token_expiry_seconds", "5")], "token_expiry_seconds"),
+        (vec![("name", "Addresses"), ("allowed_ips", "10.0.0.0/33")], "allowed_ips"),
+        (vec![("name", "Limits"), ("requests_per_second", "5")], "rate_limit.burst"),
+        (vec![("name", "Unknown product"), ("products", "NoSuchApi")], "scopes.products"),
+    ] {
+        let response = browser.submit("/clients/new", "/clients/new", &fields).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{fields:?}");
+        let page = response.text().await.unwrap();
+        assert!(page.contains(named), "the error names {named}: {page}");
+        // The form comes back filled in as submitted.
+        assert!(page.contains(&format!(r#"value="{}""#, fields[0].1)));
+    }
+    assert_eq!(app.client_count(&admin_token).await, before);
+}
+
+#[tokio::test]
+async fn hostile_names_are_shown_as_text_never_as_markup() {
+    let app = TestApp::spawn().await;
+    let admin_token = app.admin_token().await;
+    let name = r#"<script>alert("x")</script><img src=x onerror=alert(1)>"#;
+    let (credentials, _) = app.create_client(&admin_token, json!({"name": name, "description": "<b>bold</b>"})).await;
+    let browser = Browser::signed_in_as_owner(&app).await;
+
+    for path in ["/clients".to_owned(), format!("/clients/{}", credentials.client_id)] {
+        let page = browser.page(&path).await;
+        assert!(!page.contains("<script>") && !page.contains("<img") && !page.contains("<b>bold"), "{path}");
+        assert!(page.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn disable_renew_and_delete_in_the_portal_take_effect_at_once() {
+    let app = TestApp::spawn().await;
+    let (credentials, _) = app.create_client(&app.admin_token().await, json!({})).await;
+    let browser = Browser::signed_in_as_owner(&app).await;
+    let page = format!("/clients/{}", credentials.client_id);
+    assert_eq!(mint_status(&app, &credentials).await, StatusCode::OK);
+
+    let disabled = browser.submit(&page, &format!("{page}/state"), &[("action", "disable")]).await;
+    assert_eq!(disabled.status(), StatusCode::SEE_OTHER);
+    assert!(browser.page(&page).await.contains("disabled"));
+    assert_eq!(mint_status(&app, &credentials).await, StatusCode::UNAUTHORIZED);
+    browser.submit(&page, &format!("{page}/state"), &[("action", "enable")]).await;
+    assert_eq!(mint_status(&app, &credentials).await, StatusCode::OK);
+
+    // Renewal shows the new secret once; the old one stops working.
+    let confirm = browser.page(&format!("{page}/renew-key")).await;
+    assert!(confirm.contains("cannot be undone"));
+    let renewed = browser.submit(&format!("{page}/renew-key"), &format!("{page}/renew-key"), &[]).await;
+    assert_eq!(renewed.status(), StatusCode::OK);
+    assert_eq!(renewed.headers()["cache-control"], "no-store");
+    let renewed = Credentials {
+        client_id: credentials.client_id.clone(),
+        client_secret: element_text(&renewed.text().await.unwrap(), "client-secret"),
+    };
+    assert_ne!(renewed.client_secret, credentials.client_secret);
+    assert_eq!(mint_status(&app, &credentials).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(mint_status(&app, &renewed).await, StatusCode::OK);
+
+    let deleted = browser.submit(&format!("{page}/delete"), &format!("{page}/delete"), &[]).await;
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&deleted), "/clients?notice=deleted");
+    assert!(browser.page("/clients?notice=deleted").await.contains("The client was deleted."));
+    assert_eq!(mint_status(&app, &renewed).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(browser.get(&page).await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_edit_keeps_to_the_rules_and_never_overwrites_a_change_made_meanwhile() {
+    let app = TestApp::spawn().await;
+    let admin_token = app.admin_token().await;
+    let (credentials, _) = app.create_client(&admin_token, json!({"name": "Before"})).await;
+    let browser = Browser::signed_in_as_owner(&app).await;
+    let edit = format!("/clients/{}/edit", credentials.client_id);
+
+    let version = field_value(&browser.page(&edit).await, "version");
+    let saved = browser
+        .submit(
+            &edit,
+            &edit,
+            &[
+                ("version", &version),
+                ("name", "After"),
+                ("client_type", "standard"),
+                ("products", "ProgrammableWireless"),
+                ("token_expiry_seconds", "120"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let client: Value =
+        app.get(&format!("/v1/clients/{}", credentials.client_id), &admin_token).await.json().await.unwrap();
+    assert_eq!(client["client"]["name"], "After");
+    assert_eq!(client["client"]["scopes"]["products"], json!(["ProgrammableWireless"]));
+    assert_eq!(client["client"]["token_expiry_seconds"], 120);
+
+    // A standard client cannot hold global resources (seed file 000), whoever asks.
+    let current = field_value(&browser.page(&edit).await, "version");
+    let fields =
+        [("version", current.as_str()), ("name", "After"), ("client_type", "standard"), ("global_resources", "users")];
+    let refused = browser.submit(&edit, &edit, &fields).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("global_resources"));
+
+    // The form was rendered at `version`; the client has moved on since.
+    let stale = browser.submit(&edit, &edit, &[("version", &version), ("name", "Stale")]).await;
+    assert_eq!(stale.status(), StatusCode::CONFLICT);
+    assert!(stale.text().await.unwrap().contains("changed this client while you were editing"));
+    let client: Value =
+        app.get(&format!("/v1/clients/{}", credentials.client_id), &admin_token).await.json().await.unwrap();
+    assert_eq!(client["client"]["name"], "After");
+}
+
+#[tokio::test]
+async fn a_developer_sees_no_admin_powers_and_the_lock_holds_in_the_portal() {
+    let app = TestApp::spawn().await;
+    let owner = Browser::signed_in_as_owner(&app).await;
+    let session = app.owner_session().await;
+    let created = app.post_json("/v1/users", &session, &json!({"email": "dev@example.com", "role": "developer"})).await;
+    let password = created.json::<Value>().await.unwrap()["password"].as_str().unwrap().to_owned();
+    let mut developer = Browser::new(&app);
+    assert_eq!(developer.sign_in("dev@example.com", &password).await.status(), StatusCode::SEE_OTHER);
+
+    let form = developer.page("/clients/new").await;
+    assert!(!form.contains("global_resources") && !form.contains(r#"name="client_type""#));
+    assert!(!developer.page("/clients").await.contains(r#"href="/audit""#));
+    assert_eq!(developer.get("/audit").await.status(), StatusCode::FORBIDDEN);
+
+    // The owner locks a client; the developer, who neither owns it nor runs the account, may
+    // not change it (seed rule 3) and is told why.
+    let (credentials, _) = app.create_client(&app.admin_token().await, json!({})).await;
+    let page = format!("/clients/{}", credentials.client_id);
+    owner.submit(&page, &format!("{page}/state"), &[("action", "lock")]).await;
+    let refused = developer.submit(&page, &format!("{page}/state"), &[("action", "disable")]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(refused.text().await.unwrap().contains("locked"));
+    assert_eq!(mint_status(&app, &credentials).await, StatusCode::OK);
+}
