@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod redis_limiter;
 pub mod startup;
 pub mod telemetry;

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{ConfigError, ServeConfig, load_master_key};
 use crate::http::{self, AppState};
+use crate::metrics::Metrics;
 use crate::redis_limiter::RedisRateLimiter;
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +102,7 @@ impl Application {
             clock,
             public_url: issuer.into(),
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            metrics: Arc::new(Metrics::new()),
         };
         Ok(Self {
             listener,

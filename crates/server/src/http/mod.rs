@@ -20,6 +20,7 @@ use gatehouse_domain::service::Gatehouse;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use self::client_address::TrustedProxies;
+use crate::metrics::Metrics;
 
 /// Shared by every handler, and cloned for each request: every field is behind an `Arc`.
 #[derive(Clone)]
@@ -30,6 +31,8 @@ pub struct AppState {
     pub public_url: Arc<str>,
     /// Whose forwarding headers are believed (seed rule 13).
     pub trusted_proxies: Arc<TrustedProxies>,
+    /// What `/metrics` exposes.
+    pub metrics: Arc<Metrics>,
 }
 
 pub fn router(state: AppState) -> Router {

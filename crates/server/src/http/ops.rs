@@ -1,7 +1,8 @@
-//! Liveness and readiness.
+//! Liveness, readiness and metrics.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -9,7 +10,7 @@ use serde_json::{Value, json};
 use super::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz))
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
 }
 
 /// 200 as soon as the server accepts requests.
@@ -26,4 +27,15 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "store": "unreachable"})))
         }
     }
+}
+
+/// Prometheus scrapes this (DESIGN.md "Operations"). It holds counts only, never an id or a
+/// secret; still, expose it only where your monitoring can reach it.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
 }

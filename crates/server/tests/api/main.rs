@@ -17,6 +17,7 @@ mod lifecycle;
 mod multi_instance;
 mod nginx;
 mod oauth_standards;
+mod operations;
 mod people;
 mod permission_matrix;
 mod portal;

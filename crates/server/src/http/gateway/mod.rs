@@ -14,6 +14,7 @@ use gatehouse_domain::gate::{CheckDenial, CheckRequest};
 use super::AppState;
 use super::api::error::{ApiError, ErrorCode};
 use super::api::extract::bearer_token;
+use crate::metrics::CheckDecision;
 
 // What the gateway passes upstream (DESIGN.md "Gateway check").
 static CLIENT_ID: HeaderName = HeaderName::from_static("x-gatehouse-client-id");
@@ -56,6 +57,7 @@ async fn decide(
     path: Option<&str>,
 ) -> Response {
     let Some(credential) = bearer_token(headers) else {
+        state.metrics.gateway_check(CheckDecision::Unauthenticated);
         return ApiError::unauthenticated().into_response();
     };
     let product = query.and_then(|query| {
@@ -73,7 +75,15 @@ async fn decide(
         path: original.flatten().or(path),
         client_ip: state.trusted_proxies.client_ip(peer, headers),
     };
-    match state.gatehouse.check(request, state.clock.now()).await {
+    let decision = state.gatehouse.check(request, state.clock.now()).await;
+    state.metrics.gateway_check(match &decision {
+        Ok(_) => CheckDecision::Allowed,
+        Err(CheckDenial::Unauthenticated) => CheckDecision::Unauthenticated,
+        Err(CheckDenial::Forbidden(_)) => CheckDecision::Forbidden,
+        Err(CheckDenial::RateLimited { .. }) => CheckDecision::RateLimited,
+        Err(CheckDenial::Unavailable) => CheckDecision::Unavailable,
+    });
+    match decision {
         Ok(grant) => {
             let mut response = StatusCode::OK.into_response();
             let headers = response.headers_mut();

@@ -31,6 +31,11 @@ impl OAuthError {
         Self { status, error, description, basic_challenge: false, retry_after: None }
     }
 
+    /// The §5.2 `error` code, e.g. `invalid_client`.
+    pub fn code(&self) -> &'static str {
+        self.error
+    }
+
     pub const fn invalid_request(description: &'static str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }

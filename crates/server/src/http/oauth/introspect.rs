@@ -48,6 +48,7 @@ pub async fn introspect(State(state): State<AppState>, form: OAuthForm) -> Resul
         .introspect(&caller, token, state.clock.now())
         .await
         .map_err(|error| OAuthError::from_token_error(error.into(), form.basic_attempted()))?;
+    state.metrics.introspection(active.is_some());
     let body = match active {
         None => Introspection::default(),
         Some(active) => {

@@ -19,6 +19,15 @@ struct TokenResponse {
 }
 
 pub async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
+    let result = issue(&state, form).await;
+    match &result {
+        Ok(_) => state.metrics.token_issued(),
+        Err(error) => state.metrics.token_refused(error.code()),
+    }
+    result
+}
+
+async fn issue(state: &AppState, form: OAuthForm) -> Result<Response, OAuthError> {
     match form.get("grant_type") {
         None => return Err(OAuthError::invalid_request("The grant_type parameter is missing")),
         Some("client_credentials") => {}
