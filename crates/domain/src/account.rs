@@ -39,6 +39,7 @@ impl fmt::Display for Email {
 
 /// A user's role in their account (seed file 000).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
@@ -101,6 +102,7 @@ pub struct User {
 
 /// An API or API collection that client scopes grant (DESIGN.md "Concepts").
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Product {
     pub name: String,
     pub description: String,

@@ -18,6 +18,7 @@ use crate::ids::{AccountId, ClientId};
 /// Seed file 000: `admin` clients may hold global resources and products, `standard` clients
 /// only products.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ClientType {
     Admin,
@@ -47,6 +48,7 @@ impl FromStr for ClientType {
 
 /// Global resources (DESIGN.md "Concepts"): account-wide powers only `admin` clients may hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum GlobalResource {
     ApiClients,
@@ -246,6 +248,7 @@ impl Serialize for AllowedIps {
 
 /// Seed rule 12: `{"requests_per_second", "burst"}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RateLimit {
     pub requests_per_second: u32,
     pub burst: u32,

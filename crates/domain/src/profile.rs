@@ -26,6 +26,7 @@ pub const MAX_PROFILES_PER_CLIENT: usize = 10;
 pub const API_KEY_PREFIX: &str = "gak_";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
     /// Its own client id (the profile id) and secret at the token endpoint.

@@ -5,6 +5,7 @@ pub mod api;
 pub mod client_address;
 mod gateway;
 pub mod oauth;
+mod openapi;
 mod ops;
 mod portal;
 
@@ -38,6 +39,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let router = Router::new()
         .merge(ops::routes())
+        .merge(openapi::routes(&state.public_url))
         .merge(oauth::routes())
         .merge(api::routes())
         .merge(gateway::routes())

@@ -14,11 +14,13 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// 200 as soon as the server accepts requests.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "the process is up")))]
 async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
 /// 200 only while the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses((status = 200, description = "the store answers"), (status = 503, description = "the store is unreachable")))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     match state.gatehouse.store().ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ok", "store": "ok"}))),
@@ -29,6 +31,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     }
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8", body = String)))]
 /// Prometheus scrapes this (DESIGN.md "Operations"). It holds counts only, never an id or a
 /// secret; still, expose it only where your monitoring can reach it.
 async fn metrics(State(state): State<AppState>) -> Response {
@@ -39,3 +42,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
     );
     response
 }
+
+/// The operations routes' part of `/openapi.json`.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz, readyz, metrics))]
+pub(super) struct OpsApi;

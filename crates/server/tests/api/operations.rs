@@ -57,3 +57,93 @@ async fn metrics_count_what_the_token_endpoint_the_check_and_introspection_decid
         assert!(!after.contains(secret.as_str()));
     }
 }
+
+/// Every route of DESIGN.md's HTTP contract, as the router serves it.
+const CONTRACT: &[(&str, &str)] = &[
+    ("post", "/api-services/v1/auth/token"),
+    ("post", "/api-services/v1/auth/introspect"),
+    ("post", "/api-services/v1/auth/revoke"),
+    ("get", "/.well-known/jwks.json"),
+    ("get", "/.well-known/oauth-authorization-server"),
+    ("get", "/v1/ping"),
+    ("get", "/v1/clients"),
+    ("post", "/v1/clients"),
+    ("get", "/v1/clients/{client_id}"),
+    ("patch", "/v1/clients/{client_id}"),
+    ("delete", "/v1/clients/{client_id}"),
+    ("post", "/v1/clients/{client_id}/renew-key"),
+    ("post", "/v1/clients/{client_id}/transfer-ownership"),
+    ("get", "/v1/clients/{client_id}/access-profiles"),
+    ("post", "/v1/clients/{client_id}/access-profiles"),
+    ("get", "/v1/clients/{client_id}/access-profiles/{profile_id}"),
+    ("patch", "/v1/clients/{client_id}/access-profiles/{profile_id}"),
+    ("delete", "/v1/clients/{client_id}/access-profiles/{profile_id}"),
+    ("post", "/v1/clients/{client_id}/access-profiles/{profile_id}/refresh"),
+    ("post", "/v1/auth/login"),
+    ("post", "/v1/auth/logout"),
+    ("get", "/v1/users"),
+    ("post", "/v1/users"),
+    ("get", "/v1/users/{user_id}"),
+    ("patch", "/v1/users/{user_id}"),
+    ("delete", "/v1/users/{user_id}"),
+    ("get", "/v1/accounts"),
+    ("post", "/v1/accounts"),
+    ("post", "/v1/accounts/{account_id}/transfer-ownership"),
+    ("get", "/v1/products"),
+    ("post", "/v1/products"),
+    ("get", "/v1/products/{name}"),
+    ("patch", "/v1/products/{name}"),
+    ("delete", "/v1/products/{name}"),
+    ("get", "/v1/audit-events"),
+    ("get", "/v1/auth/check"),
+    ("get", "/v1/auth/check/{path}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+];
+
+#[tokio::test]
+async fn openapi_describes_exactly_the_routes_that_are_served() {
+    let app = TestApp::spawn().await;
+    let response = app.http.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let document: serde_json::Value = response.json().await.unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(document["servers"][0]["url"], app.issuer.as_str());
+
+    let mut documented: Vec<(String, String)> = document["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| item.as_object().unwrap().keys().map(move |method| (method.clone(), path.clone())))
+        .collect();
+    documented.sort();
+    let mut contract: Vec<(String, String)> =
+        CONTRACT.iter().map(|(method, path)| ((*method).to_owned(), (*path).to_owned())).collect();
+    contract.sort();
+    assert_eq!(documented, contract);
+
+    // And each is really served: an unknown route answers "route not found", a known one with an
+    // unknown id answers about the object, or 401 without credentials.
+    for (method, path) in CONTRACT {
+        let url = app.url(&path.replace('{', "x").replace('}', ""));
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let response = app.http.request(method.clone(), url).send().await.unwrap();
+        assert_ne!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("route not found"), "{method} {path} is documented but not served");
+    }
+
+    // The two error formats, as DESIGN.md names them.
+    let schemas = &document["components"]["schemas"];
+    let fields = |name: &str| {
+        let mut fields: Vec<String> = schemas[name]["properties"].as_object().unwrap().keys().cloned().collect();
+        fields.sort();
+        fields
+    };
+    assert_eq!(fields("ErrorBody"), ["code", "info", "message", "status"]);
+    assert_eq!(fields("OAuthErrorBody"), ["error", "error_description"]);
+    assert_eq!(document["paths"]["/v1/clients"]["post"]["security"][0]["bearer"], serde_json::json!([]));
+    assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+}

@@ -14,9 +14,10 @@ use gatehouse_domain::ids::{AccountId, ClientId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
 
 use super::body::{RateLimitBody, present, rate_limit};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
 use super::paging::{ListMeta, ListQuery};
 use crate::http::AppState;
@@ -33,7 +34,7 @@ pub fn routes() -> Router<AppState> {
 // Wire types
 
 /// A client on the wire: file 001's fields first, the extended ones after (DESIGN.md).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ClientView {
     client_id: String,
     account_id: String,
@@ -51,7 +52,7 @@ struct ClientView {
     date_updated: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ScopesView {
     global_resources: Vec<GlobalResource>,
     products: Vec<String>,
@@ -85,13 +86,13 @@ impl From<Client> for ClientView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ClientEnvelope {
     client: ClientView,
 }
 
 /// File 001 `201CreateClient`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct CreatedClient {
     message: &'static str,
     client_id: String,
@@ -104,20 +105,20 @@ struct CreatedClient {
     locked: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct RenewedKey {
     client_id: String,
     client_secret: String,
     message: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ClientList {
     meta: ListMeta,
     clients: Vec<ClientView>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ScopesBody {
     #[serde(default)]
@@ -134,13 +135,15 @@ impl From<ScopesBody> for RequestedScopes {
 
 /// File 001 `CreateClient` (`name`, `locked` and `scopes` required, `additionalProperties:
 /// false`) plus DESIGN.md's extended fields.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateClientBody {
     #[serde(default)]
     account_id: Option<String>,
     name: String,
+    /// Required; `null` means not locked.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>, required)]
     locked: Option<Option<bool>>,
     scopes: ScopesBody,
     #[serde(default)]
@@ -152,6 +155,7 @@ struct CreateClientBody {
     #[serde(default)]
     allowed_ips: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(value_type = Option<RateLimit>)]
     rate_limit: Option<RateLimitBody>,
 }
 
@@ -173,7 +177,7 @@ impl CreateClientBody {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateClientBody {
     #[serde(default)]
@@ -181,6 +185,7 @@ struct UpdateClientBody {
     #[serde(default)]
     description: Option<String>,
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<bool>)]
     locked: Option<Option<bool>>,
     #[serde(default)]
     enabled: Option<bool>,
@@ -192,7 +197,9 @@ struct UpdateClientBody {
     token_expiry_seconds: Option<i64>,
     #[serde(default)]
     allowed_ips: Option<Vec<String>>,
+    /// `null` removes the limit.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimit>)]
     rate_limit: Option<Option<RateLimitBody>>,
 }
 
@@ -212,7 +219,7 @@ impl UpdateClientBody {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TransferBody {
     client_owner: String,
@@ -258,6 +265,14 @@ enum IfMatch {
 }
 
 /// `GET /v1/clients`: file 001's paged listing, oldest first.
+#[utoipa::path(get, path = "/v1/clients", tag = "clients", security(("bearer" = [])),
+    params(
+        ("page_size" = u32, Query, description = "1 to 500"),
+        ("page_number" = u32, Query, description = "from 1"),
+        ("client_type" = Option<ClientType>, Query),
+        ("account_id" = Option<String>, Query, description = "a child account's clients"),
+    ),
+    responses((status = 200, body = ClientList), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_clients(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -279,6 +294,11 @@ async fn list_clients(
 }
 
 /// `POST /v1/clients`: 201 with file 001's body, the secret shown this once (seed rule 1).
+#[utoipa::path(post, path = "/v1/clients", tag = "clients", security(("bearer" = [])), request_body = CreateClientBody,
+    responses(
+        (status = 201, body = CreatedClient, description = "the client secret, shown this once", headers(("Location" = String), ("ETag" = String))),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+    ))]
 async fn create_client(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -308,6 +328,9 @@ async fn create_client(
 }
 
 /// `GET /v1/clients/{client_id}`: never the secret.
+#[utoipa::path(get, path = "/v1/clients/{client_id}", tag = "clients", security(("bearer" = [])),
+    params(("client_id" = String, Path)),
+    responses((status = 200, body = ClientEnvelope, headers(("ETag" = String))), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_client(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -318,6 +341,14 @@ async fn get_client(
 }
 
 /// `PATCH /v1/clients/{client_id}`: conditional on `If-Match` when given (412 when stale).
+#[utoipa::path(patch, path = "/v1/clients/{client_id}", tag = "clients", security(("bearer" = [])),
+    params(("client_id" = String, Path), ("If-Match" = Option<String>, Header, description = "the ETag the change is based on")),
+    request_body = UpdateClientBody,
+    responses(
+        (status = 200, body = ClientEnvelope, headers(("ETag" = String))), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "not allowed, or the client is locked"), (status = 404, body = ErrorBody),
+        (status = 412, body = ErrorBody, description = "If-Match names a version that is no longer current"),
+    ))]
 async fn update_client(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -336,6 +367,9 @@ async fn update_client(
 }
 
 /// `DELETE /v1/clients/{client_id}`: 204; the client and every credential and token are gone.
+#[utoipa::path(delete, path = "/v1/clients/{client_id}", tag = "clients", security(("bearer" = [])),
+    params(("client_id" = String, Path)),
+    responses((status = 204, description = "deleted; its credentials and tokens are refused at once"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_client(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -346,6 +380,9 @@ async fn delete_client(
 }
 
 /// `POST /v1/clients/{client_id}/renew-key`: a new secret, shown once.
+#[utoipa::path(post, path = "/v1/clients/{client_id}/renew-key", tag = "clients", security(("bearer" = [])),
+    params(("client_id" = String, Path)),
+    responses((status = 200, body = RenewedKey, description = "the new secret, shown this once"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn renew_key(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -362,6 +399,9 @@ async fn renew_key(
 }
 
 /// `POST /v1/clients/{client_id}/transfer-ownership` `{"client_owner": email}`.
+#[utoipa::path(post, path = "/v1/clients/{client_id}/transfer-ownership", tag = "clients", security(("bearer" = [])),
+    params(("client_id" = String, Path)), request_body = TransferBody,
+    responses((status = 200, body = ClientEnvelope), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn transfer_ownership(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -376,3 +416,8 @@ async fn transfer_ownership(
         .await?;
     Ok(with_etag(client))
 }
+
+/// The client routes' part of `/openapi.json`.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_clients, create_client, get_client, update_client, delete_client, renew_key, transfer_ownership))]
+pub(super) struct ClientsApi;

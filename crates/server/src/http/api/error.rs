@@ -40,8 +40,9 @@ pub struct ApiError {
     retry_after_seconds: Option<i64>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// File 001's `Error`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
     status: u16,
     code: i32,
     message: &'a str,

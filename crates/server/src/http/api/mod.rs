@@ -11,9 +11,10 @@ mod profiles;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
 
-use self::error::ApiError;
+use self::error::{ApiError, ErrorBody};
 use self::extract::Authenticated;
 use super::AppState;
 
@@ -26,9 +27,35 @@ pub fn routes() -> Router<AppState> {
         .merge(profiles::routes())
 }
 
+#[derive(Serialize, ToSchema)]
+struct Pong {
+    /// `pong`
+    message: &'static str,
+}
+
 /// 200 for any valid token, whatever its scopes (file 001's liveness check for credentials).
-async fn ping(Authenticated(_actor): Authenticated) -> Json<Value> {
-    Json(json!({"message": "pong"}))
+#[utoipa::path(get, path = "/v1/ping", tag = "clients", security(("bearer" = [])),
+    responses((status = 200, body = Pong), (status = 401, body = ErrorBody)))]
+async fn ping(Authenticated(_actor): Authenticated) -> Json<Pong> {
+    Json(Pong { message: "pong" })
+}
+
+/// The management API's part of `/openapi.json`.
+pub(super) fn openapi() -> utoipa::openapi::OpenApi {
+    #[derive(OpenApi)]
+    #[openapi(paths(ping))]
+    struct PingApi;
+
+    let mut document = PingApi::openapi();
+    for part in [
+        clients::ClientsApi::openapi(),
+        people::PeopleApi::openapi(),
+        products::ProductsApi::openapi(),
+        profiles::ProfilesApi::openapi(),
+    ] {
+        document.merge(part);
+    }
+    document
 }
 
 /// Unknown routes answer in the documented error format too.

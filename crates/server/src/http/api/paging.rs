@@ -78,7 +78,8 @@ impl ListQuery {
     }
 }
 
-#[derive(Serialize)]
+/// File 001's `meta`: `count` is the total matching, the links are null where there is no page.
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ListMeta {
     count: u64,
     page_number: u32,

@@ -14,9 +14,10 @@ use gatehouse_domain::store::AuditFilter;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::net::SocketAddr;
+use utoipa::ToSchema;
 
 use super::clients::{no_store, timestamp};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Authenticated, SESSION_CLEAR_COOKIE, bearer_token, session_cookie, session_set_cookie};
 use super::paging::{ListMeta, ListQuery};
 use crate::http::AppState;
@@ -32,7 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/audit-events", get(list_audit_events))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UserView {
     user_id: String,
     email: String,
@@ -57,14 +58,14 @@ fn parse_role(value: &str) -> Result<Role, ApiError> {
     Role::parse(value).ok_or_else(|| ApiError::invalid_field("role", "must be \"owner\", \"admin\" or \"developer\""))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginBody {
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct LoginResponse {
     session_token: String,
     expires_in: i64,
@@ -73,6 +74,12 @@ struct LoginResponse {
 
 /// `POST /v1/auth/login`: a session for a person. The token comes back in the body (for API
 /// use as a bearer token) and as an HttpOnly, SameSite=Strict cookie (for the portal).
+#[utoipa::path(post, path = "/v1/auth/login", tag = "people", request_body = LoginBody,
+    responses(
+        (status = 200, body = LoginResponse, description = "a session: the token in the body, and as an HttpOnly, SameSite=Strict cookie", headers(("Set-Cookie" = String))),
+        (status = 401, body = ErrorBody, description = "the same answer for an unknown email and a wrong password"),
+        (status = 429, body = ErrorBody, headers(("Retry-After" = u32))),
+    ))]
 async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -106,6 +113,8 @@ async fn login(
 }
 
 /// `POST /v1/auth/logout`: ends the presented session; idempotent.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "people", security(("bearer" = [])),
+    responses((status = 204, description = "the session is over (also when there was none)")))]
 async fn logout(State(state): State<AppState>, request: axum::extract::Request) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let token = bearer_token(&parts.headers).or_else(|| session_cookie(&parts)).map(str::to_owned);
@@ -117,11 +126,14 @@ async fn logout(State(state): State<AppState>, request: axum::extract::Request) 
     Ok(response)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UserList {
     users: Vec<UserView>,
 }
 
+#[utoipa::path(get, path = "/v1/users", tag = "people", security(("bearer" = [])),
+    params(("account_id" = Option<String>, Query)),
+    responses((status = 200, body = UserList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_users(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -134,7 +146,7 @@ async fn list_users(
     Ok(Json(UserList { users: users.into_iter().map(UserView::from).collect() }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateUserBody {
     email: String,
@@ -143,13 +155,15 @@ struct CreateUserBody {
     account_id: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct CreatedUser {
     user: UserView,
     password: String,
 }
 
 /// `POST /v1/users`: 201 with the generated password, shown this once.
+#[utoipa::path(post, path = "/v1/users", tag = "people", security(("bearer" = [])), request_body = CreateUserBody,
+    responses((status = 201, body = CreatedUser, description = "the generated password, shown this once"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_user(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -165,11 +179,14 @@ async fn create_user(
     Ok(no_store(response))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UserEnvelope {
     user: UserView,
 }
 
+#[utoipa::path(get, path = "/v1/users/{user_id}", tag = "people", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = UserEnvelope), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_user(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -179,12 +196,15 @@ async fn get_user(
     Ok(Json(UserEnvelope { user: user.into() }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateUserBody {
     role: String,
 }
 
+#[utoipa::path(patch, path = "/v1/users/{user_id}", tag = "people", security(("bearer" = [])),
+    params(("user_id" = String, Path)), request_body = UpdateUserBody,
+    responses((status = 200, body = UserEnvelope), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_user(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -196,6 +216,9 @@ async fn update_user(
     Ok(Json(UserEnvelope { user: user.into() }))
 }
 
+#[utoipa::path(delete, path = "/v1/users/{user_id}", tag = "people", security(("bearer" = [])),
+    params(("user_id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_user(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -205,7 +228,7 @@ async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AccountView {
     account_id: String,
     name: String,
@@ -224,11 +247,13 @@ impl From<Account> for AccountView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AccountList {
     accounts: Vec<AccountView>,
 }
 
+#[utoipa::path(get, path = "/v1/accounts", tag = "people", security(("bearer" = [])),
+    responses((status = 200, body = AccountList)))]
 async fn list_accounts(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -237,17 +262,19 @@ async fn list_accounts(
     Ok(Json(AccountList { accounts: accounts.into_iter().map(AccountView::from).collect() }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateAccountBody {
     name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AccountEnvelope {
     account: AccountView,
 }
 
+#[utoipa::path(post, path = "/v1/accounts", tag = "people", security(("bearer" = [])), request_body = CreateAccountBody,
+    responses((status = 201, body = AccountEnvelope), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn create_account(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -257,7 +284,7 @@ async fn create_account(
     Ok((StatusCode::CREATED, Json(AccountEnvelope { account: account.into() })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TransferAccountBody {
     email: String,
@@ -265,6 +292,9 @@ struct TransferAccountBody {
 
 /// `POST /v1/accounts/{account_id}/transfer-ownership` `{"email"}`: the owner hands the account
 /// to another of its users and stays on as an admin.
+#[utoipa::path(post, path = "/v1/accounts/{account_id}/transfer-ownership", tag = "people", security(("bearer" = [])),
+    params(("account_id" = String, Path)), request_body = TransferAccountBody,
+    responses((status = 200, body = UserEnvelope, description = "the new owner"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn transfer_account(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -279,7 +309,7 @@ async fn transfer_account(
     Ok(Json(UserEnvelope { user: user.into() }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ActorView {
     #[serde(rename = "type")]
     kind: String,
@@ -287,14 +317,14 @@ struct ActorView {
     email: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TargetView {
     #[serde(rename = "type")]
     kind: String,
     id: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AuditEventView {
     event_id: String,
     account_id: String,
@@ -302,9 +332,11 @@ struct AuditEventView {
     actor: ActorView,
     action: String,
     target: TargetView,
+    /// `success`, `denied` or `failure`.
     outcome: &'static str,
     reason: Option<String>,
     source_ip: Option<String>,
+    #[schema(value_type = Object)]
     details: Value,
 }
 
@@ -325,7 +357,7 @@ impl From<AuditEvent> for AuditEventView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AuditEventList {
     meta: ListMeta,
     audit_events: Vec<AuditEventView>,
@@ -333,6 +365,12 @@ struct AuditEventList {
 
 /// `GET /v1/audit-events`: newest first, paged like the client list, filterable by target and
 /// actor.
+#[utoipa::path(get, path = "/v1/audit-events", tag = "people", security(("bearer" = [])),
+    params(
+        ("page_size" = u32, Query, description = "1 to 500"), ("page_number" = u32, Query, description = "from 1"),
+        ("target_id" = Option<String>, Query), ("actor_id" = Option<String>, Query), ("account_id" = Option<String>, Query),
+    ),
+    responses((status = 200, body = AuditEventList, description = "newest first"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_audit_events(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -350,3 +388,20 @@ async fn list_audit_events(
         audit_events: events.into_iter().map(AuditEventView::from).collect(),
     }))
 }
+
+/// The people routes' part of `/openapi.json`.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    login,
+    logout,
+    list_users,
+    create_user,
+    get_user,
+    update_user,
+    delete_user,
+    list_accounts,
+    create_account,
+    transfer_account,
+    list_audit_events
+))]
+pub(super) struct PeopleApi;

@@ -9,8 +9,9 @@ use gatehouse_domain::account::Product;
 use gatehouse_domain::ids::AccountId;
 use gatehouse_domain::products::{ProductPatch, parse_path_prefixes, parse_product_description, parse_product_name};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
 use crate::http::AppState;
 
@@ -20,16 +21,19 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/products/{name}", get(get_product).patch(update_product).delete(delete_product))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ProductList {
     products: Vec<Product>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ProductEnvelope {
     product: Product,
 }
 
+#[utoipa::path(get, path = "/v1/products", tag = "products", security(("bearer" = [])),
+    params(("account_id" = Option<String>, Query)),
+    responses((status = 200, body = ProductList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_products(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -42,7 +46,7 @@ async fn list_products(
     Ok(Json(ProductList { products }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateProductBody {
     name: String,
@@ -54,6 +58,8 @@ struct CreateProductBody {
     account_id: Option<String>,
 }
 
+#[utoipa::path(post, path = "/v1/products", tag = "products", security(("bearer" = [])), request_body = CreateProductBody,
+    responses((status = 201, body = ProductEnvelope), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_product(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -69,6 +75,9 @@ async fn create_product(
     Ok((StatusCode::CREATED, Json(ProductEnvelope { product })).into_response())
 }
 
+#[utoipa::path(get, path = "/v1/products/{name}", tag = "products", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 200, body = ProductEnvelope), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_product(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -78,7 +87,7 @@ async fn get_product(
     Ok(Json(ProductEnvelope { product }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateProductBody {
     #[serde(default)]
@@ -87,6 +96,9 @@ struct UpdateProductBody {
     path_prefixes: Option<Vec<String>>,
 }
 
+#[utoipa::path(patch, path = "/v1/products/{name}", tag = "products", security(("bearer" = [])),
+    params(("name" = String, Path)), request_body = UpdateProductBody,
+    responses((status = 200, body = ProductEnvelope), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_product(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -101,6 +113,9 @@ async fn update_product(
     Ok(Json(ProductEnvelope { product }))
 }
 
+#[utoipa::path(delete, path = "/v1/products/{name}", tag = "products", security(("bearer" = [])),
+    params(("name" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_product(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -109,3 +124,8 @@ async fn delete_product(
     state.gatehouse.delete_product(&actor, &name, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The product routes' part of `/openapi.json`.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_products, create_product, get_product, update_product, delete_product))]
+pub(super) struct ProductsApi;

@@ -10,10 +10,11 @@ use gatehouse_domain::ids::{ClientId, ProfileId};
 use gatehouse_domain::profile::{AccessProfile, AuthMethod, NewProfile, ProfileCredential, ProfilePatch};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use super::body::{RateLimitBody, present, rate_limit};
 use super::clients::{no_store, timestamp};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
 use crate::http::AppState;
 
@@ -27,7 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/clients/{client_id}/access-profiles/{profile_id}/refresh", post(refresh_profile))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ProfileView {
     profile_id: String,
     client_id: String,
@@ -58,16 +59,18 @@ impl From<AccessProfile> for ProfileView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ProfileEnvelope {
     access_profile: ProfileView,
 }
 
 /// A profile with its credential, shown once (seed rule 1, file 002's "only time you can view
 /// the token").
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ProfileWithCredential {
     access_profile: ProfileView,
+    /// `{"client_id","client_secret"}` or `{"api_key"}`, by the profile's `auth_method`.
+    #[schema(value_type = Object)]
     credential: Value,
 }
 
@@ -76,16 +79,18 @@ fn with_credential(status: StatusCode, profile: AccessProfile, credential: Profi
     no_store((status, Json(body)).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateProfileBody {
     name: String,
     #[serde(default)]
     products: Vec<String>,
+    /// `client_secret` or `api_key`.
     auth_method: String,
     #[serde(default)]
     allowed_ips: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Option<RateLimit>)]
     rate_limit: Option<RateLimitBody>,
     #[serde(default = "active_by_default")]
     active: bool,
@@ -95,7 +100,7 @@ fn active_by_default() -> bool {
     true
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateProfileBody {
     #[serde(default)]
@@ -104,17 +109,22 @@ struct UpdateProfileBody {
     products: Option<Vec<String>>,
     #[serde(default)]
     allowed_ips: Option<Vec<String>>,
+    /// `null` removes the limit.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<RateLimit>)]
     rate_limit: Option<Option<RateLimitBody>>,
     #[serde(default)]
     active: Option<bool>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ProfileList {
     access_profiles: Vec<ProfileView>,
 }
 
+#[utoipa::path(get, path = "/v1/clients/{client_id}/access-profiles", tag = "access profiles", security(("bearer" = [])),
+    params(("client_id" = String, Path)),
+    responses((status = 200, body = ProfileList), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_profiles(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -124,6 +134,9 @@ async fn list_profiles(
     Ok(Json(ProfileList { access_profiles: profiles.into_iter().map(ProfileView::from).collect() }))
 }
 
+#[utoipa::path(post, path = "/v1/clients/{client_id}/access-profiles", tag = "access profiles", security(("bearer" = [])),
+    params(("client_id" = String, Path)), request_body = CreateProfileBody,
+    responses((status = 201, body = ProfileWithCredential, description = "the credential, shown this once"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "the client already has 10 access profiles")))]
 async fn create_profile(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -143,6 +156,9 @@ async fn create_profile(
     Ok(with_credential(StatusCode::CREATED, profile, credential))
 }
 
+#[utoipa::path(get, path = "/v1/clients/{client_id}/access-profiles/{profile_id}", tag = "access profiles", security(("bearer" = [])),
+    params(("client_id" = String, Path), ("profile_id" = String, Path)),
+    responses((status = 200, body = ProfileEnvelope), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_profile(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -155,6 +171,9 @@ async fn get_profile(
     Ok(Json(ProfileEnvelope { access_profile: profile.into() }))
 }
 
+#[utoipa::path(patch, path = "/v1/clients/{client_id}/access-profiles/{profile_id}", tag = "access profiles", security(("bearer" = [])),
+    params(("client_id" = String, Path), ("profile_id" = String, Path)), request_body = UpdateProfileBody,
+    responses((status = 200, body = ProfileEnvelope), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_profile(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -181,6 +200,9 @@ async fn update_profile(
     Ok(Json(ProfileEnvelope { access_profile: profile.into() }))
 }
 
+#[utoipa::path(delete, path = "/v1/clients/{client_id}/access-profiles/{profile_id}", tag = "access profiles", security(("bearer" = [])),
+    params(("client_id" = String, Path), ("profile_id" = String, Path)),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn delete_profile(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -198,6 +220,9 @@ async fn delete_profile(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/v1/clients/{client_id}/access-profiles/{profile_id}/refresh", tag = "access profiles", security(("bearer" = [])),
+    params(("client_id" = String, Path), ("profile_id" = String, Path)),
+    responses((status = 200, body = ProfileWithCredential, description = "a new credential, shown this once; the old one is refused at once"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn refresh_profile(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
@@ -214,3 +239,8 @@ async fn refresh_profile(
         .await?;
     Ok(with_credential(StatusCode::OK, profile, credential))
 }
+
+/// The access-profile routes' part of `/openapi.json`.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list_profiles, create_profile, get_profile, update_profile, delete_profile, refresh_profile))]
+pub(super) struct ProfilesApi;

@@ -12,7 +12,7 @@ use axum::routing::any;
 use gatehouse_domain::gate::{CheckDenial, CheckRequest};
 
 use super::AppState;
-use super::api::error::{ApiError, ErrorCode};
+use super::api::error::{ApiError, ErrorBody, ErrorCode};
 use super::api::extract::bearer_token;
 use crate::metrics::CheckDecision;
 
@@ -27,7 +27,26 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/auth/check", any(check)).route("/v1/auth/check/{*path}", any(check_with_path))
 }
 
-/// Takes the request whole: the `HeaderMap` extractor would copy every header, on the one route
+/// Forward auth for nginx `auth_request`, Traefik `ForwardAuth` and Envoy `ext_authz` (any
+/// method is accepted, as gateways forward the original one).
+#[utoipa::path(get, path = "/v1/auth/check", tag = "gateway", security(("bearer" = [])),
+    params(
+        ("product" = Option<String>, Query, description = "the product asked for; otherwise matched from the original path"),
+        ("X-Original-URI" = Option<String>, Header, description = "the original path (nginx)"),
+        ("X-Forwarded-Uri" = Option<String>, Header, description = "the original path (Traefik)"),
+    ),
+    responses(
+        (status = 200, description = "allowed; the headers say who", headers(
+            ("X-Gatehouse-Client-Id" = String), ("X-Gatehouse-Account-Id" = String),
+            ("X-Gatehouse-Scopes" = String, description = "space-separated"), ("X-Gatehouse-Product" = String),
+            ("X-Gatehouse-Profile-Id" = String, description = "when an access profile's credential was used"),
+        )),
+        (status = 401, body = ErrorBody, description = "missing, bad, expired or refused credential"),
+        (status = 403, body = ErrorBody, description = "product outside the token's scopes, or address not allowed"),
+        (status = 429, body = ErrorBody, headers(("Retry-After" = u32))),
+        (status = 503, body = ErrorBody),
+    ))]
+// Takes the request whole: the `HeaderMap` extractor would copy every header, on the one route
 /// that answers tens of thousands of requests a second.
 async fn check(State(state): State<AppState>, request: Request) -> Response {
     let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
@@ -38,6 +57,19 @@ async fn check(State(state): State<AppState>, request: Request) -> Response {
 }
 
 /// Envoy's `ext_authz` appends the original path to the configured prefix.
+#[utoipa::path(get, path = "/v1/auth/check/{path}", tag = "gateway", security(("bearer" = [])),
+    params(("path" = String, Path, description = "the original request path, slashes included")),
+    responses(
+        (status = 200, description = "allowed; the headers say who", headers(
+            ("X-Gatehouse-Client-Id" = String), ("X-Gatehouse-Account-Id" = String),
+            ("X-Gatehouse-Scopes" = String, description = "space-separated"), ("X-Gatehouse-Product" = String),
+            ("X-Gatehouse-Profile-Id" = String, description = "when an access profile's credential was used"),
+        )),
+        (status = 401, body = ErrorBody, description = "missing, bad, expired or refused credential"),
+        (status = 403, body = ErrorBody, description = "product outside the token's scopes, or address not allowed"),
+        (status = 429, body = ErrorBody, headers(("Retry-After" = u32))),
+        (status = 503, body = ErrorBody),
+    ))]
 async fn check_with_path(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -116,3 +148,8 @@ async fn decide(
         Err(CheckDenial::Unavailable) => ApiError::unavailable().into_response(),
     }
 }
+
+/// The gateway check's part of `/openapi.json`.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(check, check_with_path))]
+pub(super) struct GatewayApi;

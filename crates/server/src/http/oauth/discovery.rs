@@ -11,7 +11,8 @@ use serde::Serialize;
 use crate::http::AppState;
 use crate::http::api::error::ApiError;
 
-#[derive(Serialize)]
+/// RFC 8414 §2.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Metadata {
     issuer: String,
     token_endpoint: String,
@@ -29,6 +30,7 @@ const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 
 /// `GET /.well-known/oauth-authorization-server`. `response_types_supported` is omitted: no
 /// grant here uses the authorization endpoint (RFC 8414 erratum 7793).
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "oauth", responses((status = 200, body = Metadata)))]
 pub async fn metadata(State(state): State<AppState>) -> Result<Response, ApiError> {
     let issuer = state.gatehouse.keys().issuer().to_owned();
     let mut scopes_supported: Vec<String> = GlobalResource::ALL.iter().map(|r| r.as_str().to_owned()).collect();
@@ -48,7 +50,8 @@ pub async fn metadata(State(state): State<AppState>) -> Result<Response, ApiErro
     Ok(cacheable(Json(body).into_response()))
 }
 
-#[derive(Serialize)]
+/// RFC 8037: an Ed25519 public key.
+#[derive(Serialize, utoipa::ToSchema)]
 struct Jwk {
     kty: &'static str,
     crv: &'static str,
@@ -59,13 +62,14 @@ struct Jwk {
     x: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Jwks {
     keys: Vec<Jwk>,
 }
 
 /// `GET /.well-known/jwks.json`: public members only (never `d`), the pending next key, the
 /// current key and every key whose tokens may still be valid.
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "oauth", responses((status = 200, body = Jwks)))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let keys = state.gatehouse.keys();
     let keys = keys

@@ -20,8 +20,10 @@ pub struct OAuthError {
     retry_after: Option<i64>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody {
+/// RFC 6749 §5.2.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = OAuthErrorBody)]
+pub struct ErrorBody {
     error: &'static str,
     error_description: &'static str,
 }

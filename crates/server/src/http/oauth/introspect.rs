@@ -5,14 +5,14 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::error::OAuthError;
+use super::error::{ErrorBody, OAuthError};
 use super::form::OAuthForm;
 use super::token::no_store;
 use crate::http::AppState;
 
 /// RFC 7662 §2.2. An inactive token is exactly `{"active": false}`: every other member is
 /// skipped, so no reason leaks.
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, utoipa::ToSchema)]
 struct Introspection {
     active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -39,6 +39,25 @@ struct Introspection {
     client_type: Option<String>,
 }
 
+/// The introspection request's form (RFC 7662 §2.1), for `/openapi.json` only.
+#[derive(utoipa::ToSchema)]
+#[expect(dead_code, reason = "describes the form for the OpenAPI document; OAuthForm parses it")]
+pub(super) struct TokenForm {
+    token: String,
+    /// Accepted and ignored: access tokens are the only kind issued.
+    token_type_hint: Option<String>,
+    /// With `client_secret`, instead of HTTP Basic.
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// RFC 7662. The caller is a client holding `introspection`, or the token's own client.
+#[utoipa::path(post, path = "/api-services/v1/auth/introspect", tag = "oauth", security(("client_secret_basic" = [])),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, body = Introspection, description = "exactly {\"active\": false} for anything unknown, expired, revoked, or from a disabled, renewed or deleted client"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
+    ))]
 pub async fn introspect(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
     // §2.1: the caller must authenticate; an unauthenticated caller learns nothing.
     let caller = form.authenticate(&state).await?;

@@ -15,6 +15,11 @@ use super::AppState;
 
 pub use error::OAuthError;
 
+/// The OAuth endpoints' part of `/openapi.json`.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(token::token, introspect::introspect, revoke::revoke, discovery::metadata, discovery::jwks))]
+pub(super) struct OAuthApi;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api-services/v1/auth/token", post(token::token))

@@ -5,11 +5,20 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gatehouse_domain::oauth::RevokeError;
 
-use super::error::OAuthError;
+use super::error::{ErrorBody, OAuthError};
 use super::form::OAuthForm;
+use super::introspect::TokenForm;
 use super::token::no_store;
 use crate::http::AppState;
 
+/// RFC 7009, by the token's own client.
+#[utoipa::path(post, path = "/api-services/v1/auth/revoke", tag = "oauth", security(("client_secret_basic" = [])),
+    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "revoked, or unknown (RFC 7009 §2.2)"),
+        (status = 400, body = ErrorBody, description = "invalid_request, or unauthorized_client for another client's token"),
+        (status = 401, body = ErrorBody),
+    ))]
 pub async fn revoke(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
     let caller = form.authenticate(&state).await?;
     let token = form.get("token").ok_or_else(|| OAuthError::invalid_request("The token parameter is missing"))?;

@@ -5,12 +5,14 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::error::OAuthError;
+use super::error::{ErrorBody, OAuthError};
 use super::form::OAuthForm;
 use crate::http::AppState;
 
-#[derive(Serialize)]
+/// RFC 6749 §5.1.
+#[derive(Serialize, ToSchema)]
 struct TokenResponse {
     access_token: String,
     token_type: &'static str,
@@ -18,6 +20,30 @@ struct TokenResponse {
     scope: String,
 }
 
+/// The token request's form (RFC 6749 §4.4.2), as `OAuthForm` reads it: for `/openapi.json`
+/// only.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "describes the form for the OpenAPI document; OAuthForm parses it")]
+pub(super) struct TokenRequest {
+    /// `client_credentials`
+    grant_type: String,
+    /// Space-separated subset of the client's scopes; none means all of them.
+    scope: Option<String>,
+    /// With `client_secret`, instead of HTTP Basic (`client_secret_post`); never both.
+    client_id: Option<String>,
+    client_secret: Option<String>,
+}
+
+/// RFC 6749 §4.4: the client-credentials grant.
+#[utoipa::path(post, path = "/api-services/v1/auth/token", tag = "oauth", security((), ("client_secret_basic" = [])),
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, body = TokenResponse, headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, body = ErrorBody, description = "invalid_request, unsupported_grant_type or invalid_scope"),
+        (status = 401, body = ErrorBody, description = "invalid_client: unknown, wrong secret, disabled, deleted, inactive or address not allowed", headers(("WWW-Authenticate" = String))),
+        (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u32))),
+        (status = 503, body = ErrorBody),
+    ))]
 pub async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
     let result = issue(&state, form).await;
     match &result {
