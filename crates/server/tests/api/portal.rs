@@ -385,6 +385,7 @@ async fn a_developer_sees_no_admin_powers_and_the_lock_holds_in_the_portal() {
     assert!(!form.contains("global_resources") && !form.contains(r#"name="client_type""#));
     assert!(!developer.page("/clients").await.contains(r#"href="/audit""#));
     assert_eq!(developer.get("/audit").await.status(), StatusCode::FORBIDDEN);
+    assert_eq!(developer.get("/users").await.status(), StatusCode::FORBIDDEN);
 
     // The owner locks a client; the developer, who neither owns it nor runs the account, may
     // not change it (seed rule 3) and is told why.
@@ -395,4 +396,41 @@ async fn a_developer_sees_no_admin_powers_and_the_lock_holds_in_the_portal() {
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(refused.text().await.unwrap().contains("locked"));
     assert_eq!(mint_status(&app, &credentials).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_owner_adds_a_user_whose_password_is_shown_once_and_works() {
+    let app = TestApp::spawn().await;
+    let owner = Browser::signed_in_as_owner(&app).await;
+    assert!(owner.page("/users").await.contains(OWNER_EMAIL));
+
+    let added = owner.submit("/users", "/users", &[("email", "ops@example.com"), ("role", "admin")]).await;
+    assert_eq!(added.status(), StatusCode::OK);
+    assert_eq!(added.headers()["cache-control"], "no-store");
+    let password = element_text(&added.text().await.unwrap(), "user-password");
+    let listed = owner.page("/users").await;
+    assert!(listed.contains("ops@example.com") && !listed.contains(&password));
+
+    let mut ops = Browser::new(&app);
+    assert_eq!(ops.sign_in("ops@example.com", &password).await.status(), StatusCode::SEE_OTHER);
+    assert!(ops.page("/users").await.contains("ops@example.com"), "admins see the users page");
+
+    // The same email twice is refused and shown back; nothing is added.
+    let again = owner.submit("/users", "/users", &[("email", "ops@example.com"), ("role", "developer")]).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert!(again.text().await.unwrap().contains("already exists"));
+
+    // Only the owner grants or removes admin: an admin demoting another admin is refused.
+    owner.submit("/users", "/users", &[("email", "second@example.com"), ("role", "admin")]).await;
+    let users: Value = app.get("/v1/users", &app.owner_session().await).await.json().await.unwrap();
+    let second = users["users"].as_array().unwrap().iter().find(|u| u["email"] == "second@example.com").unwrap();
+    let role_path = format!("/users/{}/role", second["user_id"].as_str().unwrap());
+    let refused = ops.submit("/users", &role_path, &[("role", "developer")]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let demoted = owner.submit("/users", &role_path, &[("role", "developer")]).await;
+    assert_eq!(demoted.status(), StatusCode::SEE_OTHER);
+
+    let removed = owner.submit("/users", &format!("/users/{}/delete", second["user_id"].as_str().unwrap()), &[]).await;
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    assert!(!owner.page("/users").await.contains("second@example.com"));
 }

@@ -11,6 +11,7 @@ mod clients;
 mod forms;
 mod login;
 mod pages;
+mod users;
 
 use std::net::SocketAddr;
 
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .merge(login::routes())
         .merge(clients::routes())
         .merge(audit::routes())
+        .merge(users::routes())
         .layer(middleware::from_fn(guard))
 }
 

@@ -29,6 +29,7 @@ pub fn layout(title: &str, session: Option<&PortalSession>, body: Markup) -> Mar
                         nav {
                             a href="/clients" { "API clients" }
                             @if session.actor.role.is_owner_or_admin() {
+                                a href="/users" { "Users" }
                                 a href="/audit" { "Audit log" }
                             }
                         }
