@@ -434,3 +434,62 @@ async fn the_owner_adds_a_user_whose_password_is_shown_once_and_works() {
     assert_eq!(removed.status(), StatusCode::SEE_OTHER);
     assert!(!owner.page("/users").await.contains("second@example.com"));
 }
+
+#[tokio::test]
+async fn an_access_profile_made_in_the_portal_gets_a_working_key_that_deactivation_and_refresh_revoke() {
+    let app = TestApp::spawn().await;
+    let (client, _) = app.create_client(&app.admin_token().await, json!({})).await;
+    let browser = Browser::signed_in_as_owner(&app).await;
+    let page = format!("/clients/{}", client.client_id);
+    let check = |key: String| {
+        let request = app.http.get(app.url("/v1/auth/check?product=SuperSIM")).bearer_auth(key);
+        async move { request.send().await.unwrap().status() }
+    };
+
+    let created = browser
+        .submit(
+            &page,
+            &format!("{page}/profiles"),
+            &[("name", "Partner"), ("auth_method", "api_key"), ("products", "SuperSIM")],
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::OK);
+    assert_eq!(created.headers()["cache-control"], "no-store");
+    let key = element_text(&created.text().await.unwrap(), "profile-secret");
+    assert_eq!(check(key.clone()).await, StatusCode::OK);
+
+    let shown = browser.page(&page).await;
+    assert!(shown.contains("Partner") && !shown.contains(&key), "the key is shown only once");
+    let profiles: Value = app
+        .get(&format!("/v1/clients/{}/access-profiles", client.client_id), &app.admin_token().await)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let profile_page = format!("{page}/profiles/{}", profiles["access_profiles"][0]["profile_id"].as_str().unwrap());
+
+    // Seed rule 14: an inactive profile calls nothing.
+    browser.submit(&page, &format!("{profile_page}/state"), &[("action", "deactivate")]).await;
+    assert_eq!(check(key.clone()).await, StatusCode::UNAUTHORIZED);
+    browser.submit(&page, &format!("{profile_page}/state"), &[("action", "activate")]).await;
+    assert_eq!(check(key.clone()).await, StatusCode::OK);
+
+    let refreshed = browser.submit(&page, &format!("{profile_page}/refresh"), &[]).await;
+    let new_key = element_text(&refreshed.text().await.unwrap(), "profile-secret");
+    assert_eq!(check(key).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(check(new_key.clone()).await, StatusCode::OK);
+
+    // A profile can hold only products its client holds.
+    let refused = browser
+        .submit(
+            &page,
+            &format!("{page}/profiles"),
+            &[("name", "Greedy"), ("auth_method", "api_key"), ("products", "ProgrammableWireless")],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+
+    let deleted = browser.submit(&page, &format!("{profile_page}/delete"), &[]).await;
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+    assert_eq!(check(new_key).await, StatusCode::UNAUTHORIZED);
+}

@@ -41,7 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/clients/{client_id}/delete", get(delete_confirm).post(delete))
 }
 
-fn client_url(client_id: &ClientId) -> String {
+pub(super) fn client_url(client_id: &ClientId) -> String {
     format!("/clients/{client_id}")
 }
 
@@ -228,7 +228,7 @@ fn parse_fields(form: &FormFields, may_grant_admin: bool) -> Result<ParsedFields
 }
 
 /// Both blank: no limit (seed rule 12's `null`).
-fn parse_rate_limit(requests_per_second: &str, burst: &str) -> Result<Option<RateLimit>, ValidationError> {
+pub(super) fn parse_rate_limit(requests_per_second: &str, burst: &str) -> Result<Option<RateLimit>, ValidationError> {
     let (requests_per_second, burst) = (requests_per_second.trim(), burst.trim());
     if requests_per_second.is_empty() && burst.is_empty() {
         return Ok(None);
@@ -399,6 +399,7 @@ async fn show(
     } else {
         Vec::new()
     };
+    let profiles = state.gatehouse.list_profiles(&session.actor, &client.client_id).await?;
     let url = client_url(&client.client_id);
     let rate_limit = client.rate_limit.map_or_else(
         || "none".to_owned(),
@@ -449,6 +450,7 @@ async fn show(
                 "A locked client can be changed only by the account owner, admins and its owner."
             }
         }
+        (super::profiles::section(&session, &client, &profiles))
         @if !history.is_empty() {
             section {
                 h2 { "Recent activity" }
@@ -459,7 +461,7 @@ async fn show(
     Ok(layout(client.name.as_str(), Some(&session), body).into_response())
 }
 
-fn list_or_none<'a>(items: impl Iterator<Item = &'a str>) -> Markup {
+pub(super) fn list_or_none<'a>(items: impl Iterator<Item = &'a str>) -> Markup {
     let items: Vec<&str> = items.collect();
     html! {
         @if items.is_empty() { span.muted { "none" } }

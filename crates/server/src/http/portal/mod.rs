@@ -11,6 +11,7 @@ mod clients;
 mod forms;
 mod login;
 mod pages;
+mod profiles;
 mod users;
 
 use std::net::SocketAddr;
@@ -41,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .merge(clients::routes())
         .merge(audit::routes())
         .merge(users::routes())
+        .merge(profiles::routes())
         .layer(middleware::from_fn(guard))
 }
 

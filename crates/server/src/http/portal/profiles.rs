@@ -1,0 +1,206 @@
+//! A client's access profiles (seed file 002) on the client's page: create one (its credential
+//! shown once), deactivate or activate it, refresh its credential, delete it.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::post;
+use gatehouse_domain::client::{AllowedIps, Client, ClientName};
+use gatehouse_domain::error::ValidationError;
+use gatehouse_domain::ids::{ClientId, ProfileId};
+use gatehouse_domain::profile::{AccessProfile, AuthMethod, NewProfile, ProfileCredential, ProfilePatch};
+use maud::{Markup, html};
+
+use super::clients::{client_url, list_or_none, parse_rate_limit};
+use super::forms::entries;
+use super::pages::{csrf_field, layout};
+use super::{PortalError, PortalForm, PortalSession};
+use crate::http::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/clients/{client_id}/profiles", post(create))
+        .route("/clients/{client_id}/profiles/{profile_id}/state", post(change_state))
+        .route("/clients/{client_id}/profiles/{profile_id}/refresh", post(refresh))
+        .route("/clients/{client_id}/profiles/{profile_id}/delete", post(remove))
+}
+
+fn auth_method_label(method: AuthMethod) -> &'static str {
+    match method {
+        AuthMethod::ClientSecret => "client id and secret",
+        AuthMethod::ApiKey => "API key",
+    }
+}
+
+/// The section of the client's page that lists its profiles and adds one.
+pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfile]) -> Markup {
+    let base = format!("{}/profiles", client_url(&client.client_id));
+    html! {
+        section {
+            h2 { "Access profiles" }
+            p.muted {
+                "Extra credentials of this client, each with its own products (a subset of the client's), "
+                "allowed addresses and rate limit. At most 10 per client."
+            }
+            @if !profiles.is_empty() {
+                table.list {
+                    thead { tr { th { "Name" } th { "Credential" } th { "Products" } th { "Addresses" } th { "State" } th { "" } } }
+                    tbody {
+                        @for profile in profiles {
+                            @let url = format!("{base}/{}", profile.profile_id);
+                            tr {
+                                td { (profile.name.as_str()) br; code.muted { (profile.profile_id) } }
+                                td { (auth_method_label(profile.auth_method)) }
+                                td { (list_or_none(profile.products.iter().map(String::as_str))) }
+                                td { (list_or_none(profile.allowed_ips.to_strings().iter().map(String::as_str))) }
+                                td { @if profile.active { span.badge.ok { "active" } } @else { span.badge.off { "inactive" } } }
+                                td {
+                                    form.inline method="post" action={ (url) "/state" } {
+                                        (csrf_field(session))
+                                        @if profile.active {
+                                            button name="action" value="deactivate" type="submit" { "Deactivate" }
+                                        } @else {
+                                            button name="action" value="activate" type="submit" { "Activate" }
+                                        }
+                                    }
+                                    form.inline method="post" action={ (url) "/refresh" } {
+                                        (csrf_field(session))
+                                        button type="submit" { "Refresh credential" }
+                                    }
+                                    form.inline method="post" action={ (url) "/delete" } {
+                                        (csrf_field(session))
+                                        button.danger type="submit" { "Delete" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            details {
+                summary { "New access profile" }
+                form.stacked method="post" action=(base) {
+                    (csrf_field(session))
+                    label for="profile-name" { "Name" }
+                    input #profile-name type="text" name="name" maxlength=(ClientName::MAX_CHARS) required;
+                    fieldset {
+                        legend { "Credential" }
+                        label.check { input type="radio" name="auth_method" value="client_secret" checked; " Client id and secret (for the token endpoint)" }
+                        label.check { input type="radio" name="auth_method" value="api_key"; " API key (a static bearer key for the gateway check)" }
+                    }
+                    fieldset {
+                        legend { "Products" }
+                        @if client.scopes.products.is_empty() { p.muted { "The client holds no products." } }
+                        @for product in &client.scopes.products {
+                            label.check { input type="checkbox" name="products" value=(product); " " (product) }
+                        }
+                    }
+                    label for="profile-ips" { "Allowed addresses " span.muted { "(one per line; empty allows any)" } }
+                    textarea #profile-ips name="allowed_ips" rows="2" {}
+                    fieldset.row {
+                        legend { "Rate limit " span.muted { "(empty for none)" } }
+                        label { "Requests per second " input type="number" name="requests_per_second" min="1"; }
+                        label { "Burst " input type="number" name="burst" min="1"; }
+                    }
+                    button type="submit" { "Create access profile" }
+                }
+            }
+        }
+    }
+}
+
+/// The one page that shows a profile's credential: after creation and after a refresh.
+fn credential_page(
+    session: &PortalSession,
+    client_id: &ClientId,
+    profile: &AccessProfile,
+    credential: &ProfileCredential,
+    title: &str,
+) -> Markup {
+    let body = html! {
+        h1 { (title) }
+        p.notice role="status" {
+            strong { "Copy the credential now. " }
+            "It is shown only this once: Gatehouse keeps only a hash of it."
+        }
+        dl.credentials {
+            dt { "Profile" } dd { (profile.name.as_str()) }
+            @match credential {
+                ProfileCredential::ClientSecret { client_id, client_secret } => {
+                    dt { "Client ID" } dd { code #profile-client-id { (client_id) } }
+                    dt { "Client secret" } dd { code #profile-secret { (client_secret.expose()) } }
+                }
+                ProfileCredential::ApiKey(key) => {
+                    dt { "API key" } dd { code #profile-secret { (key.expose()) } }
+                }
+            }
+        }
+        p { a href=(client_url(client_id)) { "Back to the client" } }
+    };
+    layout(title, Some(session), body)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(client_id): Path<String>,
+    PortalForm { session, fields }: PortalForm,
+) -> Result<Response, PortalError> {
+    let client_id = ClientId::from_string(client_id);
+    let auth_method = AuthMethod::parse(fields.text("auth_method"))?;
+    let new = NewProfile {
+        name: ClientName::parse(fields.text("name"))?,
+        products: fields.all("products"),
+        auth_method,
+        allowed_ips: AllowedIps::parse(&entries(fields.text("allowed_ips")))?,
+        rate_limit: parse_rate_limit(fields.text("requests_per_second"), fields.text("burst"))?,
+        active: true,
+    };
+    let (profile, credential) =
+        state.gatehouse.create_profile(&session.actor, &client_id, new, state.clock.now()).await?;
+    Ok(credential_page(&session, &client_id, &profile, &credential, "Access profile created").into_response())
+}
+
+async fn change_state(
+    State(state): State<AppState>,
+    Path((client_id, profile_id)): Path<(String, String)>,
+    PortalForm { session, fields }: PortalForm,
+) -> Result<Response, PortalError> {
+    let active = match fields.text("action") {
+        "activate" => true,
+        "deactivate" => false,
+        _ => return Err(ValidationError::new("action", "must be activate or deactivate").into()),
+    };
+    let client_id = ClientId::from_string(client_id);
+    let patch = ProfilePatch { active: Some(active), ..ProfilePatch::default() };
+    state
+        .gatehouse
+        .update_profile(&session.actor, &client_id, &ProfileId::from_string(profile_id), patch, state.clock.now())
+        .await?;
+    Ok(Redirect::to(&client_url(&client_id)).into_response())
+}
+
+async fn refresh(
+    State(state): State<AppState>,
+    Path((client_id, profile_id)): Path<(String, String)>,
+    PortalForm { session, .. }: PortalForm,
+) -> Result<Response, PortalError> {
+    let client_id = ClientId::from_string(client_id);
+    let (profile, credential) = state
+        .gatehouse
+        .refresh_profile(&session.actor, &client_id, &ProfileId::from_string(profile_id), state.clock.now())
+        .await?;
+    Ok(credential_page(&session, &client_id, &profile, &credential, "Credential refreshed").into_response())
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path((client_id, profile_id)): Path<(String, String)>,
+    PortalForm { session, .. }: PortalForm,
+) -> Result<Response, PortalError> {
+    let client_id = ClientId::from_string(client_id);
+    state
+        .gatehouse
+        .delete_profile(&session.actor, &client_id, &ProfileId::from_string(profile_id), state.clock.now())
+        .await?;
+    Ok(Redirect::to(&client_url(&client_id)).into_response())
+}
