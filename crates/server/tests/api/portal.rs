@@ -493,3 +493,19 @@ async fn an_access_profile_made_in_the_portal_gets_a_working_key_that_deactivati
     assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
     assert_eq!(check(new_key).await, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_the_public_url_is_https() {
+    let plain = TestApp::spawn().await;
+    let cookie = |response: reqwest::Response| response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let mut browser = Browser::new(&plain);
+    assert!(!cookie(browser.sign_in(OWNER_EMAIL, &plain.owner_password).await).contains("Secure"));
+
+    let behind_tls = TestApp::spawn_with(|config| config.issuer = Some("https://auth.example.com".into())).await;
+    let mut browser = Browser::new(&behind_tls);
+    let portal = cookie(browser.sign_in(OWNER_EMAIL, &behind_tls.owner_password).await);
+    let api = cookie(behind_tls.login_response(OWNER_EMAIL, &behind_tls.owner_password).await);
+    for cookie in [portal, api] {
+        assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    }
+}

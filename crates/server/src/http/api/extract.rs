@@ -112,10 +112,12 @@ pub struct Authenticated(pub Actor);
 pub const SESSION_COOKIE: &str = "gatehouse_session";
 
 /// The `Set-Cookie` value that hands a browser its session: out of reach of scripts
-/// (HttpOnly) and never sent with a request another site starts (SameSite=Strict).
-pub fn session_set_cookie(token: &str, max_age_seconds: i64) -> Option<HeaderValue> {
+/// (HttpOnly), never sent with a request another site starts (SameSite=Strict), and never over
+/// plain HTTP when the server's public URL is HTTPS (Secure).
+pub fn session_set_cookie(token: &str, max_age_seconds: i64, public_url: &str) -> Option<HeaderValue> {
+    let secure = if public_url.starts_with("https://") { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}"
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"
     ))
     .ok()
 }

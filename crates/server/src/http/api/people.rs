@@ -102,7 +102,7 @@ async fn login(
                 LoginError::Store(error) => error.into(),
             }
         })?;
-    let cookie = session_set_cookie(&session.token, session.expires_in);
+    let cookie = session_set_cookie(&session.token, session.expires_in, &state.public_url);
     let mut response =
         Json(LoginResponse { session_token: session.token, expires_in: session.expires_in, user: session.user.into() })
             .into_response();

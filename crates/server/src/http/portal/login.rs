@@ -58,7 +58,7 @@ async fn sign_in(
     match state.gatehouse.login(&email, password, Some(ip), state.clock.now()).await {
         Ok(session) => {
             let mut response = Redirect::to("/clients").into_response();
-            if let Some(cookie) = session_set_cookie(&session.token, session.expires_in) {
+            if let Some(cookie) = session_set_cookie(&session.token, session.expires_in, &state.public_url) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
             Ok(response)
