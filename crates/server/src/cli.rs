@@ -1,6 +1,8 @@
 //! The `gatehouse` command line (DESIGN.md "Command line"). Every flag also reads a
 //! `GATEHOUSE_*` environment variable; `serve` also reads a TOML file (`--config`).
 
+mod clients;
+
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -40,6 +42,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the API clients of a running server through its JSON API.
+    Clients(clients::ClientsArgs),
 }
 
 #[derive(Subcommand)]
@@ -207,6 +211,18 @@ struct InitArgs {
     keys: KeyArgs,
 }
 
+/// Why a command failed, and the exit status that says so.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure { message, code: 1 }
+    }
+}
+
 pub async fn run() -> ExitCode {
     telemetry::init();
     let matches = Cli::command().get_matches();
@@ -217,16 +233,17 @@ pub async fn run() -> ExitCode {
     warn_about_unknown_variables(std::env::vars_os().map(|(name, _)| name));
     let sub_matches = matches.subcommand().map_or(&matches, |(_, sub)| sub);
     let result = match cli.command {
-        Command::Serve(args) => serve(args, sub_matches).await,
-        Command::Init(args) => init(args).await,
-        Command::Migrate(args) => migrate(args).await,
-        Command::Keys { command: KeysCommand::Rotate(args) } => rotate_keys(args).await,
+        Command::Serve(args) => serve(args, sub_matches).await.map_err(Failure::from),
+        Command::Init(args) => init(args).await.map_err(Failure::from),
+        Command::Migrate(args) => migrate(args).await.map_err(Failure::from),
+        Command::Keys { command: KeysCommand::Rotate(args) } => rotate_keys(args).await.map_err(Failure::from),
+        Command::Clients(args) => clients::run(args, sub_matches).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("gatehouse: {message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("gatehouse: {}", failure.message);
+            ExitCode::from(failure.code)
         }
     }
 }
@@ -496,7 +513,9 @@ mod tests {
     #[test]
     fn unknown_gatehouse_variables_are_found_by_name() {
         let known = known_variables();
-        for name in ["GATEHOUSE_LISTEN", "GATEHOUSE_CONFIG", "GATEHOUSE_MASTER_KEY", "GATEHOUSE_DATABASE_URL"] {
+        for name in
+            ["GATEHOUSE_LISTEN", "GATEHOUSE_CONFIG", "GATEHOUSE_MASTER_KEY", "GATEHOUSE_URL", "GATEHOUSE_CLIENT_SECRET"]
+        {
             assert!(known.contains(name), "{name}");
         }
         let names = ["GATEHOUSE_LISTNE", "GATEHOUSE_LISTEN", "PATH", "gatehouse_listen"].map(OsString::from);
