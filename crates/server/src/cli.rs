@@ -1,19 +1,23 @@
 //! The `gatehouse` command line (DESIGN.md "Command line"). Every flag also reads a
-//! `GATEHOUSE_*` environment variable.
+//! `GATEHOUSE_*` environment variable; `serve` also reads a TOML file (`--config`).
 
+mod clients;
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gatehouse_domain::account::Email;
 use gatehouse_domain::clock::{Clock, SystemClock};
 use gatehouse_domain::error::DomainError;
 use gatehouse_domain::service::{BootstrapCredentials, Gatehouse};
-use gatehouse_domain::store::CapPolicy;
 use serde_json::json;
 
-use crate::config::{MasterKeySource, ServeConfig};
+use crate::config::{ConfigFile, MasterKeySource, ServeConfig, TokenCapPolicy};
 use crate::http::client_address::TrustedProxies;
 use crate::startup::{Application, StartupError, open_gatehouse, open_store};
 use crate::telemetry;
@@ -38,6 +42,8 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Manage the API clients of a running server through its JSON API.
+    Clients(clients::ClientsArgs),
 }
 
 #[derive(Subcommand)]
@@ -86,8 +92,13 @@ impl KeyArgs {
     }
 }
 
+/// The ids below (`listen`, `database_url`, ...) are also the names `layer_file` asks clap about.
 #[derive(Args)]
 struct ServeArgs {
+    /// TOML file with any of these settings (keys named like the flags, with underscores).
+    /// The environment and flags override it.
+    #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -103,8 +114,8 @@ struct ServeArgs {
     #[arg(long, env = "GATEHOUSE_LEEWAY_SECONDS", default_value_t = 5)]
     leeway_seconds: i64,
     /// What minting an 11th live token for one credential does: revoke the oldest, or refuse.
-    #[arg(long, env = "GATEHOUSE_TOKEN_CAP_POLICY", value_enum, default_value_t = CapPolicyArg::RevokeOldest)]
-    token_cap_policy: CapPolicyArg,
+    #[arg(long, env = "GATEHOUSE_TOKEN_CAP_POLICY", value_enum, default_value_t = TokenCapPolicy::RevokeOldest)]
+    token_cap_policy: TokenCapPolicy,
     /// Comma-separated addresses or CIDR blocks of proxies whose X-Forwarded-For and X-Real-IP
     /// are believed. Without it the TCP peer is the client.
     #[arg(long, env = "GATEHOUSE_TRUSTED_PROXIES", default_value = "")]
@@ -116,19 +127,71 @@ struct ServeArgs {
     keys: KeyArgs,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum CapPolicyArg {
-    RevokeOldest,
-    Refuse,
+impl ServeArgs {
+    /// STYLE.md point 8: defaults < file < environment < flags. clap has already merged the
+    /// environment, the flags and the defaults; a file value replaces only what clap filled in
+    /// from a default (or left empty).
+    fn layer_file(mut self, file: ConfigFile, matches: &ArgMatches) -> Self {
+        let from_file = |id: &str| file_may_set(matches.value_source(id));
+        if let (Some(listen), true) = (file.listen, from_file("listen")) {
+            self.listen = listen;
+        }
+        if let (Some(database), true) = (file.database, from_file("database_url")) {
+            self.database.database_url = database;
+        }
+        if let (Some(issuer), true) = (file.issuer, from_file("issuer")) {
+            self.issuer = Some(issuer);
+        }
+        if let (Some(owner_email), true) = (file.owner_email, from_file("owner_email")) {
+            self.owner_email = owner_email;
+        }
+        if let (Some(leeway), true) = (file.leeway_seconds, from_file("leeway_seconds")) {
+            self.leeway_seconds = leeway;
+        }
+        if let (Some(policy), true) = (file.token_cap_policy, from_file("token_cap_policy")) {
+            self.token_cap_policy = policy;
+        }
+        if let (Some(proxies), true) = (file.trusted_proxies, from_file("trusted_proxies")) {
+            self.trusted_proxies = proxies.join(",");
+        }
+        if let (Some(redis), true) = (file.redis, from_file("redis")) {
+            self.redis = Some(redis);
+        }
+        // The key and its file are one setting: a key file given by a flag must not lose to an
+        // inline key from the file just because inline keys take precedence.
+        if from_file("master_key") && from_file("master_key_file") {
+            if let Some(key) = file.master_key {
+                self.keys.master_key = Some(key);
+            }
+            if let Some(path) = file.master_key_file {
+                self.keys.master_key_file = Some(path);
+            }
+        }
+        self
+    }
+
+    fn into_config(self) -> Result<ServeConfig, String> {
+        Ok(ServeConfig {
+            listen: self.listen,
+            database_url: self.database.database_url,
+            issuer: self.issuer.map(|issuer| issuer.trim_end_matches('/').to_owned()),
+            master_key: self.keys.source(),
+            owner_email: self.owner_email,
+            leeway_seconds: self.leeway_seconds,
+            token_cap_policy: self.token_cap_policy.into(),
+            key_refresh: std::time::Duration::from_secs(2),
+            trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)
+                .map_err(|error| format!("trusted proxies: {error}"))?,
+            redis_url: self.redis,
+            header_read_timeout: std::time::Duration::from_secs(10),
+        })
+    }
 }
 
-impl From<CapPolicyArg> for CapPolicy {
-    fn from(arg: CapPolicyArg) -> Self {
-        match arg {
-            CapPolicyArg::RevokeOldest => CapPolicy::RevokeOldest,
-            CapPolicyArg::Refuse => CapPolicy::Refuse,
-        }
-    }
+/// Whether a configuration file may set a value clap found from `source`: yes for a default or
+/// nothing at all, no for the environment or the command line.
+fn file_may_set(source: Option<ValueSource>) -> bool {
+    !matches!(source, Some(ValueSource::EnvVariable | ValueSource::CommandLine))
 }
 
 #[derive(Args)]
@@ -148,39 +211,89 @@ struct InitArgs {
     keys: KeyArgs,
 }
 
+/// Why a command failed, and the exit status that says so.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure { message, code: 1 }
+    }
+}
+
 pub async fn run() -> ExitCode {
     telemetry::init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    warn_about_unknown_variables(std::env::vars_os().map(|(name, _)| name));
+    let sub_matches = matches.subcommand().map_or(&matches, |(_, sub)| sub);
     let result = match cli.command {
-        Command::Serve(args) => serve(args).await,
-        Command::Init(args) => init(args).await,
-        Command::Migrate(args) => migrate(args).await,
-        Command::Keys { command: KeysCommand::Rotate(args) } => rotate_keys(args).await,
+        Command::Serve(args) => serve(args, sub_matches).await.map_err(Failure::from),
+        Command::Init(args) => init(args).await.map_err(Failure::from),
+        Command::Migrate(args) => migrate(args).await.map_err(Failure::from),
+        Command::Keys { command: KeysCommand::Rotate(args) } => rotate_keys(args).await.map_err(Failure::from),
+        Command::Clients(args) => clients::run(args, sub_matches).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("gatehouse: {message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("gatehouse: {}", failure.message);
+            ExitCode::from(failure.code)
         }
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<(), String> {
-    let config = ServeConfig {
-        listen: args.listen,
-        database_url: args.database.database_url,
-        issuer: args.issuer.map(|issuer| issuer.trim_end_matches('/').to_owned()),
-        master_key: args.keys.source(),
-        owner_email: args.owner_email,
-        leeway_seconds: args.leeway_seconds,
-        token_cap_policy: args.token_cap_policy.into(),
-        key_refresh: std::time::Duration::from_secs(2),
-        trusted_proxies: TrustedProxies::parse(&args.trusted_proxies)
-            .map_err(|error| format!("--trusted-proxies: {error}"))?,
-        redis_url: args.redis,
-        header_read_timeout: std::time::Duration::from_secs(10),
+/// Every `GATEHOUSE_*` variable some flag reads.
+fn known_variables() -> BTreeSet<String> {
+    fn collect(command: &clap::Command, known: &mut BTreeSet<String>) {
+        for arg in command.get_arguments() {
+            if let Some(name) = arg.get_env().and_then(|name| name.to_str()) {
+                known.insert(name.to_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            collect(sub, known);
+        }
+    }
+    let mut known = BTreeSet::new();
+    collect(&Cli::command(), &mut known);
+    known
+}
+
+/// The `GATEHOUSE_*` names among `names` that no flag reads: most likely misspelt settings that
+/// would otherwise be ignored without a word.
+fn unknown_variables(names: impl IntoIterator<Item = OsString>, known: &BTreeSet<String>) -> Vec<String> {
+    let mut unknown: Vec<String> = names
+        .into_iter()
+        .map(|name| name.to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("GATEHOUSE_") && !known.contains(name))
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+/// Names only: a variable's value may be a secret.
+fn warn_about_unknown_variables(names: impl IntoIterator<Item = OsString>) {
+    for variable in unknown_variables(names, &known_variables()) {
+        tracing::warn!(%variable, "unknown GATEHOUSE_ environment variable, ignored");
+    }
+}
+
+/// `matches` are the `serve` subcommand's: they tell which values came from a default.
+async fn serve(args: ServeArgs, matches: &ArgMatches) -> Result<(), String> {
+    let args = match &args.config {
+        Some(path) => {
+            let file = ConfigFile::load(path).map_err(|error| error.to_string())?;
+            args.layer_file(file, matches)
+        }
+        None => args,
     };
+    let config = args.into_config()?;
     let app = Application::build(config).await.map_err(|error| error.to_string())?;
     if let Some(credentials) = &app.bootstrap {
         print_bootstrap_banner(credentials, app.public_url());
@@ -307,11 +420,112 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
+    use gatehouse_domain::store::CapPolicy;
 
     #[test]
     fn verify_cli() {
         Cli::command().debug_assert();
+    }
+
+    /// `serve` parsed from `argv` (after `gatehouse serve`), with `file` layered on.
+    fn layered(argv: &[&str], file: &str) -> ServeConfig {
+        let matches = Cli::command().try_get_matches_from(["gatehouse", "serve"].iter().chain(argv)).unwrap();
+        let serve_matches = matches.subcommand_matches("serve").unwrap();
+        let Command::Serve(args) = Cli::from_arg_matches(&matches).unwrap().command else { panic!("not serve") };
+        args.layer_file(ConfigFile::parse(file).unwrap(), serve_matches).into_config().unwrap()
+    }
+
+    const EVERY_SETTING: &str = r#"
+        listen = "127.0.0.1:9000"
+        database = "sqlite://from-file.db"
+        issuer = "https://file.example/"
+        owner_email = "file@example.com"
+        leeway_seconds = 30
+        token_cap_policy = "refuse"
+        trusted_proxies = ["10.0.0.0/8"]
+        redis = "redis://file:6379"
+        master_key = "from-file"
+    "#;
+
+    #[test]
+    fn the_config_file_beats_the_defaults() {
+        let config = layered(&[], EVERY_SETTING);
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
+        assert_eq!(config.database_url, "sqlite://from-file.db");
+        assert_eq!(config.issuer.as_deref(), Some("https://file.example"));
+        assert_eq!(config.owner_email, "file@example.com");
+        assert_eq!(config.leeway_seconds, 30);
+        assert_eq!(config.token_cap_policy, CapPolicy::Refuse);
+        assert_eq!(
+            config.trusted_proxies.client_ip("10.1.1.1:1".parse().unwrap(), &forwarded("192.0.2.7")).to_string(),
+            "192.0.2.7"
+        );
+        assert_eq!(config.redis_url.as_deref(), Some("redis://file:6379"));
+        assert!(matches!(config.master_key, Some(MasterKeySource::Inline(ref key)) if key == "from-file"));
+
+        let defaults = layered(&[], "");
+        assert_eq!(defaults.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(defaults.database_url, "sqlite://gatehouse.db");
+        assert_eq!(defaults.token_cap_policy, CapPolicy::RevokeOldest);
+    }
+
+    #[test]
+    fn flags_beat_the_config_file() {
+        let config = layered(
+            &[
+                "--listen=127.0.0.1:9100",
+                "--database=sqlite://flag.db",
+                "--issuer=https://flag.example",
+                "--owner-email=flag@example.com",
+                "--leeway-seconds=1",
+                "--token-cap-policy=revoke-oldest",
+                "--trusted-proxies=",
+                "--redis=redis://flag:6379",
+                "--master-key-file=flag.key",
+            ],
+            EVERY_SETTING,
+        );
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 9100)));
+        assert_eq!(config.database_url, "sqlite://flag.db");
+        assert_eq!(config.issuer.as_deref(), Some("https://flag.example"));
+        assert_eq!(config.owner_email, "flag@example.com");
+        assert_eq!(config.leeway_seconds, 1);
+        assert_eq!(config.token_cap_policy, CapPolicy::RevokeOldest);
+        assert_eq!(
+            config.trusted_proxies.client_ip("10.1.1.1:1".parse().unwrap(), &forwarded("192.0.2.7")).to_string(),
+            "10.1.1.1"
+        );
+        assert_eq!(config.redis_url.as_deref(), Some("redis://flag:6379"));
+        // The file's inline key would outrank a key file; the flag's key file wins all the same.
+        assert!(
+            matches!(config.master_key, Some(MasterKeySource::File(ref path)) if path == &PathBuf::from("flag.key"))
+        );
+    }
+
+    #[test]
+    fn only_defaults_and_absent_values_give_way_to_the_file() {
+        assert!(file_may_set(None));
+        assert!(file_may_set(Some(ValueSource::DefaultValue)));
+        assert!(!file_may_set(Some(ValueSource::EnvVariable)));
+        assert!(!file_may_set(Some(ValueSource::CommandLine)));
+    }
+
+    #[test]
+    fn unknown_gatehouse_variables_are_found_by_name() {
+        let known = known_variables();
+        for name in
+            ["GATEHOUSE_LISTEN", "GATEHOUSE_CONFIG", "GATEHOUSE_MASTER_KEY", "GATEHOUSE_URL", "GATEHOUSE_CLIENT_SECRET"]
+        {
+            assert!(known.contains(name), "{name}");
+        }
+        let names = ["GATEHOUSE_LISTNE", "GATEHOUSE_LISTEN", "PATH", "gatehouse_listen"].map(OsString::from);
+        assert_eq!(unknown_variables(names, &known), ["GATEHOUSE_LISTNE"]);
+    }
+
+    fn forwarded(address: &str) -> axum::http::HeaderMap {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", address.parse().unwrap());
+        headers
     }
 
     #[test]

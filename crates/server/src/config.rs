@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use gatehouse_domain::master_key::MasterKey;
 use gatehouse_domain::store::{CapPolicy, LiveTokenCap};
+use serde::Deserialize;
 
 use crate::http::client_address::TrustedProxies;
 
@@ -34,6 +35,81 @@ pub enum ConfigError {
     NoKey,
     #[error("{0}")]
     Invalid(String),
+    #[error("cannot read the configuration file {path}: {source}")]
+    ReadFile { path: PathBuf, source: std::io::Error },
+    #[error("the configuration file {path} is not valid: {message}")]
+    BadFile { path: PathBuf, message: String },
+}
+
+/// Seed rule 11, as `--token-cap-policy` and the configuration file spell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenCapPolicy {
+    RevokeOldest,
+    Refuse,
+}
+
+impl From<TokenCapPolicy> for CapPolicy {
+    fn from(policy: TokenCapPolicy) -> Self {
+        match policy {
+            TokenCapPolicy::RevokeOldest => CapPolicy::RevokeOldest,
+            TokenCapPolicy::Refuse => CapPolicy::Refuse,
+        }
+    }
+}
+
+/// The TOML file of `serve --config`: every key optional, named after its flag with underscores.
+/// It sits between the defaults and the environment (STYLE.md point 8); an unknown key is an
+/// error, so a misspelt setting cannot be silently ignored.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub listen: Option<SocketAddr>,
+    pub database: Option<String>,
+    pub issuer: Option<String>,
+    pub owner_email: Option<String>,
+    pub leeway_seconds: Option<i64>,
+    pub token_cap_policy: Option<TokenCapPolicy>,
+    /// A TOML array, where the flag takes a comma-separated list.
+    pub trusted_proxies: Option<Vec<String>>,
+    pub redis: Option<String>,
+    pub master_key_file: Option<PathBuf>,
+    pub master_key: Option<String>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })?;
+        Self::parse(&text).map_err(|message| ConfigError::BadFile { path: path.to_owned(), message })
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        // toml's own Display quotes the offending line, which may hold the master key: report
+        // the message and its position only.
+        let file: Self = toml::from_str(text).map_err(|error| match error.span() {
+            Some(span) => {
+                let (line, column) = line_and_column(text, span.start);
+                format!("line {line}, column {column}: {}", error.message())
+            }
+            None => error.message().to_owned(),
+        })?;
+        if file.master_key.is_some() && file.master_key_file.is_some() {
+            return Err("set master_key or master_key_file, not both".to_owned());
+        }
+        if let Some(proxies) = &file.trusted_proxies {
+            TrustedProxies::parse(&proxies.join(",")).map_err(|error| format!("trusted_proxies: {error}"))?;
+        }
+        Ok(file)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    (line, column)
 }
 
 /// Settings of a running server.
@@ -163,5 +239,46 @@ mod tests {
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://x"), None);
         assert_eq!(default_key_file("sqlite://data/g.db"), Some(PathBuf::from("data/g.db.key")));
+    }
+
+    #[test]
+    fn the_config_file_reads_every_serve_setting() {
+        let file = ConfigFile::parse(
+            r#"
+            listen = "0.0.0.0:9000"
+            database = "postgres://db/gatehouse"
+            issuer = "https://auth.example.com"
+            owner_email = "ops@example.com"
+            leeway_seconds = 10
+            token_cap_policy = "refuse"
+            trusted_proxies = ["10.0.0.0/8", "192.168.1.1"]
+            redis = "redis://cache:6379"
+            master_key_file = "/etc/gatehouse/master.key"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(file.listen, Some(SocketAddr::from(([0, 0, 0, 0], 9000))));
+        assert_eq!(file.token_cap_policy, Some(TokenCapPolicy::Refuse));
+        assert_eq!(file.trusted_proxies.unwrap().len(), 2);
+        assert_eq!(file.master_key_file, Some(PathBuf::from("/etc/gatehouse/master.key")));
+        assert!(ConfigFile::parse("").is_ok(), "an empty file changes nothing");
+    }
+
+    #[test]
+    fn config_file_errors_name_the_key_and_never_quote_the_file() {
+        let unknown = ConfigFile::parse("listen = \"127.0.0.1:1\"\nlisten_adress = \"x\"\n").err().unwrap();
+        assert!(unknown.contains("listen_adress") && unknown.starts_with("line 2, column 1"), "{unknown}");
+
+        let wrong_type = ConfigFile::parse("leeway_seconds = \"soon\"").err().unwrap();
+        assert!(wrong_type.starts_with("line 1,"), "{wrong_type}");
+
+        let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlYw==";
+        let broken = ConfigFile::parse(&format!("master_key = \"{secret}\"\nredis = [")).err().unwrap();
+        assert!(!broken.contains(secret), "{broken}");
+
+        let both = ConfigFile::parse("master_key = \"k\"\nmaster_key_file = \"f\"").err().unwrap();
+        assert!(both.contains("not both"));
+        let proxies = ConfigFile::parse("trusted_proxies = [\"10.0.0.0/8\", \"nope\"]").err().unwrap();
+        assert!(proxies.contains("trusted_proxies") && proxies.contains("nope"), "{proxies}");
     }
 }

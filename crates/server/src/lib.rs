@@ -1,6 +1,7 @@
 //! The `gatehouse` binary's library: configuration, startup, the HTTP layer and the CLI. Kept a
 //! library so the integration tests start the real application on port 0.
 
+pub mod admin_client;
 pub mod cli;
 pub mod config;
 pub mod http;

@@ -9,6 +9,7 @@ mod test_app;
 mod access_profiles;
 mod authorization;
 mod bad_input;
+mod cli;
 mod client_api;
 mod connections;
 mod faults;

@@ -1,0 +1,345 @@
+//! The real `gatehouse` binary as an operator uses it: `serve --config` layered under the
+//! environment and flags, and `gatehouse clients ...` against a running server.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use gatehouse_domain::account::Role;
+use gatehouse_domain::store::CapPolicy;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::processes::{BIN, free_port, wait_healthy};
+use crate::test_app::{Credentials, TestApp, decode_jwt};
+
+/// The binary without the caller's `GATEHOUSE_*` variables, so only what a test sets counts.
+fn gatehouse(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("GATEHOUSE_") {
+            command.env_remove(name);
+        }
+    }
+    command.args(args).stdin(Stdio::null());
+    command
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The standard output of a successful run.
+    fn ok(self) -> String {
+        assert_eq!(self.code, Some(0), "the command failed: {}", self.stderr);
+        self.stdout
+    }
+
+    fn json(self) -> Value {
+        let stdout = self.ok();
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|error| panic!("--json printed no JSON document ({error}): {stdout}"))
+    }
+}
+
+/// Runs to completion off the async runtime, which keeps serving the `TestApp` meanwhile.
+async fn run(mut command: Command) -> Run {
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// `gatehouse clients ARGS --url <app>` with nothing else.
+fn clients(app: &TestApp, args: &[&str]) -> Command {
+    let mut command = gatehouse(&["clients"]);
+    command.args(args).args(["--url", &app.base_url]);
+    command
+}
+
+/// `gatehouse clients ARGS` as the bootstrap admin client, its credentials in the environment.
+async fn as_admin(app: &TestApp, args: &[&str]) -> Run {
+    let mut command = clients(app, args);
+    command.env("GATEHOUSE_CLIENT_ID", &app.admin.client_id).env("GATEHOUSE_CLIENT_SECRET", &app.admin.client_secret);
+    run(command).await
+}
+
+/// The value of a `key: value` line of the text output.
+fn field(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{key}:")).map(|value| value.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no {key} in:\n{text}"))
+}
+
+async fn client_json(app: &TestApp, client_id: &str) -> Value {
+    let response = app.get(&format!("/v1/clients/{client_id}"), &app.admin_token().await).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json::<Value>().await.unwrap()["client"].clone()
+}
+
+async fn token_status(app: &TestApp, credentials: &Credentials) -> StatusCode {
+    app.token_request_basic(credentials, &[("grant_type", "client_credentials")]).await.status()
+}
+
+#[tokio::test]
+async fn an_operator_manages_a_client_from_the_command_line() {
+    let app = TestApp::spawn().await;
+
+    let created = as_admin(
+        &app,
+        &[
+            "create",
+            "--name",
+            "Billing sync",
+            "--description",
+            "nightly export",
+            "--product",
+            "SuperSIM",
+            "--token-expiry-seconds",
+            "600",
+            "--json",
+        ],
+    )
+    .await
+    .json();
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    let credentials = Credentials {
+        client_id: client_id.clone(),
+        client_secret: created["client_secret"].as_str().unwrap().to_owned(),
+    };
+    let (_, claims) = decode_jwt(&app.token(&credentials).await);
+    assert_eq!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(), 600);
+
+    let listed = as_admin(&app, &["list"]).await.ok();
+    let row = listed.lines().find(|line| line.contains(&client_id)).unwrap_or_else(|| panic!("not listed:\n{listed}"));
+    assert!(row.contains("Billing sync") && row.contains("standard") && row.contains("enabled"), "{row}");
+    let shown = as_admin(&app, &["get", &client_id]).await.ok();
+    assert_eq!(field(&shown, "name"), "Billing sync");
+    assert_eq!(field(&shown, "products"), "SuperSIM");
+    for output in [&listed, &shown] {
+        assert!(!output.contains(&credentials.client_secret) && !output.contains(&app.admin.client_secret));
+    }
+
+    // Only the fields given change.
+    let updated = as_admin(
+        &app,
+        &[
+            "update",
+            &client_id,
+            "--name",
+            "Billing export",
+            "--allowed-ip",
+            "127.0.0.0/8",
+            "--rate-limit",
+            "5:10",
+            "--lock",
+        ],
+    )
+    .await
+    .ok();
+    assert_eq!(field(&updated, "name"), "Billing export");
+    let client = client_json(&app, &client_id).await;
+    assert_eq!(client["name"], "Billing export");
+    assert_eq!(client["allowed_ips"], serde_json::json!(["127.0.0.0/8"]));
+    assert_eq!(client["rate_limit"], serde_json::json!({"requests_per_second": 5, "burst": 10}));
+    assert_eq!(client["locked"], true);
+    assert_eq!(client["description"], "nightly export");
+    assert_eq!(client["token_expiry_seconds"], 600);
+
+    // Seed rule 7: a disabled client's secret is refused; enabling restores it.
+    as_admin(&app, &["update", &client_id, "--disable"]).await.ok();
+    assert_eq!(token_status(&app, &credentials).await, StatusCode::UNAUTHORIZED);
+    as_admin(&app, &["update", &client_id, "--enable", "--no-rate-limit"]).await.ok();
+    assert_eq!(token_status(&app, &credentials).await, StatusCode::OK);
+    assert_eq!(client_json(&app, &client_id).await["rate_limit"], Value::Null);
+
+    // Seed rule 8: the new secret works, the old one is refused.
+    let renewed = as_admin(&app, &["renew-key", &client_id]).await.ok();
+    assert!(renewed.contains("shown only this once"), "{renewed}");
+    let renewed_credentials =
+        Credentials { client_id: client_id.clone(), client_secret: field(&renewed, "client_secret") };
+    assert_ne!(renewed_credentials.client_secret, credentials.client_secret);
+    assert_eq!(token_status(&app, &credentials).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(token_status(&app, &renewed_credentials).await, StatusCode::OK);
+
+    app.add_user("dev@example.com", Role::Admin).await;
+    let moved = as_admin(&app, &["transfer", &client_id, "--owner", "dev@example.com", "--json"]).await.json();
+    assert_eq!(moved["client"]["client_owner"], "dev@example.com");
+    assert_eq!(client_json(&app, &client_id).await["client_owner"], "dev@example.com");
+
+    // Seed rule 10: gone from get, its secret refused; `--json` has no body to print for a 204.
+    let deleted = as_admin(&app, &["delete", &client_id, "--json"]).await.ok();
+    assert!(deleted.is_empty(), "{deleted}");
+    let response = app.get(&format!("/v1/clients/{client_id}"), &app.admin_token().await).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(token_status(&app, &renewed_credentials).await, StatusCode::UNAUTHORIZED);
+    let gone = as_admin(&app, &["get", &client_id]).await;
+    assert_eq!(gone.code, Some(1), "a refusal exits 1");
+    assert!(gone.stdout.is_empty());
+    assert!(gone.stderr.contains("not found") && gone.stderr.contains("404"), "{}", gone.stderr);
+}
+
+#[tokio::test]
+async fn a_user_session_changes_products_without_losing_global_resources() {
+    let app = TestApp::spawn().await;
+    let session = app.owner_session().await;
+    let as_owner = |args: &[&str]| {
+        let mut command = clients(&app, args);
+        command.env("GATEHOUSE_TOKEN", &session);
+        run(command)
+    };
+    let created = as_owner(&[
+        "create",
+        "--name",
+        "Auditor",
+        "--client-type",
+        "admin",
+        "--global-resource",
+        "audit",
+        "--product",
+        "SuperSIM",
+    ])
+    .await
+    .ok();
+    assert!(created.contains("shown only this once"), "{created}");
+    let client_id = field(&created, "client_id");
+    assert_eq!(field(&created, "client_type"), "admin");
+
+    as_owner(&["update", &client_id, "--product", "ProgrammableWireless"]).await.ok();
+    let client = client_json(&app, &client_id).await;
+    assert_eq!(client["scopes"]["products"], serde_json::json!(["ProgrammableWireless"]));
+    assert_eq!(
+        client["scopes"]["global_resources"],
+        serde_json::json!(["audit"]),
+        "the other half of the scopes stays"
+    );
+
+    let admins = as_owner(&["list", "--client-type", "admin", "--json"]).await.json();
+    let ids: Vec<&str> =
+        admins["clients"].as_array().unwrap().iter().map(|c| c["client_id"].as_str().unwrap()).collect();
+    assert!(ids.contains(&client_id.as_str()) && ids.contains(&app.admin.client_id.as_str()));
+    assert_eq!(admins["meta"]["count"], 2);
+
+    let everything = as_owner(&["list", "--all", "--json"]).await.json();
+    assert_eq!(everything["clients"].as_array().unwrap().len(), 2);
+    let first_page = as_owner(&["list", "--page-size", "1"]).await.ok();
+    assert!(first_page.contains("page 1 of 2") && first_page.contains("--page-number 2"), "{first_page}");
+}
+
+#[tokio::test]
+async fn the_command_line_explains_missing_and_refused_credentials() {
+    let app = TestApp::spawn().await;
+
+    let anonymous = run(clients(&app, &["list"])).await;
+    assert_eq!(anonymous.code, Some(2));
+    assert!(anonymous.stdout.is_empty());
+    assert!(anonymous.stderr.contains("--token") && anonymous.stderr.contains("--client-id"), "{}", anonymous.stderr);
+
+    let mut command = clients(&app, &["list"]);
+    command.env("GATEHOUSE_TOKEN", "not-a-real-token");
+    let bad_token = run(command).await;
+    assert_eq!(bad_token.code, Some(1));
+    assert!(bad_token.stderr.contains("a valid bearer token is required"), "{}", bad_token.stderr);
+    assert!(!bad_token.stderr.contains("not-a-real-token"), "the token is never echoed");
+
+    let mut command = clients(&app, &["list", "--client-id", &app.admin.client_id]);
+    command.env("GATEHOUSE_CLIENT_SECRET", "wrong-secret");
+    let bad_secret = run(command).await;
+    assert_eq!(bad_secret.code, Some(1));
+    assert!(bad_secret.stderr.contains("invalid_client"), "{}", bad_secret.stderr);
+
+    let mut command = gatehouse(&["clients", "list", "--url", &format!("http://127.0.0.1:{}", free_port())]);
+    command.env("GATEHOUSE_TOKEN", "any");
+    let nobody_home = run(command).await;
+    assert_eq!(nobody_home.code, Some(3), "an unreachable server has its own exit status");
+    assert!(nobody_home.stderr.contains("cannot reach the server"), "{}", nobody_home.stderr);
+}
+
+/// Seed rule 11 caps live tokens per credential; each command revokes the token it minted, so
+/// an operator can run more commands than the cap even where the cap refuses.
+#[tokio::test]
+async fn commands_leave_no_live_token_behind() {
+    let app = TestApp::spawn_with(|config| config.token_cap_policy = CapPolicy::Refuse).await;
+    for _ in 0..11 {
+        as_admin(&app, &["list"]).await.ok();
+    }
+    app.admin_token().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// serve --config
+
+/// A `gatehouse serve` child, killed when dropped.
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn log_file(path: &Path) -> std::fs::File {
+    std::fs::File::create(path).unwrap()
+}
+
+#[tokio::test]
+async fn serve_takes_settings_from_a_file_below_the_environment_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\n\
+             database = \"sqlite://{}\"\n\
+             owner_email = \"file@example.com\"\n\
+             issuer = \"http://file.example\"\n",
+            dir.path().join("g.db").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("serve.log");
+    let mut command = gatehouse(&["serve", "--config", config.to_str().unwrap(), "--issuer", "http://flag.example"]);
+    command
+        .env("GATEHOUSE_OWNER_EMAIL", "env@example.com")
+        .env("GATEHOUSE_LISTNE", "misspelt-value")
+        .stdout(Stdio::null())
+        .stderr(log_file(&log));
+    let _server = Serving(command.spawn().unwrap());
+
+    let base_url = format!("http://127.0.0.1:{port}");
+    wait_healthy(&base_url, || std::fs::read_to_string(&log).unwrap_or_default()).await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(field(&text, "owner_email"), "env@example.com", "the environment beats the file");
+    let metadata: Value =
+        reqwest::get(format!("{base_url}/.well-known/oauth-authorization-server")).await.unwrap().json().await.unwrap();
+    assert_eq!(metadata["issuer"], "http://flag.example", "a flag beats the file");
+    assert!(text.contains("GATEHOUSE_LISTNE"), "an unknown variable is named: {text}");
+    assert!(!text.contains("misspelt-value"), "but its value is never shown");
+}
+
+#[tokio::test]
+async fn serve_stops_before_starting_on_a_config_file_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(&config, format!("listen = \"127.0.0.1:{port}\"\nlisten_port = 8080\n")).unwrap();
+    let database = format!("sqlite://{}", dir.path().join("g.db").display());
+
+    let unknown_key = run(gatehouse(&["serve", "--config", config.to_str().unwrap(), "--database", &database])).await;
+    assert_ne!(unknown_key.code, Some(0));
+    assert!(unknown_key.stdout.is_empty());
+    assert!(unknown_key.stderr.contains("listen_port"), "the unknown key is named: {}", unknown_key.stderr);
+    assert!(!dir.path().join("g.db").exists(), "nothing was started");
+
+    let mut command = gatehouse(&["serve", "--database", &database]);
+    command.env("GATEHOUSE_CONFIG", dir.path().join("missing.toml"));
+    let missing = run(command).await;
+    assert_ne!(missing.code, Some(0));
+    assert!(missing.stderr.contains("cannot read the configuration file"), "{}", missing.stderr);
+}
