@@ -427,6 +427,20 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// Client ids are random base64url: about one in 32 begins with `-`, and must still be taken
+    /// as an id, not refused as an unknown flag.
+    #[test]
+    fn a_client_id_that_begins_with_a_hyphen_is_an_id() {
+        for argv in [
+            ["gatehouse", "clients", "get", "-Gx7Q"].as_slice(),
+            &["gatehouse", "clients", "--client-id", "-Gx7Q", "--client-secret", "s", "delete", "-Gx7Q"],
+            &["gatehouse", "clients", "transfer", "-Gx7Q", "--owner", "a@example.com"],
+        ] {
+            let matches = Cli::command().try_get_matches_from(argv);
+            assert!(matches.is_ok(), "{argv:?}: {}", matches.err().map(|e| e.to_string()).unwrap_or_default());
+        }
+    }
+
     /// `serve` parsed from `argv` (after `gatehouse serve`), with `file` layered on.
     fn layered(argv: &[&str], file: &str) -> ServeConfig {
         let matches = Cli::command().try_get_matches_from(["gatehouse", "serve"].iter().chain(argv)).unwrap();

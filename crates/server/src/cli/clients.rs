@@ -46,7 +46,7 @@ struct ConnectionArgs {
     #[arg(long, env = "GATEHOUSE_TOKEN", hide_env_values = true, global = true)]
     token: Option<String>,
     /// Client id to get an access token with (with --client-secret), instead of --token.
-    #[arg(long, env = "GATEHOUSE_CLIENT_ID", global = true)]
+    #[arg(long, env = "GATEHOUSE_CLIENT_ID", global = true, allow_hyphen_values = true)]
     client_id: Option<String>,
     /// Client secret for --client-id. Prefer the environment variable: arguments are visible to
     /// other users of the machine.
@@ -77,8 +77,8 @@ enum ClientsCommand {
 
 #[derive(Args)]
 struct ClientIdArg {
-    /// The client's id.
-    #[arg(value_name = "CLIENT_ID", value_parser = NonEmptyStringValueParser::new())]
+    /// The client's id. Ids are random base64url, so one may begin with `-`.
+    #[arg(value_name = "CLIENT_ID", allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
     id: String,
 }
 
