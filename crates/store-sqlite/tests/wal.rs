@@ -30,6 +30,7 @@ async fn a_steady_mint_does_not_grow_the_wal_without_end() {
         u32::from_be_bytes(header[12..16].try_into().unwrap())
     };
     let restarts_before = wal_restarts(&wal);
+    let written_before = bytes_written();
 
     // Batches back to back, each evicting as many tokens as it records, for long enough that the
     // checkpointer (every second) finds the log past its limit a few times over.
@@ -57,8 +58,19 @@ async fn a_steady_mint_does_not_grow_the_wal_without_end() {
 
     let restarts = wal_restarts(&wal) - restarts_before;
     let wal_bytes = std::fs::metadata(&wal).unwrap().len();
-    eprintln!("{written} tokens, WAL {wal_bytes} bytes, started over {restarts} times");
+    let io_bytes = bytes_written() - written_before;
+    eprintln!("{written} tokens, {io_bytes} bytes written, WAL {wal_bytes} bytes, started over {restarts} times");
     assert!(restarts >= 1, "the WAL was never started over while {written} tokens were written");
-    // 4,096 pages before a restart is asked for, plus what a second of writes adds meanwhile.
-    assert!(wal_bytes < 48 << 20, "the WAL reached {wal_bytes} bytes");
+    // The file keeps its high-water mark: 4,096 pages before a restart is asked for, plus what
+    // the writes add meanwhile. Measured against everything the mint wrote (log and database),
+    // not in bytes, because a faster machine writes more in the same seconds: with restarts the
+    // log is a small slice of it (a twelfth here); without them, most of it.
+    assert!(wal_bytes < io_bytes / 4, "the WAL reached {wal_bytes} bytes of {io_bytes} written");
+}
+
+/// Bytes this process has written through system calls so far (Linux `/proc/self/io`), which
+/// is the store's WAL and database writes: the test does nothing else that writes.
+fn bytes_written() -> u64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap();
+    io.lines().find_map(|line| line.strip_prefix("wchar: ")).unwrap().trim().parse().unwrap()
 }
