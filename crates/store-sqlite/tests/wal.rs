@@ -30,6 +30,12 @@ async fn a_steady_mint_does_not_grow_the_wal_without_end() {
         u32::from_be_bytes(header[12..16].try_into().unwrap())
     };
     let restarts_before = wal_restarts(&wal);
+    // Bytes this process has written through system calls (Linux `/proc/self/io`): the store's
+    // WAL and database writes, as the test writes nothing else.
+    let bytes_written = || {
+        let io = std::fs::read_to_string("/proc/self/io").unwrap();
+        io.lines().find_map(|line| line.strip_prefix("wchar: ")).unwrap().trim().parse::<u64>().unwrap()
+    };
     let written_before = bytes_written();
 
     // Batches back to back, each evicting as many tokens as it records, for long enough that the
@@ -66,11 +72,4 @@ async fn a_steady_mint_does_not_grow_the_wal_without_end() {
     // not in bytes, because a faster machine writes more in the same seconds: with restarts the
     // log is a small slice of it (a twelfth here); without them, most of it.
     assert!(wal_bytes < io_bytes / 4, "the WAL reached {wal_bytes} bytes of {io_bytes} written");
-}
-
-/// Bytes this process has written through system calls so far (Linux `/proc/self/io`), which
-/// is the store's WAL and database writes: the test does nothing else that writes.
-fn bytes_written() -> u64 {
-    let io = std::fs::read_to_string("/proc/self/io").unwrap();
-    io.lines().find_map(|line| line.strip_prefix("wchar: ")).unwrap().trim().parse().unwrap()
 }
