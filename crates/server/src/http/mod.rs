@@ -43,7 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(oauth::routes())
         .merge(api::routes())
         .merge(gateway::routes())
-        .merge(portal::routes())
+        .merge(portal::routes(&state))
         .fallback(api::not_found)
         .with_state(state);
     // The request log is at INFO; when that level is off (the filter is fixed at start) the

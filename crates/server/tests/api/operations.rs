@@ -32,6 +32,10 @@ async fn metrics_count_what_the_token_endpoint_the_check_and_introspection_decid
     let wrong = Credentials { client_id: client.client_id.clone(), client_secret: "gsec_wrong".to_owned() };
     let refused = app.token_request_basic(&wrong, &[("grant_type", "client_credentials")]).await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    // Refused by the form parser, before the grant is looked at: counted all the same.
+    let as_json =
+        app.http.post(app.url("/api-services/v1/auth/token")).json(&json!({"grant_type": "x"})).send().await.unwrap();
+    assert_eq!(as_json.status(), StatusCode::BAD_REQUEST);
     let check = |token: Option<&str>| {
         let mut request = app.http.get(app.url("/v1/auth/check?product=SuperSIM"));
         if let Some(token) = token {
@@ -48,6 +52,7 @@ async fn metrics_count_what_the_token_endpoint_the_check_and_introspection_decid
     let after = scrape(&app).await;
     assert_eq!(sample(&after, r#"gatehouse_token_requests_total{outcome="issued"}"#), issued + 1);
     assert_eq!(sample(&after, r#"gatehouse_token_requests_total{outcome="invalid_client"}"#), 1);
+    assert_eq!(sample(&after, r#"gatehouse_token_requests_total{outcome="invalid_request"}"#), 1);
     assert_eq!(sample(&after, r#"gatehouse_gateway_checks_total{decision="allowed"}"#), 2);
     assert_eq!(sample(&after, r#"gatehouse_gateway_checks_total{decision="unauthenticated"}"#), 1);
     assert_eq!(sample(&after, r#"gatehouse_introspections_total{active="true"}"#), 1);

@@ -212,16 +212,19 @@ async fn forms_without_the_sessions_token_or_from_another_site_change_nothing() 
         .await
         .unwrap();
     assert_eq!(by_origin.status(), StatusCode::FORBIDDEN);
-    let by_fetch_metadata = browser
-        .http
-        .post(app.url("/clients/new"))
-        .header("cookie", &cookie)
-        .header("sec-fetch-site", "cross-site")
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(by_fetch_metadata.status(), StatusCode::FORBIDDEN);
+    for site in ["cross-site", "same-site"] {
+        // `same-site`: another port or subdomain of this host, which SameSite=Strict lets through.
+        let by_fetch_metadata = browser
+            .http
+            .post(app.url("/clients/new"))
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", site)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(by_fetch_metadata.status(), StatusCode::FORBIDDEN, "{site}");
+    }
     // A cross-site sign-in (login CSRF) is refused as well.
     let login = browser
         .http
@@ -247,6 +250,18 @@ async fn forms_without_the_sessions_token_or_from_another_site_change_nothing() 
         .unwrap();
     assert_eq!(same_origin.status(), StatusCode::OK);
     assert_eq!(app.client_count(&admin_token).await, before + 1);
+    // Behind a proxy that rewrites Host, the public URL's origin still counts as this site.
+    let behind_proxy = browser
+        .http
+        .post(app.url("/clients/new"))
+        .header("cookie", &cookie)
+        .header("host", "upstream.internal:8080")
+        .header("origin", app.issuer.as_str())
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(behind_proxy.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -306,7 +321,9 @@ async fn disable_renew_and_delete_in_the_portal_take_effect_at_once() {
     // Renewal shows the new secret once; the old one stops working.
     let confirm = browser.page(&format!("{page}/renew-key")).await;
     assert!(confirm.contains("cannot be undone"));
-    let renewed = browser.submit(&format!("{page}/renew-key"), &format!("{page}/renew-key"), &[]).await;
+    let shown_at = field_value(&confirm, "version");
+    let renewed =
+        browser.submit(&format!("{page}/renew-key"), &format!("{page}/renew-key"), &[("version", &shown_at)]).await;
     assert_eq!(renewed.status(), StatusCode::OK);
     assert_eq!(renewed.headers()["cache-control"], "no-store");
     let renewed = Credentials {
@@ -315,6 +332,12 @@ async fn disable_renew_and_delete_in_the_portal_take_effect_at_once() {
     };
     assert_ne!(renewed.client_secret, credentials.client_secret);
     assert_eq!(mint_status(&app, &credentials).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(mint_status(&app, &renewed).await, StatusCode::OK);
+    // A reload of the secret page posts the same form again: refused, the new secret lives on.
+    let reloaded =
+        browser.submit(&format!("{page}/renew-key"), &format!("{page}/renew-key"), &[("version", &shown_at)]).await;
+    assert_eq!(reloaded.status(), StatusCode::CONFLICT);
+    assert!(reloaded.text().await.unwrap().contains("Nothing was renewed"));
     assert_eq!(mint_status(&app, &renewed).await, StatusCode::OK);
 
     let deleted = browser.submit(&format!("{page}/delete"), &format!("{page}/delete"), &[]).await;
@@ -396,6 +419,31 @@ async fn a_developer_sees_no_admin_powers_and_the_lock_holds_in_the_portal() {
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(refused.text().await.unwrap().contains("locked"));
     assert_eq!(mint_status(&app, &credentials).await, StatusCode::OK);
+
+    // A developer edits an unlocked standard client (the form without the admin fields): the
+    // products change, nothing else does.
+    let (standard, _) =
+        app.create_client(&app.admin_token().await, json!({"name": "Shared", "token_expiry_seconds": 900})).await;
+    let edit = format!("/clients/{}/edit", standard.client_id);
+    let version = field_value(&developer.page(&edit).await, "version");
+    let saved = developer
+        .submit(
+            &edit,
+            &edit,
+            &[
+                ("version", &version),
+                ("name", "Shared"),
+                ("products", "ProgrammableWireless"),
+                ("token_expiry_seconds", ""),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let client: Value =
+        app.get(&format!("/v1/clients/{}", standard.client_id), &app.admin_token().await).await.json().await.unwrap();
+    assert_eq!(client["client"]["scopes"]["products"], json!(["ProgrammableWireless"]));
+    assert_eq!(client["client"]["client_type"], "standard");
+    assert_eq!(client["client"]["token_expiry_seconds"], 900, "a blank lifetime leaves it as it was");
 }
 
 #[tokio::test]
@@ -469,14 +517,22 @@ async fn an_access_profile_made_in_the_portal_gets_a_working_key_that_deactivati
     let profile_page = format!("{page}/profiles/{}", profiles["access_profiles"][0]["profile_id"].as_str().unwrap());
 
     // Seed rule 14: an inactive profile calls nothing.
-    browser.submit(&page, &format!("{profile_page}/state"), &[("action", "deactivate")]).await;
+    let deactivated = browser.submit(&page, &format!("{profile_page}/state"), &[("action", "deactivate")]).await;
+    assert_eq!(deactivated.status(), StatusCode::SEE_OTHER);
     assert_eq!(check(key.clone()).await, StatusCode::UNAUTHORIZED);
-    browser.submit(&page, &format!("{profile_page}/state"), &[("action", "activate")]).await;
+    let activated = browser.submit(&page, &format!("{profile_page}/state"), &[("action", "activate")]).await;
+    assert_eq!(activated.status(), StatusCode::SEE_OTHER);
     assert_eq!(check(key.clone()).await, StatusCode::OK);
 
-    let refreshed = browser.submit(&page, &format!("{profile_page}/refresh"), &[]).await;
+    let version = field_value(&browser.page(&page).await, "version");
+    let refreshed = browser.submit(&page, &format!("{profile_page}/refresh"), &[("version", &version)]).await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
     let new_key = element_text(&refreshed.text().await.unwrap(), "profile-secret");
     assert_eq!(check(key).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(check(new_key.clone()).await, StatusCode::OK);
+    // Posted again (a reload of the credential page): refused, the new key lives on.
+    let reloaded = browser.submit(&page, &format!("{profile_page}/refresh"), &[("version", &version)]).await;
+    assert_eq!(reloaded.status(), StatusCode::CONFLICT);
     assert_eq!(check(new_key.clone()).await, StatusCode::OK);
 
     // A profile can hold only products its client holds.

@@ -105,7 +105,10 @@ fn quoted_identifier(text: &str, prefix: &str) -> Option<String> {
 }
 
 /// The caller of a `/v1` route: an API client by its access token, or a person by a session
-/// token (as a bearer token, or the portal's session cookie).
+/// token, always as a bearer token. The portal's session cookie is deliberately not accepted
+/// here: a browser sends it by itself, and a plain HTML form from another port of the same host
+/// (same-site, so SameSite=Strict lets the cookie through) could then renew a key, which reads
+/// no body. The portal, which carries CSRF protection, is where the cookie works.
 pub struct Authenticated(pub Actor);
 
 /// The portal's session cookie (HttpOnly, SameSite=Strict).
@@ -135,15 +138,11 @@ impl FromRequestParts<AppState> for Authenticated {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| state.trusted_proxies.client_ip(info.0, &parts.headers));
         let now = state.clock.now();
-        let actor = match bearer_token(&parts.headers) {
-            Some(token) if token.starts_with(SESSION_PREFIX) => {
-                state.gatehouse.authenticate_session(token, source, now).await?
-            }
-            Some(token) => state.gatehouse.authenticate_access_token(token, source, now).await?,
-            None => {
-                let token = session_cookie(parts).ok_or_else(ApiError::unauthenticated)?;
-                state.gatehouse.authenticate_session(token, source, now).await?
-            }
+        let token = bearer_token(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
+        let actor = if token.starts_with(SESSION_PREFIX) {
+            state.gatehouse.authenticate_session(token, source, now).await?
+        } else {
+            state.gatehouse.authenticate_access_token(token, source, now).await?
         };
         Ok(Authenticated(actor))
     }

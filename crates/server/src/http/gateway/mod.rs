@@ -47,7 +47,7 @@ pub fn routes() -> Router<AppState> {
         (status = 503, body = ErrorBody),
     ))]
 // Takes the request whole: the `HeaderMap` extractor would copy every header, on the one route
-/// that answers tens of thousands of requests a second.
+// that answers tens of thousands of requests a second.
 async fn check(State(state): State<AppState>, request: Request) -> Response {
     let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
         // The accept loop always sets it: its absence is a bug of ours.

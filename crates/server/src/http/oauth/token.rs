@@ -44,8 +44,13 @@ pub(super) struct TokenRequest {
         (status = 413, body = ErrorBody), (status = 429, body = ErrorBody, headers(("Retry-After" = u32))),
         (status = 503, body = ErrorBody),
     ))]
-pub async fn token(State(state): State<AppState>, form: OAuthForm) -> Result<Response, OAuthError> {
-    let result = issue(&state, form).await;
+pub async fn token(State(state): State<AppState>, form: Result<OAuthForm, OAuthError>) -> Result<Response, OAuthError> {
+    // The form's own refusals (content type, repeated parameters, a secret in the query) are
+    // counted too: they are what misconfigured and hostile callers produce.
+    let result = match form {
+        Ok(form) => issue(&state, form).await,
+        Err(refused) => Err(refused),
+    };
     match &result {
         Ok(_) => state.metrics.token_issued(),
         Err(error) => state.metrics.token_refused(error.code()),

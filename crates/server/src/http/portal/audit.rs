@@ -21,8 +21,9 @@ pub fn routes() -> Router<AppState> {
 
 #[derive(Deserialize)]
 struct AuditParams {
+    /// Kept as text: a hand-edited `?page=abc` shows page 1 rather than a bare 400.
     #[serde(default)]
-    page: Option<u32>,
+    page: Option<String>,
 }
 
 async fn audit_log(
@@ -30,7 +31,7 @@ async fn audit_log(
     session: PortalSession,
     Query(params): Query<AuditParams>,
 ) -> Result<Response, PortalError> {
-    let number = params.page.unwrap_or(1).max(1);
+    let number = params.page.and_then(|page| page.parse::<u32>().ok()).unwrap_or(1).max(1);
     let page = PageRequest { size: PAGE_SIZE, number };
     let (events, count) = state.gatehouse.audit_events(&session.actor, None, &AuditFilter::default(), page).await?;
     let pages = count.div_ceil(u64::from(PAGE_SIZE)).max(1);

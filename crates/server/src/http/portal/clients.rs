@@ -50,8 +50,9 @@ pub(super) fn client_url(client_id: &ClientId) -> String {
 
 #[derive(Deserialize)]
 struct ListParams {
+    /// Kept as text: a hand-edited `?page=abc` shows page 1 rather than a bare 400.
     #[serde(default)]
-    page: Option<u32>,
+    page: Option<String>,
     /// A fixed notice after a redirect: only known codes are shown, nothing from the URL is
     /// echoed.
     #[serde(default)]
@@ -63,7 +64,7 @@ async fn list(
     session: PortalSession,
     Query(params): Query<ListParams>,
 ) -> Result<Response, PortalError> {
-    let number = params.page.unwrap_or(1).max(1);
+    let number = params.page.and_then(|page| page.parse::<u32>().ok()).unwrap_or(1).max(1);
     let page = PageRequest { size: PAGE_SIZE, number };
     let (clients, count) = state.gatehouse.list_clients(&session.actor, None, None, page, state.clock.now()).await?;
     let pages = count.div_ceil(u64::from(PAGE_SIZE)).max(1);
@@ -560,7 +561,8 @@ async fn update(
             description: Some(fields.description),
             client_type: fields.client_type,
             scopes: Some(scopes),
-            token_expiry: Some(fields.token_expiry.unwrap_or_default()),
+            // Blank leaves the lifetime as it is.
+            token_expiry: fields.token_expiry,
             allowed_ips: Some(fields.allowed_ips),
             rate_limit: Some(fields.rate_limit),
             ..ClientPatch::default()
@@ -632,6 +634,7 @@ fn confirm_page(
         p.notice role="alert" { (warning) }
         form.inline method="post" action={ (url) "/" (action) } {
             (csrf_field(session))
+            input type="hidden" name="version" value=(client.version);
             button.danger type="submit" { (button) }
         }
         " " a href=(url) { "Cancel" }
@@ -653,10 +656,20 @@ async fn renew_confirm(
 async fn renew_key(
     State(state): State<AppState>,
     Path(client_id): Path<String>,
-    PortalForm { session, .. }: PortalForm,
+    PortalForm { session, fields: form }: PortalForm,
 ) -> Result<Response, PortalError> {
-    let (client, secret) =
-        state.gatehouse.renew_key(&session.actor, &ClientId::from_string(client_id), state.clock.now()).await?;
+    let client_id = ClientId::from_string(client_id);
+    // The page shows the new secret in answer to this POST, so a reload would post it again and
+    // renew once more, killing the secret just copied. The form carries the version it was shown
+    // at; a renewal since (that one included) makes it stale.
+    let current = load(&state, &session, &client_id).await?;
+    if form.text("version") != current.version.to_string() {
+        return Err(PortalError::page(
+            StatusCode::CONFLICT,
+            "The client changed since this page was shown (was its key just renewed?). Nothing was renewed.",
+        ));
+    }
+    let (client, secret) = state.gatehouse.renew_key(&session.actor, &client_id, state.clock.now()).await?;
     Ok(secret_page(&state, &session, &client, &secret, "Key renewed").into_response())
 }
 

@@ -15,10 +15,11 @@ mod profiles;
 mod users;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use aws_lc_rs::{constant_time, digest};
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OptionalFromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -34,7 +35,8 @@ use super::AppState;
 use super::api::error::ApiError;
 use super::api::extract::session_cookie;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let public_origin: Arc<str> = origin_of(&state.public_url).into();
     Router::new()
         .route("/", get(home))
         .route("/portal.css", get(stylesheet))
@@ -43,7 +45,14 @@ pub fn routes() -> Router<AppState> {
         .merge(audit::routes())
         .merge(users::routes())
         .merge(profiles::routes())
-        .layer(middleware::from_fn(guard))
+        .layer(middleware::from_fn_with_state(public_origin, guard))
+}
+
+/// `scheme://host[:port]` of a URL: what a browser sends as `Origin` for pages under it.
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split('/').next().unwrap_or_default();
+    format!("{scheme}://{authority}")
 }
 
 /// `/`: the client list for a signed-in person, the sign-in page for anyone else.
@@ -64,8 +73,9 @@ async fn stylesheet() -> Response {
 
 /// Runs around every portal route: refuses cross-site form posts (login CSRF included, which the
 /// per-session token cannot cover) and sets the headers every page needs.
-async fn guard(request: axum::extract::Request, next: Next) -> Response {
-    if request.method() != Method::GET && request.method() != Method::HEAD && is_cross_site(request.headers()) {
+async fn guard(State(public_origin): State<Arc<str>>, request: axum::extract::Request, next: Next) -> Response {
+    let unsafe_method = request.method() != Method::GET && request.method() != Method::HEAD;
+    if unsafe_method && is_cross_site(request.headers(), &public_origin) {
         return pages::error_page(StatusCode::FORBIDDEN, "This form was submitted from another site.", None);
     }
     let mut response = next.run(request).await;
@@ -89,9 +99,11 @@ async fn guard(request: axum::extract::Request, next: Next) -> Response {
 }
 
 /// Whether the browser says the request comes from another site. `Sec-Fetch-Site` is the
-/// browser's own verdict; `Origin` is compared with `Host` where it is the only evidence.
-/// Requests with neither (curl, scripts) carry no ambient credentials a page could abuse.
-fn is_cross_site(headers: &HeaderMap) -> bool {
+/// browser's own verdict (and `same-site`, another port or subdomain, is not good enough);
+/// `Origin` is compared with the server's public origin and with `Host` where it is the only
+/// evidence (plain HTTP to a non-local host, older browsers). Requests with neither (curl,
+/// scripts) carry no ambient credentials a page could abuse.
+fn is_cross_site(headers: &HeaderMap, public_origin: &str) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|value| value.to_str().ok()) {
         return !matches!(site, "same-origin" | "none");
     }
@@ -100,7 +112,9 @@ fn is_cross_site(headers: &HeaderMap) -> bool {
     };
     let host = headers.get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or_default();
     let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
-    origin == "null" || !origin_host.eq_ignore_ascii_case(host)
+    let same_origin =
+        origin.eq_ignore_ascii_case(public_origin) || (!host.is_empty() && origin_host.eq_ignore_ascii_case(host));
+    !same_origin
 }
 
 /// A signed-in person. Extracting it from a request without a live session sends the browser

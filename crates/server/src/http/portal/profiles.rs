@@ -3,6 +3,7 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use gatehouse_domain::client::{AllowedIps, Client, ClientName};
@@ -65,6 +66,7 @@ pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfi
                                     }
                                     form.inline method="post" action={ (url) "/refresh" } {
                                         (csrf_field(session))
+                                        input type="hidden" name="version" value=(profile.version);
                                         button type="submit" { "Refresh credential" }
                                     }
                                     form.inline method="post" action={ (url) "/delete" } {
@@ -182,13 +184,20 @@ async fn change_state(
 async fn refresh(
     State(state): State<AppState>,
     Path((client_id, profile_id)): Path<(String, String)>,
-    PortalForm { session, .. }: PortalForm,
+    PortalForm { session, fields }: PortalForm,
 ) -> Result<Response, PortalError> {
     let client_id = ClientId::from_string(client_id);
-    let (profile, credential) = state
-        .gatehouse
-        .refresh_profile(&session.actor, &client_id, &ProfileId::from_string(profile_id), state.clock.now())
-        .await?;
+    let profile_id = ProfileId::from_string(profile_id);
+    // As for a client's key: a reload must not refresh again and kill the credential just shown.
+    let current = state.gatehouse.get_profile(&session.actor, &client_id, &profile_id).await?;
+    if fields.text("version") != current.version.to_string() {
+        return Err(PortalError::page(
+            StatusCode::CONFLICT,
+            "The profile changed since this page was shown (was its credential just refreshed?). Nothing was refreshed.",
+        ));
+    }
+    let (profile, credential) =
+        state.gatehouse.refresh_profile(&session.actor, &client_id, &profile_id, state.clock.now()).await?;
     Ok(credential_page(&session, &client_id, &profile, &credential, "Credential refreshed").into_response())
 }
 
