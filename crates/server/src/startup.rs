@@ -13,7 +13,7 @@ use gatehouse_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
 use crate::config::{ConfigError, ServeConfig, load_master_key};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Shared};
 use crate::metrics::Metrics;
 use crate::redis_limiter::RedisRateLimiter;
 
@@ -97,13 +97,13 @@ impl Application {
                 Err(other) => return Err(other.into()),
             }
         };
-        let state = AppState {
+        let state = AppState::new(Shared {
             gatehouse: Arc::new(gatehouse),
             clock,
             public_url: issuer.into(),
-            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
-            metrics: Arc::new(Metrics::new()),
-        };
+            trusted_proxies: config.trusted_proxies.clone(),
+            metrics: Metrics::new(),
+        });
         Ok(Self {
             listener,
             state,
