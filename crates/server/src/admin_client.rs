@@ -2,6 +2,7 @@
 //! speaks only the public HTTP contract (DESIGN.md "Management API"), exactly as any other
 //! program would, and shares no code with the server's HTTP layer.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, ETAG, HeaderValue, IF_MATCH};
@@ -200,15 +201,27 @@ pub struct AdminClient {
 }
 
 impl AdminClient {
-    /// Checks `base_url` and, for client credentials, mints an access token.
-    pub async fn connect(base_url: &str, credentials: Credentials) -> Result<Self, AdminError> {
-        let base = parse_base_url(base_url)?;
+    /// Checks `base_url` and, for client credentials, mints an access token. Plain `http://` is
+    /// refused for a host other than loopback unless `allow_insecure_http`: it would send the
+    /// secret and the token in cleartext.
+    pub async fn connect(
+        base_url: &str,
+        credentials: Credentials,
+        allow_insecure_http: bool,
+    ) -> Result<Self, AdminError> {
+        let base = parse_base_url(base_url, allow_insecure_http)?;
+        // reqwest is built without a provider of its own (that would be ring); aws-lc-rs is the
+        // one the workspace already carries. Err only means a provider is installed already.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
             .user_agent(concat!("gatehouse-cli/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             // The API never redirects; following one could carry the token to another host.
             .redirect(reqwest::redirect::Policy::none())
+            // Trust the system's roots (rustls-native-certs; `SSL_CERT_FILE`/`SSL_CERT_DIR` override).
+            .tls_built_in_native_certs(true)
+            .https_only(base.scheme() == "https")
             .build()
             .map_err(|error| AdminError::Invalid(format!("cannot set up the HTTP client: {error}")))?;
         let (token, minted_by) = match credentials {
@@ -387,30 +400,51 @@ fn unreachable(base: &Url, error: &reqwest::Error) -> AdminError {
     }
     if error.is_timeout() {
         reason = "timed out".to_owned();
+    } else if reason.contains("certificate") {
+        reason.push_str(
+            " (the server's TLS certificate is not trusted: add its CA to the system's trust roots, \
+             or point SSL_CERT_FILE at a PEM file that holds it)",
+        );
     }
     AdminError::Unreachable { url: base.to_string(), reason }
 }
 
-/// The server's base URL. Only plain HTTP: this build carries no TLS stack, so an `https` URL is
-/// refused up front rather than failing obscurely at connect time. Messages never repeat the
-/// URL, which might carry a password.
-fn parse_base_url(text: &str) -> Result<Url, AdminError> {
+/// The server's base URL: `https`, or `http` to a loopback host (or anywhere with
+/// `allow_insecure_http`), since plain HTTP carries the client secret and the bearer token in
+/// cleartext. Messages never repeat the URL, which might carry a password.
+fn parse_base_url(text: &str, allow_insecure_http: bool) -> Result<Url, AdminError> {
     let invalid = |why: &str| AdminError::Invalid(format!("--url (GATEHOUSE_URL): {why}"));
     let url = Url::parse(text).map_err(|error| invalid(&format!("not a URL: {error}")))?;
     if !url.username().is_empty() || url.password().is_some() || url.query().is_some() || url.fragment().is_some() {
         return Err(invalid("give only scheme, host, port and path; credentials go in --token or --client-id"));
     }
-    match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(invalid("this gatehouse build speaks plain HTTP only; use the server's http:// address"));
-        }
-        other => return Err(invalid(&format!("unsupported scheme {other}"))),
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(&format!(
+            "unsupported scheme {}; use https:// (or http:// to this machine)",
+            url.scheme()
+        )));
     }
-    if url.cannot_be_a_base() || url.host().is_none() {
+    let Some(host) = url.host_str().filter(|_| !url.cannot_be_a_base()) else {
         return Err(invalid("not a server address"));
+    };
+    if url.scheme() == "http" && !allow_insecure_http && !is_loopback(host) {
+        return Err(invalid(
+            "plain http:// would send the client secret and tokens in cleartext, so it is allowed only to \
+             this machine (localhost, 127.0.0.0/8, ::1); use https://, or pass --allow-insecure-http \
+             (GATEHOUSE_ALLOW_INSECURE_HTTP=true) if the network is trusted",
+        ));
     }
     Ok(url)
+}
+
+/// `localhost`, 127.0.0.0/8 or `::1`. `host` is as `Url` serialises it: lower case, IPv4 in
+/// dotted decimal (`127.1` is already `127.0.0.1`), IPv6 in brackets.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')).unwrap_or(host);
+    match bare.parse::<IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 fn endpoint(base: &Url, path: &[&str]) -> Url {
@@ -445,7 +479,7 @@ mod tests {
 
     #[test]
     fn ids_stay_inside_their_route_and_base_paths_are_kept() {
-        let base = parse_base_url("http://127.0.0.1:8080").unwrap();
+        let base = parse_base_url("http://127.0.0.1:8080", false).unwrap();
         assert_eq!(client_endpoint(&base, "abc", None).unwrap().as_str(), "http://127.0.0.1:8080/v1/clients/abc");
         assert_eq!(
             client_endpoint(&base, "../users?x=1", None).unwrap().as_str(),
@@ -457,16 +491,53 @@ mod tests {
         );
         assert!(client_endpoint(&base, "..", None).is_err(), "would name /v1 itself");
         assert!(client_endpoint(&base, ".", Some("renew-key")).is_err());
-        let prefixed = parse_base_url("http://gw.internal/gatehouse/").unwrap();
-        assert_eq!(endpoint(&prefixed, TOKEN_PATH).as_str(), "http://gw.internal/gatehouse/api-services/v1/auth/token");
+        let prefixed = parse_base_url("https://gw.internal/gatehouse/", false).unwrap();
+        assert_eq!(
+            endpoint(&prefixed, TOKEN_PATH).as_str(),
+            "https://gw.internal/gatehouse/api-services/v1/auth/token"
+        );
     }
 
     #[test]
     fn base_urls_are_checked_before_any_request() {
-        assert!(parse_base_url("https://auth.example.com").unwrap_err().to_string().contains("plain HTTP"));
-        assert!(parse_base_url("127.0.0.1:8080").is_err());
-        let with_password = parse_base_url("https://admin:hunter2@127.0.0.1").unwrap_err().to_string();
-        assert!(with_password.contains("credentials") && !with_password.contains("hunter2"), "{with_password}");
+        assert!(parse_base_url("127.0.0.1:8080", false).is_err());
+        for text in ["ftp://127.0.0.1", "file:///tmp/x", "ws://127.0.0.1:8080"] {
+            let error = parse_base_url(text, true).unwrap_err().to_string();
+            assert!(error.contains("unsupported scheme"), "{text}: {error}");
+        }
+        for text in ["https://admin:hunter2@127.0.0.1", "http://admin:hunter2@127.0.0.1", "https://admin@example.com"] {
+            let error = parse_base_url(text, true).unwrap_err().to_string();
+            assert!(error.contains("credentials") && !error.contains("hunter2"), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn https_goes_anywhere_and_plain_http_only_to_loopback_unless_allowed() {
+        for text in ["https://auth.example.com", "https://10.0.0.5:8443/gatehouse/", "https://[2001:db8::1]"] {
+            assert!(parse_base_url(text, false).is_ok(), "{text}");
+        }
+        for text in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://localhost:8080",
+            "http://LOCALHOST",
+            "http://[::1]:8080/",
+        ] {
+            assert!(parse_base_url(text, false).is_ok(), "{text}");
+        }
+        for text in [
+            "http://auth.example.com",
+            "http://10.0.0.5:8080",
+            "http://0.0.0.0:8080",
+            "http://128.0.0.1",
+            "http://[2001:db8::1]",
+            "http://localhost.example.com",
+            "http://[::ffff:10.0.0.1]",
+        ] {
+            let error = parse_base_url(text, false).unwrap_err().to_string();
+            assert!(error.contains("cleartext") && error.contains("--allow-insecure-http"), "{text}: {error}");
+            assert!(parse_base_url(text, true).is_ok(), "{text} with --allow-insecure-http");
+        }
     }
 
     #[test]

@@ -52,6 +52,10 @@ struct ConnectionArgs {
     /// other users of the machine.
     #[arg(long, env = "GATEHOUSE_CLIENT_SECRET", hide_env_values = true, global = true)]
     client_secret: Option<String>,
+    /// Allow a plain http:// --url to a host other than this machine. The client secret and
+    /// tokens then cross the network in cleartext; without this, http:// is only for loopback.
+    #[arg(long, env = "GATEHOUSE_ALLOW_INSECURE_HTTP", global = true)]
+    allow_insecure_http: bool,
     /// Print the server's JSON response body instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -238,7 +242,7 @@ pub async fn run(args: ClientsArgs, matches: &ArgMatches) -> Result<(), Failure>
             code: exit::USAGE,
         });
     }
-    let client = AdminClient::connect(&args.connection.url, credentials).await?;
+    let client = AdminClient::connect(&args.connection.url, credentials, args.connection.allow_insecure_http).await?;
     let result = execute(&client, args.command, args.connection.json).await;
     client.finish().await;
     result
@@ -581,6 +585,7 @@ mod tests {
             token: token.map(str::to_owned),
             client_id: id.map(str::to_owned),
             client_secret: secret.map(str::to_owned),
+            allow_insecure_http: false,
             json: false,
         }
     }

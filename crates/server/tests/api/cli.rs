@@ -343,3 +343,119 @@ async fn serve_stops_before_starting_on_a_config_file_it_cannot_use() {
     assert_ne!(missing.code, Some(0));
     assert!(missing.stderr.contains("cannot read the configuration file"), "{}", missing.stderr);
 }
+
+/// Debian's nginx terminating TLS with a self-signed certificate for `127.0.0.1`/`localhost`, in
+/// front of `upstream` (a `TestApp`'s base URL). Killed on drop.
+struct TlsProxy {
+    child: Child,
+    url: String,
+    certificate: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_tls_proxy(upstream: &str) -> TlsProxy {
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .find(|path| Path::new(path).exists())
+        .expect("nginx is not installed: scripts/test installs Debian's nginx-light");
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().display().to_string();
+    // An end-entity certificate (CA:FALSE, serverAuth), which rustls also accepts as its own
+    // trust anchor; `openssl req -x509`'s default would be a CA, which rustls refuses as a server.
+    std::fs::write(
+        dir.path().join("openssl.cnf"),
+        "[req]\nprompt = no\ndistinguished_name = dn\nx509_extensions = leaf\n\
+         [dn]\nCN = localhost\n\
+         [leaf]\nbasicConstraints = critical, CA:FALSE\nkeyUsage = critical, digitalSignature\n\
+         extendedKeyUsage = serverAuth\nsubjectAltName = IP:127.0.0.1, DNS:localhost\n",
+    )
+    .unwrap();
+    let openssl = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2"])
+        .args(["-config", "openssl.cnf", "-keyout", "key.pem", "-out", "cert.pem"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run openssl, which this test needs: {error}"));
+    assert!(openssl.status.success(), "openssl failed: {}", String::from_utf8_lossy(&openssl.stderr));
+
+    let listen = format!("127.0.0.1:{}", free_port());
+    let config = format!(
+        "worker_processes 1;\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log warn;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {prefix}/client_body;\n  proxy_temp_path {prefix}/proxy;\n\
+         \x20 fastcgi_temp_path {prefix}/fastcgi;\n  uwsgi_temp_path {prefix}/uwsgi;\n  scgi_temp_path {prefix}/scgi;\n\
+         \x20 server {{\n    listen {listen} ssl;\n    ssl_certificate {prefix}/cert.pem;\n\
+         \x20   ssl_certificate_key {prefix}/key.pem;\n\
+         \x20   location / {{ proxy_pass {upstream}; proxy_set_header Host $http_host; }}\n  }}\n}}\n"
+    );
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(&conf, config).unwrap();
+    let child = Command::new(nginx)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir.path())
+        .args(["-g", "daemon off;"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nginx did not start: {}",
+            std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    TlsProxy { child, url: format!("https://{listen}"), certificate: dir.path().join("cert.pem"), _dir: dir }
+}
+
+/// `gatehouse clients ARGS --url URL` as the bootstrap admin client, trusting only what
+/// `trust` names (no `SSL_CERT_*` from the caller's environment).
+fn admin_over(app: &TestApp, url: &str, trust: Option<&Path>, args: &[&str]) -> Command {
+    let mut command = gatehouse(&["clients"]);
+    command.args(args).args(["--url", url]);
+    command.env("GATEHOUSE_CLIENT_ID", &app.admin.client_id).env("GATEHOUSE_CLIENT_SECRET", &app.admin.client_secret);
+    command.env_remove("SSL_CERT_FILE").env_remove("SSL_CERT_DIR");
+    if let Some(certificate) = trust {
+        command.env("SSL_CERT_FILE", certificate);
+    }
+    command
+}
+
+#[tokio::test]
+async fn the_command_line_reaches_a_server_over_https_and_checks_its_certificate() {
+    let app = TestApp::spawn().await;
+    let proxy = start_tls_proxy(&app.base_url).await;
+
+    let listed = run(admin_over(&app, &proxy.url, Some(&proxy.certificate), &["list", "--json"])).await.json();
+    let ids: Vec<&str> = listed["clients"].as_array().unwrap().iter().filter_map(|c| c["client_id"].as_str()).collect();
+    assert!(ids.contains(&app.admin.client_id.as_str()), "{listed}");
+
+    // The same server, its certificate not trusted: refused before any secret is sent.
+    let untrusted = run(admin_over(&app, &proxy.url, None, &["list", "--json"])).await;
+    assert_eq!(untrusted.code, Some(3), "{}", untrusted.stderr);
+    assert!(untrusted.stdout.is_empty(), "{}", untrusted.stdout);
+    assert!(
+        untrusted.stderr.contains("certificate") && untrusted.stderr.contains("SSL_CERT_FILE"),
+        "{}",
+        untrusted.stderr
+    );
+
+    // Plain HTTP beyond this machine is refused up front, and allowed when asked for.
+    let cleartext = run(admin_over(&app, "http://gatehouse.invalid", None, &["list"])).await;
+    assert_eq!(cleartext.code, Some(2), "{}", cleartext.stderr);
+    assert!(cleartext.stderr.contains("cleartext") && cleartext.stderr.contains("--allow-insecure-http"));
+    let allowed = run(admin_over(&app, "http://gatehouse.invalid", None, &["list", "--allow-insecure-http"])).await;
+    assert_eq!(allowed.code, Some(3), "past the URL check, the name does not resolve: {}", allowed.stderr);
+}

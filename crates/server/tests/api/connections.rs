@@ -18,7 +18,7 @@ async fn slow_sockets_are_closed_and_do_not_starve_real_clients() {
         socket.write_all(b"GET /v1/ping HTTP/1.1\r\nHost: gatehouse\r\n").await.unwrap();
         slow.push(socket);
     }
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let client = crate::http().timeout(Duration::from_secs(5)).build().unwrap();
     for _ in 0..5 {
         let response = client.get(app.url("/healthz")).send().await.expect("a real client is answered");
         assert_eq!(response.status(), StatusCode::OK);

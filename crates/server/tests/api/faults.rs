@@ -119,7 +119,7 @@ async fn postgres_down_means_fast_503s_and_recovery_without_a_restart() {
             .unwrap(),
     );
     // A client that never waits forever: a hang is a failure, not a slow pass.
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(15)).build().unwrap();
+    let http = crate::http().timeout(Duration::from_secs(15)).build().unwrap();
     wait_healthy(&base, || "serve did not start".to_owned()).await;
     let id = credentials["client_id"].as_str().unwrap();
     let secret = credentials["client_secret"].as_str().unwrap();

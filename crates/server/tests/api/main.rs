@@ -25,3 +25,11 @@ mod portal;
 mod process;
 mod processes;
 mod token_endpoint;
+
+/// A reqwest client builder for the tests. reqwest is built with rustls but no crypto provider of
+/// its own (its default would be ring), so a process must install aws-lc-rs before it builds a
+/// client, as `gatehouse clients` does.
+pub fn http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    reqwest::Client::builder()
+}

@@ -98,7 +98,7 @@ async fn three_instances_on_one_database_agree_within_a_second() {
     assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
     let credentials: Value = serde_json::from_slice(&init.stdout).unwrap();
     let (a, b, c) = tokio::join!(start(&database, &key), start(&database, &key), start(&database, &key));
-    let http = reqwest::Client::new();
+    let http = crate::http().build().unwrap();
     let admin =
         token(&http, &a, credentials["client_id"].as_str().unwrap(), credentials["client_secret"].as_str().unwrap())
             .await;

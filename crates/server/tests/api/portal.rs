@@ -18,7 +18,7 @@ struct Browser<'a> {
 
 impl<'a> Browser<'a> {
     fn new(app: &'a TestApp) -> Self {
-        Self { app, http: reqwest::Client::builder().redirect(Policy::none()).build().unwrap(), cookie: None }
+        Self { app, http: crate::http().redirect(Policy::none()).build().unwrap(), cookie: None }
     }
 
     async fn signed_in_as_owner(app: &'a TestApp) -> Self {

@@ -100,7 +100,7 @@ async fn init_prints_one_json_object_and_refuses_a_second_time() {
     // The first credentials still work: nothing was changed.
     let log = dir.path().join("serve.log");
     let server = Server::start(dir.path(), &log).await;
-    let http = reqwest::Client::new();
+    let http = crate::http().build().unwrap();
     let id = credentials["client_id"].as_str().unwrap();
     let secret = credentials["client_secret"].as_str().unwrap();
     access_token(&http, &server.base_url, id, secret).await;
@@ -121,7 +121,7 @@ async fn serve_bootstraps_an_empty_database_and_prints_the_credentials_once() {
             .unwrap_or_else(|| panic!("{name} missing from the banner"))
     };
     assert_eq!(field("owner_email"), "owner@localhost");
-    let http = reqwest::Client::new();
+    let http = crate::http().build().unwrap();
     access_token(&http, &server.base_url, &field("client_id"), &field("client_secret")).await;
     assert_eq!(http.get(format!("{}/readyz", server.base_url)).send().await.unwrap().status(), StatusCode::OK);
 }
@@ -134,7 +134,7 @@ async fn acknowledged_writes_survive_kill_9_and_secrets_never_reach_the_log() {
     let credentials = init_json(dir.path());
     let log = dir.path().join("serve.log");
     let server = Server::start(dir.path(), &log).await;
-    let http = reqwest::Client::new();
+    let http = crate::http().build().unwrap();
     let admin_id = credentials["client_id"].as_str().unwrap();
     let admin_secret = credentials["client_secret"].as_str().unwrap();
     let admin = access_token(&http, &server.base_url, admin_id, admin_secret).await;
@@ -216,7 +216,7 @@ async fn keys_rotate_reaches_a_running_server_without_a_restart() {
     let credentials = init_json(dir.path());
     let log = dir.path().join("serve.log");
     let server = Server::start(dir.path(), &log).await;
-    let http = reqwest::Client::new();
+    let http = crate::http().build().unwrap();
     let id = credentials["client_id"].as_str().unwrap();
     let secret = credentials["client_secret"].as_str().unwrap();
     let before = access_token(&http, &server.base_url, id, secret).await;

@@ -125,7 +125,7 @@ impl TestApp {
             base_url,
             issuer,
             owner_password,
-            http: reqwest::Client::new(),
+            http: crate::http().build().unwrap(),
             clock,
             gatehouse,
             account_id,
