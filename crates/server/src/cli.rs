@@ -36,7 +36,7 @@ enum Command {
     /// Initialise a database: root account, owner, and a bootstrap admin client.
     Init(InitArgs),
     /// Apply pending database migrations and exit.
-    Migrate(DatabaseArgs),
+    Migrate(MigrateArgs),
     /// Manage the token signing keys.
     Keys {
         #[command(subcommand)]
@@ -56,6 +56,8 @@ enum KeysCommand {
 #[derive(Args)]
 struct RotateArgs {
     #[command(flatten)]
+    config: ConfigArg,
+    #[command(flatten)]
     database: DatabaseArgs,
     /// Seconds between publishing the new key and signing with it. Keep it above the servers'
     /// key refresh interval (2 s), so every instance knows the key before a token carries it.
@@ -63,6 +65,57 @@ struct RotateArgs {
     activate_after: u32,
     #[command(flatten)]
     keys: KeyArgs,
+}
+
+#[derive(Args)]
+struct MigrateArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+/// The configuration file `serve` reads. The one-shot commands read it too, for the database
+/// and the master key: with `GATEHOUSE_CONFIG` set for the server, `gatehouse migrate` or
+/// `gatehouse keys rotate` must work on the server's database, not on a new SQLite file
+/// created by the default.
+#[derive(Args)]
+struct ConfigArg {
+    /// TOML file with any of the settings (keys named like the flags, with underscores). The
+    /// environment and flags override it.
+    #[arg(long, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    fn load(&self) -> Result<Option<ConfigFile>, String> {
+        self.config.as_deref().map(ConfigFile::load).transpose().map_err(|error| error.to_string())
+    }
+}
+
+impl DatabaseArgs {
+    /// Takes the file's database unless a flag or the environment gave one.
+    fn layer_file(&mut self, file: &ConfigFile, matches: &ArgMatches) {
+        if let (Some(database), true) = (&file.database, file_may_set(matches.value_source("database_url"))) {
+            self.database_url = database.clone();
+        }
+    }
+}
+
+impl KeyArgs {
+    /// The key and its file are one setting: a key file given by a flag must not lose to an
+    /// inline key from the file just because inline keys take precedence.
+    fn layer_file(&mut self, file: &ConfigFile, matches: &ArgMatches) {
+        let from_file = |id: &str| file_may_set(matches.value_source(id));
+        if from_file("master_key") && from_file("master_key_file") {
+            if let Some(key) = &file.master_key {
+                self.master_key = Some(key.clone());
+            }
+            if let Some(path) = &file.master_key_file {
+                self.master_key_file = Some(path.clone());
+            }
+        }
+    }
 }
 
 #[derive(Args)]
@@ -136,9 +189,8 @@ impl ServeArgs {
         if let (Some(listen), true) = (file.listen, from_file("listen")) {
             self.listen = listen;
         }
-        if let (Some(database), true) = (file.database, from_file("database_url")) {
-            self.database.database_url = database;
-        }
+        self.database.layer_file(&file, matches);
+        self.keys.layer_file(&file, matches);
         if let (Some(issuer), true) = (file.issuer, from_file("issuer")) {
             self.issuer = Some(issuer);
         }
@@ -156,16 +208,6 @@ impl ServeArgs {
         }
         if let (Some(redis), true) = (file.redis, from_file("redis")) {
             self.redis = Some(redis);
-        }
-        // The key and its file are one setting: a key file given by a flag must not lose to an
-        // inline key from the file just because inline keys take precedence.
-        if from_file("master_key") && from_file("master_key_file") {
-            if let Some(key) = file.master_key {
-                self.keys.master_key = Some(key);
-            }
-            if let Some(path) = file.master_key_file {
-                self.keys.master_key_file = Some(path);
-            }
         }
         self
     }
@@ -196,6 +238,8 @@ fn file_may_set(source: Option<ValueSource>) -> bool {
 
 #[derive(Args)]
 struct InitArgs {
+    #[command(flatten)]
+    config: ConfigArg,
     /// Email of the account owner.
     #[arg(long, env = "GATEHOUSE_OWNER_EMAIL")]
     owner_email: String,
@@ -234,9 +278,12 @@ pub async fn run() -> ExitCode {
     let sub_matches = matches.subcommand().map_or(&matches, |(_, sub)| sub);
     let result = match cli.command {
         Command::Serve(args) => serve(args, sub_matches).await.map_err(Failure::from),
-        Command::Init(args) => init(args).await.map_err(Failure::from),
-        Command::Migrate(args) => migrate(args).await.map_err(Failure::from),
-        Command::Keys { command: KeysCommand::Rotate(args) } => rotate_keys(args).await.map_err(Failure::from),
+        Command::Init(args) => init(args, sub_matches).await.map_err(Failure::from),
+        Command::Migrate(args) => migrate(args, sub_matches).await.map_err(Failure::from),
+        Command::Keys { command: KeysCommand::Rotate(args) } => {
+            let rotate_matches = sub_matches.subcommand().map_or(sub_matches, |(_, sub)| sub);
+            rotate_keys(args, rotate_matches).await.map_err(Failure::from)
+        }
         Command::Clients(args) => clients::run(args, sub_matches).await,
     };
     match result {
@@ -336,9 +383,13 @@ async fn open_for_command(database: DatabaseArgs, keys: KeyArgs) -> Result<Gateh
         .map_err(|error| error.to_string())
 }
 
-async fn init(args: InitArgs) -> Result<(), String> {
+async fn init(mut args: InitArgs, matches: &ArgMatches) -> Result<(), String> {
     let owner = Email::parse(&args.owner_email).map_err(|_| "--owner-email is not an email address".to_owned())?;
     let clock = SystemClock;
+    if let Some(file) = args.config.load()? {
+        args.database.layer_file(&file, matches);
+        args.keys.layer_file(&file, matches);
+    }
     let gatehouse = open_for_command(args.database, args.keys).await?;
     let credentials = match gatehouse.bootstrap(owner, &args.account_name, clock.now()).await {
         Ok(credentials) => credentials,
@@ -367,8 +418,12 @@ async fn init(args: InitArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn rotate_keys(args: RotateArgs) -> Result<(), String> {
+async fn rotate_keys(mut args: RotateArgs, matches: &ArgMatches) -> Result<(), String> {
     let clock = SystemClock;
+    if let Some(file) = args.config.load()? {
+        args.database.layer_file(&file, matches);
+        args.keys.layer_file(&file, matches);
+    }
     let gatehouse = open_for_command(args.database, args.keys).await?;
     let rotated = gatehouse
         .rotate_keys(clock.now(), time::Duration::seconds(i64::from(args.activate_after)))
@@ -381,9 +436,13 @@ async fn rotate_keys(args: RotateArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn migrate(args: DatabaseArgs) -> Result<(), String> {
-    open_store(&args.database_url).await.map_err(|error: StartupError| error.to_string())?;
-    eprintln!("gatehouse: migrations applied to {}", redact_url(&args.database_url));
+async fn migrate(mut args: MigrateArgs, matches: &ArgMatches) -> Result<(), String> {
+    if let Some(file) = args.config.load()? {
+        args.database.layer_file(&file, matches);
+    }
+    let database_url = args.database.database_url;
+    open_store(&database_url).await.map_err(|error: StartupError| error.to_string())?;
+    eprintln!("gatehouse: migrations applied to {}", redact_url(&database_url));
     Ok(())
 }
 

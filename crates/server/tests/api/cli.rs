@@ -344,6 +344,50 @@ async fn serve_stops_before_starting_on_a_config_file_it_cannot_use() {
     assert!(missing.stderr.contains("cannot read the configuration file"), "{}", missing.stderr);
 }
 
+#[tokio::test]
+async fn the_one_shot_commands_work_on_the_database_the_config_file_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let from_file = dir.path().join("from-file.db");
+    let config = dir.path().join("gatehouse.toml");
+    std::fs::write(&config, format!("database = \"sqlite://{}\"\n", from_file.display())).unwrap();
+    let in_dir = |mut command: Command| {
+        command.current_dir(dir.path());
+        command
+    };
+
+    // GATEHOUSE_CONFIG, as set for the server: migrate and init must not fall back to a new
+    // ./gatehouse.db.
+    let mut migrate = in_dir(gatehouse(&["migrate"]));
+    migrate.env("GATEHOUSE_CONFIG", &config);
+    let migrated = run(migrate).await;
+    assert_eq!(migrated.code, Some(0), "{}", migrated.stderr);
+    assert!(migrated.stderr.contains("from-file.db"), "{}", migrated.stderr);
+    let mut init = in_dir(gatehouse(&["init", "--owner-email", "ops@example.com", "--json"]));
+    init.env("GATEHOUSE_CONFIG", &config);
+    let credentials = run(init).await.json();
+    assert_eq!(credentials["owner_email"], "ops@example.com");
+    assert!(from_file.exists() && dir.path().join("from-file.db.key").exists());
+    assert!(!dir.path().join("gatehouse.db").exists(), "nothing was made at the default path");
+
+    let rotated = run(in_dir(gatehouse(&["keys", "rotate", "--config", config.to_str().unwrap()]))).await;
+    assert!(rotated.ok().contains("new signing key"));
+    assert!(!dir.path().join("gatehouse.db").exists());
+
+    // A flag still beats the file.
+    let by_flag = dir.path().join("by-flag.db");
+    let database = format!("sqlite://{}", by_flag.display());
+    let flagged =
+        run(in_dir(gatehouse(&["migrate", "--config", config.to_str().unwrap(), "--database", &database]))).await;
+    assert_eq!(flagged.code, Some(0), "{}", flagged.stderr);
+    assert!(by_flag.exists());
+
+    let mut broken = in_dir(gatehouse(&["keys", "rotate"]));
+    broken.env("GATEHOUSE_CONFIG", dir.path().join("missing.toml"));
+    let refused = run(broken).await;
+    assert_ne!(refused.code, Some(0));
+    assert!(refused.stderr.contains("cannot read the configuration file"), "{}", refused.stderr);
+}
+
 /// Debian's nginx terminating TLS with a self-signed certificate for `127.0.0.1`/`localhost`, in
 /// front of `upstream` (a `TestApp`'s base URL). Killed on drop.
 struct TlsProxy {
