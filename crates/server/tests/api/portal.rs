@@ -565,3 +565,63 @@ async fn the_session_cookie_is_secure_when_the_public_url_is_https() {
         assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
     }
 }
+
+#[tokio::test]
+async fn owners_manage_the_product_catalogue_and_a_product_in_use_stays() {
+    let app = TestApp::spawn().await;
+    let owner = Browser::signed_in_as_owner(&app).await;
+    let added = owner
+        .submit(
+            "/products",
+            "/products",
+            &[("name", "Billing"), ("description", "Invoices"), ("path_prefixes", "/billing/")],
+        )
+        .await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    assert!(owner.page("/clients/new").await.contains(r#"value="Billing""#), "the new product can be granted");
+
+    let token = app.admin_token().await;
+    let (client, _) = app.create_client(&token, json!({"scopes": {"products": ["Billing"]}})).await;
+    let client_token = app.token(&client).await;
+    let by_path = app
+        .http
+        .get(app.url("/v1/auth/check"))
+        .bearer_auth(&client_token)
+        .header("x-original-uri", "/billing/v1/invoices")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_path.status(), StatusCode::OK, "the prefix maps the path to the product");
+
+    let edited = owner
+        .submit(
+            "/products",
+            "/products/Billing",
+            &[("description", "Invoices and credit notes"), ("path_prefixes", "/billing/, /credit/")],
+        )
+        .await;
+    assert_eq!(edited.status(), StatusCode::SEE_OTHER);
+    assert!(owner.page("/products").await.contains("Invoices and credit notes"));
+
+    let in_use = owner.submit("/products", "/products/Billing/delete", &[]).await;
+    assert_eq!(in_use.status(), StatusCode::CONFLICT);
+    assert!(in_use.text().await.unwrap().contains("still granted to clients"));
+    app.patch_json(&format!("/v1/clients/{}", client.client_id), &token, &json!({"scopes": {"products": []}})).await;
+    let deleted = owner.submit("/products", "/products/Billing/delete", &[]).await;
+    assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+    assert!(!owner.page("/products").await.contains("Invoices and credit notes"));
+
+    let bad = owner.submit("/products", "/products", &[("name", "Bad"), ("path_prefixes", "no-leading-slash")]).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+    // A developer reads the catalogue but cannot change it.
+    let session = app.owner_session().await;
+    let created = app.post_json("/v1/users", &session, &json!({"email": "dev@example.com", "role": "developer"})).await;
+    let password = created.json::<Value>().await.unwrap()["password"].as_str().unwrap().to_owned();
+    let mut developer = Browser::new(&app);
+    developer.sign_in("dev@example.com", &password).await;
+    let listed = developer.page("/products").await;
+    assert!(listed.contains("SuperSIM") && !listed.contains("Add a product"));
+    let refused = developer.submit("/products", "/products", &[("name", "Sneaky")]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+}

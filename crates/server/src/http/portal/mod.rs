@@ -11,6 +11,7 @@ mod clients;
 mod forms;
 mod login;
 mod pages;
+mod products;
 mod profiles;
 mod users;
 
@@ -45,6 +46,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(audit::routes())
         .merge(users::routes())
         .merge(profiles::routes())
+        .merge(products::routes())
         .layer(middleware::from_fn_with_state(public_origin, guard))
 }
 

@@ -28,6 +28,7 @@ pub fn layout(title: &str, session: Option<&PortalSession>, body: Markup) -> Mar
                     @if let Some(session) = session {
                         nav {
                             a href="/clients" { "API clients" }
+                            a href="/products" { "Products" }
                             @if session.actor.role.is_owner_or_admin() {
                                 a href="/users" { "Users" }
                                 a href="/audit" { "Audit log" }
