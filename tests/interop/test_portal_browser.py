@@ -14,7 +14,7 @@ import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = "/usr/bin/chromium"
@@ -49,7 +49,20 @@ def follow(browser, by, selector):
     """Clicks what `selector` finds and waits until the browser has loaded the next page."""
     page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(by, selector).click()
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+
+    def replaced(driver):
+        try:
+            page.tag_name
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException:
+            # Chrome, while the new document replaces the old one: "Node with given id does not
+            # belong to the document". The old page is gone either way.
+            return True
+        return False
+
+    WebDriverWait(browser, 10).until(replaced)
+    WebDriverWait(browser, 10).until(lambda driver: driver.execute_script("return document.readyState") == "complete")
 
 
 def mint(server, client_id, client_secret):
