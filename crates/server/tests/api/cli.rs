@@ -9,7 +9,7 @@ use gatehouse_domain::store::CapPolicy;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::processes::{BIN, free_port, wait_healthy};
+use crate::processes::{BIN, Nginx, free_port, wait_healthy};
 use crate::test_app::{Credentials, TestApp, decode_jwt};
 
 /// The binary without the caller's `GATEHOUSE_*` variables, so only what a test sets counts.
@@ -389,26 +389,15 @@ async fn the_one_shot_commands_work_on_the_database_the_config_file_names() {
 }
 
 /// Debian's nginx terminating TLS with a self-signed certificate for `127.0.0.1`/`localhost`, in
-/// front of `upstream` (a `TestApp`'s base URL). Killed on drop.
+/// front of `upstream` (a `TestApp`'s base URL). Stopped on drop.
 struct TlsProxy {
-    child: Child,
+    _nginx: Nginx,
     url: String,
     certificate: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for TlsProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn start_tls_proxy(upstream: &str) -> TlsProxy {
-    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .find(|path| Path::new(path).exists())
-        .expect("nginx is not installed: scripts/test installs Debian's nginx-light");
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().display().to_string();
     // An end-entity certificate (CA:FALSE, serverAuth), which rustls also accepts as its own
@@ -440,28 +429,8 @@ async fn start_tls_proxy(upstream: &str) -> TlsProxy {
          \x20   ssl_certificate_key {prefix}/key.pem;\n\
          \x20   location / {{ proxy_pass {upstream}; proxy_set_header Host $http_host; }}\n  }}\n}}\n"
     );
-    let conf = dir.path().join("nginx.conf");
-    std::fs::write(&conf, config).unwrap();
-    let child = Command::new(nginx)
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(dir.path())
-        .args(["-g", "daemon off;"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nginx did not start: {}",
-            std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    TlsProxy { child, url: format!("https://{listen}"), certificate: dir.path().join("cert.pem"), _dir: dir }
+    let nginx = Nginx::start(dir.path(), &config, &listen).await;
+    TlsProxy { _nginx: nginx, url: format!("https://{listen}"), certificate: dir.path().join("cert.pem"), _dir: dir }
 }
 
 /// `gatehouse clients ARGS --url URL` as the bootstrap admin client, trusting only what

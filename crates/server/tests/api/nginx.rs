@@ -1,33 +1,21 @@
 //! A real gateway: nginx (Debian's package) with `auth_request` to Gatehouse, configured by the
 //! file the README documents, `deploy/nginx/gatehouse.conf`.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::processes::free_port;
+use crate::processes::{Nginx, free_port};
 use crate::test_app::TestApp;
 
-struct Nginx {
-    child: Child,
+/// nginx with the documented configuration, and where it listens. Its directory (the prefix,
+/// with its logs) lives as long as it does.
+struct Gateway {
+    _nginx: Nginx,
     base_url: String,
     _dir: tempfile::TempDir,
 }
 
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_nginx(gatehouse: &str) -> Nginx {
-    let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-        .into_iter()
-        .find(|path| std::path::Path::new(path).exists())
-        .expect("nginx is not installed: scripts/test installs Debian's nginx-light");
+async fn start_nginx(gatehouse: &str) -> Gateway {
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     let upstream = format!("127.0.0.1:{}", free_port());
@@ -37,29 +25,8 @@ async fn start_nginx(gatehouse: &str) -> Nginx {
         .replace("@LISTEN@", &listen)
         .replace("@UPSTREAM@", &upstream)
         .replace("@PREFIX@", &dir.path().display().to_string());
-    let conf = dir.path().join("nginx.conf");
-    std::fs::write(&conf, config).unwrap();
-    let child = Command::new(binary)
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(dir.path())
-        .args(["-g", "daemon off;"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let base_url = format!("http://{listen}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(&listen).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nginx did not start: {}",
-            std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Nginx { child, base_url, _dir: dir }
+    let nginx = Nginx::start(dir.path(), &config, &listen).await;
+    Gateway { _nginx: nginx, base_url: format!("http://{listen}"), _dir: dir }
 }
 
 #[tokio::test]

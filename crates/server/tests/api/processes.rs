@@ -1,5 +1,7 @@
 //! Helpers for the tests that run real processes (the `gatehouse` binary, nginx, PostgreSQL).
 
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -25,4 +27,49 @@ pub async fn wait_healthy(base: &str, describe: impl Fn() -> String) {
 /// `GET url` with a bearer token; the JSON body.
 pub async fn get_json(http: &reqwest::Client, url: &str, token: &str) -> Value {
     http.get(url).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
+/// Debian's nginx, run in the foreground from `config` (written into `dir`, which is also its
+/// prefix) until dropped; started once it accepts connections on `listen`.
+pub struct Nginx {
+    child: Child,
+}
+
+impl Nginx {
+    pub async fn start(dir: &Path, config: &str, listen: &str) -> Nginx {
+        let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .find(|path| Path::new(path).exists())
+            .expect("nginx is not installed: scripts/test installs Debian's nginx-light");
+        let conf = dir.join("nginx.conf");
+        std::fs::write(&conf, config).unwrap();
+        let child = Command::new(binary)
+            .arg("-c")
+            .arg(&conf)
+            .arg("-p")
+            .arg(dir)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let nginx = Nginx { child };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(listen).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nginx did not start: {}",
+                std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        nginx
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
