@@ -551,19 +551,32 @@ async fn an_access_profile_made_in_the_portal_gets_a_working_key_that_deactivati
 }
 
 #[tokio::test]
-async fn the_session_cookie_is_secure_when_the_public_url_is_https() {
+async fn the_session_cookie_is_secure_and_host_only_when_the_public_url_is_https() {
     let plain = TestApp::spawn().await;
     let cookie = |response: reqwest::Response| response.headers()["set-cookie"].to_str().unwrap().to_owned();
     let mut browser = Browser::new(&plain);
-    assert!(!cookie(browser.sign_in(OWNER_EMAIL, &plain.owner_password).await).contains("Secure"));
+    let local = cookie(browser.sign_in(OWNER_EMAIL, &plain.owner_password).await);
+    assert!(local.starts_with("gatehouse_session=gss_") && !local.contains("Secure"));
 
     let behind_tls = TestApp::spawn_with(|config| config.issuer = Some("https://auth.example.com".into())).await;
     let mut browser = Browser::new(&behind_tls);
     let portal = cookie(browser.sign_in(OWNER_EMAIL, &behind_tls.owner_password).await);
-    let api = cookie(behind_tls.login_response(OWNER_EMAIL, &behind_tls.owner_password).await);
-    for cookie in [portal, api] {
-        assert!(cookie.contains("; Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    let api = behind_tls.login_response(OWNER_EMAIL, &behind_tls.owner_password).await;
+    let api_cookie = cookie(api);
+    for cookie in [&portal, &api_cookie] {
+        // `__Host-`: Secure, Path=/, no Domain, so no sibling subdomain can set or replace it.
+        assert!(cookie.starts_with("__Host-gatehouse_session=gss_"), "{cookie}");
+        assert!(cookie.contains("; Secure") && cookie.contains("Path=/") && !cookie.contains("Domain"));
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
     }
+    assert_eq!(browser.get("/clients").await.status(), StatusCode::OK);
+
+    // A session planted under the plain name (as a sibling subdomain could) is not taken.
+    let planted = behind_tls.login(OWNER_EMAIL, &behind_tls.owner_password).await;
+    let request = browser.http.get(behind_tls.url("/clients")).header("cookie", format!("gatehouse_session={planted}"));
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login");
 }
 
 #[tokio::test]

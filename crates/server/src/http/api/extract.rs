@@ -111,23 +111,59 @@ fn quoted_identifier(text: &str, prefix: &str) -> Option<String> {
 /// no body. The portal, which carries CSRF protection, is where the cookie works.
 pub struct Authenticated(pub Actor);
 
-/// The portal's session cookie (HttpOnly, SameSite=Strict).
-pub const SESSION_COOKIE: &str = "gatehouse_session";
-
-/// The `Set-Cookie` value that hands a browser its session: out of reach of scripts
-/// (HttpOnly), never sent with a request another site starts (SameSite=Strict), and never over
-/// plain HTTP when the server's public URL is HTTPS (Secure).
-pub fn session_set_cookie(token: &str, max_age_seconds: i64, public_url: &str) -> Option<HeaderValue> {
-    let secure = if public_url.starts_with("https://") { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"
-    ))
-    .ok()
+/// The portal's session cookie: HttpOnly (out of reach of scripts) and SameSite=Strict (never
+/// sent with a request another site starts). When the public URL is HTTPS it is also Secure and
+/// named `__Host-gatehouse_session`: a browser lets no other host, a sibling subdomain
+/// included, set or overwrite a `__Host-` cookie, so none can plant its own session in a
+/// person's browser. Over plain HTTP (local use) it is `gatehouse_session`, and only that name
+/// is read, so the two never mix.
+#[derive(Clone, Copy)]
+pub struct SessionCookie {
+    secure: bool,
 }
 
-/// The `Set-Cookie` value that makes a browser forget its session.
-pub const SESSION_CLEAR_COOKIE: HeaderValue =
-    HeaderValue::from_static("gatehouse_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+impl SessionCookie {
+    pub fn for_public_url(public_url: &str) -> Self {
+        Self { secure: public_url.starts_with("https://") }
+    }
+
+    fn name(self) -> &'static str {
+        if self.secure { "__Host-gatehouse_session" } else { "gatehouse_session" }
+    }
+
+    /// The `Set-Cookie` value that hands a browser its session.
+    pub fn set(self, token: &str, max_age_seconds: i64) -> Option<HeaderValue> {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}",
+            self.name()
+        ))
+        .ok()
+    }
+
+    /// The `Set-Cookie` value that makes a browser forget its session.
+    pub fn clear(self) -> HeaderValue {
+        if self.secure {
+            HeaderValue::from_static("__Host-gatehouse_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure")
+        } else {
+            HeaderValue::from_static("gatehouse_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+        }
+    }
+
+    /// The session token the request's cookie carries, if any.
+    pub fn read(self, parts: &Parts) -> Option<&str> {
+        parts
+            .headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == self.name())
+            .map(|(_, value)| value)
+            .filter(|value| value.starts_with(SESSION_PREFIX))
+    }
+}
 
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
@@ -146,20 +182,6 @@ impl FromRequestParts<AppState> for Authenticated {
         };
         Ok(Authenticated(actor))
     }
-}
-
-/// The session token from the portal's cookie, if any.
-pub fn session_cookie(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value)
-        .filter(|value| value.starts_with(SESSION_PREFIX))
 }
 
 /// RFC 6750 §2.1: `Authorization: Bearer <token>`, the scheme case-insensitive. Used by `/v1`

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use super::clients::{no_store, timestamp};
 use super::error::{ApiError, ErrorBody};
-use super::extract::{ApiJson, Authenticated, SESSION_CLEAR_COOKIE, bearer_token, session_cookie, session_set_cookie};
+use super::extract::{ApiJson, Authenticated, SessionCookie, bearer_token};
 use super::paging::{ListMeta, ListQuery};
 use crate::http::AppState;
 
@@ -102,7 +102,7 @@ async fn login(
                 LoginError::Store(error) => error.into(),
             }
         })?;
-    let cookie = session_set_cookie(&session.token, session.expires_in, &state.public_url);
+    let cookie = SessionCookie::for_public_url(&state.public_url).set(&session.token, session.expires_in);
     let mut response =
         Json(LoginResponse { session_token: session.token, expires_in: session.expires_in, user: session.user.into() })
             .into_response();
@@ -117,12 +117,13 @@ async fn login(
     responses((status = 204, description = "the session is over (also when there was none)")))]
 async fn logout(State(state): State<AppState>, request: axum::extract::Request) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
-    let token = bearer_token(&parts.headers).or_else(|| session_cookie(&parts)).map(str::to_owned);
+    let cookie = SessionCookie::for_public_url(&state.public_url);
+    let token = bearer_token(&parts.headers).or_else(|| cookie.read(&parts)).map(str::to_owned);
     if let Some(token) = token {
         state.gatehouse.logout(&token).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(header::SET_COOKIE, SESSION_CLEAR_COOKIE);
+    response.headers_mut().insert(header::SET_COOKIE, cookie.clear());
     Ok(response)
 }
 

@@ -15,7 +15,7 @@ use super::pages::{form_error, layout};
 use super::{PortalError, PortalForm, PortalSession};
 use crate::http::AppState;
 use crate::http::api::error::ApiError;
-use crate::http::api::extract::{SESSION_CLEAR_COOKIE, session_set_cookie};
+use crate::http::api::extract::SessionCookie;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/login", get(login_page).post(sign_in)).route("/logout", post(sign_out))
@@ -58,7 +58,9 @@ async fn sign_in(
     match state.gatehouse.login(&email, password, Some(ip), state.clock.now()).await {
         Ok(session) => {
             let mut response = Redirect::to("/clients").into_response();
-            if let Some(cookie) = session_set_cookie(&session.token, session.expires_in, &state.public_url) {
+            if let Some(cookie) =
+                SessionCookie::for_public_url(&state.public_url).set(&session.token, session.expires_in)
+            {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
             Ok(response)
@@ -82,6 +84,6 @@ async fn sign_out(
 ) -> Result<Response, PortalError> {
     state.gatehouse.logout(&session.token).await.map_err(ApiError::from)?;
     let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, SESSION_CLEAR_COOKIE);
+    response.headers_mut().insert(header::SET_COOKIE, SessionCookie::for_public_url(&state.public_url).clear());
     Ok(response)
 }

@@ -34,7 +34,7 @@ use gatehouse_domain::error::{AuthError, DomainError, ValidationError};
 use self::forms::FormFields;
 use super::AppState;
 use super::api::error::ApiError;
-use super::api::extract::session_cookie;
+use super::api::extract::SessionCookie;
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     let public_origin: Arc<str> = origin_of(&state.public_url).into();
@@ -132,7 +132,7 @@ pub struct PortalSession {
 impl PortalSession {
     /// The session the request's cookie names, if it is live.
     async fn resolve(parts: &Parts, state: &AppState) -> Result<Option<Self>, PortalError> {
-        let Some(token) = session_cookie(parts) else {
+        let Some(token) = SessionCookie::for_public_url(&state.public_url).read(parts) else {
             return Ok(None);
         };
         let source = parts
