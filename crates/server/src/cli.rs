@@ -375,7 +375,18 @@ fn print_bootstrap_banner(credentials: &BootstrapCredentials, public_url: &str) 
 
 /// The domain service for a one-shot command. Such commands mint no tokens, so the issuer only
 /// matters to a later `serve`.
-async fn open_for_command(database: DatabaseArgs, keys: KeyArgs) -> Result<Gatehouse, String> {
+/// The database and master key come from the flags, the environment or the configuration file,
+/// in that order.
+async fn open_for_command(
+    config_file: &ConfigArg,
+    mut database: DatabaseArgs,
+    mut keys: KeyArgs,
+    matches: &ArgMatches,
+) -> Result<Gatehouse, String> {
+    if let Some(file) = config_file.load()? {
+        database.layer_file(&file, matches);
+        keys.layer_file(&file, matches);
+    }
     let mut config = ServeConfig::new(database.database_url.clone());
     config.master_key = keys.source();
     open_gatehouse(&database.database_url, &config, "http://127.0.0.1:8080".to_owned(), &SystemClock)
@@ -383,14 +394,10 @@ async fn open_for_command(database: DatabaseArgs, keys: KeyArgs) -> Result<Gateh
         .map_err(|error| error.to_string())
 }
 
-async fn init(mut args: InitArgs, matches: &ArgMatches) -> Result<(), String> {
+async fn init(args: InitArgs, matches: &ArgMatches) -> Result<(), String> {
     let owner = Email::parse(&args.owner_email).map_err(|_| "--owner-email is not an email address".to_owned())?;
     let clock = SystemClock;
-    if let Some(file) = args.config.load()? {
-        args.database.layer_file(&file, matches);
-        args.keys.layer_file(&file, matches);
-    }
-    let gatehouse = open_for_command(args.database, args.keys).await?;
+    let gatehouse = open_for_command(&args.config, args.database, args.keys, matches).await?;
     let credentials = match gatehouse.bootstrap(owner, &args.account_name, clock.now()).await {
         Ok(credentials) => credentials,
         Err(DomainError::Conflict(_)) => {
@@ -418,13 +425,9 @@ async fn init(mut args: InitArgs, matches: &ArgMatches) -> Result<(), String> {
     Ok(())
 }
 
-async fn rotate_keys(mut args: RotateArgs, matches: &ArgMatches) -> Result<(), String> {
+async fn rotate_keys(args: RotateArgs, matches: &ArgMatches) -> Result<(), String> {
     let clock = SystemClock;
-    if let Some(file) = args.config.load()? {
-        args.database.layer_file(&file, matches);
-        args.keys.layer_file(&file, matches);
-    }
-    let gatehouse = open_for_command(args.database, args.keys).await?;
+    let gatehouse = open_for_command(&args.config, args.database, args.keys, matches).await?;
     let rotated = gatehouse
         .rotate_keys(clock.now(), time::Duration::seconds(i64::from(args.activate_after)))
         .await
