@@ -22,7 +22,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::forms::{FormFields, entries};
-use super::pages::{csrf_field, form_error, layout, when};
+use super::pages::{csrf_field, form_error, layout, page_request, pager, shown_once, when};
 use super::{PortalError, PortalForm, PortalSession};
 use crate::http::AppState;
 
@@ -50,7 +50,7 @@ pub(super) fn client_url(client_id: &ClientId) -> String {
 
 #[derive(Deserialize)]
 struct ListParams {
-    /// Kept as text: a hand-edited `?page=abc` shows page 1 rather than a bare 400.
+    /// Kept as text: see `page_request`.
     #[serde(default)]
     page: Option<String>,
     /// A fixed notice after a redirect: only known codes are shown, nothing from the URL is
@@ -64,10 +64,8 @@ async fn list(
     session: PortalSession,
     Query(params): Query<ListParams>,
 ) -> Result<Response, PortalError> {
-    let number = params.page.and_then(|page| page.parse::<u32>().ok()).unwrap_or(1).max(1);
-    let page = PageRequest { size: PAGE_SIZE, number };
+    let page = page_request(params.page.as_deref(), PAGE_SIZE);
     let (clients, count) = state.gatehouse.list_clients(&session.actor, None, None, page, state.clock.now()).await?;
-    let pages = count.div_ceil(u64::from(PAGE_SIZE)).max(1);
     let notice = match params.notice.as_deref() {
         Some("deleted") => Some("The client was deleted. Its credentials and tokens no longer work."),
         _ => None,
@@ -97,11 +95,7 @@ async fn list(
                 }
             }
         }
-        nav.pager {
-            @if number > 1 { a href={ "/clients?page=" (number - 1) } { "← Previous" } }
-            span { "Page " (number) " of " (pages) " · " (count) " clients" }
-            @if u64::from(number) < pages { a href={ "/clients?page=" (number + 1) } { "Next →" } }
-        }
+        (pager("/clients", page, count, "clients", "Previous", "Next"))
     };
     Ok(layout("API clients", Some(&session), body).into_response())
 }
@@ -365,10 +359,7 @@ fn secret_page(
     let token_url = format!("{}/api-services/v1/auth/token", state.public_url.trim_end_matches('/'));
     let body = html! {
         h1 { (title) }
-        p.notice role="status" {
-            strong { "Copy the client secret now. " }
-            "It is shown only this once: Gatehouse keeps only a hash of it."
-        }
+        (shown_once("client secret", "a hash"))
         dl.credentials {
             dt { "Client ID" } dd { code #client-id { (client.client_id) } }
             dt { "Client secret" } dd { code #client-secret { (secret.expose()) } }

@@ -4,6 +4,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use gatehouse_domain::store::PageRequest;
 use maud::{DOCTYPE, Markup, html};
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -70,6 +71,35 @@ pub fn form_error(message: Option<&str>) -> Markup {
     html! {
         @if let Some(message) = message {
             p.error role="alert" { (message) }
+        }
+    }
+}
+
+/// The notice above a secret on the one page that shows it (seed rule 1).
+pub fn shown_once(what: &str, kept_as: &str) -> Markup {
+    html! {
+        p.notice role="status" {
+            strong { "Copy the " (what) " now. " }
+            "It is shown only this once: Gatehouse keeps only " (kept_as) " of it."
+        }
+    }
+}
+
+/// The page a listing's `?page=` asks for. Taken as text, so a hand-edited `?page=abc` shows
+/// page 1 rather than a bare 400.
+pub fn page_request(page: Option<&str>, size: u32) -> PageRequest {
+    PageRequest { size, number: page.and_then(|page| page.parse::<u32>().ok()).unwrap_or(1).max(1) }
+}
+
+/// A listing's links to its neighbouring pages, and where it stands.
+pub fn pager(path: &str, page: PageRequest, count: u64, noun: &str, back: &str, forward: &str) -> Markup {
+    let pages = count.div_ceil(u64::from(page.size)).max(1);
+    let number = page.number;
+    html! {
+        nav.pager {
+            @if number > 1 { a href={ (path) "?page=" (number - 1) } { "← " (back) } }
+            span { "Page " (number) " of " (pages) " · " (count) " " (noun) }
+            @if u64::from(number) < pages { a href={ (path) "?page=" (number + 1) } { (forward) " →" } }
         }
     }
 }

@@ -14,7 +14,7 @@ use maud::{Markup, html};
 
 use super::clients::{client_url, list_or_none, parse_rate_limit};
 use super::forms::entries;
-use super::pages::{csrf_field, layout};
+use super::pages::{csrf_field, layout, shown_once};
 use super::{PortalError, PortalForm, PortalSession};
 use crate::http::AppState;
 
@@ -121,10 +121,7 @@ fn credential_page(
 ) -> Markup {
     let body = html! {
         h1 { (title) }
-        p.notice role="status" {
-            strong { "Copy the credential now. " }
-            "It is shown only this once: Gatehouse keeps only a hash of it."
-        }
+        (shown_once("credential", "a hash"))
         dl.credentials {
             dt { "Profile" } dd { (profile.name.as_str()) }
             @match credential {

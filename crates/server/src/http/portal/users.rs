@@ -13,7 +13,7 @@ use gatehouse_domain::ids::UserId;
 use gatehouse_domain::people::NewUser;
 use maud::{Markup, html};
 
-use super::pages::{csrf_field, form_error, layout, when};
+use super::pages::{csrf_field, form_error, layout, shown_once, when};
 use super::{PortalError, PortalForm, PortalSession};
 use crate::http::AppState;
 
@@ -105,10 +105,7 @@ async fn create(
         Ok((user, password)) => {
             let body = html! {
                 h1 { "User added" }
-                p.notice role="status" {
-                    strong { "Copy the password now. " }
-                    "It is shown only this once: Gatehouse keeps only an Argon2id hash of it."
-                }
+                (shown_once("password", "an Argon2id hash"))
                 dl.credentials {
                     dt { "Email" } dd { code #user-email { (user.email) } }
                     dt { "Role" } dd { (user.role.as_str()) }
