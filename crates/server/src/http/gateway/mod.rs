@@ -16,6 +16,26 @@ use super::api::error::{ApiError, ErrorBody, ErrorCode};
 use super::api::extract::bearer_token;
 use crate::metrics::CheckDecision;
 
+/// What both check routes answer, for `/openapi.json`.
+#[derive(utoipa::IntoResponses)]
+#[expect(dead_code, reason = "describes the responses for the OpenAPI document; decide() builds them")]
+enum CheckAnswers {
+    #[response(status = 200, description = "allowed; the headers say who", headers(
+        ("X-Gatehouse-Client-Id" = String), ("X-Gatehouse-Account-Id" = String),
+        ("X-Gatehouse-Scopes" = String, description = "space-separated"), ("X-Gatehouse-Product" = String),
+        ("X-Gatehouse-Profile-Id" = String, description = "when an access profile's credential was used"),
+    ))]
+    Allowed,
+    #[response(status = 401, description = "missing, bad, expired or refused credential")]
+    Unauthenticated(ErrorBody<'static>),
+    #[response(status = 403, description = "product outside the token's scopes, or address not allowed")]
+    Forbidden(ErrorBody<'static>),
+    #[response(status = 429, description = "over the rate limit", headers(("Retry-After" = u32)))]
+    RateLimited(ErrorBody<'static>),
+    #[response(status = 503, description = "the store is unreachable on a first sight")]
+    Unavailable(ErrorBody<'static>),
+}
+
 // What the gateway passes upstream (DESIGN.md "Gateway check").
 static CLIENT_ID: HeaderName = HeaderName::from_static("x-gatehouse-client-id");
 static ACCOUNT_ID: HeaderName = HeaderName::from_static("x-gatehouse-account-id");
@@ -35,17 +55,7 @@ pub fn routes() -> Router<AppState> {
         ("X-Original-URI" = Option<String>, Header, description = "the original path (nginx)"),
         ("X-Forwarded-Uri" = Option<String>, Header, description = "the original path (Traefik)"),
     ),
-    responses(
-        (status = 200, description = "allowed; the headers say who", headers(
-            ("X-Gatehouse-Client-Id" = String), ("X-Gatehouse-Account-Id" = String),
-            ("X-Gatehouse-Scopes" = String, description = "space-separated"), ("X-Gatehouse-Product" = String),
-            ("X-Gatehouse-Profile-Id" = String, description = "when an access profile's credential was used"),
-        )),
-        (status = 401, body = ErrorBody, description = "missing, bad, expired or refused credential"),
-        (status = 403, body = ErrorBody, description = "product outside the token's scopes, or address not allowed"),
-        (status = 429, body = ErrorBody, headers(("Retry-After" = u32))),
-        (status = 503, body = ErrorBody),
-    ))]
+    responses(CheckAnswers))]
 // Takes the request whole: the `HeaderMap` extractor would copy every header, on the one route
 // that answers tens of thousands of requests a second.
 async fn check(State(state): State<AppState>, request: Request) -> Response {
@@ -59,17 +69,7 @@ async fn check(State(state): State<AppState>, request: Request) -> Response {
 /// Envoy's `ext_authz` appends the original path to the configured prefix.
 #[utoipa::path(get, path = "/v1/auth/check/{path}", tag = "gateway", security(("bearer" = [])),
     params(("path" = String, Path, description = "the original request path, slashes included")),
-    responses(
-        (status = 200, description = "allowed; the headers say who", headers(
-            ("X-Gatehouse-Client-Id" = String), ("X-Gatehouse-Account-Id" = String),
-            ("X-Gatehouse-Scopes" = String, description = "space-separated"), ("X-Gatehouse-Product" = String),
-            ("X-Gatehouse-Profile-Id" = String, description = "when an access profile's credential was used"),
-        )),
-        (status = 401, body = ErrorBody, description = "missing, bad, expired or refused credential"),
-        (status = 403, body = ErrorBody, description = "product outside the token's scopes, or address not allowed"),
-        (status = 429, body = ErrorBody, headers(("Retry-After" = u32))),
-        (status = 503, body = ErrorBody),
-    ))]
+    responses(CheckAnswers))]
 async fn check_with_path(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
