@@ -23,6 +23,8 @@ use crate::store::{CapPolicy, LiveToken, LiveTokenCap, RecordOutcome, Store, Sto
 const MAX_BATCH: usize = 512;
 /// Requests waiting for the writer; beyond this, minting waits to enqueue (back-pressure).
 const QUEUE_CAPACITY: usize = 8192;
+/// How many times the writer lets the runtime run before it takes a batch that still grows.
+const MAX_GATHER_PASSES: usize = 16;
 
 struct Pending {
     record: TokenRecord,
@@ -58,8 +60,8 @@ async fn write_batches(store: Arc<dyn Store>, cap: LiveTokenCap, mut pending: mp
         // Woken by the first record, the writer lets every request that is ready to run reach
         // the queue before it takes what is there. Otherwise, on a busy runtime, it takes that
         // one record alone, again and again, and pays a transaction for each (measured: nine
-        // batches in ten held one token). With nothing else to run, this costs nothing.
-        tokio::task::yield_now().await;
+        // batches in ten held one token). With nothing else to run, this costs one pass.
+        gather(&pending).await;
         while batch.len() < MAX_BATCH
             && let Ok(next) = pending.try_recv()
         {
@@ -75,6 +77,25 @@ async fn write_batches(store: Arc<dyn Store>, cap: LiveTokenCap, mut pending: mp
             // A request that gave up (its client went away) has nobody to answer.
             let _ = reply.send(outcome);
         }
+    }
+}
+
+/// Yields until a pass of the runtime adds no record to the queue (or it holds a full batch).
+///
+/// One pass was not enough: requests whose bytes arrive during it (the runtime polls the
+/// sockets on each yield) mint their tokens on the next. Measured on one core, 32 connections
+/// minting: 7 tokens per batch after one pass, 16 after this, and 11% less CPU per token
+/// (`python3 bench/ab.py token`); the transaction and the two thread switches around it cost the
+/// same for 7 tokens as for 16.
+async fn gather(pending: &mpsc::Receiver<Pending>) {
+    let mut queued = pending.len();
+    for _ in 0..MAX_GATHER_PASSES {
+        tokio::task::yield_now().await;
+        let now_queued = pending.len();
+        if now_queued == queued || now_queued + 1 >= MAX_BATCH {
+            return;
+        }
+        queued = now_queued;
     }
 }
 

@@ -1,17 +1,18 @@
 //! `POST /api-services/v1/auth/token`: the client-credentials grant (RFC 6749 §4.4).
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use gatehouse_domain::oauth::IssuedAccessToken;
+
 use super::error::{ErrorBody, OAuthError};
 use super::form::OAuthForm;
 use crate::http::AppState;
 
-/// RFC 6749 §5.1.
+/// RFC 6749 §5.1: what `token_body` writes, and the schema `/openapi.json` shows for it.
 #[derive(Serialize, ToSchema)]
 struct TokenResponse {
     access_token: String,
@@ -71,15 +72,22 @@ async fn issue(state: &AppState, form: OAuthForm) -> Result<Response, OAuthError
         .await
         .map_err(|error| OAuthError::from_token_error(error, form.basic_attempted()))?;
 
-    let mut response = Json(TokenResponse {
-        access_token: issued.access_token,
-        token_type: "Bearer",
-        expires_in: issued.expires_in,
-        scope: issued.scope,
-    })
-    .into_response();
+    let mut response =
+        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], token_body(&issued)).into_response();
     no_store(&mut response);
     Ok(response)
+}
+
+/// The [`TokenResponse`] body, written out directly. The access token is most of it, and
+/// serde_json would look at each of its characters for one to escape, where a JWT has none
+/// (base64url and dots): measured, that was 2% of the token endpoint's CPU.
+fn token_body(issued: &IssuedAccessToken) -> String {
+    debug_assert!(issued.access_token.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-_.".contains(&byte)));
+    let scope = serde_json::Value::from(issued.scope.as_str());
+    format!(
+        r#"{{"access_token":"{}","token_type":"Bearer","expires_in":{},"scope":{scope}}}"#,
+        issued.access_token, issued.expires_in
+    )
 }
 
 /// RFC 6749 §5.1: responses carrying tokens or token data are never cached.
@@ -87,4 +95,28 @@ pub fn no_store(response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_body_is_what_serde_writes() {
+        for scope in ["", "SuperSIM Voice", "odd \"quoted\" \\ \u{7f} scope"] {
+            let issued = IssuedAccessToken {
+                access_token: "eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln-_".to_owned(),
+                expires_in: 3600,
+                scope: scope.to_owned(),
+            };
+            let expected = serde_json::to_string(&TokenResponse {
+                access_token: issued.access_token.clone(),
+                token_type: "Bearer",
+                expires_in: 3600,
+                scope: scope.to_owned(),
+            })
+            .unwrap();
+            assert_eq!(token_body(&issued), expected);
+        }
+    }
 }
