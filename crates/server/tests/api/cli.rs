@@ -316,8 +316,16 @@ async fn serve_takes_settings_from_a_file_below_the_environment_and_flags() {
     wait_healthy(&base_url, || std::fs::read_to_string(&log).unwrap_or_default()).await;
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(field(&text, "owner_email"), "env@example.com", "the environment beats the file");
-    let metadata: Value =
-        reqwest::get(format!("{base_url}/.well-known/oauth-authorization-server")).await.unwrap().json().await.unwrap();
+    let metadata: Value = crate::http()
+        .build()
+        .unwrap()
+        .get(format!("{base_url}/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(metadata["issuer"], "http://flag.example", "a flag beats the file");
     assert!(text.contains("GATEHOUSE_LISTNE"), "an unknown variable is named: {text}");
     assert!(!text.contains("misspelt-value"), "but its value is never shown");

@@ -27,10 +27,14 @@ impl Server {
     }
 
     async fn start_on(port: u16, dir: &Path, log: &Path) -> Server {
+        Self::start_logging_at(port, dir, log, "debug").await
+    }
+
+    async fn start_logging_at(port: u16, dir: &Path, log: &Path, level: &str) -> Server {
         let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         let child = Command::new(BIN)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", &database_url(dir)])
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", level)
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -200,12 +204,40 @@ async fn acknowledged_writes_survive_kill_9_and_secrets_never_reach_the_log() {
     let mut text = String::new();
     std::fs::File::open(&log).unwrap().read_to_string(&mut text).unwrap();
     assert!(BufReader::new(text.as_bytes()).lines().count() > 10, "the server logged its requests");
+    assert!(!text.contains('\x1b'), "a log written to a file is plain text, without colour codes");
     for (_, secret) in &created {
         assert!(!text.contains(secret.as_str()), "a client secret reached the log");
     }
     assert!(!text.contains(&new_secret));
     assert!(!text.contains(admin_secret));
     assert!(!text.contains(&admin), "an access token reached the log");
+}
+
+/// At the default level the log keeps every request but the successes of the endpoints that
+/// machines call once per API call (`/metrics` counts those): their refusals stay.
+#[tokio::test]
+async fn the_default_log_keeps_refusals_but_not_each_issued_token_or_allowed_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = init_json(dir.path());
+    let log = dir.path().join("serve.log");
+    let server = Server::start_logging_at(free_port(), dir.path(), &log, "info").await;
+    let http = crate::http().build().unwrap();
+    let id = credentials["client_id"].as_str().unwrap();
+    let access = access_token(&http, &server.base_url, id, credentials["client_secret"].as_str().unwrap()).await;
+    let check = format!("{}/v1/auth/check?product=SuperSIM", server.base_url);
+    assert_eq!(http.get(&check).bearer_auth(&access).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(http.get(&check).bearer_auth("not-a-token").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(token(&http, &server.base_url, id, "wrong").await.status(), StatusCode::UNAUTHORIZED);
+    let ping = http.get(format!("{}/v1/ping", server.base_url)).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(ping.status(), StatusCode::OK);
+    drop(server);
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains(r#"route="/api-services/v1/auth/token" status=401"#), "{text}");
+    assert!(text.contains(r#"route="/v1/auth/check" status=401"#), "{text}");
+    assert!(text.contains(r#"route="/v1/ping" status=200"#), "{text}");
+    assert!(!text.contains(r#"route="/api-services/v1/auth/token" status=200"#), "{text}");
+    assert!(!text.contains(r#"route="/v1/auth/check" status=200"#), "{text}");
 }
 
 /// `gatehouse keys rotate` beside a running server: the server publishes the new key, starts

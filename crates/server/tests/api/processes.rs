@@ -18,7 +18,10 @@ pub fn free_port() -> u16 {
 /// Waits until `base`/healthz answers 200; `describe` says what to show if it never does.
 pub async fn wait_healthy(base: &str, describe: impl Fn() -> String) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !reqwest::get(format!("{base}/healthz")).await.is_ok_and(|r| r.status() == StatusCode::OK) {
+    // Through `crate::http()`: `reqwest::get` builds a client before any test has installed the
+    // TLS provider, and panics when this is the process's first client (a test run alone).
+    let http = crate::http().build().unwrap();
+    while !http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
         assert!(Instant::now() < deadline, "{base} did not come up: {}", describe());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
