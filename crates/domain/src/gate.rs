@@ -61,7 +61,7 @@ struct SeenTokens {
     /// Bumped when everything is forgotten (a gap in the change feed): a lookup that began
     /// before may have missed a revocation announced in the gap, so it is not remembered.
     resyncs: u64,
-    /// Access tokens refused for good (a bad signature, expired, revoked, not on record), until
+    /// Access tokens refused for good (a bad signature, expired, revoked, long not on record), until
     /// a unix time. A client that keeps presenting its revoked or expired token then costs a
     /// map lookup per check, not a signature verification and a store read (97 µs a check,
     /// measured, against 10 for a live token). What may still become valid (an unknown key
@@ -134,6 +134,8 @@ const MAX_TOKENS: usize = 2_000_000;
 const MAX_REFUSED: usize = 100_000;
 /// How long a refusal is remembered; the next presentation after that is verified again.
 const REFUSAL_SECONDS: i64 = 300;
+/// How old a token missing from the store must be for its absence to be remembered.
+const RECORD_SETTLE_SECONDS: i64 = 60;
 const MAX_CLIENTS: usize = 1_000_000;
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
@@ -438,8 +440,13 @@ impl Gatehouse {
         };
         let jti = TokenId::from_string(claims.jti.clone());
         let lookup = self.gate.start_lookup(&jti);
-        // Every token is on record before it is handed out: one that is not never will be.
-        let state = self.store.token_state(&jti).await?.ok_or_else(refused_for_good)?;
+        // Every token is on record before it is handed out, so one that is not never will be,
+        // unless this store lags the one it was recorded in (a standby after a failover, a
+        // pooler reading from a replica): a token minted moments ago is only refused.
+        let Some(state) = self.store.token_state(&jti).await? else {
+            let settled = claims.iat + RECORD_SETTLE_SECONDS < now.unix_timestamp();
+            return Err(if settled { refused_for_good() } else { CheckDenial::Unauthenticated });
+        };
         let holder = state.profile_id.as_ref().map_or(state.client_id.as_str(), ProfileId::as_str);
         if holder != claims.client_id || state.revoked {
             return Err(refused_for_good());
