@@ -199,9 +199,9 @@ impl Gate {
 
     /// Drops what can no longer matter: expired tokens, and refusals past their time.
     pub fn sweep(&self, now: OffsetDateTime) {
-        let mut tokens = write(&self.tokens);
-        tokens.retain_expiring_from(now.unix_timestamp() - 60);
         let now = now.unix_timestamp();
+        let mut tokens = write(&self.tokens);
+        tokens.retain_expiring_from(now - 60);
         tokens.refused.retain(|_, until| *until > now);
     }
 
@@ -430,13 +430,15 @@ impl Gatehouse {
         };
         let claims = match self.keys.load().verify(credential, now) {
             Ok(claims) => claims,
-            // Refused before the signature was checked: cheap to refuse again.
-            Err(TokenRejection::Malformed | TokenRejection::Header) => return Err(CheckDenial::Unauthenticated),
-            // May become valid: a key this instance has not loaded yet, a clock ahead of ours.
-            Err(TokenRejection::UnknownKey | TokenRejection::NotYetValid) => {
-                return Err(CheckDenial::Unauthenticated);
-            }
             Err(TokenRejection::Invalid | TokenRejection::Expired) => return Err(refused_for_good()),
+            // Not kept: refused before the signature was checked (cheap to refuse again), or
+            // may become valid (a key this instance has not loaded yet, a clock ahead of ours).
+            Err(
+                TokenRejection::Malformed
+                | TokenRejection::Header
+                | TokenRejection::UnknownKey
+                | TokenRejection::NotYetValid,
+            ) => return Err(CheckDenial::Unauthenticated),
         };
         let jti = TokenId::from_string(claims.jti.clone());
         let lookup = self.gate.start_lookup(&jti);
