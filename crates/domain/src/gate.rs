@@ -21,7 +21,7 @@ use crate::ratelimit::RateDecision;
 use crate::secret::{ClientSecret, SecretHash};
 use crate::service::{Gatehouse, scopes_from_claim};
 use crate::store::StoreError;
-use crate::token::TokenRejection;
+use crate::token::{AccessTokenClaims, TokenRejection};
 
 /// A credential that verified once: what later checks need of it.
 struct SeenToken {
@@ -35,6 +35,18 @@ struct SeenToken {
     exp: i64,
     /// The generation of the credential (client secret or profile credential) it belongs to.
     secret_generation: i64,
+    /// The claims introspection reports beyond the above; `None` for an API key.
+    minted: Option<Minted>,
+}
+
+/// An access token's own claims that nothing else in memory holds. `iss`, `aud`, `sub` and
+/// `client_id` are not kept: the signature check found them equal to this instance's issuer and
+/// audience and to the credential's holder.
+struct Minted {
+    jti: TokenId,
+    iat: i64,
+    account_id: String,
+    client_type: String,
 }
 
 /// A client as it is held in memory, with its secret hash for the token endpoint.
@@ -326,23 +338,7 @@ impl Gatehouse {
         } else {
             self.seen_token(request.credential, now).await?
         };
-        if seen.exp + self.settings.leeway_seconds <= now.unix_timestamp() {
-            return Err(CheckDenial::Unauthenticated);
-        }
-        let client = self.gate_client(&seen.client_id).await?.ok_or(CheckDenial::Unauthenticated)?;
-        // Seed rule 7: nothing of a disabled client passes.
-        if !client.enabled {
-            return Err(CheckDenial::Unauthenticated);
-        }
-        let profile = match &seen.profile_id {
-            None => None,
-            Some(profile_id) => Some(self.gate_profile(profile_id).await?.ok_or(CheckDenial::Unauthenticated)?),
-        };
-        // Seed rules 8 and 14: renewed or refreshed since, or an inactive profile.
-        let generation = profile.as_ref().map_or(client.secret_generation, |p| p.secret_generation);
-        if generation != seen.secret_generation || profile.as_ref().is_some_and(|p| !p.active) {
-            return Err(CheckDenial::Unauthenticated);
-        }
+        let (client, profile) = self.live_holder(&seen, now).await?;
         // Seed rule 13, for the client and its profile.
         let ip_allowed = client.allowed_ips.allows(request.client_ip)
             && profile.as_ref().is_none_or(|p| p.allowed_ips.allows(request.client_ip));
@@ -388,6 +384,75 @@ impl Gatehouse {
         Ok(CheckGrant { client, profile, scope, product })
     }
 
+    /// The client (and profile) behind a verified credential, if it may still be used now:
+    /// unexpired, its client present and enabled (seed rule 7), its credential not renewed or
+    /// refreshed since and its profile active (seed rules 8 and 14).
+    async fn live_holder(
+        &self,
+        seen: &SeenToken,
+        now: OffsetDateTime,
+    ) -> Result<(Arc<Client>, Option<Arc<AccessProfile>>), CheckDenial> {
+        if seen.exp + self.settings.leeway_seconds <= now.unix_timestamp() {
+            return Err(CheckDenial::Unauthenticated);
+        }
+        let client = self.gate_client(&seen.client_id).await?.ok_or(CheckDenial::Unauthenticated)?;
+        if !client.enabled {
+            return Err(CheckDenial::Unauthenticated);
+        }
+        let profile = match &seen.profile_id {
+            None => None,
+            Some(profile_id) => Some(self.gate_profile(profile_id).await?.ok_or(CheckDenial::Unauthenticated)?),
+        };
+        let generation = profile.as_ref().map_or(client.secret_generation, |p| p.secret_generation);
+        if generation != seen.secret_generation || profile.as_ref().is_some_and(|p| !p.active) {
+            return Err(CheckDenial::Unauthenticated);
+        }
+        Ok((client, profile))
+    }
+
+    /// An access token's claims and its client if the token is active now, decided as the
+    /// check decides: from memory, after a signature check and one store read at first sight.
+    /// Changes made through other instances apply once their change feed delivers them.
+    pub(crate) async fn gated_access_token(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<(AccessTokenClaims, Arc<Client>)>, StoreError> {
+        if is_api_key(token) {
+            return Ok(None);
+        }
+        let live = async {
+            let seen = self.seen_token(token, now).await?;
+            let (client, _) = self.live_holder(&seen, now).await?;
+            Ok::<_, CheckDenial>((seen, client))
+        };
+        let (seen, client) = match live.await {
+            Ok(live) => live,
+            Err(CheckDenial::Unavailable) => {
+                return Err(StoreError::Unavailable("the token's state could not be read".to_owned()));
+            }
+            Err(_) => return Ok(None),
+        };
+        let Some(minted) = &seen.minted else {
+            return Ok(None);
+        };
+        let holder = seen.profile_id.as_ref().map_or(seen.client_id.as_str(), ProfileId::as_str);
+        let keys = self.keys.load();
+        let claims = AccessTokenClaims {
+            iss: keys.issuer().to_owned(),
+            sub: holder.to_owned(),
+            client_id: holder.to_owned(),
+            aud: keys.audience().to_owned(),
+            iat: minted.iat,
+            exp: seen.exp,
+            jti: minted.jti.to_string(),
+            scope: seen.scope.to_string(),
+            account_id: minted.account_id.clone(),
+            client_type: minted.client_type.clone(),
+        };
+        Ok(Some((claims, client)))
+    }
+
     /// An API key (seed file 002), looked up by its keyed hash once, then from memory.
     async fn seen_api_key(&self, credential: &str) -> Result<Arc<SeenToken>, CheckDenial> {
         let hash = self.hasher.hash(&ClientSecret::from_presented(credential.to_owned()));
@@ -406,6 +471,7 @@ impl Gatehouse {
             scope: Arc::from(""),
             exp: i64::MAX / 2,
             secret_generation: profile.secret_generation,
+            minted: None,
         });
         self.gate.remember_token(key, seen.clone());
         Ok(seen)
@@ -460,6 +526,12 @@ impl Gatehouse {
             scope: claims.scope.into(),
             exp: claims.exp,
             secret_generation: state.secret_generation,
+            minted: Some(Minted {
+                jti,
+                iat: claims.iat,
+                account_id: claims.account_id,
+                client_type: claims.client_type,
+            }),
         });
         if !lookup.finish(key, token.clone()) {
             return Err(refused_for_good());
@@ -603,6 +675,7 @@ mod tests {
             scope: Arc::from(""),
             exp,
             secret_generation: 1,
+            minted: None,
         })
     }
 

@@ -332,7 +332,8 @@ impl Gatehouse {
     /// The token's claims and its client, if the token is active now: signature and time claims
     /// hold, it is on record and unrevoked, its client exists and is enabled (seed rule 7), and
     /// its credential (the client's secret, or its profile's) has not been renewed since (seed
-    /// rules 8 and 14); a profile token also needs its profile active.
+    /// rules 8 and 14); a profile token also needs its profile active. Read from the store on
+    /// every call, unlike introspection: the JSON API's powers end at once on every instance.
     async fn active_token(
         &self,
         token: &str,
@@ -411,7 +412,8 @@ impl Gatehouse {
         token: &str,
         now: OffsetDateTime,
     ) -> Result<Option<ActiveToken>, StoreError> {
-        let Some((claims, client)) = self.active_token(token, now).await? else {
+        // The machine-rate path: answered as the gateway check answers, from memory.
+        let Some((claims, client)) = self.gated_access_token(token, now).await? else {
             return Ok(None);
         };
         let own = claims.client_id == caller.id();

@@ -65,6 +65,18 @@ async fn check(http: &reqwest::Client, instance: &Instance, token: &str) -> Stat
 }
 
 /// Polls until every instance answers `expected`, for at most a second.
+async fn introspect(http: &reqwest::Client, instance: &Instance, caller: &Value, token: &str) -> Value {
+    http.post(format!("{}/api-services/v1/auth/introspect", instance.url))
+        .basic_auth(caller["client_id"].as_str().unwrap(), caller["client_secret"].as_str())
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn within_a_second(http: &reqwest::Client, instances: &[&Instance], token: &str, expected: StatusCode) {
     let deadline = Instant::now() + Duration::from_secs(1);
     for instance in instances {
@@ -119,6 +131,7 @@ async fn three_instances_on_one_database_agree_within_a_second() {
     for instance in [&a, &b, &c] {
         assert_eq!(check(&http, instance, &client_token).await, StatusCode::OK, "warm on {}", instance.url);
     }
+    assert_eq!(introspect(&http, &c, &credentials, &client_token).await["active"], true);
 
     // Disable through A: B and C refuse within a second, although they had the token warm.
     let patch = |instance: &Instance, enabled: bool| {
@@ -132,6 +145,8 @@ async fn three_instances_on_one_database_agree_within_a_second() {
     // re-checks the client, whatever the change feed has delivered so far.
     assert_eq!(token_response(&http, &b, id, secret).await.status(), StatusCode::UNAUTHORIZED);
     within_a_second(&http, &[&b, &c, &a], &client_token, StatusCode::UNAUTHORIZED).await;
+    // Introspection answers from the same memory as the check, so it agrees by now.
+    assert_eq!(introspect(&http, &c, &credentials, &client_token).await, json!({"active": false}));
     assert_eq!(patch(&c, true).await.unwrap().status(), StatusCode::OK);
     // And the other way: B holds the client as disabled, yet mints at once once it is enabled,
     // since a refusal is always decided on the store's state.
