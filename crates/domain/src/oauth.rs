@@ -99,16 +99,18 @@ enum Freshness {
 }
 
 impl Gatehouse {
-    /// Authenticates a client, or an access profile by its `prf_` id, at an OAuth endpoint,
-    /// against the store's current state. Every refusal is the same `invalid_client`
-    /// (SECURITY.md), and an unknown id costs a hash comparison too, so timing tells nothing.
+    /// Authenticates a client, or an access profile by its `prf_` id, at introspection and
+    /// revocation. Accepted from memory, as at the token endpoint and the check (introspection
+    /// is called at their rate); refused only on the store's current state. Every refusal is
+    /// the same `invalid_client` (SECURITY.md), and an unknown id costs a hash comparison too,
+    /// so timing tells nothing.
     pub async fn authenticate_client(
         &self,
         credentials: &PresentedCredentials,
         peer: IpAddr,
         now: OffsetDateTime,
     ) -> Result<Caller, TokenError> {
-        self.authenticate_from(Freshness::Store, credentials, peer, now).await
+        self.authenticate_from(Freshness::Memory, credentials, peer, now).await
     }
 
     async fn authenticate_from(
