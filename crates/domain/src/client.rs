@@ -149,7 +149,14 @@ impl Scopes {
     }
 
     pub fn to_scope_string(&self) -> String {
-        self.scope_tokens().collect::<Vec<_>>().join(" ")
+        let mut scope = String::with_capacity(64);
+        for token in self.scope_tokens() {
+            if !scope.is_empty() {
+                scope.push(' ');
+            }
+            scope.push_str(token);
+        }
+        scope
     }
 
     pub fn has_global(&self, resource: GlobalResource) -> bool {

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::random::random_token;
@@ -76,8 +78,14 @@ impl TokenId {
     /// tokens appends to the token table's index instead of rewriting a random page of it per
     /// token: with a million tokens on record that cost a page of WAL per token.
     pub fn minted_at(now: time::OffsetDateTime) -> Self {
+        use std::fmt::Write;
         let millis = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0) & 0xffff_ffff_ffff;
-        Self(format!("{millis:012x}{}", random_token(12)))
+        let mut random = [0u8; 12];
+        crate::random::fill_id_bytes(&mut random);
+        let mut id = String::with_capacity(28);
+        let _ = write!(id, "{millis:012x}");
+        URL_SAFE_NO_PAD.encode_string(random, &mut id);
+        Self(id)
     }
 }
 

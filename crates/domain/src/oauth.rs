@@ -1,6 +1,7 @@
 //! The OAuth 2.0 operations: the client-credentials grant (RFC 6749 §4.4), bearer-token
 //! authentication, introspection (RFC 7662) and revocation (RFC 7009).
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -67,14 +68,14 @@ impl Caller {
     }
 
     /// The scopes this caller may be granted.
-    fn scopes(&self) -> Scopes {
+    fn scopes(&self) -> Cow<'_, Scopes> {
         match &self.profile {
             // A profile grants its products only while the client still holds them.
-            Some(profile) => Scopes {
+            Some(profile) => Cow::Owned(Scopes {
                 global_resources: Default::default(),
                 products: profile.products.intersection(&self.client.scopes.products).cloned().collect(),
-            },
-            None => self.client.scopes.clone(),
+            }),
+            None => Cow::Borrowed(&self.client.scopes),
         }
     }
 
