@@ -149,14 +149,7 @@ impl Scopes {
     }
 
     pub fn to_scope_string(&self) -> String {
-        let mut scope = String::with_capacity(64);
-        for token in self.scope_tokens() {
-            if !scope.is_empty() {
-                scope.push(' ');
-            }
-            scope.push_str(token);
-        }
-        scope
+        self.scope_tokens().collect::<Vec<_>>().join(" ")
     }
 
     pub fn has_global(&self, resource: GlobalResource) -> bool {

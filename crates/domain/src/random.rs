@@ -42,7 +42,7 @@ pub fn fill_id_bytes(buf: &mut [u8]) {
         }
         let taken = &mut bytes[*used..*used + buf.len()];
         buf.copy_from_slice(taken);
-        // Never handed out twice, even if this thread's memory is read later.
+        // Ids already handed out do not linger in the reserve for a later read of memory.
         taken.fill(0);
         *used += buf.len();
     });
