@@ -57,8 +57,10 @@ for i, b in enumerate(bins):
     servers.append((os.path.basename(b), p, f"http://127.0.0.1:{port}", (basic, token)))
 def run(name, proc, url, creds):
     if endpoint == "check":
-        target = url + ("/check" if creds is None else "/v1/auth/check?product=SuperSIM")
-        args = [] if creds is None else ["-H", f"Authorization: Bearer {creds[1]}"]
+        # What nginx's auth_request sends with the README's configuration: the product follows
+        # from the original path. (The baseline ignores the headers.)
+        target = url + ("/check" if creds is None else "/v1/auth/check")
+        args = ["-H", "X-Original-URI: /supersim/v1/Sims?PageSize=50"] + ([] if creds is None else ["-H", f"Authorization: Bearer {creds[1]}"])
     else:
         target = url + ("/token" if creds is None else "/api-services/v1/auth/token")
         args = ["-s", str(POST_LUA)] + ([] if creds is None else ["-H", f"Authorization: Basic {creds[0]}"])

@@ -643,7 +643,7 @@ def gatehouse_requests(server, creds):
     minting_clients = []
     return {"token": lambda: Request(token_url, [auth, FORM], "POST", TOKEN_FORM),
             "token_many_clients": many_clients,
-            "check": bearer("/v1/auth/check?product=SuperSIM"),
+            "check": bearer("/v1/auth/products/SuperSIM/check"),
             "introspection": introspect,
             "list_clients": bearer("/v1/clients?page_size=100&page_number=500")}, fresh_token
 

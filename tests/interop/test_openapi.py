@@ -106,5 +106,5 @@ def test_oauth_endpoints_conform_to_the_document(server, openapi, token):
     oauth.call("POST", "/api-services/v1/auth/introspect", 200, auth=credentials, data={"token": token})
     oauth.call("POST", "/api-services/v1/auth/introspect", 200, auth=credentials, data={"token": "nonsense"})
     gateway = Conformance(openapi, server["base_url"], token)
-    gateway.call("GET", "/v1/auth/check?product=SuperSIM", 200)
+    gateway.call("GET", "/v1/auth/products/SuperSIM/check", 200)
     gateway.call("GET", "/healthz", 200)

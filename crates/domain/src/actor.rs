@@ -42,6 +42,31 @@ impl Actor {
         matches!(self.principal, Principal::Client { .. })
     }
 
+    /// The account owner, signed in as themself. An API client owned by the owner does not
+    /// count: whoever created it, or renewed its key, may hold its secret (issue 18: an admin
+    /// created an admin client, transferred it to the owner and kept the secret), so no
+    /// credential acts with more power than every person who can hold it.
+    pub fn is_owner_in_person(&self) -> bool {
+        self.role == Role::Owner && !self.is_api_client()
+    }
+
+    /// Whether this is the person with `email`, signed in as themself.
+    pub fn is_person(&self, email: &Email) -> bool {
+        matches!(&self.principal, Principal::User { email: own, .. } if own == email)
+    }
+
+    /// Owner-only actions (granting or removing the admin role, removing an admin): the owner
+    /// in person, or the reason why not.
+    pub fn require_owner_in_person(&self, what: &str) -> Result<(), DomainError> {
+        if self.is_owner_in_person() {
+            Ok(())
+        } else if self.role == Role::Owner {
+            Err(DomainError::Forbidden(format!("only the account owner, signed in, {what}; not an API client")))
+        } else {
+            Err(DomainError::Forbidden(format!("only the account owner {what}")))
+        }
+    }
+
     /// The id the audit log records for this actor.
     pub fn id(&self) -> &str {
         match &self.principal {

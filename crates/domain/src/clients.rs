@@ -285,13 +285,18 @@ impl Gatehouse {
             actor.require(GlobalResource::ApiClients)?;
             let client = self.visible_client(actor, client_id).await?;
             actor.may_change(&client)?;
+            // The new secret carries the client's powers, which are its owner's: an admin
+            // client's key is renewed only by its owner or the account owner, in person, or an
+            // admin could take the owner's client and act as the owner after leaving (issue 18).
+            if client.client_type == ClientType::Admin
+                && !(actor.is_owner_in_person() || actor.is_person(&client.client_owner))
+            {
+                return Err(DomainError::Forbidden(
+                    "only the client's owner or the account owner, signed in, renews an admin client's key".to_owned(),
+                ));
+            }
             let secret = ClientSecret::generate();
-            let client = match self.store.renew_client_secret(client_id, &self.hasher.hash(&secret), now).await {
-                Ok(client) => client,
-                Err(StoreError::NotFound) => return Err(DomainError::NotFound("client")),
-                Err(other) => return Err(other.into()),
-            };
-            self.gate.forget_client(client_id);
+            let client = self.replace_secret(client_id, &secret, now).await?;
             tracing::info!("client key renewed");
             Ok((client, secret))
         }
@@ -335,6 +340,7 @@ impl Gatehouse {
                 // The owner of a child account lives in its parent: they qualify too.
                 let account_owner = self.account_owner(&current.account_id).await?;
                 if account_owner.as_ref().is_some_and(|owner| owner.email == *new_owner) {
+                    let current = self.rekeyed_if_handed_over(actor, current, new_owner, now).await?;
                     return self.write_owner(&current, new_owner.clone(), now).await;
                 }
                 return Err(ValidationError::new("client_owner", "must be a user of the client's account").into());
@@ -346,12 +352,43 @@ impl Gatehouse {
                 )
                 .into());
             }
+            let current = self.rekeyed_if_handed_over(actor, current, &user.email, now).await?;
             match self.write_owner(&current, user.email, now).await {
                 Err(DomainError::Store(StoreError::VersionMismatch)) => continue,
                 other => return other,
             }
         }
         Err(DomainError::Conflict("the client is being changed concurrently; try again".to_owned()))
+    }
+
+    /// Seed rule 8's renewal: `secret` replaces the client's, every earlier token is refused.
+    pub(crate) async fn replace_secret(
+        &self,
+        client_id: &ClientId,
+        secret: &ClientSecret,
+        now: OffsetDateTime,
+    ) -> Result<Client, DomainError> {
+        let client = match self.store.renew_client_secret(client_id, &self.hasher.hash(secret), now).await {
+            Ok(client) => client,
+            Err(StoreError::NotFound) => return Err(DomainError::NotFound("client")),
+            Err(other) => return Err(other.into()),
+        };
+        self.gate.forget_client(client_id);
+        Ok(client)
+    }
+
+    /// An admin client leaving the hands of whoever may hold its secret (handed to another
+    /// owner, or its owner removed) gets a secret nobody holds: whoever created it or renewed
+    /// it last must not keep acting with its next owner's powers (issue 18). The new owner
+    /// renews the key to use it.
+    pub(crate) async fn rekey_for_new_owner(
+        &self,
+        client_id: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<Client, DomainError> {
+        let client = self.replace_secret(client_id, &ClientSecret::generate(), now).await?;
+        tracing::info!("admin client's secret replaced for its new owner");
+        Ok(client)
     }
 
     async fn write_owner(&self, current: &Client, owner: Email, now: OffsetDateTime) -> Result<Client, DomainError> {
@@ -365,6 +402,21 @@ impl Gatehouse {
             }
             Err(StoreError::NotFound) => Err(DomainError::NotFound("client")),
             Err(other) => Err(other.into()),
+        }
+    }
+
+    /// An admin client handed by the actor to someone else arrives with a secret nobody holds.
+    async fn rekeyed_if_handed_over(
+        &self,
+        actor: &Actor,
+        current: Client,
+        new_owner: &Email,
+        now: OffsetDateTime,
+    ) -> Result<Client, DomainError> {
+        if current.client_type == ClientType::Admin && !actor.is_person(new_owner) {
+            self.rekey_for_new_owner(&current.client_id, now).await
+        } else {
+            Ok(current)
         }
     }
 

@@ -34,6 +34,9 @@ pub enum DomainError {
     PreconditionFailed,
     #[error("{0}")]
     Conflict(String),
+    /// Password hashing is at capacity (`password_work::Busy`): 503 with `Retry-After`.
+    #[error("the server is busy; try again shortly")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

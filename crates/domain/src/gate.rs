@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::digest;
+use gatehouse_edge::original_path::{self, AmbiguousProduct};
 use time::OffsetDateTime;
 
 use crate::account::Product;
@@ -293,9 +294,11 @@ impl Drop for Lookup<'_> {
 pub struct CheckRequest<'a> {
     /// The bearer token from `Authorization`.
     pub credential: &'a str,
-    /// `?product=`, if given.
-    pub product: Option<&'a str>,
-    /// The original request path (`X-Original-URI`, `X-Forwarded-Uri`), if given.
+    /// The product the gateway's own configuration named (the check's path), if any. Never a
+    /// value the end user could have set: the HTTP layer decides what it believes.
+    pub named_product: Option<&'a str>,
+    /// The original request path the gateway passed, raw, if any. It decides the product when
+    /// none is named; either way it must be one every resolver reads alike.
     pub path: Option<&'a str>,
     /// The caller's address, resolved through trusted proxies.
     pub client_ip: IpAddr,
@@ -345,15 +348,18 @@ impl Gatehouse {
         if !ip_allowed {
             return Err(CheckDenial::Forbidden("the client may not call from this address"));
         }
-        let product = match request.product {
-            Some(product) => product.to_owned(),
-            None => {
-                let path =
-                    request.path.ok_or(CheckDenial::Forbidden("no product given and no original path to map"))?;
-                self.product_for_path(&client.account_id, path)
-                    .await?
-                    .ok_or(CheckDenial::Forbidden("the path belongs to no product"))?
-            }
+        let path = request.path.map(original_path::resolve).transpose().map_err(|refusal| {
+            // A path two resolvers could read differently routes to one product and is
+            // checked as another: refused even where a product is named.
+            CheckDenial::Forbidden(refusal.reason())
+        })?;
+        let product = match (request.named_product, path) {
+            (Some(product), _) => product.to_owned(),
+            (None, Some(path)) => self
+                .product_for_path(&client.account_id, &path)
+                .await?
+                .ok_or(CheckDenial::Forbidden("the path belongs to no product"))?,
+            (None, None) => return Err(CheckDenial::Forbidden("no original path to map to a product")),
         };
         // Seed rule 6: a token's own scopes, as minted; an API key its profile's products.
         let granted = match (&seen.scopes, &profile) {
@@ -592,8 +598,8 @@ impl Gatehouse {
         Ok(known)
     }
 
-    /// The product whose longest path prefix matches `path` (query string ignored).
-    async fn product_for_path(&self, account_id: &AccountId, path: &str) -> Result<Option<String>, StoreError> {
+    /// The product whose longest path prefix the resolved `path` lies under.
+    async fn product_for_path(&self, account_id: &AccountId, path: &str) -> Result<Option<String>, CheckDenial> {
         let cached = read(&self.gate.catalogues).get(account_id).cloned();
         let catalogue = match cached {
             Some(catalogue) => catalogue,
@@ -604,62 +610,13 @@ impl Gatehouse {
                 catalogue
             }
         };
-        let Some(path) = normalise_path(path) else {
-            return Ok(None);
-        };
-        Ok(catalogue
+        let prefixes = catalogue
             .iter()
-            .flat_map(|product| product.path_prefixes.iter().map(move |prefix| (prefix, &product.name)))
-            .filter(|(prefix, _)| prefix_matches(prefix, &path))
-            .max_by_key(|(prefix, _)| prefix.len())
-            .map(|(_, name)| name.clone()))
-    }
-}
-
-/// The path as the upstream will resolve it: query and fragment dropped, percent-escapes decoded,
-/// dot segments removed (RFC 3986 §5.2.4). `None` for a path that cannot be decoded or that
-/// escapes the root, which maps to no product. Without this, `/supersim/../wireless/x` would
-/// pass as SuperSIM and reach the wireless API.
-pub fn normalise_path(raw: &str) -> Option<String> {
-    let path = raw.split(['?', '#']).next().unwrap_or_default();
-    let bytes = path.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' {
-            let hex = bytes.get(index + 1..index + 3)?;
-            let value = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-            decoded.push(value);
-            index += 3;
-        } else {
-            decoded.push(bytes[index]);
-            index += 1;
+            .flat_map(|product| product.path_prefixes.iter().map(move |prefix| (prefix.as_str(), &product.name)));
+        match original_path::product_for(path, prefixes) {
+            Ok(product) => Ok(product.cloned()),
+            Err(AmbiguousProduct) => Err(CheckDenial::Forbidden(AmbiguousProduct::REASON)),
         }
-    }
-    let decoded = String::from_utf8(decoded).ok()?;
-    if !decoded.starts_with('/') || decoded.contains(['\\', '\0']) {
-        return None;
-    }
-    let mut segments: Vec<&str> = Vec::new();
-    for segment in decoded.split('/').skip(1) {
-        match segment {
-            "." => {}
-            ".." => {
-                segments.pop()?;
-            }
-            other => segments.push(other),
-        }
-    }
-    Some(format!("/{}", segments.join("/")))
-}
-
-/// A prefix ending in `/` matches everything below it; any other prefix matches itself and what
-/// lies below it, never a longer sibling (`/billing` does not match `/billing-admin`).
-fn prefix_matches(prefix: &str, path: &str) -> bool {
-    if prefix.ends_with('/') {
-        path.starts_with(prefix)
-    } else {
-        path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
     }
 }
 
@@ -755,22 +712,5 @@ mod tests {
         gate.sweep(now);
         assert!(!cached(&gate, &[5; 32]) && cached(&gate, &[6; 32]));
         assert_eq!(read(&gate.tokens).by_jti.len(), 1);
-    }
-
-    #[test]
-    fn paths_are_normalised_before_matching() {
-        assert_eq!(normalise_path("/supersim/v1/Sims?x=1").as_deref(), Some("/supersim/v1/Sims"));
-        assert_eq!(normalise_path("/supersim/../wireless/x").as_deref(), Some("/wireless/x"));
-        assert_eq!(normalise_path("/supersim/%2e%2e/wireless/x").as_deref(), Some("/wireless/x"));
-        assert_eq!(normalise_path("/supersim/./v1").as_deref(), Some("/supersim/v1"));
-        assert_eq!(normalise_path("/../etc"), None);
-        assert_eq!(normalise_path("/a%zz"), None);
-        assert_eq!(normalise_path("/a%00b"), None);
-        assert_eq!(normalise_path("relative"), None);
-        assert!(prefix_matches("/supersim/", "/supersim/v1"));
-        assert!(!prefix_matches("/supersim/", "/supersim"));
-        assert!(prefix_matches("/billing", "/billing"));
-        assert!(prefix_matches("/billing", "/billing/7"));
-        assert!(!prefix_matches("/billing", "/billing-admin"));
     }
 }

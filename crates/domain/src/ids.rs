@@ -96,6 +96,52 @@ id_newtype!(
     "prf_"
 );
 
+impl ProfileId {
+    pub const PREFIX: &'static str = "prf_";
+}
+
+/// How long the random part of a generated id is: 16 bytes in unpadded base64url.
+const RANDOM_ID_CHARS: usize = 22;
+
+/// The `client_id` presented at an OAuth endpoint: a client's own id, or an access profile's,
+/// whose `client_secret` credential presents the profile id. Parsed before any throttle, cache or
+/// store sees it (SECURITY.md): at most 64 URL-safe characters, or it names nothing Gatehouse
+/// ever issued. A profile id is `prf_` and 22 more characters; a client id never has that shape
+/// (it is 22 characters in all), so which one was meant is never guessed from a prefix alone.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CredentialId {
+    Client(ClientId),
+    Profile(ProfileId),
+}
+
+impl CredentialId {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let url_safe = raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if raw.is_empty() || raw.len() > Self::MAX_LEN || !url_safe {
+            return None;
+        }
+        Some(match raw.strip_prefix(ProfileId::PREFIX) {
+            Some(random) if random.len() == RANDOM_ID_CHARS => Self::Profile(ProfileId(raw.to_owned())),
+            _ => Self::Client(ClientId(raw.to_owned())),
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Client(id) => id.as_str(),
+            Self::Profile(id) => id.as_str(),
+        }
+    }
+}
+
+impl fmt::Display for CredentialId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,5 +154,21 @@ mod tests {
         assert!(ids.iter().all(TokenId::is_well_formed));
         let same_ms: std::collections::HashSet<TokenId> = (0..1000).map(|_| TokenId::minted_at(t0)).collect();
         assert_eq!(same_ms.len(), 1000, "ids minted in one millisecond still differ");
+    }
+
+    #[test]
+    fn presented_ids_are_parsed_at_the_door() {
+        let client = ClientId::generate();
+        let profile = ProfileId::generate();
+        assert_eq!(CredentialId::parse(client.as_str()), Some(CredentialId::Client(client)));
+        assert_eq!(CredentialId::parse(profile.as_str()), Some(CredentialId::Profile(profile)));
+        // A client id that happens to start with `prf_` is still a client id (issue 18).
+        assert_eq!(
+            CredentialId::parse("prf_abcdefghijklmnopq"),
+            Some(CredentialId::Client(ClientId::from_string("prf_abcdefghijklmnopq")))
+        );
+        for bad in ["", "has space", "semi;colon", "üñí", &"a".repeat(65), &"x".repeat(48 * 1024)] {
+            assert_eq!(CredentialId::parse(bad), None, "{bad:.20}");
+        }
     }
 }

@@ -9,20 +9,21 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tracing::instrument;
 
-use crate::account::Role;
+use crate::account::{Email, Role};
 use crate::actor::{Actor, Principal};
 use crate::client::{Client, GlobalResource, Scopes};
 use crate::error::{AuthError, TokenError};
-use crate::ids::{ClientId, ProfileId, TokenId};
+use crate::ids::{AccountId, ClientId, CredentialId, ProfileId, TokenId};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::secret::ClientSecret;
 use crate::service::{Gatehouse, scopes_from_claim};
 use crate::store::{RecordOutcome, StoreError, TokenRecord};
+use crate::throttle::network_of;
 use crate::token::AccessTokenClaims;
 
-/// Client credentials as presented at an OAuth endpoint.
+/// Client credentials as presented at an OAuth endpoint, the id already parsed.
 pub struct PresentedCredentials {
-    pub client_id: String,
+    pub id: CredentialId,
     pub client_secret: ClientSecret,
 }
 
@@ -123,14 +124,14 @@ impl Gatehouse {
     ) -> Result<Caller, TokenError> {
         // SECURITY.md: failures are throttled per (client id, source address), so guessing is
         // slowed while the real client, calling from its own address, is not locked out.
-        let key = format!("{}|{peer}", credentials.client_id);
-        if let Some(retry_after_seconds) = self.client_throttle.blocked(&key, now) {
+        let key = (&credentials.id, network_of(peer));
+        if let Some(retry_after_seconds) = self.client_throttle.blocked(key, now) {
             return Err(TokenError::Throttled { retry_after_seconds });
         }
         let result = self.check_client_credentials(freshness, credentials, peer).await;
         match &result {
-            Ok(_) => self.client_throttle.succeeded(&key),
-            Err(TokenError::InvalidClient) => self.client_throttle.failed(&key, now),
+            Ok(_) => self.client_throttle.succeeded(key),
+            Err(TokenError::InvalidClient) => self.client_throttle.failed(key, now),
             Err(_) => {}
         }
         result
@@ -159,12 +160,14 @@ impl Gatehouse {
         credentials: &PresentedCredentials,
         peer: IpAddr,
     ) -> Result<Caller, TokenError> {
-        let caller = if credentials.client_id.starts_with("prf_") {
-            self.authenticate_profile(freshness, credentials).await?
-        } else {
-            let client_id = ClientId::from_string(credentials.client_id.clone());
-            let client = self.verified_client(freshness, &client_id, &credentials.client_secret).await?;
-            Caller { client, profile: None }
+        let caller = match &credentials.id {
+            CredentialId::Profile(profile_id) => {
+                self.authenticate_profile(freshness, profile_id, &credentials.client_secret).await?
+            }
+            CredentialId::Client(client_id) => {
+                let client = self.verified_client(freshness, client_id, &credentials.client_secret).await?;
+                Caller { client, profile: None }
+            }
         };
         // Seed rule 7: a disabled client's credentials, and its profiles', are refused.
         if !caller.client.enabled {
@@ -209,21 +212,21 @@ impl Gatehouse {
     async fn authenticate_profile(
         &self,
         freshness: Freshness,
-        credentials: &PresentedCredentials,
+        profile_id: &ProfileId,
+        secret: &ClientSecret,
     ) -> Result<Caller, TokenError> {
-        let profile_id = ProfileId::from_string(credentials.client_id.clone());
         let cached = match freshness {
-            Freshness::Memory => self.gate.cached_profile(&profile_id).flatten(),
+            Freshness::Memory => self.gate.cached_profile(profile_id).flatten(),
             Freshness::Store => None,
         };
         let (known, verified) = match cached {
-            Some(known) if self.hasher.verify(&credentials.client_secret, &known.credential_hash) => (known, true),
+            Some(known) if self.hasher.verify(secret, &known.credential_hash) => (known, true),
             _ => {
-                let Some(known) = self.load_profile(&profile_id, false).await? else {
-                    self.hasher.verify_against_dummy(&credentials.client_secret);
+                let Some(known) = self.load_profile(profile_id, false).await? else {
+                    self.hasher.verify_against_dummy(secret);
                     return Err(TokenError::InvalidClient);
                 };
-                let verified = self.hasher.verify(&credentials.client_secret, &known.credential_hash);
+                let verified = self.hasher.verify(secret, &known.credential_hash);
                 (known, verified)
             }
         };
@@ -245,7 +248,7 @@ impl Gatehouse {
     /// The caller is authenticated from memory; the token's record is written only if the
     /// client (and profile) are still the versions it was minted from, and otherwise it is
     /// minted again from the store's state, so nothing another instance changed is missed.
-    #[instrument(skip_all, fields(client_id = %credentials.client_id))]
+    #[instrument(skip_all, fields(client_id = %credentials.id))]
     pub async fn issue_token(
         &self,
         credentials: PresentedCredentials,
@@ -385,13 +388,7 @@ impl Gatehouse {
         now: OffsetDateTime,
     ) -> Result<Actor, AuthError> {
         let (claims, client) = self.active_token(token, now).await?.ok_or(AuthError::InvalidToken)?;
-        let role = self
-            .store
-            .user_by_email(&client.account_id, &client.client_owner)
-            .await?
-            .map(|owner| owner.role)
-            // An owner who is no longer a user of the account lends no powers.
-            .unwrap_or(Role::Developer);
+        let role = self.owner_role(&client.account_id, &client.client_owner).await?;
         Ok(Actor {
             account_id: client.account_id.clone(),
             role,
@@ -402,6 +399,28 @@ impl Gatehouse {
             },
             source_ip: source,
         })
+    }
+
+    /// The role a client's owner holds in the account that holds the client: their role there,
+    /// or, for an owner or admin of an ancestor account, that role (DESIGN.md: the parent's
+    /// owner and admins act in its child accounts; issue 18: a child account's clients owned by
+    /// the parent's owner were treated as a developer's). An owner who is no longer a user of
+    /// any of these accounts, or only a developer of an ancestor, lends no powers.
+    async fn owner_role(&self, account_id: &AccountId, owner: &Email) -> Result<Role, StoreError> {
+        // Accounts nest a few levels at most; the bound only stops a corrupt cycle.
+        const MAX_DEPTH: usize = 16;
+        let mut account_id = account_id.clone();
+        for depth in 0..MAX_DEPTH {
+            if let Some(user) = self.store.user_by_email(&account_id, owner).await? {
+                let acts_here = depth == 0 || user.role.is_owner_or_admin();
+                return Ok(if acts_here { user.role } else { Role::Developer });
+            }
+            match self.store.account(&account_id).await?.and_then(|account| account.parent_account_id) {
+                Some(parent) => account_id = parent,
+                None => break,
+            }
+        }
+        Ok(Role::Developer)
     }
 
     /// RFC 7662 introspection by an authenticated client. A client holding the global resource

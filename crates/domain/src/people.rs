@@ -13,12 +13,15 @@ use tracing::instrument;
 use crate::account::{Account, Email, Product, Role, User, parse_account_name};
 use crate::actor::{Actor, Principal};
 use crate::audit::{AuditEvent, Outcome, Target};
+use crate::client::ClientType;
 use crate::client::GlobalResource;
 use crate::error::{AuthError, DomainError, ValidationError};
 use crate::ids::{AccountId, UserId};
+use crate::password_work::Busy;
 use crate::random;
 use crate::service::{Gatehouse, hash_password};
 use crate::store::{AuditFilter, PageRequest, SessionRecord, StoreError};
+use crate::throttle::network_of;
 
 /// Prefix of session tokens: tells them apart from JWT access tokens at a glance.
 pub const SESSION_PREFIX: &str = "gss_";
@@ -37,9 +40,12 @@ pub enum LoginError {
     /// Unknown email and wrong password alike.
     #[error("invalid email or password")]
     InvalidCredentials,
-    /// Too many recent failures for this email.
+    /// Too many recent failures for this email from this address, or from this address.
     #[error("too many failed attempts; try again later")]
     Throttled { retry_after_seconds: i64 },
+    /// Too many logins at once: 503, come back after `Busy::RETRY_AFTER_SECONDS`.
+    #[error(transparent)]
+    Busy(#[from] Busy),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -55,15 +61,11 @@ fn session_hash(token: &str) -> Vec<u8> {
     digest::digest(&digest::SHA256, token.as_bytes()).as_ref().to_vec()
 }
 
-/// Argon2id verification off the async threads: it costs tens of milliseconds by design.
-async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false)
+/// Argon2id verification, on the bounded pool: it costs tens of milliseconds by design.
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| argon2::Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .unwrap_or(false)
 }
 
 /// A user to create.
@@ -84,29 +86,41 @@ impl Gatehouse {
         source: Option<IpAddr>,
         now: OffsetDateTime,
     ) -> Result<LoginSession, LoginError> {
-        let key = email.trim().to_lowercase();
-        if let Some(retry_after_seconds) = self.login_throttle.blocked(&key, now) {
+        // Issue 18: failures count per (email, address) and per address, never per email
+        // alone, so nobody can lock a person out from elsewhere; and an address's block spares
+        // the people who signed in from it lately, so a guesser behind a shared address (a NAT)
+        // does not lock out everyone else behind it.
+        let network = source.map(network_of);
+        let key = (email.trim().to_lowercase(), network);
+        let address_blocked =
+            self.login_address_throttle.blocked(network, now).filter(|_| !self.login_successes.knows(&key, now));
+        let blocked = [self.login_throttle.blocked(&key, now), address_blocked];
+        if let Some(retry_after_seconds) = blocked.into_iter().flatten().max() {
             return Err(LoginError::Throttled { retry_after_seconds });
         }
         let found = match Email::parse(email) {
             Ok(email) => self.store.user_for_login(&email).await?,
             Err(_) => None,
         };
-        let (user, hash) = match found {
-            Some((user, hash)) => (Some(user), hash),
-            None => (None, dummy_password_hash().to_owned()),
-        };
-        let verified = verify_password(password, hash).await;
-        let Some(user) = user.filter(|_| verified) else {
-            self.login_throttle.failed(&key, now);
-            if let Some((user, _)) =
-                self.store.user_for_login(&Email::parse(email).map_err(|_| LoginError::InvalidCredentials)?).await?
-            {
-                self.record_login(&user, source, Outcome::Denied, now).await;
+        let (user, hash) = found.unzip();
+        // The dummy hash too is made on the bounded pool, the first time it is needed.
+        let verified = self
+            .password_work
+            .run(move || verify_password(&password, hash.as_deref().unwrap_or_else(|| dummy_password_hash())))
+            .await?;
+        let user = match user {
+            Some(user) if verified => user,
+            known => {
+                self.login_throttle.failed(&key, now);
+                self.login_address_throttle.failed(network, now);
+                if let Some(user) = known {
+                    self.record_login(&user, source, Outcome::Denied, now).await;
+                }
+                return Err(LoginError::InvalidCredentials);
             }
-            return Err(LoginError::InvalidCredentials);
         };
         self.login_throttle.succeeded(&key);
+        self.login_successes.remember(&key, now);
         let token = format!("{SESSION_PREFIX}{}", random::random_token(32));
         self.store
             .insert_session(&SessionRecord {
@@ -198,15 +212,16 @@ impl Gatehouse {
                     )
                     .into());
                 }
-                Role::Admin if actor.role != Role::Owner => {
-                    return Err(DomainError::Forbidden("only the account owner grants the admin role".to_owned()));
-                }
-                Role::Admin | Role::Developer => {}
+                Role::Admin => actor.require_owner_in_person("grants the admin role")?,
+                Role::Developer => {}
             }
             let user =
                 User { user_id: UserId::generate(), account_id, email: new.email, role: new.role, date_created: now };
             let password = random::random_token(18);
-            let hash = hash_password(&password)?;
+            let hash = {
+                let password = password.clone();
+                self.password_work.run(move || hash_password(&password)).await.map_err(|_| DomainError::Busy)??
+            };
             self.store.insert_user(&user, &hash).await.map_err(|error| match error {
                 StoreError::Conflict(_) => DomainError::Conflict("a user with this email already exists".to_owned()),
                 other => other.into(),
@@ -245,10 +260,8 @@ impl Gatehouse {
             if role == Role::Owner {
                 return Err(ValidationError::new("role", "an account has exactly one owner").into());
             }
-            if (role == Role::Admin || user.role == Role::Admin) && actor.role != Role::Owner {
-                return Err(DomainError::Forbidden(
-                    "only the account owner grants or removes the admin role".to_owned(),
-                ));
+            if role == Role::Admin || user.role == Role::Admin {
+                actor.require_owner_in_person("grants or removes the admin role")?;
             }
             self.store.update_user_role(user_id, role).await?;
             user.role = role;
@@ -272,11 +285,16 @@ impl Gatehouse {
                     "the account owner cannot be removed; transfer account ownership first".to_owned(),
                 ));
             }
-            if user.role == Role::Admin && actor.role != Role::Owner {
-                return Err(DomainError::Forbidden("only the account owner removes an admin".to_owned()));
+            if user.role == Role::Admin {
+                actor.require_owner_in_person("removes an admin")?;
             }
             for client_id in self.store.delete_user(user_id).await? {
                 self.gate.forget_client(&client_id);
+                // The removed user may hold an admin client's secret: it must not outlive them.
+                let handed_over = self.store.client(&client_id).await?;
+                if handed_over.is_some_and(|client| client.client_type == ClientType::Admin) {
+                    self.rekey_for_new_owner(&client_id, now).await?;
+                }
             }
             tracing::info!("user removed");
             Ok(user.account_id)

@@ -1,6 +1,7 @@
 //! The product catalogue (DESIGN.md "Concepts"): the APIs an account's clients are scoped to,
 //! and the path prefixes the gateway check maps requests to them by.
 
+use gatehouse_edge::original_path;
 use serde_json::json;
 use time::OffsetDateTime;
 use tracing::instrument;
@@ -32,21 +33,20 @@ pub fn parse_product_name(value: &str) -> Result<String, ValidationError> {
     Ok(value.to_owned())
 }
 
-/// Path prefixes: each starts with `/`, at most 200 characters without spaces or controls; at
-/// most 20 per product.
+/// Path prefixes: each a plain path the gateway check can match (starts with `/`, no empty or
+/// dot segment, no escape, `;`, `\`, `?`, `#`, space or control: see
+/// `gatehouse_edge::original_path`), at most 200 characters; at most 20 per product.
 pub fn parse_path_prefixes(values: &[String]) -> Result<Vec<String>, ValidationError> {
     if values.len() > 20 {
         return Err(ValidationError::new("path_prefixes", "must hold at most 20 entries"));
     }
     let mut prefixes = Vec::with_capacity(values.len());
     for value in values {
-        let valid = value.starts_with('/')
-            && value.len() <= 200
-            && !value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '?' || c == '#');
-        if !valid {
+        if value.len() > 200 || !original_path::is_valid_prefix(value) {
             return Err(ValidationError::new(
                 "path_prefixes",
-                "each entry must be a path starting with '/', without spaces, '?' or '#'",
+                "each entry must be a path starting with '/', without empty or dot segments, escapes, \
+                 spaces, controls or any of ';\\?#', at most 200 characters",
             ));
         }
         if !prefixes.contains(value) {

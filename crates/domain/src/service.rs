@@ -48,8 +48,16 @@ pub struct Gatehouse {
     /// Swapped whole when keys are reloaded; readers never wait.
     pub(crate) keys: ArcSwap<KeyRing>,
     pub(crate) settings: Settings,
-    /// Failed logins per email.
+    /// Failed logins per (email, source address): a person is never locked out by failures
+    /// from somewhere else.
     pub(crate) login_throttle: crate::throttle::FailureThrottle,
+    /// Failed logins per source address, whatever the email: one address guessing at many
+    /// people is slowed too.
+    pub(crate) login_address_throttle: crate::throttle::FailureThrottle,
+    /// People who signed in recently, and from where: an address's block does not apply to them.
+    pub(crate) login_successes: crate::throttle::RecentSuccesses,
+    /// Argon2id hashing and verification, a few at a time.
+    pub(crate) password_work: crate::password_work::PasswordWork,
     /// Failed client authentications per (client id, source address) at the OAuth endpoints.
     pub(crate) client_throttle: crate::throttle::FailureThrottle,
     pub(crate) gate: crate::gate::Gate,
@@ -99,6 +107,9 @@ impl Gatehouse {
             keys: ArcSwap::from_pointee(keys),
             settings,
             login_throttle: crate::throttle::FailureThrottle::default(),
+            login_address_throttle: crate::throttle::FailureThrottle::new(crate::throttle::Limits::PER_ADDRESS),
+            login_successes: crate::throttle::RecentSuccesses::default(),
+            password_work: crate::password_work::PasswordWork::default(),
             client_throttle: crate::throttle::FailureThrottle::default(),
             gate: crate::gate::Gate::default(),
             limiter: Arc::new(crate::ratelimit::InProcessRateLimiter::default()),

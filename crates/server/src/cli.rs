@@ -17,7 +17,7 @@ use gatehouse_domain::error::DomainError;
 use gatehouse_domain::service::{BootstrapCredentials, Gatehouse};
 use serde_json::json;
 
-use crate::config::{ConfigFile, MasterKeySource, ServeConfig, TokenCapPolicy};
+use crate::config::{ConfigFile, ConnectionSettings, MasterKeySource, ServeConfig, TokenCapPolicy};
 use crate::http::client_address::TrustedProxies;
 use crate::startup::{Application, StartupError, open_gatehouse, open_store};
 use crate::telemetry;
@@ -225,7 +225,7 @@ impl ServeArgs {
             trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)
                 .map_err(|error| format!("trusted proxies: {error}"))?,
             redis_url: self.redis,
-            header_read_timeout: std::time::Duration::from_secs(10),
+            connections: ConnectionSettings::default(),
         })
     }
 }

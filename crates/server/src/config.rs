@@ -131,9 +131,34 @@ pub struct ServeConfig {
     pub trusted_proxies: TrustedProxies,
     /// Redis for rate-limit counters shared by every instance; in-process when absent.
     pub redis_url: Option<String>,
-    /// How long a connection may take to send a request's headers (SECURITY.md: slow sockets
-    /// must not starve real clients).
+    /// What a connection may take of the server: time and sockets.
+    pub connections: ConnectionSettings,
+}
+
+/// How long a connection may take over each part of an exchange, and how many one address may
+/// hold (SECURITY.md: slow sockets must not starve real clients; issue 18).
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionSettings {
+    /// How long a connection may take to send a request's headers.
     pub header_read_timeout: std::time::Duration,
+    /// How long, once its headers are in, a request may take to send its body.
+    pub body_read_timeout: std::time::Duration,
+    /// How long a write to a caller may make no progress (it reads nothing) before the
+    /// connection is closed.
+    pub write_stall_timeout: std::time::Duration,
+    /// Connections one address (an IPv6 /64) may hold at once; trusted proxies are exempt.
+    pub max_connections_per_address: usize,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            body_read_timeout: std::time::Duration::from_secs(10),
+            write_stall_timeout: std::time::Duration::from_secs(30),
+            max_connections_per_address: 256,
+        }
+    }
 }
 
 impl ServeConfig {
@@ -150,7 +175,7 @@ impl ServeConfig {
             key_refresh: std::time::Duration::from_secs(2),
             trusted_proxies: TrustedProxies::default(),
             redis_url: None,
-            header_read_timeout: std::time::Duration::from_secs(10),
+            connections: ConnectionSettings::default(),
         }
     }
 

@@ -12,7 +12,8 @@ use gatehouse_store_postgres::PostgresStore;
 use gatehouse_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
-use crate::config::{ConfigError, ServeConfig, load_master_key};
+use crate::config::{ConfigError, ConnectionSettings, ServeConfig, load_master_key};
+use crate::http::connections::ConnectionLimits;
 use crate::http::{self, AppState, Shared};
 use crate::metrics::Metrics;
 use crate::redis_limiter::RedisRateLimiter;
@@ -65,7 +66,7 @@ pub struct Application {
     /// Set when this start initialised an empty database; shown to the operator once.
     pub bootstrap: Option<BootstrapCredentials>,
     key_refresh: std::time::Duration,
-    header_read_timeout: std::time::Duration,
+    connections: ConnectionSettings,
 }
 
 impl Application {
@@ -104,13 +105,7 @@ impl Application {
             trusted_proxies: config.trusted_proxies.clone(),
             metrics: Metrics::new(),
         });
-        Ok(Self {
-            listener,
-            state,
-            bootstrap,
-            key_refresh: config.key_refresh,
-            header_read_timeout: config.header_read_timeout,
-        })
+        Ok(Self { listener, state, bootstrap, key_refresh: config.key_refresh, connections: config.connections })
     }
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
@@ -132,8 +127,9 @@ impl Application {
         let key_refresh =
             tokio::spawn(refresh_keys(self.state.gatehouse.clone(), self.state.clock.clone(), self.key_refresh));
         let changes = tokio::spawn(follow_changes(self.state.gatehouse.clone(), self.state.clock.clone()));
+        let trusted_proxies = self.state.trusted_proxies.clone();
         let app = http::router(self.state);
-        let served = serve(self.listener, app, self.header_read_timeout, shutdown).await;
+        let served = serve(self.listener, app, self.connections, trusted_proxies, shutdown).await;
         housekeeping.abort();
         key_refresh.abort();
         changes.abort();
@@ -143,12 +139,14 @@ impl Application {
 
 /// Accepts connections until `shutdown`, then lets in-flight requests finish (at most 30 s).
 /// A hand-written accept loop rather than `axum::serve`, which sets no header-read timeout: a
-/// connection that does not finish its headers in time is closed, so slow sockets cannot pile
-/// up and starve real clients.
+/// connection that does not finish its headers in time is closed, and one whose body does not
+/// arrive in time is answered 408 and closed, so slow sockets cannot pile up and starve real
+/// clients.
 async fn serve(
     listener: TcpListener,
     app: axum::Router,
-    header_read_timeout: std::time::Duration,
+    settings: ConnectionSettings,
+    trusted_proxies: http::client_address::TrustedProxies,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::extract::ConnectInfo;
@@ -158,10 +156,17 @@ async fn serve(
     use tower::ServiceExt;
 
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(header_read_timeout).keep_alive(true);
+    builder.timer(TokioTimer::new()).header_read_timeout(settings.header_read_timeout).keep_alive(true);
+    let limits = ConnectionLimits::new(None, settings.max_connections_per_address);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
+        // Room for one more connection first: at the limit, callers wait in the backlog.
+        let room = tokio::select! {
+            room = limits.wait_for_room() => room,
+            () = &mut shutdown => break,
+        };
+        let Some(room) = room else { break };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -173,14 +178,20 @@ async fn serve(
                         continue;
                     }
                 };
+                let Some(slot) = limits.admit(room, peer.ip(), trusted_proxies.trusts(peer.ip())) else {
+                    tracing::debug!(%peer, "connection refused: the address holds its share already");
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
+                let stream = http::connections::StallGuard::new(stream, settings.write_stall_timeout);
                 let service = app.clone().map_request(move |mut request: axum::extract::Request<hyper::body::Incoming>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
-                    request
+                    http::request_body::with_deadline(request, settings.body_read_timeout)
                 });
                 let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
+                    let _slot = slot;
                     if let Err(error) = connection.await {
                         tracing::debug!(%error, "connection ended with an error");
                     }

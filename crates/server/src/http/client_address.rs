@@ -1,11 +1,11 @@
 //! The caller's address (seed rule 13): the TCP peer, or a forwarded address only when the peer
-//! is a configured trusted proxy. `X-Forwarded-For` is read right to left and the right-most
-//! address that is not itself a trusted proxy wins, so a client cannot choose its address by
-//! prepending entries.
+//! is a configured trusted proxy. The walk itself (right to left, stopping at the first entry
+//! that is untrusted or unreadable) is `gatehouse_edge::forwarded`'s, where it is fuzzed.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::http::HeaderMap;
+use gatehouse_edge::forwarded;
 use ipnet::IpNet;
 
 /// The proxies whose forwarding headers are believed.
@@ -30,45 +30,24 @@ impl TrustedProxies {
         Ok(Self(nets))
     }
 
-    fn trusts(&self, addr: IpAddr) -> bool {
-        let addr = canonical(addr);
+    /// Whether `addr` is one of the proxies.
+    pub fn trusts(&self, addr: IpAddr) -> bool {
+        let addr = forwarded::canonical(addr);
         self.0.iter().any(|net| net.contains(&addr))
     }
 
     /// The client address for a request from `peer` carrying `headers`.
     pub fn client_ip(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-        let peer = canonical(peer.ip());
+        let peer = forwarded::canonical(peer.ip());
         if !self.trusts(peer) {
             return peer;
         }
-        let forwarded: Vec<IpAddr> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .filter_map(|entry| entry.trim().parse::<IpAddr>().ok())
-            .map(canonical)
-            .collect();
-        if let Some(untrusted) = forwarded.iter().rev().find(|addr| !self.trusts(**addr)) {
-            return *untrusted;
-        }
-        if let Some(first) = forwarded.first() {
-            return *first;
-        }
-        headers
-            .get("x-real-ip")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<IpAddr>().ok())
-            .map(canonical)
-            .unwrap_or(peer)
-    }
-}
-
-/// IPv4-mapped IPv6 addresses are the IPv4 addresses they carry.
-fn canonical(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
+        forwarded::caller_behind_trusted_peer(
+            peer,
+            headers.get_all("x-forwarded-for").iter().map(|value| value.to_str().ok()),
+            headers.get_all("x-real-ip").iter().map(|value| value.to_str().ok()),
+            |addr| self.trusts(addr),
+        )
     }
 }
 
@@ -96,6 +75,11 @@ mod tests {
         // The client prepends a fake hop; the right-most untrusted one is the real client.
         let chain = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.2, 10.1.1.1")]);
         assert_eq!(trusted.client_ip(proxy, &chain), "198.51.100.2".parse::<IpAddr>().unwrap());
+        // Issue 17, finding 4: an entry with a port is read, not skipped for the one left of it.
+        let ported = headers(&[("x-forwarded-for", "203.0.113.7, 198.51.100.9:41234")]);
+        assert_eq!(trusted.client_ip(proxy, &ported), "198.51.100.9".parse::<IpAddr>().unwrap());
+        let unreadable = headers(&[("x-forwarded-for", "203.0.113.7, bogus")]);
+        assert_eq!(trusted.client_ip(proxy, &unreadable), "127.0.0.1".parse::<IpAddr>().unwrap());
         let real_ip = headers(&[("x-real-ip", "198.51.100.9")]);
         assert_eq!(trusted.client_ip(proxy, &real_ip), "198.51.100.9".parse::<IpAddr>().unwrap());
         assert_eq!(trusted.client_ip(proxy, &HeaderMap::new()), "127.0.0.1".parse::<IpAddr>().unwrap());

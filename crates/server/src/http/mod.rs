@@ -3,11 +3,13 @@
 
 pub mod api;
 pub mod client_address;
+pub mod connections;
 mod gateway;
 pub mod oauth;
 mod openapi;
 mod ops;
 mod portal;
+pub mod request_body;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -77,8 +79,14 @@ pub fn router(state: AppState) -> Router {
 /// successes are logged at DEBUG: at INFO, one line each cost a fifth of the token endpoint's
 /// throughput and nearly a third of the check's, and `/metrics` counts them anyway. Their
 /// refusals stay at INFO with every other request.
-const MACHINE_RATE_ROUTES: [&str; 4] =
-    ["/api-services/v1/auth/token", "/api-services/v1/auth/introspect", "/v1/auth/check", "/v1/auth/check/{*path}"];
+const MACHINE_RATE_ROUTES: [&str; 6] = [
+    "/api-services/v1/auth/token",
+    "/api-services/v1/auth/introspect",
+    "/v1/auth/check",
+    "/v1/auth/check/{*path}",
+    "/v1/auth/products/{product}/check",
+    "/v1/auth/products/{product}/check/{*appended}",
+];
 
 /// One log line per request: method, route (never the query string, which could carry a
 /// secret), status and duration.

@@ -31,7 +31,7 @@ async fn create(setup: &Setup, body: Value) -> Value {
 }
 
 async fn check(app: &TestApp, credential: &str, product: &str) -> reqwest::Response {
-    app.http.get(app.url(&format!("/v1/auth/check?product={product}"))).bearer_auth(credential).send().await.unwrap()
+    app.http.get(app.url(&format!("/v1/auth/products/{product}/check"))).bearer_auth(credential).send().await.unwrap()
 }
 
 fn secret_credentials(created: &Value) -> Credentials {

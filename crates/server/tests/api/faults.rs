@@ -137,7 +137,7 @@ async fn postgres_down_means_fast_503s_and_recovery_without_a_restart() {
             .send()
     };
     assert_eq!(create().await.unwrap().status(), StatusCode::CREATED);
-    let check = || http.get(format!("{base}/v1/auth/check?product=SuperSIM")).bearer_auth(&admin).send();
+    let check = || http.get(format!("{base}/v1/auth/products/SuperSIM/check")).bearer_auth(&admin).send();
     assert_eq!(check().await.unwrap().status(), StatusCode::OK);
 
     postgres.stop();
@@ -148,8 +148,17 @@ async fn postgres_down_means_fast_503s_and_recovery_without_a_restart() {
     let token = mint().await.expect("the token endpoint answers while the database is down");
     assert_eq!(token.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(token.json::<Value>().await.unwrap()["error"], "temporarily_unavailable");
-    // With its change feed gone the instance cannot know what others change: it fails closed.
+    // With its change feed gone the instance cannot know what others change (a partition looks
+    // like an outage from here): checks and introspection fail closed, as the README says.
     assert_eq!(check().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    let introspect = http
+        .post(format!("{base}/api-services/v1/auth/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", admin.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(introspect.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     postgres.start();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -6,6 +6,7 @@
 
 mod test_app;
 
+mod abuse;
 mod access_profiles;
 mod authorization;
 mod bad_input;
@@ -14,9 +15,9 @@ mod client_api;
 mod connections;
 mod faults;
 mod gateway;
+mod gateways;
 mod lifecycle;
 mod multi_instance;
-mod nginx;
 mod oauth_standards;
 mod operations;
 mod people;

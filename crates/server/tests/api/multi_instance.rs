@@ -56,7 +56,7 @@ async fn token(http: &reqwest::Client, instance: &Instance, id: &str, secret: &s
 }
 
 async fn check(http: &reqwest::Client, instance: &Instance, token: &str) -> StatusCode {
-    http.get(format!("{}/v1/auth/check?product=SuperSIM", instance.url))
+    http.get(format!("{}/v1/auth/products/SuperSIM/check", instance.url))
         .bearer_auth(token)
         .send()
         .await

@@ -37,7 +37,7 @@ async fn metrics_count_what_the_token_endpoint_the_check_and_introspection_decid
         app.http.post(app.url("/api-services/v1/auth/token")).json(&json!({"grant_type": "x"})).send().await.unwrap();
     assert_eq!(as_json.status(), StatusCode::BAD_REQUEST);
     let check = |token: Option<&str>| {
-        let mut request = app.http.get(app.url("/v1/auth/check?product=SuperSIM"));
+        let mut request = app.http.get(app.url("/v1/auth/products/SuperSIM/check"));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -102,6 +102,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/v1/audit-events"),
     ("get", "/v1/auth/check"),
     ("get", "/v1/auth/check/{path}"),
+    ("get", "/v1/auth/products/{product}/check"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),

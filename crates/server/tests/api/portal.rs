@@ -490,7 +490,7 @@ async fn an_access_profile_made_in_the_portal_gets_a_working_key_that_deactivati
     let browser = Browser::signed_in_as_owner(&app).await;
     let page = format!("/clients/{}", client.client_id);
     let check = |key: String| {
-        let request = app.http.get(app.url("/v1/auth/check?product=SuperSIM")).bearer_auth(key);
+        let request = app.http.get(app.url("/v1/auth/products/SuperSIM/check")).bearer_auth(key);
         async move { request.send().await.unwrap().status() }
     };
 

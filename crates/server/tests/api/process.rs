@@ -224,7 +224,7 @@ async fn the_default_log_keeps_refusals_but_not_each_issued_token_or_allowed_che
     let http = crate::http().build().unwrap();
     let id = credentials["client_id"].as_str().unwrap();
     let access = access_token(&http, &server.base_url, id, credentials["client_secret"].as_str().unwrap()).await;
-    let check = format!("{}/v1/auth/check?product=SuperSIM", server.base_url);
+    let check = format!("{}/v1/auth/products/SuperSIM/check", server.base_url);
     assert_eq!(http.get(&check).bearer_auth(&access).send().await.unwrap().status(), StatusCode::OK);
     assert_eq!(http.get(&check).bearer_auth("not-a-token").send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(token(&http, &server.base_url, id, "wrong").await.status(), StatusCode::UNAUTHORIZED);
@@ -234,10 +234,10 @@ async fn the_default_log_keeps_refusals_but_not_each_issued_token_or_allowed_che
 
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains(r#"route="/api-services/v1/auth/token" status=401"#), "{text}");
-    assert!(text.contains(r#"route="/v1/auth/check" status=401"#), "{text}");
+    assert!(text.contains(r#"route="/v1/auth/products/{product}/check" status=401"#), "{text}");
     assert!(text.contains(r#"route="/v1/ping" status=200"#), "{text}");
     assert!(!text.contains(r#"route="/api-services/v1/auth/token" status=200"#), "{text}");
-    assert!(!text.contains(r#"route="/v1/auth/check" status=200"#), "{text}");
+    assert!(!text.contains(r#"route="/v1/auth/products/{product}/check" status=200"#), "{text}");
 }
 
 /// `gatehouse keys rotate` beside a running server: the server publishes the new key, starts

@@ -7,6 +7,7 @@ use std::any::Any;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_domain::error::{AuthError, DomainError, ValidationError};
+use gatehouse_domain::password_work::Busy;
 use gatehouse_domain::store::StoreError;
 use serde::Serialize;
 
@@ -22,6 +23,7 @@ pub enum ErrorCode {
     Locked = 40301,
     NotFound = 40400,
     MethodNotAllowed = 40500,
+    RequestTimeout = 40800,
     Conflict = 40900,
     PreconditionFailed = 41200,
     PayloadTooLarge = 41300,
@@ -114,6 +116,21 @@ impl ApiError {
         )
     }
 
+    /// 408: the body did not arrive within the body-read timeout.
+    pub fn request_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ErrorCode::RequestTimeout,
+            "the request body did not arrive in time",
+            "send the whole body at once",
+        )
+    }
+
+    /// 503 with `Retry-After`: password hashing is at capacity (issue 18).
+    pub fn busy() -> Self {
+        Self { retry_after_seconds: Some(Busy::RETRY_AFTER_SECONDS), ..Self::unavailable() }
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -177,6 +194,7 @@ impl From<DomainError> for ApiError {
                 "fetch it again and retry with the new ETag",
             ),
             DomainError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message, ""),
+            DomainError::Busy => ApiError::busy(),
             DomainError::Store(error) => error.into(),
         }
     }

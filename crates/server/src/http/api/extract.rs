@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use crate::http::AppState;
+use crate::http::request_body::{self, BodyFailure};
 
 /// SECURITY.md: management bodies over 1 MiB are refused with 413.
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -42,9 +43,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         if declared_too_large {
             return Err(ApiError::payload_too_large("at most 1 MiB"));
         }
-        let bytes = axum::body::to_bytes(request.into_body(), MAX_JSON_BODY)
-            .await
-            .map_err(|_| ApiError::payload_too_large("at most 1 MiB"))?;
+        let bytes = request_body::read(request.into_body(), MAX_JSON_BODY).await.map_err(|failure| match failure {
+            BodyFailure::TooLarge => ApiError::payload_too_large("at most 1 MiB"),
+            BodyFailure::TimedOut => ApiError::request_timeout(),
+        })?;
         let _ = state;
         parse_json(&bytes).map(ApiJson)
     }

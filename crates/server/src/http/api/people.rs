@@ -97,8 +97,9 @@ async fn login(
                     "",
                 ),
                 LoginError::Throttled { retry_after_seconds } => {
-                    ApiError::too_many_requests("too many failed attempts for this email", retry_after_seconds)
+                    ApiError::too_many_requests("too many failed attempts from this address", retry_after_seconds)
                 }
+                LoginError::Busy(_) => ApiError::busy(),
                 LoginError::Store(error) => error.into(),
             }
         })?;

@@ -71,6 +71,11 @@ impl OAuthError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", "The request body is too large")
     }
 
+    /// The body did not arrive within the body-read timeout (RFC 6749 has no code of its own).
+    pub const fn request_timeout() -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, "invalid_request", "The request body did not arrive in time")
+    }
+
     pub fn from_token_error(error: TokenError, basic_attempted: bool) -> Self {
         match error {
             TokenError::InvalidClient => Self::invalid_client(basic_attempted),

@@ -9,12 +9,14 @@ use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use gatehouse_domain::ids::CredentialId;
 use gatehouse_domain::oauth::Caller;
 use gatehouse_domain::oauth::PresentedCredentials;
 use gatehouse_domain::secret::ClientSecret;
 
 use super::error::OAuthError;
 use crate::http::AppState;
+use crate::http::request_body::{self, BodyFailure};
 
 /// SECURITY.md: OAuth request bodies over 64 KiB are refused with 413.
 const MAX_FORM_BODY: usize = 64 * 1024;
@@ -73,7 +75,7 @@ impl OAuthForm {
                     return Err(OAuthError::invalid_request("Use one client authentication method, not two"));
                 }
                 let credentials = parse_basic(value).ok_or_else(|| OAuthError::invalid_client(true))?;
-                if self.get("client_id").is_some_and(|id| id != credentials.client_id) {
+                if self.get("client_id").is_some_and(|id| id != credentials.id.as_str()) {
                     return Err(OAuthError::invalid_request(
                         "client_id in the body differs from the Authorization header",
                     ));
@@ -81,10 +83,7 @@ impl OAuthForm {
                 Ok(credentials)
             }
             None => match (self.get("client_id"), self.get("client_secret")) {
-                (Some(id), Some(secret)) => Ok(PresentedCredentials {
-                    client_id: id.to_owned(),
-                    client_secret: ClientSecret::from_presented(secret.to_owned()),
-                }),
+                (Some(id), Some(secret)) => presented(id, secret.to_owned()).ok_or(OAuthError::invalid_client(false)),
                 _ => Err(OAuthError::invalid_client(true)),
             },
         }
@@ -119,7 +118,10 @@ async fn read_body(request: Request) -> Result<Bytes, OAuthError> {
     if declared_too_large {
         return Err(OAuthError::payload_too_large());
     }
-    axum::body::to_bytes(request.into_body(), MAX_FORM_BODY).await.map_err(|_| OAuthError::payload_too_large())
+    request_body::read(request.into_body(), MAX_FORM_BODY).await.map_err(|failure| match failure {
+        BodyFailure::TooLarge => OAuthError::payload_too_large(),
+        BodyFailure::TimedOut => OAuthError::request_timeout(),
+    })
 }
 
 /// RFC 6749 §3.1: parameters must not be repeated. An empty value counts as absent; unknown
@@ -151,12 +153,21 @@ fn parse_basic(value: &HeaderValue) -> Option<PresentedCredentials> {
     let decoded = STANDARD.decode(encoded.trim()).ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let id = form_decode(id)?;
-    let secret = form_decode(secret)?;
-    if id.is_empty() || secret.is_empty() {
+    presented(&form_decode(id)?, form_decode(secret)?)
+}
+
+/// The longest secret worth hashing: Gatehouse's are 48 characters.
+const MAX_SECRET_LEN: usize = 512;
+
+/// Credentials parsed at the door (SECURITY.md): an id Gatehouse could have issued and a secret
+/// of a sane length, or nothing (`invalid_client`, like an unknown id) before any throttle,
+/// cache or store sees them.
+fn presented(id: &str, secret: String) -> Option<PresentedCredentials> {
+    let id = CredentialId::parse(id)?;
+    if secret.is_empty() || secret.len() > MAX_SECRET_LEN {
         return None;
     }
-    Some(PresentedCredentials { client_id: id, client_secret: ClientSecret::from_presented(secret) })
+    Some(PresentedCredentials { id, client_secret: ClientSecret::from_presented(secret) })
 }
 
 /// `application/x-www-form-urlencoded` decoding of one value (`+` is a space).
@@ -175,12 +186,16 @@ mod tests {
 
     #[test]
     fn basic_credentials_are_form_decoded_and_split_at_the_first_colon() {
-        let parsed = parse_basic(&basic("my%20id:s%2Bcr+t:with:colons")).unwrap();
-        assert_eq!(parsed.client_id, "my id");
+        let parsed = parse_basic(&basic("my%2Did:s%2Bcr+t:with:colons")).unwrap();
+        assert_eq!(parsed.id.as_str(), "my-id");
         assert_eq!(parsed.client_secret.expose(), "s+cr t:with:colons");
         assert!(parse_basic(&basic("no-colon")).is_none());
         assert!(parse_basic(&HeaderValue::from_static("Basic !!!")).is_none());
         assert!(parse_basic(&HeaderValue::from_static("Bearer abc")).is_none());
+        // Issue 18: ids and secrets are parsed before any throttle or store sees them.
+        assert!(parse_basic(&basic("my id:secret")).is_none());
+        assert!(parse_basic(&basic(&format!("{}:secret", "a".repeat(48 * 1024)))).is_none());
+        assert!(parse_basic(&basic(&format!("id:{}", "s".repeat(513)))).is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
 
 use super::PortalError;
+use crate::http::request_body::{self, BodyFailure};
 
 /// Far above any form the portal renders; a bigger body is not a person typing.
 const MAX_FORM_BODY: usize = 64 * 1024;
@@ -53,9 +54,10 @@ impl<S: Send + Sync> FromRequest<S> for FormFields {
         if !is_form {
             return Err(PortalError::page(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Send the form from the portal's page."));
         }
-        let bytes = axum::body::to_bytes(request.into_body(), MAX_FORM_BODY)
-            .await
-            .map_err(|_| PortalError::page(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large."))?;
+        let bytes = request_body::read(request.into_body(), MAX_FORM_BODY).await.map_err(|failure| match failure {
+            BodyFailure::TooLarge => PortalError::page(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large."),
+            BodyFailure::TimedOut => PortalError::page(StatusCode::REQUEST_TIMEOUT, "The form did not arrive in time."),
+        })?;
         Ok(FormFields(form_urlencoded::parse(&bytes).into_owned().collect()))
     }
 }

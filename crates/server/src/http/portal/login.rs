@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use gatehouse_domain::password_work::Busy;
 use gatehouse_domain::people::LoginError;
 use maud::html;
 
@@ -46,6 +47,12 @@ fn render(status: StatusCode, email: &str, error: Option<&str>) -> Response {
     (status, layout("Sign in", None, body)).into_response()
 }
 
+/// The page, with the `Retry-After` the `/v1` API sends for the same refusal.
+fn retry_after(mut response: Response, seconds: i64) -> Response {
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response
+}
+
 async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -70,8 +77,12 @@ async fn sign_in(
             Ok(render(StatusCode::UNAUTHORIZED, &email, Some("Invalid email or password.")))
         }
         Err(LoginError::Throttled { retry_after_seconds }) => {
-            let message = format!("Too many failed attempts for this email. Try again in {retry_after_seconds} s.");
-            Ok(render(StatusCode::TOO_MANY_REQUESTS, &email, Some(&message)))
+            let message = format!("Too many failed attempts. Try again in {retry_after_seconds} s.");
+            Ok(retry_after(render(StatusCode::TOO_MANY_REQUESTS, &email, Some(&message)), retry_after_seconds))
+        }
+        Err(LoginError::Busy(_)) => {
+            let message = "Too many people are signing in right now. Try again in a moment.";
+            Ok(retry_after(render(StatusCode::SERVICE_UNAVAILABLE, &email, Some(message)), Busy::RETRY_AFTER_SECONDS))
         }
         Err(LoginError::Store(error)) => Err(ApiError::from(error).into()),
     }

@@ -1,0 +1,230 @@
+//! Issue 18: bounded work per request and no borrowed powers. Each test is a finding from the
+//! issue, reproduced against the server before the fix.
+
+use std::time::Duration;
+
+use gatehouse_server::http::client_address::TrustedProxies;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::test_app::{Credentials, OWNER_EMAIL, TestApp, assert_api_error};
+
+/// Behind a trusted proxy on this machine, so a test can speak from any address.
+async fn app_behind_a_proxy() -> TestApp {
+    TestApp::spawn_with(|config| config.trusted_proxies = TrustedProxies::parse("127.0.0.1").unwrap()).await
+}
+
+async fn login_from(app: &TestApp, address: &str, email: &str, password: &str) -> reqwest::Response {
+    app.http
+        .post(app.url("/v1/auth/login"))
+        .header("x-forwarded-for", address)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Finding 1: ids of any length went into the throttle's keys before they were parsed.
+#[tokio::test]
+async fn client_ids_are_parsed_before_anything_keeps_them() {
+    let app = TestApp::spawn().await;
+    let huge = "a".repeat(48 * 1024);
+    for id in [huge.as_str(), "not an id", "prf_../../etc"] {
+        let wrong = Credentials { client_id: id.to_owned(), client_secret: "secret".to_owned() };
+        let response = app.token_request_basic(&wrong, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{id:.20}");
+        assert_eq!(response.headers()["www-authenticate"], r#"Basic realm="gatehouse""#);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_client");
+        let form = [("grant_type", "client_credentials"), ("client_id", id), ("client_secret", "secret")];
+        let response = app.http.post(app.url("/api-services/v1/auth/token")).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    // Garbage ids are refused at the door and block nothing: the real client still gets in.
+    for _ in 0..10 {
+        let junk = Credentials { client_id: format!("{}x", app.admin.client_id), client_secret: "wrong".to_owned() };
+        app.token_request_basic(&junk, &[("grant_type", "client_credentials")]).await;
+    }
+    app.admin_token().await;
+}
+
+/// Finding 4: five wrong passwords from anywhere locked the owner out everywhere.
+#[tokio::test]
+async fn failures_from_one_address_never_lock_a_person_out_at_another() {
+    let app = app_behind_a_proxy().await;
+    for _ in 0..5 {
+        let response = login_from(&app, "203.0.113.9", OWNER_EMAIL, "wrong").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let blocked = login_from(&app, "203.0.113.9", OWNER_EMAIL, &app.owner_password).await;
+    assert_eq!(blocked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(blocked.headers().contains_key("retry-after"));
+    let elsewhere = login_from(&app, "198.51.100.7", OWNER_EMAIL, &app.owner_password).await;
+    assert_eq!(elsewhere.status(), StatusCode::OK, "the owner, from their own address, gets in");
+
+    // One address guessing at many people is slowed too, and only that address, and not for
+    // the people who signed in from it lately (everyone else behind the same NAT).
+    let regular = login_from(&app, "192.0.2.66", OWNER_EMAIL, &app.owner_password).await;
+    assert_eq!(regular.status(), StatusCode::OK);
+    for index in 0..30 {
+        let response = login_from(&app, "192.0.2.66", &format!("person{index}@example.com"), "guess").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {index}");
+    }
+    let next = login_from(&app, "192.0.2.66", "someone-else@example.com", "guess").await;
+    assert_eq!(next.status(), StatusCode::TOO_MANY_REQUESTS);
+    let other = login_from(&app, "192.0.2.67", "someone-else@example.com", "guess").await;
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+    let known = login_from(&app, "192.0.2.66", OWNER_EMAIL, &app.owner_password).await;
+    assert_eq!(known.status(), StatusCode::OK, "someone who signs in from there is not locked out");
+}
+
+/// Finding 2: every login ran Argon2id (19 MiB) at once, however many came. Now a few run, a
+/// few wait, and the rest are told to come back, and the server stays usable.
+#[tokio::test]
+async fn a_login_flood_is_told_to_come_back_and_the_server_stays_usable() {
+    let app = app_behind_a_proxy().await;
+    let mut logins = tokio::task::JoinSet::new();
+    for index in 0..64 {
+        // From as many addresses, so the per-address throttle is not what answers.
+        let request = app
+            .http
+            .post(app.url("/v1/auth/login"))
+            .header("x-forwarded-for", format!("198.18.0.{}", index + 1))
+            .json(&json!({"email": "x@example.com", "password": "guess"}));
+        logins.spawn(async move { request.send().await.unwrap() });
+    }
+    let mut busy = 0;
+    while let Some(response) = logins.join_next().await {
+        let response = response.unwrap();
+        match response.status() {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(response.headers()["retry-after"], "1");
+                busy += 1;
+            }
+            other => panic!("a login in the flood answered {other}"),
+        }
+    }
+    assert!(busy > 0, "64 logins at once on this machine must overflow the queue");
+    app.login(OWNER_EMAIL, &app.owner_password).await;
+}
+
+/// Finding 3: a body that stalls after its headers held the connection for ever.
+#[tokio::test]
+async fn a_stalled_body_is_answered_408_and_its_connection_closed() {
+    let app = TestApp::spawn_with(|config| config.connections.body_read_timeout = Duration::from_secs(1)).await;
+    let address = app.base_url.trim_start_matches("http://").to_owned();
+    let admin = app.admin_token().await;
+    for (path, content_type, authorization) in [
+        ("/api-services/v1/auth/token", "application/x-www-form-urlencoded", String::new()),
+        ("/v1/clients", "application/json", format!("Authorization: Bearer {admin}\r\n")),
+        ("/v1/auth/login", "application/json", String::new()),
+    ] {
+        let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: gatehouse\r\nContent-Type: {content_type}\r\n{authorization}\
+             Content-Length: 100\r\n\r\n{{"
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "{path}: the stalled connection was left open");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+    }
+    // A body that arrives in time is read as before.
+    app.admin_token().await;
+}
+
+/// Finding 6: an admin client in a child account, owned by the parent's owner, was treated as
+/// a developer's.
+#[tokio::test]
+async fn a_client_in_a_child_account_acts_with_its_owners_role_there() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let child: Value = app.post_json("/v1/accounts", &owner, &json!({"name": "EMEA"})).await.json().await.unwrap();
+    let child_id = child["account"]["account_id"].as_str().unwrap().to_owned();
+    let body = json!({
+        "name": "EMEA admin", "locked": null, "client_type": "admin", "account_id": child_id,
+        "scopes": {"global_resources": ["users", "audit", "api_clients"], "products": []},
+    });
+    let response = app.post_json("/v1/clients", &owner, &body).await;
+    assert_eq!(response.status(), StatusCode::CREATED, "{}", response.text().await.unwrap());
+    let created: Value = response.json().await.unwrap();
+    let client = Credentials {
+        client_id: created["client_id"].as_str().unwrap().to_owned(),
+        client_secret: created["client_secret"].as_str().unwrap().to_owned(),
+    };
+    let token = app.token(&client).await;
+    assert_eq!(app.get("/v1/users", &token).await.status(), StatusCode::OK);
+    assert_eq!(app.get("/v1/audit-events?page_size=10&page_number=1", &token).await.status(), StatusCode::OK);
+    let user = app.post_json("/v1/users", &token, &json!({"email": "emea-dev@example.com", "role": "developer"})).await;
+    assert_eq!(user.status(), StatusCode::CREATED);
+    let created: Value = user.json().await.unwrap();
+    assert_eq!(created["user"]["account_id"], child_id.as_str(), "the client acts in its own account");
+}
+
+/// Finding 7: an admin created an admin client, transferred it to the owner, kept its secret,
+/// and through it granted the admin role, which only the owner may do; renewing the key of the
+/// owner's own admin client gave the same. A review then found the kept secret outliving the
+/// admin's removal.
+#[tokio::test]
+async fn no_credential_acts_with_more_power_than_the_people_who_can_hold_it() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let (admin_id, admin) = app.create_user(&owner, "admin@example.com", "admin").await;
+    let admin_client = json!({
+        "name": "borrowed", "locked": null, "client_type": "admin",
+        "scopes": {"global_resources": ["users", "api_clients"], "products": []},
+    });
+    let grant = |token: String| {
+        let app = &app;
+        async move { app.post_json("/v1/users", &token, &json!({"email": "new-admin@example.com", "role": "admin"})).await }
+    };
+
+    // Handed to the owner, the client arrives with a secret nobody holds: the admin's copy
+    // and the tokens minted with it are refused.
+    let response = app.post_json("/v1/clients", &admin, &admin_client).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let created: Value = response.json().await.unwrap();
+    let client_id = created["client_id"].as_str().unwrap().to_owned();
+    let kept = Credentials {
+        client_id: client_id.clone(),
+        client_secret: created["client_secret"].as_str().unwrap().to_owned(),
+    };
+    let early_token = app.token(&kept).await;
+    let transfer = json!({"client_owner": OWNER_EMAIL});
+    let response = app.post_json(&format!("/v1/clients/{client_id}/transfer-ownership"), &admin, &transfer).await;
+    assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap());
+    let refused = app.token_request_basic(&kept, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.ping_status(&early_token).await, StatusCode::UNAUTHORIZED);
+
+    // An admin may not renew the key of the owner's admin client (the bootstrap one).
+    let renew = app.post_json(&format!("/v1/clients/{}/renew-key", app.admin.client_id), &admin, &json!({})).await;
+    assert_api_error(renew, StatusCode::FORBIDDEN).await;
+
+    // The owner's own admin client acts with the owner's role, but owner-only actions need the
+    // owner signed in: whoever created or renewed a client may hold its secret.
+    let owners_client = app.admin_token().await;
+    let refusal = assert_api_error(grant(owners_client.clone()).await, StatusCode::FORBIDDEN).await;
+    assert!(refusal["message"].as_str().unwrap().contains("signed in"), "{refusal}");
+    let (dev_id, _) = app.create_user(&owner, "dev@example.com", "developer").await;
+    let promote = app.patch_json(&format!("/v1/users/{dev_id}"), &owners_client, &json!({"role": "admin"})).await;
+    assert_api_error(promote, StatusCode::FORBIDDEN).await;
+    let promote = app.patch_json(&format!("/v1/users/{dev_id}"), &owner, &json!({"role": "admin"})).await;
+    assert_eq!(promote.status(), StatusCode::OK, "the owner in person still may");
+
+    // An admin's own admin client does not outlive the admin: removed, its secret is replaced.
+    let response = app.post_json("/v1/clients", &admin, &admin_client).await;
+    let created: Value = response.json().await.unwrap();
+    let own = Credentials {
+        client_id: created["client_id"].as_str().unwrap().to_owned(),
+        client_secret: created["client_secret"].as_str().unwrap().to_owned(),
+    };
+    app.token(&own).await;
+    assert_eq!(app.delete(&format!("/v1/users/{admin_id}"), &owner).await.status(), StatusCode::NO_CONTENT);
+    let after = app.token_request_basic(&own, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+}
