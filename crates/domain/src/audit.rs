@@ -1,6 +1,12 @@
 //! The audit log: who did what to which object, when, from where, and how it ended. Events
 //! hold ids, field names and reasons, never a secret, a password or a token.
 
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -100,5 +106,105 @@ impl AuditEvent {
             occurred_at: now,
             details,
         }
+    }
+}
+
+/// How many refusals reach the audit log: a flood of refused requests (bad tokens, guessed
+/// passwords, probing for other accounts' ids) must not fill the disk, and one source must not
+/// use up what is left for everyone else. Within each minute a source (an actor, or for
+/// anonymous callers their network) records at most `PER_SOURCE` refusals and all sources
+/// together at most `TOTAL`; the rest are counted, not written. Successes are never limited:
+/// every change that happened is on record.
+///
+/// Sources are kept as 64-bit hashes, at most `TOTAL` of them, so memory is bounded in bytes
+/// whatever the callers send.
+pub struct RefusalBudget {
+    hasher: RandomState,
+    window: Mutex<Window>,
+    suppressed: AtomicU64,
+}
+
+struct Window {
+    started: OffsetDateTime,
+    total: u32,
+    suppressed: u64,
+    per_source: HashMap<u64, u32>,
+}
+
+impl Default for RefusalBudget {
+    fn default() -> Self {
+        Self {
+            hasher: RandomState::new(),
+            window: Mutex::new(Window {
+                started: OffsetDateTime::UNIX_EPOCH,
+                total: 0,
+                suppressed: 0,
+                per_source: HashMap::new(),
+            }),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+}
+
+impl RefusalBudget {
+    pub const WINDOW_SECONDS: i64 = 60;
+    pub const PER_SOURCE: u32 = 10;
+    /// About 170,000 events a day at most, some 70 MB, under a sustained flood.
+    pub const TOTAL: u32 = 120;
+
+    /// Whether a refusal from `source` may be written now; if not, it is counted.
+    pub fn admit(&self, source: impl Hash, now: OffsetDateTime) -> bool {
+        let slot = self.hasher.hash_one(source);
+        let mut window = self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if now - window.started >= time::Duration::seconds(Self::WINDOW_SECONDS) || now < window.started {
+            if window.suppressed > 0 {
+                tracing::warn!(
+                    suppressed = window.suppressed,
+                    "refusals beyond the audit budget were counted in /metrics, not written"
+                );
+            }
+            *window = Window { started: now, total: 0, suppressed: 0, per_source: HashMap::new() };
+        }
+        let admitted = window.total < Self::TOTAL && {
+            let count = window.per_source.entry(slot).or_insert(0);
+            *count < Self::PER_SOURCE && {
+                *count += 1;
+                true
+            }
+        };
+        if admitted {
+            window.total += 1;
+        } else {
+            window.suppressed += 1;
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+        admitted
+    }
+
+    /// Refusals counted but not written since the process started.
+    pub fn suppressed(&self) -> u64 {
+        self.suppressed.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_source_and_all_together_write_a_bounded_number_per_minute() {
+        let budget = RefusalBudget::default();
+        let start = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1);
+        let admitted = (0..50).filter(|_| budget.admit("198.51.100.7", start)).count();
+        assert_eq!(admitted, RefusalBudget::PER_SOURCE as usize);
+        // Another source still has its own share.
+        assert!(budget.admit("203.0.113.9", start));
+        // Invented sources stop at the total, and memory with them.
+        let invented = (0..10_000).filter(|n| budget.admit(n, start)).count();
+        assert_eq!(invented, RefusalBudget::TOTAL as usize - RefusalBudget::PER_SOURCE as usize - 1);
+        assert!(budget.window.lock().unwrap().per_source.len() <= RefusalBudget::TOTAL as usize);
+        assert_eq!(budget.suppressed(), 50 + 10_000 - invented as u64 - u64::from(RefusalBudget::PER_SOURCE));
+        // A minute later the source writes again.
+        assert!(budget.admit("198.51.100.7", start + time::Duration::seconds(60)));
     }
 }

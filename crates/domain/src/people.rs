@@ -19,7 +19,7 @@ use crate::error::{AuthError, DomainError, ValidationError};
 use crate::ids::{AccountId, UserId};
 use crate::password_work::Busy;
 use crate::random;
-use crate::service::{Gatehouse, hash_password};
+use crate::service::{AnonymousRefusal, Gatehouse, hash_password};
 use crate::store::{AuditFilter, PageRequest, SessionRecord, StoreError};
 use crate::throttle::network_of;
 
@@ -68,6 +68,18 @@ fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A refused login that names no known user (an unknown email, or any email while throttled).
+fn login_refusal<'a>(claimed: Option<&'a Email>, reason: &'a str, source: Option<IpAddr>) -> AnonymousRefusal<'a> {
+    AnonymousRefusal {
+        action: "user.login",
+        claimed,
+        target_type: "user",
+        target_id: claimed.map_or("", Email::as_str),
+        reason,
+        source,
+    }
+}
+
 /// A user to create.
 pub struct NewUser {
     pub email: Email,
@@ -79,10 +91,16 @@ impl Gatehouse {
     /// `POST /v1/auth/login`: email and password for a session. Unknown email and wrong password
     /// are the same error after the same work; repeated failures for one email are throttled.
     #[instrument(skip_all)]
+    ///
+    /// Emails are unique within an account only. Without `account_id` the person signs in to
+    /// the user of that email in a root account, else to the oldest; a person who is a user of
+    /// several accounts names the one they mean. Either way exactly one password hash is
+    /// compared, so the time taken tells nobody in how many accounts an email exists.
     pub async fn login(
         &self,
         email: &str,
         password: String,
+        account_id: Option<&AccountId>,
         source: Option<IpAddr>,
         now: OffsetDateTime,
     ) -> Result<LoginSession, LoginError> {
@@ -95,12 +113,17 @@ impl Gatehouse {
         let address_blocked =
             self.login_address_throttle.blocked(network, now).filter(|_| !self.login_successes.knows(&key, now));
         let blocked = [self.login_throttle.blocked(&key, now), address_blocked];
+        let claimed = Email::parse(email).ok();
         if let Some(retry_after_seconds) = blocked.into_iter().flatten().max() {
+            self.record_anonymous_refusal(login_refusal(claimed.as_ref(), "too many failed attempts", source), now)
+                .await;
             return Err(LoginError::Throttled { retry_after_seconds });
         }
-        let found = match Email::parse(email) {
-            Ok(email) => self.store.user_for_login(&email).await?,
-            Err(_) => None,
+        let found = match &claimed {
+            Some(email) if account_id.is_none_or(AccountId::is_well_formed) => {
+                self.store.user_for_login(email, account_id).await?
+            }
+            _ => None,
         };
         let (user, hash) = found.unzip();
         // The dummy hash too is made on the bounded pool, the first time it is needed.
@@ -113,8 +136,12 @@ impl Gatehouse {
             known => {
                 self.login_throttle.failed(&key, now);
                 self.login_address_throttle.failed(network, now);
-                if let Some(user) = known {
-                    self.record_login(&user, source, Outcome::Denied, now).await;
+                match known {
+                    Some(user) => self.record_login(&user, source, Outcome::Denied, now).await,
+                    None => {
+                        let refusal = login_refusal(claimed.as_ref(), "invalid email or password", source);
+                        self.record_anonymous_refusal(refusal, now).await;
+                    }
                 }
                 return Err(LoginError::InvalidCredentials);
             }
@@ -150,9 +177,7 @@ impl Gatehouse {
             occurred_at: now,
             details: json!({}),
         };
-        if let Err(error) = self.store.record_audit_event(&event).await {
-            tracing::error!(%error, "an audit event could not be written");
-        }
+        self.write_audit(&event, source.map(network_of)).await;
     }
 
     /// A session token to an actor.
@@ -175,16 +200,31 @@ impl Gatehouse {
         self.store.delete_session(&session_hash(token)).await
     }
 
-    pub async fn list_users(&self, actor: &Actor, account_id: Option<AccountId>) -> Result<Vec<User>, DomainError> {
-        actor.require(GlobalResource::Users)?;
+    pub async fn list_users(
+        &self,
+        actor: &Actor,
+        account_id: Option<AccountId>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<User>, DomainError> {
         let account_id = account_id.unwrap_or_else(|| actor.account_id.clone());
-        self.visible_account(actor, &account_id).await?;
-        Ok(self.store.users(&account_id).await?)
+        let result = async {
+            actor.require(GlobalResource::Users)?;
+            self.visible_account(actor, &account_id).await?;
+            Ok(self.store.users(&account_id).await?)
+        }
+        .await;
+        let target = Target { kind: "account", id: account_id.as_str(), account_id: None };
+        self.audited_read(actor, "user.list", &target, result, now).await
     }
 
-    pub async fn get_user(&self, actor: &Actor, user_id: &UserId) -> Result<User, DomainError> {
-        actor.require(GlobalResource::Users)?;
-        self.visible_user(actor, user_id).await
+    pub async fn get_user(&self, actor: &Actor, user_id: &UserId, now: OffsetDateTime) -> Result<User, DomainError> {
+        let result = async {
+            actor.require(GlobalResource::Users)?;
+            self.visible_user(actor, user_id).await
+        }
+        .await;
+        let target = Target { kind: "user", id: user_id.as_str(), account_id: None };
+        self.audited_read(actor, "user.read", &target, result, now).await
     }
 
     /// Owners and admins create users, with a generated password shown once; only the owner
@@ -223,7 +263,11 @@ impl Gatehouse {
                 self.password_work.run(move || hash_password(&password)).await.map_err(|_| DomainError::Busy)??
             };
             self.store.insert_user(&user, &hash).await.map_err(|error| match error {
-                StoreError::Conflict(_) => DomainError::Conflict("a user with this email already exists".to_owned()),
+                // Only a user of the same account clashes: the caller can list those anyway, and
+                // learns nothing of other accounts.
+                StoreError::Conflict(_) => {
+                    DomainError::Conflict("this account already has a user with this email".to_owned())
+                }
                 other => other.into(),
             })?;
             tracing::info!(user_id = %user.user_id, "user created");
@@ -357,14 +401,19 @@ impl Gatehouse {
     }
 
     /// The caller's account and its children.
-    pub async fn list_accounts(&self, actor: &Actor) -> Result<Vec<Account>, DomainError> {
-        actor.require(GlobalResource::ApiClients)?;
-        let own = self.visible_account(actor, &actor.account_id).await?;
-        let mut accounts = vec![own];
-        if actor.role.is_owner_or_admin() {
-            accounts.extend(self.store.child_accounts(&actor.account_id).await?);
+    pub async fn list_accounts(&self, actor: &Actor, now: OffsetDateTime) -> Result<Vec<Account>, DomainError> {
+        let result = async {
+            actor.require(GlobalResource::ApiClients)?;
+            let own = self.visible_account(actor, &actor.account_id).await?;
+            let mut accounts = vec![own];
+            if actor.role.is_owner_or_admin() {
+                accounts.extend(self.store.child_accounts(&actor.account_id).await?);
+            }
+            Ok(accounts)
         }
-        Ok(accounts)
+        .await;
+        let target = Target { kind: "account", id: actor.account_id.as_str(), account_id: None };
+        self.audited_read(actor, "account.list", &target, result, now).await
     }
 
     /// A child account of the caller's account, created by its owner, who owns the child too.
@@ -406,10 +455,16 @@ impl Gatehouse {
         account_id: Option<AccountId>,
         filter: &AuditFilter,
         page: PageRequest,
+        now: OffsetDateTime,
     ) -> Result<(Vec<AuditEvent>, u64), DomainError> {
-        actor.require(GlobalResource::Audit)?;
         let account_id = account_id.unwrap_or_else(|| actor.account_id.clone());
-        self.visible_account(actor, &account_id).await?;
-        Ok(self.store.audit_events(&account_id, filter, page).await?)
+        let result = async {
+            actor.require(GlobalResource::Audit)?;
+            self.visible_account(actor, &account_id).await?;
+            Ok(self.store.audit_events(&account_id, filter, page).await?)
+        }
+        .await;
+        let target = Target { kind: "account", id: account_id.as_str(), account_id: None };
+        self.audited_read(actor, "audit.list", &target, result, now).await
     }
 }

@@ -76,16 +76,27 @@ impl Gatehouse {
         &self,
         actor: &Actor,
         account_id: Option<AccountId>,
+        now: OffsetDateTime,
     ) -> Result<Vec<Product>, DomainError> {
-        actor.require(GlobalResource::ApiClients)?;
         let account_id = account_id.unwrap_or_else(|| actor.account_id.clone());
-        self.visible_account(actor, &account_id).await?;
-        Ok(self.store.products(&account_id).await?)
+        let result = async {
+            actor.require(GlobalResource::ApiClients)?;
+            self.visible_account(actor, &account_id).await?;
+            Ok(self.store.products(&account_id).await?)
+        }
+        .await;
+        let target = Target { kind: "account", id: account_id.as_str(), account_id: None };
+        self.audited_read(actor, "product.list", &target, result, now).await
     }
 
-    pub async fn get_product(&self, actor: &Actor, name: &str) -> Result<Product, DomainError> {
-        actor.require(GlobalResource::ApiClients)?;
-        self.find_product(&actor.account_id, name).await
+    pub async fn get_product(&self, actor: &Actor, name: &str, now: OffsetDateTime) -> Result<Product, DomainError> {
+        let result = async {
+            actor.require(GlobalResource::ApiClients)?;
+            self.find_product(&actor.account_id, name).await
+        }
+        .await;
+        let target = Target { kind: "product", id: name, account_id: None };
+        self.audited_read(actor, "product.read", &target, result, now).await
     }
 
     async fn find_product(&self, account_id: &AccountId, name: &str) -> Result<Product, DomainError> {

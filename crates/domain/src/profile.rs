@@ -123,10 +123,20 @@ fn profile_products(client: &Client, requested: Vec<String>) -> Result<BTreeSet<
 }
 
 impl Gatehouse {
-    pub async fn list_profiles(&self, actor: &Actor, client_id: &ClientId) -> Result<Vec<AccessProfile>, DomainError> {
-        actor.require(GlobalResource::ApiClients)?;
-        let client = self.visible_client(actor, client_id).await?;
-        Ok(self.store.profiles(&client.client_id).await?)
+    pub async fn list_profiles(
+        &self,
+        actor: &Actor,
+        client_id: &ClientId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<AccessProfile>, DomainError> {
+        let result = async {
+            actor.require(GlobalResource::ApiClients)?;
+            let client = self.visible_client(actor, client_id).await?;
+            Ok(self.store.profiles(&client.client_id).await?)
+        }
+        .await;
+        let target = Target { kind: "client", id: client_id.as_str(), account_id: None };
+        self.audited_read(actor, "access_profile.list", &target, result, now).await
     }
 
     pub async fn get_profile(
@@ -134,9 +144,15 @@ impl Gatehouse {
         actor: &Actor,
         client_id: &ClientId,
         profile_id: &ProfileId,
+        now: OffsetDateTime,
     ) -> Result<AccessProfile, DomainError> {
-        actor.require(GlobalResource::ApiClients)?;
-        self.visible_profile(actor, client_id, profile_id).await.map(|(_, profile)| profile)
+        let result = async {
+            actor.require(GlobalResource::ApiClients)?;
+            self.visible_profile(actor, client_id, profile_id).await.map(|(_, profile)| profile)
+        }
+        .await;
+        let target = Target { kind: "access_profile", id: profile_id.as_str(), account_id: None };
+        self.audited_read(actor, "access_profile.read", &target, result, now).await
     }
 
     async fn visible_profile(

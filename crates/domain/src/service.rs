@@ -11,7 +11,7 @@ use tracing::instrument;
 
 use crate::account::{Account, Email, Product, Role, User};
 use crate::actor::Actor;
-use crate::audit::{AuditEvent, Target};
+use crate::audit::{AuditEvent, Outcome, RefusalBudget, Target};
 use crate::client::{AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, Scopes, TokenExpiry};
 use crate::error::DomainError;
 use crate::ids::{AccountId, ClientId, UserId};
@@ -64,6 +64,22 @@ pub struct Gatehouse {
     pub(crate) limiter: Arc<dyn crate::ratelimit::RateLimiter>,
     /// Records minted tokens under the live-token cap, many per transaction.
     pub(crate) ledger: crate::token_ledger::TokenLedger,
+    /// How many refusals each source writes to the audit log per minute.
+    refusal_budget: RefusalBudget,
+    root_account: std::sync::OnceLock<AccountId>,
+}
+
+/// A refusal with no known actor; see `Gatehouse::record_anonymous_refusal`.
+pub struct AnonymousRefusal<'a> {
+    /// For example `user.login` or `api.authenticate`.
+    pub action: &'static str,
+    /// The email a login claimed, if it was a well-formed one (never free text, which could be
+    /// a password typed into the wrong field).
+    pub claimed: Option<&'a Email>,
+    pub target_type: &'static str,
+    pub target_id: &'a str,
+    pub reason: &'a str,
+    pub source: Option<std::net::IpAddr>,
 }
 
 /// The outcome of a key rotation.
@@ -113,6 +129,8 @@ impl Gatehouse {
             client_throttle: crate::throttle::FailureThrottle::default(),
             gate: crate::gate::Gate::default(),
             limiter: Arc::new(crate::ratelimit::InProcessRateLimiter::default()),
+            refusal_budget: RefusalBudget::default(),
+            root_account: std::sync::OnceLock::new(),
         })
     }
 
@@ -276,9 +294,83 @@ impl Gatehouse {
         now: OffsetDateTime,
     ) {
         let event = AuditEvent::of(actor, action, target, result, details, now);
-        if let Err(error) = self.store.record_audit_event(&event).await {
-            tracing::error!(%error, action, "an audit event could not be written");
+        self.write_audit(&event, actor.id()).await;
+    }
+
+    /// Records a refused read (403, or 404 on an object the actor may not see); reads that
+    /// succeed are not recorded.
+    pub(crate) async fn audited_read<T>(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: &Target<'_>,
+        result: Result<T, DomainError>,
+        now: OffsetDateTime,
+    ) -> Result<T, DomainError> {
+        if result.is_err() {
+            self.audit(actor, action, target, &result, serde_json::json!({}), now).await;
         }
+        result
+    }
+
+    /// Writes `event`: always when it records a success; a refusal only within the refusal
+    /// budget of `source` (the actor, or an anonymous caller's network), so that a flood of
+    /// refused requests cannot fill the disk.
+    pub(crate) async fn write_audit(&self, event: &AuditEvent, source: impl std::hash::Hash) {
+        if event.outcome != Outcome::Success && !self.refusal_budget.admit(source, event.occurred_at) {
+            return;
+        }
+        if let Err(error) = self.store.record_audit_event(event).await {
+            tracing::error!(%error, action = %event.action, "an audit event could not be written");
+        }
+    }
+
+    /// Records a refusal that names no known person or client: a login with an unknown email,
+    /// a bearer token that is none of ours, a login refused while its address is throttled. It
+    /// goes to the installation's root account, whose owner and admins read it.
+    pub async fn record_anonymous_refusal(&self, refusal: AnonymousRefusal<'_>, now: OffsetDateTime) {
+        let account_id = match self.root_account().await {
+            Ok(Some(account_id)) => account_id,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(%error, "an audit event could not be written");
+                return;
+            }
+        };
+        let event = AuditEvent {
+            event_id: random::random_token(16),
+            account_id,
+            actor_type: "anonymous".to_owned(),
+            actor_id: refusal.claimed.map(|email| email.to_string()).unwrap_or_default(),
+            actor_email: refusal.claimed.map(|email| email.to_string()),
+            action: refusal.action.to_owned(),
+            target_type: refusal.target_type.to_owned(),
+            target_id: refusal.target_id.chars().filter(|c| !c.is_control()).take(200).collect(),
+            outcome: Outcome::Denied,
+            reason: Some(refusal.reason.to_owned()),
+            source_ip: refusal.source.map(|ip| ip.to_string()),
+            occurred_at: now,
+            details: serde_json::json!({}),
+        };
+        self.write_audit(&event, refusal.source.map(crate::throttle::network_of)).await;
+    }
+
+    /// The oldest root account: where refusals that name no account are recorded. It never
+    /// changes once the store is initialised, so it is looked up once.
+    async fn root_account(&self) -> Result<Option<AccountId>, StoreError> {
+        if let Some(account_id) = self.root_account.get() {
+            return Ok(Some(account_id.clone()));
+        }
+        let found = self.store.root_account().await?;
+        if let Some(account_id) = &found {
+            let _ = self.root_account.set(account_id.clone());
+        }
+        Ok(found)
+    }
+
+    /// Refusals counted but not written to the audit log (for `/metrics`).
+    pub fn audit_refusals_suppressed(&self) -> u64 {
+        self.refusal_budget.suppressed()
     }
 
     /// Whether `actor` may act in `account_id`: its own account, or, for owners and admins, any

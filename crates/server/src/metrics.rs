@@ -62,6 +62,7 @@ pub struct Metrics {
     gateway_checks: [Counter; CheckDecision::ALL.len()],
     introspection_active: Counter,
     introspection_inactive: Counter,
+    audit_refusals_suppressed: Counter,
     resident_memory: Gauge,
 }
 
@@ -96,10 +97,25 @@ impl Metrics {
         let introspection_active = introspections.get_or_create_owned(&[("active", "true")]);
         let introspection_inactive = introspections.get_or_create_owned(&[("active", "false")]);
 
+        let audit_refusals_suppressed = Counter::default();
+        registry.register(
+            "gatehouse_audit_refusals_suppressed",
+            "Refused requests beyond the audit log's per-minute budget: counted here, not written",
+            audit_refusals_suppressed.clone(),
+        );
+
         let resident_memory = Gauge::default();
         registry.register("process_resident_memory_bytes", "Resident memory size in bytes", resident_memory.clone());
 
-        Self { registry, token_requests, gateway_checks, introspection_active, introspection_inactive, resident_memory }
+        Self {
+            registry,
+            token_requests,
+            gateway_checks,
+            introspection_active,
+            introspection_inactive,
+            audit_refusals_suppressed,
+            resident_memory,
+        }
     }
 
     pub fn token_issued(&self) {
@@ -122,7 +138,9 @@ impl Metrics {
     }
 
     /// The exposition, in the OpenMetrics text format (which Prometheus reads).
-    pub fn render(&self) -> String {
+    /// `audit_refusals_suppressed` is the domain's own running count.
+    pub fn render(&self, audit_refusals_suppressed: u64) -> String {
+        self.audit_refusals_suppressed.inner().store(audit_refusals_suppressed, std::sync::atomic::Ordering::Relaxed);
         if let Some(bytes) = resident_memory_bytes() {
             self.resident_memory.set(bytes);
         }
@@ -165,13 +183,14 @@ mod tests {
         metrics.token_refused("an error this build does not know");
         metrics.gateway_check(CheckDecision::RateLimited);
         metrics.introspection(false);
-        let text = metrics.render();
+        let text = metrics.render(7);
         assert!(text.contains("gatehouse_token_requests_total{outcome=\"issued\"} 2\n"), "{text}");
         assert!(text.contains("gatehouse_token_requests_total{outcome=\"invalid_client\"} 1\n"));
         assert!(text.contains("gatehouse_token_requests_total{outcome=\"server_error\"} 1\n"));
         assert!(text.contains("gatehouse_gateway_checks_total{decision=\"rate_limited\"} 1\n"));
         assert!(text.contains("gatehouse_gateway_checks_total{decision=\"allowed\"} 0\n"));
         assert!(text.contains("gatehouse_introspections_total{active=\"false\"} 1\n"));
+        assert!(text.contains("gatehouse_audit_refusals_suppressed_total 7\n"));
         assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -27,8 +27,29 @@ pub(crate) fn from_sqlite_code(code: i32, message: String, described: String) ->
     match code {
         // 2067 UNIQUE, 1555 PRIMARY KEY
         2067 | 1555 => StoreError::Conflict(message),
-        // 5 BUSY (517 BUSY_SNAPSHOT, 261 BUSY_RECOVERY), 6 LOCKED, 10 IOERR, 13 FULL, 14 CANTOPEN
-        5 | 6 | 10 | 13 | 14 | 517 | 261 => StoreError::Unavailable(message),
+        // By primary code (the low byte), so that every extended code of a class counts: 5 BUSY
+        // (517 BUSY_SNAPSHOT, 261 BUSY_RECOVERY), 6 LOCKED, 10 IOERR (778 IOERR_WRITE on a full
+        // disk, 1034 IOERR_FSYNC, ...), 13 FULL, 14 CANTOPEN.
+        _ if matches!(code & 0xff, 5 | 6 | 10 | 13 | 14) => StoreError::Unavailable(message),
         _ => StoreError::Internal(described),
+    }
+}
+
+#[cfg(test)]
+mod code_tests {
+    use super::*;
+
+    #[test]
+    fn every_extended_code_of_a_transient_class_is_transient() {
+        let class = |code| from_sqlite_code(code, String::new(), String::new());
+        // BUSY and its kinds, LOCKED, IOERR_WRITE and IOERR_FSYNC (a full disk), FULL, CANTOPEN.
+        for code in [5, 517, 261, 6, 10, 778, 1034, 13, 14] {
+            assert!(matches!(class(code), StoreError::Unavailable(_)), "{code}");
+        }
+        assert!(matches!(class(2067), StoreError::Conflict(_)));
+        assert!(matches!(class(1555), StoreError::Conflict(_)));
+        // CORRUPT and a foreign key violation are ours to fix, not to retry.
+        assert!(matches!(class(11), StoreError::Internal(_)));
+        assert!(matches!(class(787), StoreError::Internal(_)));
     }
 }

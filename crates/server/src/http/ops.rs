@@ -35,7 +35,7 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 /// Prometheus scrapes this (DESIGN.md "Operations"). It holds counts only, never an id or a
 /// secret; still, expose it only where your monitoring can reach it.
 async fn metrics(State(state): State<AppState>) -> Response {
-    let mut response = state.metrics.render().into_response();
+    let mut response = state.metrics.render(state.gatehouse.audit_refusals_suppressed()).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),

@@ -137,6 +137,75 @@ async fn a_stalled_body_is_answered_408_and_its_connection_closed() {
     app.admin_token().await;
 }
 
+/// Finding 5: an admin of a child account creating a user with an email that existed in the
+/// parent or a sibling got 409 "already exists". Emails are now unique within an account only,
+/// and a person in several accounts names the one they sign in to.
+#[tokio::test]
+async fn user_creation_tells_nobody_what_other_accounts_hold() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let mut accounts = Vec::new();
+    for name in ["EMEA", "APAC"] {
+        let child: Value = app.post_json("/v1/accounts", &owner, &json!({"name": name})).await.json().await.unwrap();
+        accounts.push(child["account"]["account_id"].as_str().unwrap().to_owned());
+    }
+    let (emea, apac) = (&accounts[0], &accounts[1]);
+    let create_in = |session: String, email: &'static str, account: Option<String>| {
+        let app = &app;
+        async move {
+            let mut body = json!({"email": email, "role": "developer"});
+            if let Some(account) = account {
+                body["account_id"] = json!(account);
+            }
+            app.post_json("/v1/users", &session, &body).await
+        }
+    };
+    let body = json!({"email": "emea-admin@example.com", "role": "admin", "account_id": emea});
+    let created: Value = app.post_json("/v1/users", &owner, &body).await.json().await.unwrap();
+    let emea_admin = app.login("emea-admin@example.com", created["password"].as_str().unwrap()).await;
+    assert_eq!(create_in(owner.clone(), "shared@example.com", None).await.status(), StatusCode::CREATED);
+    assert_eq!(create_in(owner.clone(), "apac-only@example.com", Some(apac.clone())).await.status(), 201);
+
+    // The parent's emails, a sibling's and the owner's own: each is simply created.
+    for email in ["shared@example.com", "apac-only@example.com"] {
+        let response = create_in(emea_admin.clone(), email, None).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{email}: {}", response.text().await.unwrap());
+    }
+    let namesake = create_in(emea_admin.clone(), OWNER_EMAIL, None).await;
+    assert_eq!(namesake.status(), StatusCode::CREATED);
+    let namesake: Value = namesake.json().await.unwrap();
+    let namesake_password = namesake["password"].as_str().unwrap();
+    // Only a user of the same account clashes.
+    let again =
+        assert_api_error(create_in(emea_admin.clone(), "shared@example.com", None).await, StatusCode::CONFLICT).await;
+    assert_eq!(again["message"], "this account already has a user with this email");
+
+    // Signing in: without an account, the root account's user, whoever was created since.
+    let login = |email: &'static str, password: String, account: Option<String>| {
+        let app = &app;
+        async move {
+            let mut body = json!({"email": email, "password": password});
+            if let Some(account) = account {
+                body["account_id"] = json!(account);
+            }
+            app.http.post(app.url("/v1/auth/login")).json(&body).send().await.unwrap()
+        }
+    };
+    let root: Value = login(OWNER_EMAIL, app.owner_password.clone(), None).await.json().await.unwrap();
+    assert_eq!(root["user"]["role"], "owner");
+    assert_ne!(root["user"]["account_id"], emea.as_str());
+    let response = login(OWNER_EMAIL, namesake_password.to_owned(), None).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "the namesake's password is not the owner's");
+    let response = login(OWNER_EMAIL, namesake_password.to_owned(), Some(emea.clone())).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let signed_in: Value = response.json().await.unwrap();
+    assert_eq!((&signed_in["user"]["account_id"], &signed_in["user"]["role"]), (&json!(emea), &json!("developer")));
+    let response = login(OWNER_EMAIL, app.owner_password.clone(), Some(emea.clone())).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "the owner's password is not the namesake's");
+    let response = login(OWNER_EMAIL, app.owner_password.clone(), Some("not an account".to_owned())).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
 /// Finding 6: an admin client in a child account, owned by the parent's owner, was treated as
 /// a developer's.
 #[tokio::test]
@@ -227,4 +296,99 @@ async fn no_credential_acts_with_more_power_than_the_people_who_can_hold_it() {
     assert_eq!(app.delete(&format!("/v1/users/{admin_id}"), &owner).await.status(), StatusCode::NO_CONTENT);
     let after = app.token_request_basic(&own, &[("grant_type", "client_credentials")]).await;
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The audit events of an account (the root one when `account` is `None`), newest first.
+async fn audit_events(app: &TestApp, session: &str, account: Option<&str>) -> Vec<Value> {
+    let mut path = "/v1/audit-events?page_size=500&page_number=1".to_owned();
+    if let Some(account) = account {
+        path.push_str(&format!("&account_id={account}"));
+    }
+    let response = app.get(&path, session).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    body["audit_events"].as_array().unwrap().clone()
+}
+
+fn find<'a>(events: &'a [Value], action: &str, matches: impl Fn(&Value) -> bool) -> &'a Value {
+    events
+        .iter()
+        .find(|event| event["action"] == action && matches(event))
+        .unwrap_or_else(|| panic!("no {action} event in {events:#?}"))
+}
+
+/// Item 4: every refused management request and failed login is on record with its reason and
+/// address, and a flood of them is counted, not written.
+#[tokio::test]
+async fn every_refusal_is_on_record_and_a_flood_is_counted_not_written() {
+    let app = app_behind_a_proxy().await;
+    let owner = app.owner_session().await;
+    let bad_token = |address: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .get(app.url("/v1/clients?page_size=1&page_number=1"))
+                .header("x-forwarded-for", address)
+                .bearer_auth("not-a-token")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+    };
+
+    // Logins: an unknown email, a wrong password, and one refused while throttled.
+    assert_eq!(login_from(&app, "198.51.100.20", "nobody@example.com", "guess").await.status(), 401);
+    for _ in 0..5 {
+        login_from(&app, "198.51.100.22", OWNER_EMAIL, "wrong").await;
+    }
+    assert_eq!(login_from(&app, "198.51.100.22", OWNER_EMAIL, "wrong").await.status(), 429);
+    // 401 on the management API.
+    bad_token("198.51.100.21").await;
+    // 403: a developer reading the users.
+    let (_, developer) = app.create_user(&owner, "dev@example.com", "developer").await;
+    assert_eq!(app.get("/v1/users", &developer).await.status(), StatusCode::FORBIDDEN);
+    // 404 on another account's object: a child account's admin reading the parent's owner.
+    let child: Value = app.post_json("/v1/accounts", &owner, &json!({"name": "EMEA"})).await.json().await.unwrap();
+    let child_id = child["account"]["account_id"].as_str().unwrap().to_owned();
+    let body = json!({"email": "emea-admin@example.com", "role": "admin", "account_id": child_id});
+    let created: Value = app.post_json("/v1/users", &owner, &body).await.json().await.unwrap();
+    let child_admin = app.login("emea-admin@example.com", created["password"].as_str().unwrap()).await;
+    let me: Value = app.get("/v1/users", &owner).await.json().await.unwrap();
+    let owner_id = me["users"][0]["user_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.get(&format!("/v1/users/{owner_id}"), &child_admin).await.status(), StatusCode::NOT_FOUND);
+
+    let events = audit_events(&app, &owner, None).await;
+    let unknown =
+        find(&events, "user.login", |e| e["actor"]["type"] == "anonymous" && e["source_ip"] == "198.51.100.20");
+    assert_eq!(unknown["actor"]["email"], "nobody@example.com");
+    assert_eq!(unknown["outcome"], "denied");
+    assert_eq!(unknown["reason"], "invalid email or password");
+    let wrong = find(&events, "user.login", |e| e["actor"]["type"] == "user" && e["outcome"] == "denied");
+    assert_eq!(wrong["source_ip"], "198.51.100.22");
+    let throttled = find(&events, "user.login", |e| e["reason"] == "too many failed attempts");
+    assert_eq!(throttled["source_ip"], "198.51.100.22");
+    let unauthenticated = find(&events, "api.authenticate", |e| e["source_ip"] == "198.51.100.21");
+    assert_eq!(unauthenticated["target"]["id"], "GET /v1/clients", "the route, never the query");
+    assert_eq!(unauthenticated["reason"], "invalid, expired or revoked token");
+    let forbidden = find(&events, "user.list", |e| e["outcome"] == "denied");
+    assert_eq!(forbidden["actor"]["email"], "dev@example.com");
+    let child_events = audit_events(&app, &owner, Some(&child_id)).await;
+    let probe = find(&child_events, "user.read", |e| e["outcome"] == "denied");
+    assert_eq!(probe["target"]["id"], owner_id.as_str());
+    assert_eq!(probe["actor"]["email"], "emea-admin@example.com");
+    for event in events.iter().chain(&child_events) {
+        assert!(!event.to_string().contains("not-a-token") && !event.to_string().contains("guess"), "{event}");
+    }
+
+    // A flood from one address writes a bounded number of events; the rest are counted.
+    for _ in 0..40 {
+        bad_token("198.51.100.30").await;
+    }
+    let events = audit_events(&app, &owner, None).await;
+    let written = events.iter().filter(|e| e["source_ip"] == "198.51.100.30").count();
+    assert_eq!(written, 10, "one address's refusals per minute");
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("gatehouse_audit_refusals_suppressed_total 30\n"), "{metrics}");
 }

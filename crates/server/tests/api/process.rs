@@ -57,6 +57,14 @@ impl Drop for Server {
     }
 }
 
+/// `PRAGMA integrity_check` of the database in `dir`, with no server running.
+async fn assert_database_sound(dir: &Path) {
+    let pool = sqlx::SqlitePool::connect(&database_url(dir)).await.unwrap();
+    let integrity: String = sqlx::query_scalar("pragma integrity_check").fetch_one(&pool).await.unwrap();
+    assert_eq!(integrity, "ok");
+    pool.close().await;
+}
+
 fn init_json(dir: &Path) -> Value {
     let output = Command::new(BIN)
         .args(["init", "--owner-email", "ops@example.com", "--database", &database_url(dir), "--json"])
@@ -196,10 +204,7 @@ async fn acknowledged_writes_survive_kill_9_and_secrets_never_reach_the_log() {
     assert_eq!(ping.status(), StatusCode::OK);
     drop(server);
 
-    let pool = sqlx::SqlitePool::connect(&database_url(dir.path())).await.unwrap();
-    let integrity: String = sqlx::query_scalar("pragma integrity_check").fetch_one(&pool).await.unwrap();
-    assert_eq!(integrity, "ok");
-    pool.close().await;
+    assert_database_sound(dir.path()).await;
 
     let mut text = String::new();
     std::fs::File::open(&log).unwrap().read_to_string(&mut text).unwrap();
@@ -291,4 +296,250 @@ async fn keys_rotate_reaches_a_running_server_without_a_restart() {
     assert!(published.contains(&new_kid.as_str()) && published.contains(&kid(&before).as_str()));
     let ping = http.get(format!("{}/v1/ping", server.base_url)).bearer_auth(&before).send().await.unwrap();
     assert_eq!(ping.status(), StatusCode::OK, "tokens of the previous key keep working");
+}
+
+/// A small, seeded generator for the moments of the kills: the seed is printed, so a failure
+/// can be replayed with `GATEHOUSE_TEST_SEED`.
+fn seeded() -> impl FnMut(u64) -> u64 {
+    let seed = std::env::var("GATEHOUSE_TEST_SEED").ok().and_then(|seed| seed.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
+    });
+    eprintln!("GATEHOUSE_TEST_SEED={seed}");
+    let mut state = seed;
+    move |below| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % below
+    }
+}
+
+/// Issue 18, item 7: `kill -9` at random moments while several callers create clients and mint
+/// tokens, round after round. Every client the server acknowledged is there afterwards with the
+/// secret it was given, every token it handed out is still one it knows, and the database
+/// passes `PRAGMA integrity_check`.
+#[tokio::test]
+async fn kill_9_at_random_moments_loses_no_acknowledged_write() {
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().unwrap();
+    let init = init_json(dir.path());
+    let credentials =
+        (init["client_id"].as_str().unwrap().to_owned(), init["client_secret"].as_str().unwrap().to_owned());
+    let log = dir.path().join("serve.log");
+    let port = free_port();
+    let http = crate::http().build().unwrap();
+    let clients = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let tokens = Arc::new(Mutex::new(Vec::<String>::new()));
+    let mut random = seeded();
+
+    for round in 0..5 {
+        let server = Server::start_on(port, dir.path(), &log).await;
+        let admin = access_token(&http, &server.base_url, &credentials.0, &credentials.1).await;
+        let mut writers = tokio::task::JoinSet::new();
+        for writer in 0..4 {
+            let (http, base, admin) = (http.clone(), server.base_url.clone(), admin.clone());
+            let (clients, tokens) = (clients.clone(), tokens.clone());
+            writers.spawn(async move {
+                for index in 0.. {
+                    let body = json!({"name": format!("r{round} w{writer} #{index}"), "locked": null,
+                        "scopes": {"products": ["SuperSIM"]}});
+                    let Ok(response) =
+                        http.post(format!("{base}/v1/clients")).bearer_auth(&admin).json(&body).send().await
+                    else {
+                        return;
+                    };
+                    let Ok(created) = response.json::<Value>().await else { return };
+                    let id = created["client_id"].as_str().unwrap().to_owned();
+                    let secret = created["client_secret"].as_str().unwrap().to_owned();
+                    clients.lock().unwrap().push((id.clone(), secret.clone()));
+                    let minted = http
+                        .post(format!("{base}/api-services/v1/auth/token"))
+                        .basic_auth(&id, Some(&secret))
+                        .form(&[("grant_type", "client_credentials")])
+                        .send()
+                        .await;
+                    let Ok(minted) = minted else { return };
+                    let Ok(minted) = minted.json::<Value>().await else { return };
+                    tokens.lock().unwrap().push(minted["access_token"].as_str().unwrap().to_owned());
+                }
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(150 + random(600))).await;
+        server.kill_9();
+        while writers.join_next().await.is_some() {}
+    }
+
+    let server = Server::start_on(port, dir.path(), &log).await;
+    let (clients, tokens) = (clients.lock().unwrap().clone(), tokens.lock().unwrap().clone());
+    assert!(clients.len() >= 20 && tokens.len() >= 20, "{} clients, {} tokens written", clients.len(), tokens.len());
+    for (id, secret) in &clients {
+        assert_eq!(token(&http, &server.base_url, id, secret).await.status(), StatusCode::OK, "client {id} was lost");
+    }
+    for minted in &tokens {
+        let ping = http.get(format!("{}/v1/ping", server.base_url)).bearer_auth(minted).send().await.unwrap();
+        assert_eq!(ping.status(), StatusCode::OK, "a token handed out before a kill is unknown after it");
+    }
+    drop(server);
+    assert_database_sound(dir.path()).await;
+}
+
+/// Issue 18, item 7: SIGTERM stops new connections, lets the requests in flight finish (here,
+/// eight creations whose bodies are still arriving), and exits 0.
+#[tokio::test]
+async fn sigterm_lets_requests_in_flight_finish_and_exits_0() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let credentials = init_json(dir.path());
+    let log = dir.path().join("serve.log");
+    let mut server = Server::start(dir.path(), &log).await;
+    let http = crate::http().build().unwrap();
+    let admin_id = credentials["client_id"].as_str().unwrap();
+    let admin = access_token(&http, &server.base_url, admin_id, credentials["client_secret"].as_str().unwrap()).await;
+    let address = server.base_url.trim_start_matches("http://").to_owned();
+
+    let mut in_flight = Vec::new();
+    for index in 0..8 {
+        let body = json!({"name": format!("in flight {index}"), "locked": null, "scopes": {"products": ["SuperSIM"]}})
+            .to_string();
+        let head = format!(
+            "POST /v1/clients HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {admin}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let (first, rest) = body.split_at(body.len() / 2);
+        stream.write_all(format!("{head}{first}").as_bytes()).await.unwrap();
+        in_flight.push((stream, rest.to_owned()));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let terminated = Command::new("kill").arg("-TERM").arg(server.child.id().to_string()).status().unwrap();
+    assert!(terminated.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(tokio::net::TcpStream::connect(&address).await.is_err(), "a new connection after SIGTERM");
+
+    for (mut stream, rest) in in_flight {
+        stream.write_all(rest.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "still running 10 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+
+    let server = Server::start(dir.path(), &log).await;
+    let admin = access_token(&http, &server.base_url, admin_id, credentials["client_secret"].as_str().unwrap()).await;
+    let list = get_json(&http, &format!("{}/v1/clients?page_size=100&page_number=1", server.base_url), &admin).await;
+    assert_eq!(list["meta"]["count"], 9, "the bootstrap client and the eight that were in flight");
+}
+
+/// A small tmpfs, so a test can fill a disk without filling the machine's. Mounting needs root:
+/// CI has it; elsewhere the test says why it did nothing.
+struct Tmpfs {
+    path: std::path::PathBuf,
+}
+
+impl Tmpfs {
+    fn mount(path: &Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(path).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        if !mounted {
+            assert!(std::env::var_os("CI").is_none(), "CI runs as root and must be able to mount a tmpfs");
+            eprintln!("skipped: mounting a tmpfs needs root");
+            return None;
+        }
+        Some(Tmpfs { path: path.to_owned() })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// Issue 18, item 7: with the disk full, writes answer 503 in the documented format (never a
+/// 500, never a half-written row), reads and warm tokens go on, and writes work again as soon
+/// as there is space, without a restart; the database stays sound.
+#[tokio::test]
+async fn a_full_disk_answers_503_and_recovers_when_space_returns() {
+    use std::io::Write as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let Some(disk) = Tmpfs::mount(&dir.path().join("disk"), "24m") else { return };
+    let credentials = init_json(&disk.path);
+    let log = dir.path().join("serve.log");
+    let server = Server::start(&disk.path, &log).await;
+    let http = crate::http().build().unwrap();
+    let (admin_id, admin_secret) =
+        (credentials["client_id"].as_str().unwrap(), credentials["client_secret"].as_str().unwrap());
+    let admin = access_token(&http, &server.base_url, admin_id, admin_secret).await;
+    let create = |name: String| {
+        let (http, base, admin) = (&http, &server.base_url, &admin);
+        async move {
+            let body = json!({"name": name, "locked": null, "scopes": {"products": ["SuperSIM"]}});
+            http.post(format!("{base}/v1/clients")).bearer_auth(admin).json(&body).send().await.unwrap()
+        }
+    };
+    assert_eq!(create("before".to_owned()).await.status(), StatusCode::CREATED);
+
+    // Fill the disk.
+    let filler_path = disk.path.join("filler");
+    let mut filler = std::fs::File::create(&filler_path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    while filler.write_all(&chunk).is_ok() {}
+    drop(filler);
+
+    let mut refused = 0;
+    for index in 0..300 {
+        let response = create(format!("full {index}")).await;
+        match response.status() {
+            StatusCode::CREATED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert!(response.headers().contains_key("retry-after"));
+                let body: Value = response.json().await.unwrap();
+                assert!(body["code"].is_number() && body["message"].is_string(), "{body}");
+                refused += 1;
+                if refused == 5 {
+                    break;
+                }
+            }
+            other => {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                let tail = &log[log.len().saturating_sub(3000)..];
+                panic!("a write on a full disk answered {other}: {}\n{tail}", response.text().await.unwrap())
+            }
+        }
+    }
+    assert_eq!(refused, 5, "writes kept succeeding on a full disk");
+    let list = http
+        .get(format!("{}/v1/clients?page_size=1&page_number=1", server.base_url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), StatusCode::OK, "reads go on");
+    let ping = http.get(format!("{}/v1/ping", server.base_url)).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(ping.status(), StatusCode::OK, "a warm token goes on");
+    let minted = token(&http, &server.base_url, admin_id, admin_secret).await.status();
+    assert!(minted == StatusCode::OK || minted == StatusCode::SERVICE_UNAVAILABLE, "minting answered {minted}");
+
+    std::fs::remove_file(&filler_path).unwrap();
+    assert_eq!(create("after".to_owned()).await.status(), StatusCode::CREATED, "writes resume without a restart");
+    assert_eq!(token(&http, &server.base_url, admin_id, admin_secret).await.status(), StatusCode::OK);
+    drop(server);
+    assert_database_sound(&disk.path).await;
 }

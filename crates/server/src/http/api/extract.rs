@@ -3,11 +3,12 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use gatehouse_domain::actor::Actor;
 use gatehouse_domain::people::SESSION_PREFIX;
+use gatehouse_domain::service::AnonymousRefusal;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -176,13 +177,36 @@ impl FromRequestParts<AppState> for Authenticated {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| state.trusted_proxies.client_ip(info.0, &parts.headers));
         let now = state.clock.now();
-        let token = bearer_token(&parts.headers).ok_or_else(ApiError::unauthenticated)?;
-        let actor = if token.starts_with(SESSION_PREFIX) {
-            state.gatehouse.authenticate_session(token, source, now).await?
-        } else {
-            state.gatehouse.authenticate_access_token(token, source, now).await?
+        let authenticated = match bearer_token(&parts.headers) {
+            None => Err(ApiError::unauthenticated()),
+            Some(token) if token.starts_with(SESSION_PREFIX) => {
+                state.gatehouse.authenticate_session(token, source, now).await.map_err(ApiError::from)
+            }
+            Some(token) => state.gatehouse.authenticate_access_token(token, source, now).await.map_err(ApiError::from),
         };
-        Ok(Authenticated(actor))
+        if let Err(error) = &authenticated
+            && error.status() == StatusCode::UNAUTHORIZED
+        {
+            // The route's template, never the request's own path or query: they are the
+            // caller's text, and a query may hold anything.
+            let route = parts.extensions.get::<MatchedPath>().map_or("", MatchedPath::as_str);
+            let target = format!("{} {route}", parts.method);
+            let reason = if bearer_token(&parts.headers).is_some() {
+                "invalid, expired or revoked token"
+            } else {
+                "no bearer token"
+            };
+            let refusal = AnonymousRefusal {
+                action: "api.authenticate",
+                claimed: None,
+                target_type: "route",
+                target_id: &target,
+                reason,
+                source,
+            };
+            state.gatehouse.record_anonymous_refusal(refusal, now).await;
+        }
+        authenticated.map(Authenticated)
     }
 }
 

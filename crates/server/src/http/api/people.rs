@@ -63,6 +63,10 @@ fn parse_role(value: &str) -> Result<Role, ApiError> {
 struct LoginBody {
     email: String,
     password: String,
+    /// The account to sign in to, for a person who is a user of several accounts under one
+    /// email; without it, the user in the root account, else the oldest.
+    #[serde(default)]
+    account_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -87,21 +91,23 @@ async fn login(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let ip = state.trusted_proxies.client_ip(peer, &headers);
-    let session =
-        state.gatehouse.login(&body.email, body.password, Some(ip), state.clock.now()).await.map_err(|error| {
-            match error {
-                LoginError::InvalidCredentials => ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    super::error::ErrorCode::Unauthenticated,
-                    "invalid email or password",
-                    "",
-                ),
-                LoginError::Throttled { retry_after_seconds } => {
-                    ApiError::too_many_requests("too many failed attempts from this address", retry_after_seconds)
-                }
-                LoginError::Busy(_) => ApiError::busy(),
-                LoginError::Store(error) => error.into(),
+    let account_id = body.account_id.map(AccountId::from_string);
+    let session = state
+        .gatehouse
+        .login(&body.email, body.password, account_id.as_ref(), Some(ip), state.clock.now())
+        .await
+        .map_err(|error| match error {
+            LoginError::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                super::error::ErrorCode::Unauthenticated,
+                "invalid email or password",
+                "",
+            ),
+            LoginError::Throttled { retry_after_seconds } => {
+                ApiError::too_many_requests("too many failed attempts from this address", retry_after_seconds)
             }
+            LoginError::Busy(_) => ApiError::busy(),
+            LoginError::Store(error) => error.into(),
         })?;
     let cookie = SessionCookie::for_public_url(&state.public_url).set(&session.token, session.expires_in);
     let mut response =
@@ -144,7 +150,7 @@ async fn list_users(
     let account_id = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(key, _)| key == "account_id")
         .map(|(_, value)| AccountId::from_string(value.into_owned()));
-    let users = state.gatehouse.list_users(&actor, account_id).await?;
+    let users = state.gatehouse.list_users(&actor, account_id, state.clock.now()).await?;
     Ok(Json(UserList { users: users.into_iter().map(UserView::from).collect() }))
 }
 
@@ -194,7 +200,7 @@ async fn get_user(
     Authenticated(actor): Authenticated,
     Path(user_id): Path<String>,
 ) -> Result<Json<UserEnvelope>, ApiError> {
-    let user = state.gatehouse.get_user(&actor, &UserId::from_string(user_id)).await?;
+    let user = state.gatehouse.get_user(&actor, &UserId::from_string(user_id), state.clock.now()).await?;
     Ok(Json(UserEnvelope { user: user.into() }))
 }
 
@@ -260,7 +266,7 @@ async fn list_accounts(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
 ) -> Result<Json<AccountList>, ApiError> {
-    let accounts = state.gatehouse.list_accounts(&actor).await?;
+    let accounts = state.gatehouse.list_accounts(&actor, state.clock.now()).await?;
     Ok(Json(AccountList { accounts: accounts.into_iter().map(AccountView::from).collect() }))
 }
 
@@ -384,7 +390,8 @@ async fn list_audit_events(
         actor_id: query.get("actor_id").map(str::to_owned),
     };
     let account_id = query.get("account_id").map(AccountId::from_string);
-    let (events, count) = state.gatehouse.audit_events(&actor, account_id, &filter, query.page).await?;
+    let (events, count) =
+        state.gatehouse.audit_events(&actor, account_id, &filter, query.page, state.clock.now()).await?;
     Ok(Json(AuditEventList {
         meta: query.meta(&state.public_url, "/v1/audit-events", count),
         audit_events: events.into_iter().map(AuditEventView::from).collect(),

@@ -42,7 +42,7 @@ async fn list_products(
     let account_id = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(key, _)| key == "account_id")
         .map(|(_, value)| AccountId::from_string(value.into_owned()));
-    let products = state.gatehouse.list_products(&actor, account_id).await?;
+    let products = state.gatehouse.list_products(&actor, account_id, state.clock.now()).await?;
     Ok(Json(ProductList { products }))
 }
 
@@ -83,7 +83,7 @@ async fn get_product(
     Authenticated(actor): Authenticated,
     Path(name): Path<String>,
 ) -> Result<Json<ProductEnvelope>, ApiError> {
-    let product = state.gatehouse.get_product(&actor, &name).await?;
+    let product = state.gatehouse.get_product(&actor, &name, state.clock.now()).await?;
     Ok(Json(ProductEnvelope { product }))
 }
 

@@ -130,7 +130,7 @@ async fn list_profiles(
     Authenticated(actor): Authenticated,
     Path(client_id): Path<String>,
 ) -> Result<Json<ProfileList>, ApiError> {
-    let profiles = state.gatehouse.list_profiles(&actor, &ClientId::from_string(client_id)).await?;
+    let profiles = state.gatehouse.list_profiles(&actor, &ClientId::from_string(client_id), state.clock.now()).await?;
     Ok(Json(ProfileList { access_profiles: profiles.into_iter().map(ProfileView::from).collect() }))
 }
 
@@ -166,7 +166,7 @@ async fn get_profile(
 ) -> Result<Json<ProfileEnvelope>, ApiError> {
     let profile = state
         .gatehouse
-        .get_profile(&actor, &ClientId::from_string(client_id), &ProfileId::from_string(profile_id))
+        .get_profile(&actor, &ClientId::from_string(client_id), &ProfileId::from_string(profile_id), state.clock.now())
         .await?;
     Ok(Json(ProfileEnvelope { access_profile: profile.into() }))
 }

@@ -32,7 +32,8 @@ async fn audit_log(
     Query(params): Query<AuditParams>,
 ) -> Result<Response, PortalError> {
     let page = page_request(params.page.as_deref(), PAGE_SIZE);
-    let (events, count) = state.gatehouse.audit_events(&session.actor, None, &AuditFilter::default(), page).await?;
+    let (events, count) =
+        state.gatehouse.audit_events(&session.actor, None, &AuditFilter::default(), page, state.clock.now()).await?;
     let body = html! {
         h1 { "Audit log" }
         p.muted { "Who did what, to which object, from where, and whether it was allowed. Secrets are never recorded." }

@@ -290,7 +290,7 @@ fn client_fields(values: &FormValues, catalogue: &[Product], may_grant_admin: bo
 }
 
 async fn catalogue(state: &AppState, session: &PortalSession) -> Result<Vec<Product>, PortalError> {
-    Ok(state.gatehouse.list_products(&session.actor, None).await?)
+    Ok(state.gatehouse.list_products(&session.actor, None, state.clock.now()).await?)
 }
 
 fn may_grant_admin(session: &PortalSession) -> bool {
@@ -387,11 +387,15 @@ async fn show(
     let history = if session.actor.require(GlobalResource::Audit).is_ok() {
         let filter = AuditFilter { target_id: Some(client.client_id.to_string()), actor_id: None };
         let page = PageRequest { size: 20, number: 1 };
-        state.gatehouse.audit_events(&session.actor, Some(client.account_id.clone()), &filter, page).await?.0
+        state
+            .gatehouse
+            .audit_events(&session.actor, Some(client.account_id.clone()), &filter, page, state.clock.now())
+            .await?
+            .0
     } else {
         Vec::new()
     };
-    let profiles = state.gatehouse.list_profiles(&session.actor, &client.client_id).await?;
+    let profiles = state.gatehouse.list_profiles(&session.actor, &client.client_id, state.clock.now()).await?;
     let url = client_url(&client.client_id);
     let rate_limit = client.rate_limit.map_or_else(
         || "none".to_owned(),

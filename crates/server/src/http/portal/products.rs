@@ -84,7 +84,7 @@ fn page(session: &PortalSession, products: &[Product], error: Option<&str>) -> M
 }
 
 async fn list(State(state): State<AppState>, session: PortalSession) -> Result<Response, PortalError> {
-    let products = state.gatehouse.list_products(&session.actor, None).await?;
+    let products = state.gatehouse.list_products(&session.actor, None, state.clock.now()).await?;
     Ok(page(&session, &products, None).into_response())
 }
 
@@ -93,7 +93,7 @@ async fn refused(state: &AppState, session: &PortalSession, error: PortalError) 
     if !matches!(error.status(), StatusCode::BAD_REQUEST | StatusCode::CONFLICT) {
         return Err(error);
     }
-    let products = state.gatehouse.list_products(&session.actor, None).await?;
+    let products = state.gatehouse.list_products(&session.actor, None, state.clock.now()).await?;
     Ok((error.status(), page(session, &products, Some(error.message()))).into_response())
 }
 

@@ -186,7 +186,7 @@ async fn refresh(
     let client_id = ClientId::from_string(client_id);
     let profile_id = ProfileId::from_string(profile_id);
     // As for a client's key: a reload must not refresh again and kill the credential just shown.
-    let current = state.gatehouse.get_profile(&session.actor, &client_id, &profile_id).await?;
+    let current = state.gatehouse.get_profile(&session.actor, &client_id, &profile_id, state.clock.now()).await?;
     if fields.text("version") != current.version.to_string() {
         return Err(PortalError::page(
             StatusCode::CONFLICT,

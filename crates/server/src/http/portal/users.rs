@@ -84,7 +84,7 @@ fn page(session: &PortalSession, users: &[User], email: &str, error: Option<&str
 }
 
 async fn list(State(state): State<AppState>, session: PortalSession) -> Result<Response, PortalError> {
-    let users = state.gatehouse.list_users(&session.actor, None).await?;
+    let users = state.gatehouse.list_users(&session.actor, None, state.clock.now()).await?;
     Ok(page(&session, &users, "", None).into_response())
 }
 
@@ -116,7 +116,7 @@ async fn create(
             Ok(layout("User added", Some(&session), body).into_response())
         }
         Err(error) if matches!(error.status(), StatusCode::BAD_REQUEST | StatusCode::CONFLICT) => {
-            let users = state.gatehouse.list_users(&session.actor, None).await?;
+            let users = state.gatehouse.list_users(&session.actor, None, state.clock.now()).await?;
             Ok((error.status(), page(&session, &users, fields.text("email"), Some(error.message()))).into_response())
         }
         Err(error) => Err(error),
