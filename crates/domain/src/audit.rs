@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hash};
+use std::hash::BuildHasher;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -110,14 +111,16 @@ impl AuditEvent {
 }
 
 /// How many refusals reach the audit log: a flood of refused requests (bad tokens, guessed
-/// passwords, probing for other accounts' ids) must not fill the disk, and one source must not
-/// use up what is left for everyone else. Within each minute a source (an actor, or for
-/// anonymous callers their network) records at most `PER_SOURCE` refusals and all sources
-/// together at most `TOTAL`; the rest are counted, not written. Successes are never limited:
-/// every change that happened is on record.
+/// passwords, probing for other accounts' ids) must not fill the disk. Within each minute, an
+/// authenticated actor writes at most `PER_ACTOR` refusals; an anonymous caller's network at
+/// most `PER_NETWORK`, and all anonymous callers together at most `ANONYMOUS_TOTAL`. The two
+/// kinds never share a budget, so nobody can use up anyone else's by flooding. The first
+/// refusal over a budget is replaced by one `audit.suppressed` event that names its source, so
+/// the log always shows that refusals went unwritten and whose; the rest are counted in
+/// `/metrics`. Successes are never limited: every change that happened is on record.
 ///
-/// Sources are kept as 64-bit hashes, at most `TOTAL` of them, so memory is bounded in bytes
-/// whatever the callers send.
+/// Sources are kept as 64-bit hashes: one entry per actor refused this minute, and at most
+/// `ANONYMOUS_TOTAL` for anonymous networks, whatever the callers send.
 pub struct RefusalBudget {
     hasher: RandomState,
     window: Mutex<Window>,
@@ -126,21 +129,42 @@ pub struct RefusalBudget {
 
 struct Window {
     started: OffsetDateTime,
-    total: u32,
+    anonymous_total: u32,
+    anonymous_noticed: bool,
     suppressed: u64,
-    per_source: HashMap<u64, u32>,
+    counts: HashMap<u64, u32>,
+}
+
+impl Window {
+    fn starting(started: OffsetDateTime) -> Self {
+        Self { started, anonymous_total: 0, anonymous_noticed: false, suppressed: 0, counts: HashMap::new() }
+    }
+}
+
+/// Who a refusal is charged to.
+#[derive(Clone, Copy, Debug)]
+pub enum RefusalSource<'a> {
+    /// An authenticated user or client, by id.
+    Actor(&'a str),
+    /// An unauthenticated caller, by network (an IPv4 address or an IPv6 /64).
+    Anonymous(Option<IpAddr>),
+}
+
+/// What to do with a refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    Write,
+    /// Write an `audit.suppressed` event in its place: the source just went over its budget.
+    Notice,
+    /// Count it only.
+    Drop,
 }
 
 impl Default for RefusalBudget {
     fn default() -> Self {
         Self {
             hasher: RandomState::new(),
-            window: Mutex::new(Window {
-                started: OffsetDateTime::UNIX_EPOCH,
-                total: 0,
-                suppressed: 0,
-                per_source: HashMap::new(),
-            }),
+            window: Mutex::new(Window::starting(OffsetDateTime::UNIX_EPOCH)),
             suppressed: AtomicU64::new(0),
         }
     }
@@ -148,13 +172,12 @@ impl Default for RefusalBudget {
 
 impl RefusalBudget {
     pub const WINDOW_SECONDS: i64 = 60;
-    pub const PER_SOURCE: u32 = 10;
-    /// About 170,000 events a day at most, some 70 MB, under a sustained flood.
-    pub const TOTAL: u32 = 120;
+    pub const PER_ACTOR: u32 = 30;
+    pub const PER_NETWORK: u32 = 10;
+    /// About 170,000 anonymous events a day at most, some 70 MB, under a sustained flood.
+    pub const ANONYMOUS_TOTAL: u32 = 120;
 
-    /// Whether a refusal from `source` may be written now; if not, it is counted.
-    pub fn admit(&self, source: impl Hash, now: OffsetDateTime) -> bool {
-        let slot = self.hasher.hash_one(source);
+    pub fn admit(&self, source: RefusalSource<'_>, now: OffsetDateTime) -> Admission {
         let mut window = self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if now - window.started >= time::Duration::seconds(Self::WINDOW_SECONDS) || now < window.started {
             if window.suppressed > 0 {
@@ -163,22 +186,40 @@ impl RefusalBudget {
                     "refusals beyond the audit budget were counted in /metrics, not written"
                 );
             }
-            *window = Window { started: now, total: 0, suppressed: 0, per_source: HashMap::new() };
+            *window = Window::starting(now);
         }
-        let admitted = window.total < Self::TOTAL && {
-            let count = window.per_source.entry(slot).or_insert(0);
-            *count < Self::PER_SOURCE && {
-                *count += 1;
-                true
+        let admission = match source {
+            RefusalSource::Actor(id) => {
+                let count = window.counts.entry(self.hasher.hash_one(("actor", id))).or_insert(0);
+                *count = count.saturating_add(1);
+                Self::judge(*count, Self::PER_ACTOR)
+            }
+            RefusalSource::Anonymous(_) if window.anonymous_total >= Self::ANONYMOUS_TOTAL => {
+                if std::mem::replace(&mut window.anonymous_noticed, true) { Admission::Drop } else { Admission::Notice }
+            }
+            RefusalSource::Anonymous(network) => {
+                let count = window.counts.entry(self.hasher.hash_one(("network", network))).or_insert(0);
+                *count = count.saturating_add(1);
+                let admission = Self::judge(*count, Self::PER_NETWORK);
+                if admission != Admission::Drop {
+                    window.anonymous_total += 1;
+                }
+                admission
             }
         };
-        if admitted {
-            window.total += 1;
-        } else {
+        if admission != Admission::Write {
             window.suppressed += 1;
             self.suppressed.fetch_add(1, Ordering::Relaxed);
         }
-        admitted
+        admission
+    }
+
+    fn judge(count: u32, budget: u32) -> Admission {
+        match count {
+            n if n <= budget => Admission::Write,
+            n if n == budget + 1 => Admission::Notice,
+            _ => Admission::Drop,
+        }
     }
 
     /// Refusals counted but not written since the process started.
@@ -187,24 +228,72 @@ impl RefusalBudget {
     }
 }
 
+impl AuditEvent {
+    /// What is written in place of the first refusal over its source's budget.
+    pub fn suppression_notice(&self) -> AuditEvent {
+        AuditEvent {
+            event_id: crate::random::random_token(16),
+            action: "audit.suppressed".to_owned(),
+            target_type: "action".to_owned(),
+            target_id: self.action.clone(),
+            outcome: Outcome::Denied,
+            reason: Some(
+                "more refusals from this source than the audit log takes in a minute; the rest of this minute's \
+                 are counted in /metrics, not written"
+                    .to_owned(),
+            ),
+            details: Value::Object(Default::default()),
+            ..self.clone()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn admitted(
+        budget: &RefusalBudget,
+        source: RefusalSource<'_>,
+        times: usize,
+        now: OffsetDateTime,
+    ) -> Vec<Admission> {
+        (0..times).map(|_| budget.admit(source, now)).collect()
+    }
+
     #[test]
-    fn each_source_and_all_together_write_a_bounded_number_per_minute() {
+    fn each_source_writes_its_share_then_one_notice() {
         let budget = RefusalBudget::default();
         let start = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1);
-        let admitted = (0..50).filter(|_| budget.admit("198.51.100.7", start)).count();
-        assert_eq!(admitted, RefusalBudget::PER_SOURCE as usize);
-        // Another source still has its own share.
-        assert!(budget.admit("203.0.113.9", start));
-        // Invented sources stop at the total, and memory with them.
-        let invented = (0..10_000).filter(|n| budget.admit(n, start)).count();
-        assert_eq!(invented, RefusalBudget::TOTAL as usize - RefusalBudget::PER_SOURCE as usize - 1);
-        assert!(budget.window.lock().unwrap().per_source.len() <= RefusalBudget::TOTAL as usize);
-        assert_eq!(budget.suppressed(), 50 + 10_000 - invented as u64 - u64::from(RefusalBudget::PER_SOURCE));
+        let network = Some("198.51.100.7".parse().unwrap());
+        let answers = admitted(&budget, RefusalSource::Anonymous(network), 50, start);
+        assert!(answers[..10].iter().all(|a| *a == Admission::Write));
+        assert_eq!(answers[10], Admission::Notice);
+        assert!(answers[11..].iter().all(|a| *a == Admission::Drop));
+        assert_eq!(budget.suppressed(), 40);
+        let actor = admitted(&budget, RefusalSource::Actor("usr_1"), 31, start);
+        assert_eq!(actor.iter().filter(|a| **a == Admission::Write).count(), 30);
+        assert_eq!(actor[30], Admission::Notice);
         // A minute later the source writes again.
-        assert!(budget.admit("198.51.100.7", start + time::Duration::seconds(60)));
+        assert_eq!(
+            budget.admit(RefusalSource::Anonymous(network), start + time::Duration::seconds(60)),
+            Admission::Write
+        );
+    }
+
+    #[test]
+    fn an_anonymous_flood_cannot_silence_anyone_else() {
+        let budget = RefusalBudget::default();
+        let start = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1);
+        let mut notices = 0;
+        for host in 0..10_000u32 {
+            let network = Some(IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + host)));
+            notices += usize::from(budget.admit(RefusalSource::Anonymous(network), start) == Admission::Notice);
+        }
+        assert_eq!(notices, 1, "one notice when the anonymous budget runs out");
+        assert!(budget.window.lock().unwrap().counts.len() <= RefusalBudget::ANONYMOUS_TOTAL as usize);
+        // Authenticated actors keep their own budgets.
+        assert_eq!(budget.admit(RefusalSource::Actor("usr_1"), start), Admission::Write);
+        assert_eq!(budget.admit(RefusalSource::Actor("cli_2"), start), Admission::Write);
     }
 }

@@ -12,7 +12,7 @@ use tracing::instrument;
 
 use crate::account::{Account, Email, Product, Role, User, parse_account_name};
 use crate::actor::{Actor, Principal};
-use crate::audit::{AuditEvent, Outcome, Target};
+use crate::audit::{AuditEvent, Outcome, RefusalSource, Target};
 use crate::client::ClientType;
 use crate::client::GlobalResource;
 use crate::error::{AuthError, DomainError, ValidationError};
@@ -91,16 +91,10 @@ impl Gatehouse {
     /// `POST /v1/auth/login`: email and password for a session. Unknown email and wrong password
     /// are the same error after the same work; repeated failures for one email are throttled.
     #[instrument(skip_all)]
-    ///
-    /// Emails are unique within an account only. Without `account_id` the person signs in to
-    /// the user of that email in a root account, else to the oldest; a person who is a user of
-    /// several accounts names the one they mean. Either way exactly one password hash is
-    /// compared, so the time taken tells nobody in how many accounts an email exists.
     pub async fn login(
         &self,
         email: &str,
         password: String,
-        account_id: Option<&AccountId>,
         source: Option<IpAddr>,
         now: OffsetDateTime,
     ) -> Result<LoginSession, LoginError> {
@@ -120,10 +114,8 @@ impl Gatehouse {
             return Err(LoginError::Throttled { retry_after_seconds });
         }
         let found = match &claimed {
-            Some(email) if account_id.is_none_or(AccountId::is_well_formed) => {
-                self.store.user_for_login(email, account_id).await?
-            }
-            _ => None,
+            Some(email) => self.store.user_for_login(email).await?,
+            None => None,
         };
         let (user, hash) = found.unzip();
         // The dummy hash too is made on the bounded pool, the first time it is needed.
@@ -177,7 +169,8 @@ impl Gatehouse {
             occurred_at: now,
             details: json!({}),
         };
-        self.write_audit(&event, source.map(network_of)).await;
+        // A wrong password names a user but proves nobody: charged to the caller's network.
+        self.write_audit(&event, RefusalSource::Anonymous(source.map(network_of))).await;
     }
 
     /// A session token to an actor.
@@ -263,11 +256,7 @@ impl Gatehouse {
                 self.password_work.run(move || hash_password(&password)).await.map_err(|_| DomainError::Busy)??
             };
             self.store.insert_user(&user, &hash).await.map_err(|error| match error {
-                // Only a user of the same account clashes: the caller can list those anyway, and
-                // learns nothing of other accounts.
-                StoreError::Conflict(_) => {
-                    DomainError::Conflict("this account already has a user with this email".to_owned())
-                }
+                StoreError::Conflict(_) => DomainError::Conflict("a user with this email already exists".to_owned()),
                 other => other.into(),
             })?;
             tracing::info!(user_id = %user.user_id, "user created");

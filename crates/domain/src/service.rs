@@ -11,7 +11,7 @@ use tracing::instrument;
 
 use crate::account::{Account, Email, Product, Role, User};
 use crate::actor::Actor;
-use crate::audit::{AuditEvent, Outcome, RefusalBudget, Target};
+use crate::audit::{Admission, AuditEvent, Outcome, RefusalBudget, RefusalSource, Target};
 use crate::client::{AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, Scopes, TokenExpiry};
 use crate::error::DomainError;
 use crate::ids::{AccountId, ClientId, UserId};
@@ -294,7 +294,7 @@ impl Gatehouse {
         now: OffsetDateTime,
     ) {
         let event = AuditEvent::of(actor, action, target, result, details, now);
-        self.write_audit(&event, actor.id()).await;
+        self.write_audit(&event, RefusalSource::Actor(actor.id())).await;
     }
 
     /// Records a refused read (403, or 404 on an object the actor may not see); reads that
@@ -313,13 +313,21 @@ impl Gatehouse {
         result
     }
 
-    /// Writes `event`: always when it records a success; a refusal only within the refusal
-    /// budget of `source` (the actor, or an anonymous caller's network), so that a flood of
-    /// refused requests cannot fill the disk.
-    pub(crate) async fn write_audit(&self, event: &AuditEvent, source: impl std::hash::Hash) {
-        if event.outcome != Outcome::Success && !self.refusal_budget.admit(source, event.occurred_at) {
-            return;
-        }
+    /// Writes `event`: always when it records a success; a refusal within the budget of its
+    /// source (see `RefusalBudget`), so that a flood of refused requests cannot fill the disk.
+    pub(crate) async fn write_audit(&self, event: &AuditEvent, source: RefusalSource<'_>) {
+        let notice;
+        let event = match event.outcome {
+            Outcome::Success => event,
+            _ => match self.refusal_budget.admit(source, event.occurred_at) {
+                Admission::Write => event,
+                Admission::Notice => {
+                    notice = event.suppression_notice();
+                    &notice
+                }
+                Admission::Drop => return,
+            },
+        };
         if let Err(error) = self.store.record_audit_event(event).await {
             tracing::error!(%error, action = %event.action, "an audit event could not be written");
         }
@@ -352,7 +360,7 @@ impl Gatehouse {
             occurred_at: now,
             details: serde_json::json!({}),
         };
-        self.write_audit(&event, refusal.source.map(crate::throttle::network_of)).await;
+        self.write_audit(&event, RefusalSource::Anonymous(refusal.source.map(crate::throttle::network_of))).await;
     }
 
     /// The oldest root account: where refusals that name no account are recorded. It never

@@ -81,19 +81,13 @@ pub trait AccountStore: Send + Sync {
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// `Conflict` if the account has a user of that email (emails are unique within an
-    /// account only: the same person may be a user of several).
+    /// `Conflict` if the email is taken (emails are unique across accounts).
     async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError>;
     async fn user(&self, user_id: &UserId) -> Result<Option<User>, StoreError>;
     /// A user of `account_id` by email.
     async fn user_by_email(&self, account_id: &AccountId, email: &Email) -> Result<Option<User>, StoreError>;
-    /// The user and their Argon2id hash, for login only: the user of that email in
-    /// `account_id`, or without one the user in a root account, else the oldest.
-    async fn user_for_login(
-        &self,
-        email: &Email,
-        account_id: Option<&AccountId>,
-    ) -> Result<Option<(User, String)>, StoreError>;
+    /// The user and their Argon2id hash, for login only.
+    async fn user_for_login(&self, email: &Email) -> Result<Option<(User, String)>, StoreError>;
     /// An account's users, oldest first.
     async fn users(&self, account_id: &AccountId) -> Result<Vec<User>, StoreError>;
     async fn update_user_role(&self, user_id: &UserId, role: Role) -> Result<(), StoreError>;

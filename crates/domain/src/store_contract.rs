@@ -381,27 +381,8 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
     store.insert_user(&dev, "$argon2id$dev").await.unwrap();
     let clash = User { user_id: UserId::generate(), ..dev.clone() };
     assert!(matches!(store.insert_user(&clash, "x").await, Err(StoreError::Conflict(_))));
-    let (found, password_hash) = store.user_for_login(&dev.email, None).await.unwrap().unwrap();
+    let (found, password_hash) = store.user_for_login(&dev.email).await.unwrap().unwrap();
     assert_eq!((found, password_hash.as_str()), (dev.clone(), "$argon2id$dev"));
-
-    // Emails are unique within an account only: a child account may have a user of the same
-    // email, signed in to by naming the account; without one, the root account's user.
-    let child_account = |name: &str| Account {
-        account_id: AccountId::generate(),
-        name: name.to_owned(),
-        parent_account_id: Some(account_id.clone()),
-        owner_user_id: owner.user_id.clone(),
-        date_created: now(),
-    };
-    let (child, sibling) = (child_account("Child"), child_account("Sibling"));
-    store.insert_account(&child, &[]).await.unwrap();
-    store.insert_account(&sibling, &[]).await.unwrap();
-    let namesake = User { user_id: UserId::generate(), account_id: child.account_id.clone(), ..dev.clone() };
-    store.insert_user(&namesake, "$argon2id$namesake").await.unwrap();
-    assert_eq!(store.user_for_login(&dev.email, None).await.unwrap().unwrap().0, dev);
-    let (found, password_hash) = store.user_for_login(&dev.email, Some(&child.account_id)).await.unwrap().unwrap();
-    assert_eq!((found, password_hash.as_str()), (namesake.clone(), "$argon2id$namesake"));
-    assert!(store.user_for_login(&dev.email, Some(&sibling.account_id)).await.unwrap().is_none());
     assert_eq!(store.user_by_email(&account_id, &dev.email).await.unwrap().unwrap(), dev);
     let listed: Vec<UserId> = store.users(&account_id).await.unwrap().into_iter().map(|u| u.user_id).collect();
     assert_eq!(listed, [owner.user_id.clone(), dev.user_id.clone()]);
@@ -435,15 +416,9 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
     store.insert_client(&owned, &hash(8)).await.unwrap();
     let admin_client = client(&account_id, dev.email.as_str(), "owned admin", ClientType::Admin);
     store.insert_client(&admin_client, &hash(9)).await.unwrap();
-    // In the sibling the email is the root user's (the nearest user of it); in the child, the
-    // namesake's, whose clients stay with them.
-    let below = client(&sibling.account_id, dev.email.as_str(), "owned below", ClientType::Standard);
-    store.insert_client(&below, &hash(10)).await.unwrap();
-    let namesakes = client(&child.account_id, dev.email.as_str(), "the namesake's", ClientType::Standard);
-    store.insert_client(&namesakes, &hash(11)).await.unwrap();
     let mut handed = store.delete_user(&dev.user_id).await.unwrap();
     handed.sort();
-    let mut expected = vec![owned.client_id.clone(), admin_client.client_id.clone(), below.client_id.clone()];
+    let mut expected = vec![owned.client_id.clone(), admin_client.client_id.clone()];
     expected.sort();
     assert_eq!(handed, expected);
     let kept = store.client(&owned.client_id).await.unwrap().unwrap();
@@ -454,7 +429,6 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
         (owner.email.clone(), false),
         "admin clients are disabled"
     );
-    assert_eq!(store.client(&namesakes.client_id).await.unwrap().unwrap().client_owner, dev.email);
     assert!(store.session_user(&session.token_hash, now()).await.unwrap().is_none(), "sessions go with the user");
     assert!(matches!(store.delete_user(&dev.user_id).await, Err(StoreError::NotFound)));
 }

@@ -518,7 +518,7 @@ async fn every_method_behaves_as_in_sqlite() {
     assert_eq!(store.user(&dev.user_id).await.unwrap(), Some(dev.clone()));
     assert_eq!(store.user_by_email(&account_id, &dev.email).await.unwrap(), Some(dev.clone()));
     assert_eq!(store.user_by_email(&child.account_id, &dev.email).await.unwrap(), None);
-    assert_eq!(store.user_for_login(&dev.email, None).await.unwrap(), Some((dev.clone(), "hash".to_owned())));
+    assert_eq!(store.user_for_login(&dev.email).await.unwrap(), Some((dev.clone(), "hash".to_owned())));
     assert_eq!(store.users(&account_id).await.unwrap(), vec![boot.owner.clone(), dev.clone()]);
     store.update_user_role(&dev.user_id, Role::Admin).await.unwrap();
     assert_eq!(store.user(&dev.user_id).await.unwrap().unwrap().role, Role::Admin);

@@ -397,23 +397,11 @@ impl UserStore for SqliteStore {
         row.map(UserRow::into_user).transpose()
     }
 
-    async fn user_for_login(
-        &self,
-        email: &Email,
-        account_id: Option<&AccountId>,
-    ) -> Result<Option<(User, String)>, StoreError> {
-        // Without an account: the user in a root account if there is one, else the oldest, so
-        // that nobody can take a person's plain sign-in by creating their email in a child
-        // account first.
+    async fn user_for_login(&self, email: &Email) -> Result<Option<(User, String)>, StoreError> {
         let row: Option<(String, String, String, String, OffsetDateTime, String)> = sqlx::query_as(
-            "select u.user_id, u.account_id, u.email, u.role, u.date_created, u.password_hash \
-             from users u join accounts a on a.account_id = u.account_id \
-             where u.email = ? and (? is null or u.account_id = ?) \
-             order by a.parent_account_id is null desc, u.seq limit 1",
+            "select user_id, account_id, email, role, date_created, password_hash from users where email = ?",
         )
         .bind(email.as_str())
-        .bind(account_id.map(AccountId::as_str))
-        .bind(account_id.map(AccountId::as_str))
         .fetch_optional(&self.readers)
         .await
         .map_err(map_error)?;
@@ -487,25 +475,14 @@ impl UserStore for SqliteStore {
             .await
             .map_err(map_error)?;
         let email = email.ok_or(StoreError::NotFound)?;
-        // Each client the user owned passes to the owner of the client's own account. The user
-        // owned the clients of that email in their own account and in the accounts below it,
-        // down to any account that has a user of the same email of its own: emails are unique
-        // only within an account, and an owner is the nearest user of that email.
+        // Each client the user owned passes to the owner of the client's own account.
         let handed_over: Vec<String> = sqlx::query_scalar(
-            "with recursive handed_over_from (account_id) as ( \
-               select account_id from users where user_id = ? \
-               union \
-               select a.account_id from accounts a join handed_over_from h on a.parent_account_id = h.account_id \
-               where not exists (select 1 from users u where u.account_id = a.account_id and u.email = ?)) \
-             update clients set client_owner = ( \
+            "update clients set client_owner = ( \
                select u.email from accounts a join users u on u.user_id = a.owner_user_id \
                where a.account_id = clients.account_id), \
                enabled = case when client_type = 'admin' then 0 else enabled end, version = version + 1 \
-             where client_owner = ? and account_id in (select account_id from handed_over_from) \
-             returning client_id",
+             where client_owner = ? returning client_id",
         )
-        .bind(user_id.as_str())
-        .bind(&email)
         .bind(&email)
         .fetch_all(&mut *tx)
         .await

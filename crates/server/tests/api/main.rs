@@ -17,6 +17,7 @@ mod faults;
 mod gateway;
 mod gateways;
 mod lifecycle;
+mod lifecycle_model;
 mod multi_instance;
 mod oauth_standards;
 mod operations;

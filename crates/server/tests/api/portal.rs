@@ -466,7 +466,7 @@ async fn the_owner_adds_a_user_whose_password_is_shown_once_and_works() {
     // The same email twice is refused and shown back; nothing is added.
     let again = owner.submit("/users", "/users", &[("email", "ops@example.com"), ("role", "developer")]).await;
     assert_eq!(again.status(), StatusCode::CONFLICT);
-    assert!(again.text().await.unwrap().contains("already has a user with this email"));
+    assert!(again.text().await.unwrap().contains("already exists"));
 
     // Only the owner grants or removes admin: an admin demoting another admin is refused.
     owner.submit("/users", "/users", &[("email", "second@example.com"), ("role", "admin")]).await;

@@ -63,10 +63,6 @@ fn parse_role(value: &str) -> Result<Role, ApiError> {
 struct LoginBody {
     email: String,
     password: String,
-    /// The account to sign in to, for a person who is a user of several accounts under one
-    /// email; without it, the user in the root account, else the oldest.
-    #[serde(default)]
-    account_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -91,23 +87,21 @@ async fn login(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let ip = state.trusted_proxies.client_ip(peer, &headers);
-    let account_id = body.account_id.map(AccountId::from_string);
-    let session = state
-        .gatehouse
-        .login(&body.email, body.password, account_id.as_ref(), Some(ip), state.clock.now())
-        .await
-        .map_err(|error| match error {
-            LoginError::InvalidCredentials => ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                super::error::ErrorCode::Unauthenticated,
-                "invalid email or password",
-                "",
-            ),
-            LoginError::Throttled { retry_after_seconds } => {
-                ApiError::too_many_requests("too many failed attempts from this address", retry_after_seconds)
+    let session =
+        state.gatehouse.login(&body.email, body.password, Some(ip), state.clock.now()).await.map_err(|error| {
+            match error {
+                LoginError::InvalidCredentials => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    super::error::ErrorCode::Unauthenticated,
+                    "invalid email or password",
+                    "",
+                ),
+                LoginError::Throttled { retry_after_seconds } => {
+                    ApiError::too_many_requests("too many failed attempts from this address", retry_after_seconds)
+                }
+                LoginError::Busy(_) => ApiError::busy(),
+                LoginError::Store(error) => error.into(),
             }
-            LoginError::Busy(_) => ApiError::busy(),
-            LoginError::Store(error) => error.into(),
         })?;
     let cookie = SessionCookie::for_public_url(&state.public_url).set(&session.token, session.expires_in);
     let mut response =

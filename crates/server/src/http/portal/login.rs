@@ -7,7 +7,6 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use gatehouse_domain::ids::AccountId;
 use gatehouse_domain::password_work::Busy;
 use gatehouse_domain::people::LoginError;
 use maud::html;
@@ -41,11 +40,6 @@ fn render(status: StatusCode, email: &str, error: Option<&str>) -> Response {
                 input #email type="email" name="email" value=(email) autocomplete="username" required autofocus;
                 label for="password" { "Password" }
                 input #password type="password" name="password" autocomplete="current-password" required;
-                details {
-                    summary { "Your email is in more than one account?" }
-                    label for="account_id" { "Account ID" }
-                    input #account_id type="text" name="account_id" autocomplete="off" spellcheck="false";
-                }
                 button type="submit" { "Sign in" }
             }
         }
@@ -67,9 +61,8 @@ async fn sign_in(
 ) -> Result<Response, PortalError> {
     let email = form.text("email").trim().to_owned();
     let password = form.text("password").to_owned();
-    let account_id = Some(form.text("account_id").trim()).filter(|id| !id.is_empty()).map(AccountId::from_string);
     let ip = state.trusted_proxies.client_ip(peer, &headers);
-    match state.gatehouse.login(&email, password, account_id.as_ref(), Some(ip), state.clock.now()).await {
+    match state.gatehouse.login(&email, password, Some(ip), state.clock.now()).await {
         Ok(session) => {
             let mut response = Redirect::to("/clients").into_response();
             if let Some(cookie) =
