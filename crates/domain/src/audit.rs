@@ -111,16 +111,20 @@ impl AuditEvent {
 }
 
 /// How many refusals reach the audit log: a flood of refused requests (bad tokens, guessed
-/// passwords, probing for other accounts' ids) must not fill the disk. Within each minute, an
-/// authenticated actor writes at most `PER_ACTOR` refusals; an anonymous caller's network at
-/// most `PER_NETWORK`, and all anonymous callers together at most `ANONYMOUS_TOTAL`. The two
-/// kinds never share a budget, so nobody can use up anyone else's by flooding. The first
-/// refusal over a budget is replaced by one `audit.suppressed` event that names its source, so
-/// the log always shows that refusals went unwritten and whose; the rest are counted in
-/// `/metrics`. Successes are never limited: every change that happened is on record.
+/// passwords, probing for other accounts' ids) must not fill the disk. Refused *changes* by a
+/// signed-in person or a client are not budgeted at all: they are always written. Within each
+/// minute, an authenticated actor writes at most `PER_ACTOR` refused reads; the wrong
+/// passwords tried for one user at most `PER_ACTOR` events in that user's account; an
+/// anonymous caller's network at most `PER_NETWORK`, and all anonymous callers together at
+/// most `ANONYMOUS_TOTAL`. Actors, users and anonymous callers never share a budget, so no
+/// caller can use up an actor's or a user's; anonymous callers do share their total, so a
+/// flood from many networks silences other anonymous refusals for the rest of the minute (the
+/// notice and `/metrics` say so). The first refusal over a budget is replaced by one
+/// `audit.suppressed` event, so the log shows that refusals went unwritten and whose; the rest
+/// are counted in `/metrics`. Successes are never limited.
 ///
-/// Sources are kept as 64-bit hashes: one entry per actor refused this minute, and at most
-/// `ANONYMOUS_TOTAL` for anonymous networks, whatever the callers send.
+/// Sources are kept as 64-bit hashes: one entry per actor or user refused this minute, and at
+/// most `ANONYMOUS_TOTAL` for anonymous networks, whatever the callers send.
 pub struct RefusalBudget {
     hasher: RandomState,
     window: Mutex<Window>,
@@ -146,6 +150,9 @@ impl Window {
 pub enum RefusalSource<'a> {
     /// An authenticated user or client, by id.
     Actor(&'a str),
+    /// A user whose password was guessed wrong, by id: charged to the user, not the caller, so
+    /// that nobody can keep wrong guesses out of the user's account by spending a budget first.
+    GuessedUser(&'a str),
     /// An unauthenticated caller, by network (an IPv4 address or an IPv6 /64).
     Anonymous(Option<IpAddr>),
 }
@@ -179,7 +186,9 @@ impl RefusalBudget {
 
     pub fn admit(&self, source: RefusalSource<'_>, now: OffsetDateTime) -> Admission {
         let mut window = self.window.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if now - window.started >= time::Duration::seconds(Self::WINDOW_SECONDS) || now < window.started {
+        // A refusal stamped a little earlier than the window's start (requests finish out of
+        // order) counts in the current window: only time moving on starts a new one.
+        if now - window.started >= time::Duration::seconds(Self::WINDOW_SECONDS) {
             if window.suppressed > 0 {
                 tracing::warn!(
                     suppressed = window.suppressed,
@@ -191,6 +200,11 @@ impl RefusalBudget {
         let admission = match source {
             RefusalSource::Actor(id) => {
                 let count = window.counts.entry(self.hasher.hash_one(("actor", id))).or_insert(0);
+                *count = count.saturating_add(1);
+                Self::judge(*count, Self::PER_ACTOR)
+            }
+            RefusalSource::GuessedUser(id) => {
+                let count = window.counts.entry(self.hasher.hash_one(("guessed", id))).or_insert(0);
                 *count = count.saturating_add(1);
                 Self::judge(*count, Self::PER_ACTOR)
             }
@@ -295,5 +309,15 @@ mod tests {
         // Authenticated actors keep their own budgets.
         assert_eq!(budget.admit(RefusalSource::Actor("usr_1"), start), Admission::Write);
         assert_eq!(budget.admit(RefusalSource::Actor("cli_2"), start), Admission::Write);
+        assert_eq!(budget.admit(RefusalSource::GuessedUser("usr_1"), start), Admission::Write);
+    }
+
+    #[test]
+    fn a_refusal_stamped_before_the_window_counts_in_it() {
+        let budget = RefusalBudget::default();
+        let start = OffsetDateTime::UNIX_EPOCH + time::Duration::hours(1);
+        admitted(&budget, RefusalSource::Actor("usr_1"), 31, start);
+        let earlier = start - time::Duration::milliseconds(30);
+        assert_eq!(budget.admit(RefusalSource::Actor("usr_1"), earlier), Admission::Drop);
     }
 }

@@ -169,8 +169,9 @@ impl Gatehouse {
             occurred_at: now,
             details: json!({}),
         };
-        // A wrong password names a user but proves nobody: charged to the caller's network.
-        self.write_audit(&event, RefusalSource::Anonymous(source.map(network_of))).await;
+        // A refused login is charged to the user it tried, in whose account it is written.
+        let budget = (outcome != Outcome::Success).then_some(RefusalSource::GuessedUser(user.user_id.as_str()));
+        self.write_audit(&event, budget).await;
     }
 
     /// A session token to an actor.

@@ -294,7 +294,9 @@ impl Gatehouse {
         now: OffsetDateTime,
     ) {
         let event = AuditEvent::of(actor, action, target, result, details, now);
-        self.write_audit(&event, RefusalSource::Actor(actor.id())).await;
+        // Changes, and attempts at them, are always written, refused or not: an actor must not
+        // be able to hide a refused change by spending a budget on refused reads first.
+        self.write_audit(&event, None).await;
     }
 
     /// Records a refused read (403, or 404 on an object the actor may not see); reads that
@@ -308,18 +310,20 @@ impl Gatehouse {
         now: OffsetDateTime,
     ) -> Result<T, DomainError> {
         if result.is_err() {
-            self.audit(actor, action, target, &result, serde_json::json!({}), now).await;
+            let event = AuditEvent::of(actor, action, target, &result, serde_json::json!({}), now);
+            self.write_audit(&event, Some(RefusalSource::Actor(actor.id()))).await;
         }
         result
     }
 
-    /// Writes `event`: always when it records a success; a refusal within the budget of its
-    /// source (see `RefusalBudget`), so that a flood of refused requests cannot fill the disk.
-    pub(crate) async fn write_audit(&self, event: &AuditEvent, source: RefusalSource<'_>) {
+    /// Writes `event`: always when it records a success or has no `budget`; a refusal charged
+    /// to a budget only within it (see `RefusalBudget`), so that a flood of refused requests
+    /// cannot fill the disk.
+    pub(crate) async fn write_audit(&self, event: &AuditEvent, budget: Option<RefusalSource<'_>>) {
         let notice;
-        let event = match event.outcome {
-            Outcome::Success => event,
-            _ => match self.refusal_budget.admit(source, event.occurred_at) {
+        let event = match (event.outcome, budget) {
+            (Outcome::Success, _) | (_, None) => event,
+            (_, Some(source)) => match self.refusal_budget.admit(source, event.occurred_at) {
                 Admission::Write => event,
                 Admission::Notice => {
                     notice = event.suppression_notice();
@@ -360,7 +364,7 @@ impl Gatehouse {
             occurred_at: now,
             details: serde_json::json!({}),
         };
-        self.write_audit(&event, RefusalSource::Anonymous(refusal.source.map(crate::throttle::network_of))).await;
+        self.write_audit(&event, Some(RefusalSource::Anonymous(refusal.source.map(crate::throttle::network_of)))).await;
     }
 
     /// The oldest root account: where refusals that name no account are recorded. It never

@@ -39,6 +39,21 @@ const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_o
      global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_generation, version, \
      date_created, date_updated";
 
+/// Whether a writer connection may go back to the pool. When a write fails for want of disk
+/// space (or another I/O error), SQLite rolls the transaction back itself; sqlx's own ROLLBACK
+/// then fails, and the connection believes it is still inside a transaction, refusing every
+/// later BEGIN until the process restarts. The ping lets that queued ROLLBACK run first; a
+/// connection still inside a transaction after it is closed, and the pool opens a fresh one.
+async fn fresh_after_release(connection: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::{Connection, TransactionManager};
+    connection.ping().await?;
+    let depth = <Sqlite as sqlx::Database>::TransactionManager::get_transaction_depth(connection);
+    if depth > 0 {
+        tracing::warn!("closing a writer connection left inside a failed transaction");
+    }
+    Ok(depth == 0)
+}
+
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -69,6 +84,7 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .test_before_acquire(false)
+            .after_release(|connection, _| Box::pin(async move { fresh_after_release(connection).await }))
             .acquire_timeout(Duration::from_secs(10))
             // Checkpoints are the checkpointer's job, never a commit's.
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
@@ -97,18 +113,7 @@ impl SqliteStore {
         // held by another of our writers. IMMEDIATE takes the write lock up front: another
         // process on the same file (`gatehouse init` beside a running server) then waits out
         // the busy timeout instead of failing a read-then-write transaction with SQLITE_BUSY.
-        match self.writer.begin_with("BEGIN IMMEDIATE").await {
-            Err(sqlx::Error::InvalidSavePointStatement) => {
-                // When a write fails for want of disk space (or another I/O error), SQLite rolls
-                // the transaction back itself; sqlx's own ROLLBACK then fails, and the
-                // connection believes it is still inside a transaction, refusing every later
-                // BEGIN until the process restarts. Close it; the pool opens a fresh one.
-                tracing::warn!("closing a writer connection left inside a failed transaction");
-                self.writer.acquire().await.map_err(map_error)?.close().await.map_err(map_error)?;
-                self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_error)
-            }
-            begun => begun.map_err(map_error),
-        }
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_error)
     }
 
     async fn client_from(&self, sql: &str, client_id: &ClientId) -> Result<Option<ClientRow>, StoreError> {

@@ -13,9 +13,12 @@ pub(crate) fn map_error(error: sqlx::Error) -> StoreError {
             Some(code) => from_sqlite_code(code, db.message().to_owned(), error.to_string()),
             None => StoreError::Internal(error.to_string()),
         },
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            StoreError::Unavailable(error.to_string())
-        }
+        // InvalidSavePointStatement: a connection left inside a failed transaction (see
+        // `fresh_after_release`), which is closed when it goes back to the pool.
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::InvalidSavePointStatement => StoreError::Unavailable(error.to_string()),
         _ => StoreError::Internal(error.to_string()),
     }
 }
@@ -27,10 +30,15 @@ pub(crate) fn from_sqlite_code(code: i32, message: String, described: String) ->
     match code {
         // 2067 UNIQUE, 1555 PRIMARY KEY
         2067 | 1555 => StoreError::Conflict(message),
-        // By primary code (the low byte), so that every extended code of a class counts: 5 BUSY
-        // (517 BUSY_SNAPSHOT, 261 BUSY_RECOVERY), 6 LOCKED, 10 IOERR (778 IOERR_WRITE on a full
-        // disk, 1034 IOERR_FSYNC, ...), 13 FULL, 14 CANTOPEN.
-        _ if matches!(code & 0xff, 5 | 6 | 10 | 13 | 14) => StoreError::Unavailable(message),
+        // Transient, by extended code, listed one by one: 5 BUSY (261 BUSY_RECOVERY, 517
+        // BUSY_SNAPSHOT, 773 BUSY_TIMEOUT), 6 LOCKED (262 LOCKED_SHAREDCACHE), 10 IOERR and the
+        // write side of a full or failing disk (778 IOERR_WRITE, 1034 IOERR_FSYNC, 1290
+        // IOERR_DIR_FSYNC, 1546 IOERR_TRUNCATE, 3082 IOERR_NOMEM), 13 FULL, 14 CANTOPEN. Read
+        // errors and corruption (266 IOERR_READ, 522 IOERR_SHORT_READ, 8202 IOERR_DATA, 8458
+        // IOERR_CORRUPTFS, 11 CORRUPT) are not: they are ours to look into, not to retry.
+        5 | 261 | 517 | 773 | 6 | 262 | 10 | 778 | 1034 | 1290 | 1546 | 3082 | 13 | 14 => {
+            StoreError::Unavailable(message)
+        }
         _ => StoreError::Internal(described),
     }
 }
@@ -43,13 +51,14 @@ mod code_tests {
     fn every_extended_code_of_a_transient_class_is_transient() {
         let class = |code| from_sqlite_code(code, String::new(), String::new());
         // BUSY and its kinds, LOCKED, IOERR_WRITE and IOERR_FSYNC (a full disk), FULL, CANTOPEN.
-        for code in [5, 517, 261, 6, 10, 778, 1034, 13, 14] {
+        for code in [5, 517, 261, 773, 6, 262, 10, 778, 1034, 1290, 1546, 3082, 13, 14] {
             assert!(matches!(class(code), StoreError::Unavailable(_)), "{code}");
         }
         assert!(matches!(class(2067), StoreError::Conflict(_)));
         assert!(matches!(class(1555), StoreError::Conflict(_)));
-        // CORRUPT and a foreign key violation are ours to fix, not to retry.
-        assert!(matches!(class(11), StoreError::Internal(_)));
-        assert!(matches!(class(787), StoreError::Internal(_)));
+        // Corruption, failing reads and a foreign key violation are ours to fix, not to retry.
+        for code in [11, 266, 522, 8202, 8458, 787] {
+            assert!(matches!(class(code), StoreError::Internal(_)), "{code}");
+        }
     }
 }

@@ -232,12 +232,17 @@ impl<'a> Sequence<'a> {
         let Some(index) = self.pick(client) else { return Ok(()) };
         let model = &self.clients[index];
         let allowed = model.exists && may_change(&self.people[by], model, by);
+        // The model follows the operation, never the server's answer, so that an answer that
+        // ignored the change is caught here and by the checks of secrets and tokens.
+        let (enabled, locked) = (patch.enabled, patch.locked.map(|locked| locked == Some(true)));
         let result = self.app.gatehouse.update_client(&self.actor(by), &model.id, patch, None, self.now).await;
         expect_outcome(&result, allowed, op)?;
         if let Ok(updated) = result {
             let model = &mut self.clients[index];
-            model.enabled = updated.enabled;
-            model.locked = updated.locked == Some(true);
+            model.enabled = enabled.unwrap_or(model.enabled);
+            model.locked = locked.unwrap_or(model.locked);
+            prop_assert_eq!(updated.enabled, model.enabled, "{:?}", op);
+            prop_assert_eq!(updated.locked == Some(true), model.locked, "{:?}", op);
         }
         self.verify(index).await
     }

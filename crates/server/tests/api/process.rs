@@ -349,6 +349,7 @@ async fn kill_9_at_random_moments_loses_no_acknowledged_write() {
                     else {
                         return;
                     };
+                    assert_eq!(response.status(), StatusCode::CREATED, "a write refused while the server was up");
                     let Ok(created) = response.json::<Value>().await else { return };
                     let id = created["client_id"].as_str().unwrap().to_owned();
                     let secret = created["client_secret"].as_str().unwrap().to_owned();
@@ -360,6 +361,7 @@ async fn kill_9_at_random_moments_loses_no_acknowledged_write() {
                         .send()
                         .await;
                     let Ok(minted) = minted else { return };
+                    assert_eq!(minted.status(), StatusCode::OK, "a token refused while the server was up");
                     let Ok(minted) = minted.json::<Value>().await else { return };
                     tokens.lock().unwrap().push(minted["access_token"].as_str().unwrap().to_owned());
                 }
@@ -367,7 +369,9 @@ async fn kill_9_at_random_moments_loses_no_acknowledged_write() {
         }
         tokio::time::sleep(Duration::from_millis(150 + random(600))).await;
         server.kill_9();
-        while writers.join_next().await.is_some() {}
+        while let Some(writer) = writers.join_next().await {
+            writer.unwrap();
+        }
     }
 
     let server = Server::start_on(port, dir.path(), &log).await;
@@ -405,24 +409,34 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_0() {
             .to_string();
         let head = format!(
             "POST /v1/clients HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {admin}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+             Content-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
             body.len()
         );
         let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
         let (first, rest) = body.split_at(body.len() / 2);
-        stream.write_all(format!("{head}{first}").as_bytes()).await.unwrap();
-        in_flight.push((stream, rest.to_owned()));
+        in_flight.push((stream, (first.to_owned(), rest.to_owned())));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // `Expect: 100-continue` proves each request reached its handler before the signal.
+    for (stream, _) in &mut in_flight {
+        let mut interim = [0u8; 25];
+        tokio::time::timeout(Duration::from_secs(10), stream.read_exact(&mut interim)).await.unwrap().unwrap();
+        assert_eq!(&interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
     let terminated = Command::new("kill").arg("-TERM").arg(server.child.id().to_string()).status().unwrap();
     assert!(terminated.success());
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(tokio::net::TcpStream::connect(&address).await.is_err(), "a new connection after SIGTERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(&address).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting connections 10 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
-    for (mut stream, rest) in in_flight {
+    for (mut stream, (first, rest)) in in_flight {
+        stream.write_all(first.as_bytes()).await.unwrap();
+        stream.flush().await.unwrap();
         stream.write_all(rest.as_bytes()).await.unwrap();
         let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut response)).await.unwrap().unwrap();
         assert!(response.starts_with("HTTP/1.1 201"), "{response}");
     }
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -503,28 +517,45 @@ async fn a_full_disk_answers_503_and_recovers_when_space_returns() {
     while filler.write_all(&chunk).is_ok() {}
     drop(filler);
 
+    // Eight writers at a time, as a busy server has them: a failed write must not leave the
+    // store unable to take the next one.
     let mut refused = 0;
-    for index in 0..300 {
-        let response = create(format!("full {index}")).await;
-        match response.status() {
-            StatusCode::CREATED => {}
-            StatusCode::SERVICE_UNAVAILABLE => {
-                assert!(response.headers().contains_key("retry-after"));
-                let body: Value = response.json().await.unwrap();
-                assert!(body["code"].is_number() && body["message"].is_string(), "{body}");
-                refused += 1;
-                if refused == 5 {
-                    break;
+    for round in 0..40 {
+        let mut writers = tokio::task::JoinSet::new();
+        for writer in 0..8 {
+            let (http, base, admin) = (http.clone(), server.base_url.clone(), admin.clone());
+            writers.spawn(async move {
+                let body = json!({"name": format!("full {round}.{writer}"), "locked": null,
+                    "scopes": {"products": ["SuperSIM"]}});
+                let response =
+                    http.post(format!("{base}/v1/clients")).bearer_auth(&admin).json(&body).send().await.unwrap();
+                let status = response.status();
+                let retry_after = response.headers().contains_key("retry-after");
+                (status, retry_after, response.text().await.unwrap())
+            });
+        }
+        while let Some(answer) = writers.join_next().await {
+            let (status, retry_after, body) = answer.unwrap();
+            match status {
+                StatusCode::CREATED => {}
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    assert!(retry_after, "a 503 without Retry-After");
+                    let body: Value = serde_json::from_str(&body).unwrap();
+                    assert!(body["code"].is_number() && body["message"].is_string(), "{body}");
+                    refused += 1;
+                }
+                other => {
+                    let log = std::fs::read_to_string(&log).unwrap_or_default();
+                    let tail = &log[log.len().saturating_sub(3000)..];
+                    panic!("a write on a full disk answered {other}: {body}\n{tail}")
                 }
             }
-            other => {
-                let log = std::fs::read_to_string(&log).unwrap_or_default();
-                let tail = &log[log.len().saturating_sub(3000)..];
-                panic!("a write on a full disk answered {other}: {}\n{tail}", response.text().await.unwrap())
-            }
+        }
+        if refused >= 16 {
+            break;
         }
     }
-    assert_eq!(refused, 5, "writes kept succeeding on a full disk");
+    assert!(refused >= 16, "writes kept succeeding on a full disk");
     let list = http
         .get(format!("{}/v1/clients?page_size=1&page_number=1", server.base_url))
         .bearer_auth(&admin)
