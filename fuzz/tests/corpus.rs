@@ -27,3 +27,23 @@ fn the_original_path_corpus_and_past_crashes_pass() {
 fn the_forwarded_corpus_and_past_crashes_pass() {
     assert!(replay("forwarded", gatehouse_fuzz::forwarded) >= 5);
 }
+
+#[test]
+fn the_client_auth_corpus_and_past_crashes_pass() {
+    assert!(replay("client_auth", gatehouse_fuzz::client_auth) >= 10);
+}
+
+#[test]
+fn the_paging_corpus_and_past_crashes_pass() {
+    assert!(replay("paging", gatehouse_fuzz::paging) >= 10);
+}
+
+#[test]
+fn the_access_token_corpus_and_past_crashes_pass() {
+    assert!(replay("access_token", gatehouse_fuzz::access_token) >= 10);
+}
+
+#[test]
+fn the_client_fields_corpus_and_past_crashes_pass() {
+    assert!(replay("client_fields", gatehouse_fuzz::client_fields) >= 8);
+}

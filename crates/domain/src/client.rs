@@ -211,6 +211,7 @@ impl AllowedIps {
                     }
                 },
             };
+            let net = ipv4_if_mapped(net);
             if !nets.contains(&net) {
                 nets.push(net);
             }
@@ -244,6 +245,20 @@ impl Serialize for AllowedIps {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.to_strings().serialize(serializer)
     }
+}
+
+/// An IPv4-mapped IPv6 entry (`::ffff:192.0.2.1`, `::ffff:10.0.0.0/104`) as the IPv4 entry it
+/// means: peers are matched as IPv4 addresses (see `AllowedIps::allows`), so kept as IPv6 it
+/// would never match anyone.
+fn ipv4_if_mapped(net: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = net
+        && let Some(v4) = v6.addr().to_ipv4_mapped()
+        && let Some(prefix) = v6.prefix_len().checked_sub(96)
+        && let Ok(mapped) = ipnet::Ipv4Net::new(v4, prefix)
+    {
+        return IpNet::V4(mapped.trunc());
+    }
+    net
 }
 
 /// Seed rule 12: `{"requests_per_second", "burst"}`.
@@ -308,6 +323,19 @@ impl fmt::Display for ClientType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `client_fields` fuzz target: an IPv4-mapped entry was kept as IPv6 and never
+    /// allowed anyone, the address it names included.
+    #[test]
+    fn ipv4_mapped_entries_allow_the_ipv4_addresses_they_name() {
+        let allowed = AllowedIps::parse(&["::ffff:192.0.2.1", "::ffff:10.0.0.0/104", "::ffff:0:0/95"]).unwrap();
+        // Wider than the mapped range: an IPv6 block, as written.
+        assert_eq!(allowed.to_strings(), ["192.0.2.1", "10.0.0.0/8", "::fffe:0:0/95"]);
+        assert!(allowed.allows("192.0.2.1".parse().unwrap()));
+        assert!(allowed.allows("::ffff:192.0.2.1".parse().unwrap()));
+        assert!(allowed.allows("10.200.0.1".parse().unwrap()));
+        assert!(!allowed.allows("192.0.2.2".parse().unwrap()));
+    }
 
     #[test]
     fn names_are_trimmed_and_counted_in_characters() {

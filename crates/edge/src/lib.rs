@@ -1,7 +1,10 @@
-//! What a gateway tells Gatehouse about the request it is guarding: the original path (which
-//! decides the product) and the forwarded client address (which decides rule 13's allowed IPs).
-//! Both can carry bytes the end user chose, so both are parsed here, strictly and once, by code
-//! with no dependencies: the fuzz targets in `fuzz/` build this crate alone.
+//! The untrusted text a request carries to Gatehouse, parsed strictly and once: what a gateway
+//! tells about the request it guards (the original path, which decides the product, and the
+//! forwarded client address, which decides rule 13's allowed IPs), how an OAuth client
+//! authenticates (Basic header, form body), and a listing's query. Each can carry bytes a caller
+//! chose. The crate has two small dependencies, so the fuzz targets in `fuzz/` build it quickly.
 
+pub mod client_auth;
 pub mod forwarded;
 pub mod original_path;
+pub mod paging;

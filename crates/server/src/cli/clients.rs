@@ -4,6 +4,8 @@
 use clap::builder::NonEmptyStringValueParser;
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, Subcommand, ValueEnum};
+// The server's largest page (file 001): `--all` takes as few requests as it can.
+use gatehouse_edge::paging::MAX_PAGE_SIZE;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -23,9 +25,6 @@ pub mod exit {
     /// The server failed (5xx) or answered something that is not its API.
     pub const SERVER_FAILED: u8 = 4;
 }
-
-/// The server's largest page (file 001), so `--all` takes as few requests as it can.
-const MAX_PAGE_SIZE: u32 = 500;
 
 #[derive(Args)]
 pub struct ClientsArgs {

@@ -1,14 +1,13 @@
-//! File 001's paging, shared by every listing: `page_size` and `page_number` both required and
-//! at least 1, `page_size` at most 500, never clamped silently (SECURITY.md).
+//! File 001's paging, shared by every listing (the parsing itself is `gatehouse_edge::paging`,
+//! where it is fuzzed), and the `meta` of a page.
 
 use std::collections::HashMap;
 
 use gatehouse_domain::store::PageRequest;
+use gatehouse_edge::paging;
 use serde::Serialize;
 
 use super::error::ApiError;
-
-pub const MAX_PAGE_SIZE: u32 = 500;
 
 /// A listing's query: the page and the other parameters, each given at most once.
 pub struct ListQuery {
@@ -22,32 +21,10 @@ impl ListQuery {
     /// Parses `query`, accepting `filters` besides the paging parameters; anything else is
     /// ignored.
     pub fn parse(query: &str, filters: &[&'static str]) -> Result<Self, ApiError> {
-        let mut params: HashMap<String, String> = HashMap::new();
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            let known = key == "page_size" || key == "page_number" || filters.contains(&key.as_ref());
-            if !known {
-                continue;
-            }
-            if params.contains_key(key.as_ref()) {
-                return Err(ApiError::invalid_parameter(&key, "is given more than once"));
-            }
-            if value.chars().any(char::is_control) || value.len() > 200 {
-                return Err(ApiError::invalid_parameter(
-                    &key,
-                    "must be at most 200 characters without control characters",
-                ));
-            }
-            params.insert(key.into_owned(), value.into_owned());
-        }
-        let number = |name: &str, max: u32| -> Result<u32, ApiError> {
-            let value = params.get(name).ok_or_else(|| ApiError::invalid_parameter(name, "is required"))?;
-            match value.parse::<u32>() {
-                Ok(number) if (1..=max).contains(&number) => Ok(number),
-                _ if max == u32::MAX => Err(ApiError::invalid_parameter(name, "must be a whole number of at least 1")),
-                _ => Err(ApiError::invalid_parameter(name, "must be a whole number from 1 to 500")),
-            }
-        };
-        let page = PageRequest { size: number("page_size", MAX_PAGE_SIZE)?, number: number("page_number", u32::MAX)? };
+        let parsed =
+            paging::parse(query, filters).map_err(|error| ApiError::invalid_parameter(&error.name, error.problem))?;
+        let page = PageRequest { size: parsed.page_size, number: parsed.page_number };
+        let params = parsed.params;
         let filters = filters.iter().filter_map(|name| params.get(*name).map(|value| (*name, value.clone()))).collect();
         Ok(Self { page, params, filters })
     }

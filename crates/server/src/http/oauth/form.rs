@@ -7,12 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, header};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use gatehouse_domain::ids::CredentialId;
 use gatehouse_domain::oauth::Caller;
 use gatehouse_domain::oauth::PresentedCredentials;
 use gatehouse_domain::secret::ClientSecret;
+use gatehouse_edge::client_auth::{self, FormError};
 
 use super::error::OAuthError;
 use crate::http::AppState;
@@ -127,33 +126,16 @@ async fn read_body(request: Request) -> Result<Bytes, OAuthError> {
 /// RFC 6749 §3.1: parameters must not be repeated. An empty value counts as absent; unknown
 /// parameters are ignored.
 fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> {
-    if body.is_empty() {
-        return Err(OAuthError::invalid_request("The request body is empty"));
-    }
-    let mut params = HashMap::new();
-    for (key, value) in form_urlencoded::parse(body) {
-        if params.contains_key(key.as_ref()) {
-            return Err(OAuthError::invalid_request("A parameter is repeated"));
-        }
-        params.insert(key.into_owned(), value.into_owned());
-    }
-    params.retain(|_, value| !value.is_empty());
-    // Keep "present but empty" distinct from "repeated": the check above saw every key.
-    Ok(params)
+    client_auth::parse_form(body).map_err(|error| match error {
+        FormError::Empty => OAuthError::invalid_request("The request body is empty"),
+        FormError::Repeated => OAuthError::invalid_request("A parameter is repeated"),
+    })
 }
 
-/// RFC 6749 §2.3.1 `client_secret_basic`: base64 of `id:secret`, split at the first colon, each
-/// part form-urldecoded, so `+`, `%2B` and `:` in secrets work.
+/// RFC 6749 §2.3.1 `client_secret_basic`, parsed at the door like body credentials.
 fn parse_basic(value: &HeaderValue) -> Option<PresentedCredentials> {
-    let value = value.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    let decoded = STANDARD.decode(encoded.trim()).ok()?;
-    let decoded = String::from_utf8(decoded).ok()?;
-    let (id, secret) = decoded.split_once(':')?;
-    presented(&form_decode(id)?, form_decode(secret)?)
+    let (id, secret) = client_auth::basic(value.to_str().ok()?)?;
+    presented(&id, secret)
 }
 
 /// The longest secret worth hashing: Gatehouse's are 48 characters.
@@ -170,14 +152,11 @@ fn presented(id: &str, secret: String) -> Option<PresentedCredentials> {
     Some(PresentedCredentials { id, client_secret: ClientSecret::from_presented(secret) })
 }
 
-/// `application/x-www-form-urlencoded` decoding of one value (`+` is a space).
-fn form_decode(text: &str) -> Option<String> {
-    let pair = format!("v={text}");
-    form_urlencoded::parse(pair.as_bytes()).next().map(|(_, value)| value.into_owned())
-}
-
 #[cfg(test)]
 mod tests {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+
     use super::*;
 
     fn basic(raw: &str) -> HeaderValue {
