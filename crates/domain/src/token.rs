@@ -340,6 +340,38 @@ mod tests {
         assert!(other_ring.verify(&token, now).is_err());
     }
 
+    /// SECURITY.md: an unknown `crit` is refused, and `jku`, `x5u` and `jwk` are ignored: the
+    /// key that verifies is always the ring's, by `kid`, never one a header names or carries.
+    #[test]
+    fn crit_is_refused_and_keys_named_in_a_header_are_never_used() {
+        let now = OffsetDateTime::now_utc();
+        let (ring, claims) = ring(now);
+        let ours = &ring.keys[0];
+        let kid = ours.public.kid.clone();
+        let payload = b64(&serde_json::to_string(&claims).unwrap());
+        let signed = |header: &str, signer: &Ed25519KeyPair| {
+            let input = format!("{}.{payload}", b64(header));
+            let signature = signer.sign(input.as_bytes());
+            format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+        };
+
+        let crit = format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"{kid}","crit":["exp"],"exp":1}}"#);
+        assert_eq!(ring.verify(&signed(&crit, &ours.signing), now), Err(TokenRejection::Header));
+
+        let (attackers, _) = self::ring(now);
+        let attacker = &attackers.keys[0];
+        for extra in [
+            r#""jku":"https://attacker.example/jwks.json""#.to_owned(),
+            r#""x5u":"https://attacker.example/cert.pem""#.to_owned(),
+            format!(r#""jwk":{{"kty":"OKP","crv":"Ed25519","x":"{}"}}"#, attacker.public.x),
+        ] {
+            let header = format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"{kid}",{extra}}}"#);
+            assert_eq!(ring.verify(&signed(&header, &attacker.signing), now), Err(TokenRejection::Invalid), "{extra}");
+            // Signed by the ring's own key, the same header verifies: the member is ignored.
+            assert!(ring.verify(&signed(&header, &ours.signing), now).is_ok(), "{extra}");
+        }
+    }
+
     #[test]
     fn a_rotated_key_is_published_before_it_signs_and_retired_after_the_longest_token() {
         let master = MasterKey::generate();

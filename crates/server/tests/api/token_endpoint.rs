@@ -268,3 +268,25 @@ async fn guessing_a_secret_is_throttled_per_client_and_address() {
     app.clock.advance(31);
     assert_eq!(request(&app.admin.client_secret, attacker).await.unwrap().status(), StatusCode::OK);
 }
+
+/// SECURITY.md: unknown parameters are ignored; a multipart body is refused like any body that
+/// is not a form.
+#[tokio::test]
+async fn unknown_parameters_are_ignored_and_multipart_bodies_refused() {
+    let app = TestApp::spawn().await;
+    let form = [("grant_type", "client_credentials"), ("audience", "https://api.example"), ("x-custom", "1")];
+    let response = app.token_request_basic(&app.admin, &form).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let body = "--XYZ\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\nclient_credentials\r\n--XYZ--\r\n";
+    let response = app
+        .http
+        .post(app.url("/api-services/v1/auth/token"))
+        .basic_auth(&app.admin.client_id, Some(&app.admin.client_secret))
+        .header("content-type", "multipart/form-data; boundary=XYZ")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    oauth_error(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+}
