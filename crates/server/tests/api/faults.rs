@@ -159,6 +159,16 @@ async fn postgres_down_means_fast_503s_and_recovery_without_a_restart() {
         .await
         .unwrap();
     assert_eq!(introspect.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // A revocation that cannot be recorded is not answered 200: the caller must retry.
+    let revoke = http
+        .post(format!("{base}/api-services/v1/auth/revoke"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", admin.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(revoke.headers().contains_key("retry-after"));
 
     postgres.start();
     let deadline = Instant::now() + Duration::from_secs(30);
