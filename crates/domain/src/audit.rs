@@ -61,6 +61,12 @@ pub struct AuditEvent {
     pub details: Value,
 }
 
+/// What a caller typed as an id, fit for the log: printable, at most 200 characters (and
+/// storable: PostgreSQL text holds no NUL).
+pub(crate) fn printable_id(id: &str) -> String {
+    id.chars().filter(|c| !c.is_control()).take(200).collect()
+}
+
 /// What an action was aimed at.
 pub struct Target<'a> {
     pub kind: &'static str,
@@ -98,9 +104,8 @@ impl AuditEvent {
             actor_email: Some(actor.email().to_string()),
             action: action.to_owned(),
             target_type: target.kind.to_owned(),
-            // A refused attempt may name anything the caller typed; keep it printable and short
-            // (and storable: PostgreSQL text holds no NUL).
-            target_id: target.id.chars().filter(|c| !c.is_control()).take(200).collect(),
+            // A refused attempt may name anything the caller typed.
+            target_id: printable_id(target.id),
             outcome,
             reason,
             source_ip: actor.source_ip.map(|ip| ip.to_string()),
@@ -198,13 +203,11 @@ impl RefusalBudget {
             *window = Window::starting(now);
         }
         let admission = match source {
-            RefusalSource::Actor(id) => {
-                let count = window.counts.entry(self.hasher.hash_one(("actor", id))).or_insert(0);
-                *count = count.saturating_add(1);
-                Self::judge(*count, Self::PER_ACTOR)
-            }
-            RefusalSource::GuessedUser(id) => {
-                let count = window.counts.entry(self.hasher.hash_one(("guessed", id))).or_insert(0);
+            RefusalSource::Actor(id) | RefusalSource::GuessedUser(id) => {
+                // Tagged, so that a user's own refused reads and the guesses at their password
+                // keep budgets of their own.
+                let tag = if matches!(source, RefusalSource::Actor(_)) { "actor" } else { "guessed" };
+                let count = window.counts.entry(self.hasher.hash_one((tag, id))).or_insert(0);
                 *count = count.saturating_add(1);
                 Self::judge(*count, Self::PER_ACTOR)
             }

@@ -357,7 +357,7 @@ impl Gatehouse {
             actor_email: refusal.claimed.map(|email| email.to_string()),
             action: refusal.action.to_owned(),
             target_type: refusal.target_type.to_owned(),
-            target_id: refusal.target_id.chars().filter(|c| !c.is_control()).take(200).collect(),
+            target_id: crate::audit::printable_id(refusal.target_id),
             outcome: Outcome::Denied,
             reason: Some(refusal.reason.to_owned()),
             source_ip: refusal.source.map(|ip| ip.to_string()),
