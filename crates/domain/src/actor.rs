@@ -14,7 +14,7 @@ pub enum Principal {
     User { user_id: UserId, email: Email },
     /// An API client, through an access token. `scopes` are the token's, fixed when it was
     /// minted (seed rule 6), not the client's current ones.
-    Client { client_id: ClientId, owner: Email, scopes: Scopes },
+    Client { client_id: ClientId, owner: Email, owner_id: UserId, scopes: Scopes },
 }
 
 /// An authenticated caller. An API client acts with its owner's role, narrowed by its scopes
@@ -30,11 +30,21 @@ pub struct Actor {
 }
 
 impl Actor {
-    /// The email that ownership is judged by: the user's own, or the API client's owner's.
+    /// The actor's email, for display and the audit log: the user's own, or the API client's
+    /// owner's.
     pub fn email(&self) -> &Email {
         match &self.principal {
             Principal::User { email, .. } => email,
             Principal::Client { owner, .. } => owner,
+        }
+    }
+
+    /// The person that ownership is judged by: the user, or the API client's owner. Never by
+    /// email: users of different accounts may share one.
+    pub fn owner_id(&self) -> &UserId {
+        match &self.principal {
+            Principal::User { user_id, .. } => user_id,
+            Principal::Client { owner_id, .. } => owner_id,
         }
     }
 
@@ -50,9 +60,9 @@ impl Actor {
         self.role == Role::Owner && !self.is_api_client()
     }
 
-    /// Whether this is the person with `email`, signed in as themself.
-    pub fn is_person(&self, email: &Email) -> bool {
-        matches!(&self.principal, Principal::User { email: own, .. } if own == email)
+    /// Whether this is the user `user_id`, signed in as themself.
+    pub fn is_person(&self, user_id: &UserId) -> bool {
+        matches!(&self.principal, Principal::User { user_id: own, .. } if own == user_id)
     }
 
     /// Owner-only actions (granting or removing the admin role, removing an admin): the owner
@@ -129,7 +139,7 @@ impl Actor {
         let owner_or_admin = self.role.is_owner_or_admin();
         // Seed rule 3: a locked client is changed only by the account owner, its admins and
         // the client owner.
-        if client.is_locked() && !owner_or_admin && self.email() != &client.client_owner {
+        if client.is_locked() && !owner_or_admin && self.owner_id() != &client.client_owner_id {
             return Err(DomainError::Locked);
         }
         // Renewing an admin client's key hands over its global powers, so only those who may

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::account::Email;
 use crate::error::ValidationError;
-use crate::ids::{AccountId, ClientId};
+use crate::ids::{AccountId, ClientId, UserId};
 
 /// Seed file 000: `admin` clients may hold global resources and products, `standard` clients
 /// only products.
@@ -290,7 +290,11 @@ pub struct Client {
     pub account_id: AccountId,
     pub name: ClientName,
     pub description: Description,
+    /// The owner's email, as the API shows it.
     pub client_owner: Email,
+    /// The owner: ownership is judged by user id, since users of different accounts may share
+    /// an email.
+    pub client_owner_id: UserId,
     pub client_type: ClientType,
     /// File 001: `true`, `false`, or `null` for a client that has never been locked.
     pub locked: Option<bool>,

@@ -7,14 +7,14 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::instrument;
 
-use crate::account::Email;
+use crate::account::{Email, Role, User};
 use crate::actor::Actor;
 use crate::audit::Target;
 use crate::client::{
     AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
 };
 use crate::error::{DomainError, ValidationError};
-use crate::ids::{AccountId, ClientId};
+use crate::ids::{AccountId, ClientId, UserId};
 use crate::secret::ClientSecret;
 use crate::service::Gatehouse;
 use crate::store::{PageRequest, StoreError};
@@ -136,6 +136,7 @@ impl Gatehouse {
             // Seed rule 2: the creator owns the client; an API client's owner owns what it
             // creates.
             client_owner: actor.email().clone(),
+            client_owner_id: actor.owner_id().clone(),
             client_type,
             locked: new.locked,
             enabled: true,
@@ -289,7 +290,7 @@ impl Gatehouse {
             // client's key is renewed only by its owner or the account owner, in person, or an
             // admin could take the owner's client and act as the owner after leaving (issue 18).
             if client.client_type == ClientType::Admin
-                && !(actor.is_owner_in_person() || actor.is_person(&client.client_owner))
+                && !(actor.is_owner_in_person() || actor.is_person(&client.client_owner_id))
             {
                 return Err(DomainError::Forbidden(
                     "only the client's owner or the account owner, signed in, renews an admin client's key".to_owned(),
@@ -336,14 +337,18 @@ impl Gatehouse {
         for _ in 0..5 {
             let current = self.visible_client(actor, client_id).await?;
             actor.may_change(&current)?;
-            let Some(user) = self.store.user_by_email(&current.account_id, new_owner).await? else {
-                // The owner of a child account lives in its parent: they qualify too.
-                let account_owner = self.account_owner(&current.account_id).await?;
-                if account_owner.as_ref().is_some_and(|owner| owner.email == *new_owner) {
-                    let current = self.rekeyed_if_handed_over(actor, current, new_owner, now).await?;
-                    return self.write_owner(&current, new_owner.clone(), now).await;
-                }
-                return Err(ValidationError::new("client_owner", "must be a user of the client's account").into());
+            // A user of the client's account; failing that, the account's owner, who for a child
+            // account lives in its parent.
+            let user = match self.store.user_by_email(&current.account_id, new_owner).await? {
+                Some(user) => user,
+                None => match self.account_owner(&current.account_id).await? {
+                    Some(owner) if owner.email == *new_owner => User { role: Role::Owner, ..owner },
+                    _ => {
+                        return Err(
+                            ValidationError::new("client_owner", "must be a user of the client's account").into()
+                        );
+                    }
+                },
             };
             if current.client_type == ClientType::Admin && !user.role.is_owner_or_admin() {
                 return Err(ValidationError::new(
@@ -352,8 +357,8 @@ impl Gatehouse {
                 )
                 .into());
             }
-            let current = self.rekeyed_if_handed_over(actor, current, &user.email, now).await?;
-            match self.write_owner(&current, user.email, now).await {
+            let current = self.rekeyed_if_handed_over(actor, current, &user.user_id, now).await?;
+            match self.write_owner(&current, &user, now).await {
                 Err(DomainError::Store(StoreError::VersionMismatch)) => continue,
                 other => return other,
             }
@@ -391,9 +396,10 @@ impl Gatehouse {
         Ok(client)
     }
 
-    async fn write_owner(&self, current: &Client, owner: Email, now: OffsetDateTime) -> Result<Client, DomainError> {
+    async fn write_owner(&self, current: &Client, owner: &User, now: OffsetDateTime) -> Result<Client, DomainError> {
         let mut updated = current.clone();
-        updated.client_owner = owner;
+        updated.client_owner = owner.email.clone();
+        updated.client_owner_id = owner.user_id.clone();
         updated.date_updated = now;
         match self.store.update_client(&updated, current.version).await {
             Ok(client) => {
@@ -410,7 +416,7 @@ impl Gatehouse {
         &self,
         actor: &Actor,
         current: Client,
-        new_owner: &Email,
+        new_owner: &UserId,
         now: OffsetDateTime,
     ) -> Result<Client, DomainError> {
         if current.client_type == ClientType::Admin && !actor.is_person(new_owner) {

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tracing::instrument;
 
-use crate::account::{Email, Role};
+use crate::account::Role;
 use crate::actor::{Actor, Principal};
 use crate::client::{Client, GlobalResource, Scopes};
 use crate::error::{AuthError, TokenError};
-use crate::ids::{AccountId, ClientId, CredentialId, ProfileId, TokenId};
+use crate::ids::{AccountId, ClientId, CredentialId, ProfileId, TokenId, UserId};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::secret::ClientSecret;
 use crate::service::{Gatehouse, scopes_from_claim};
@@ -388,13 +388,14 @@ impl Gatehouse {
         now: OffsetDateTime,
     ) -> Result<Actor, AuthError> {
         let (claims, client) = self.active_token(token, now).await?.ok_or(AuthError::InvalidToken)?;
-        let role = self.owner_role(&client.account_id, &client.client_owner).await?;
+        let role = self.owner_role(&client.account_id, &client.client_owner_id).await?;
         Ok(Actor {
             account_id: client.account_id.clone(),
             role,
             principal: Principal::Client {
                 client_id: client.client_id,
                 owner: client.client_owner,
+                owner_id: client.client_owner_id,
                 scopes: scopes_from_claim(&claims.scope),
             },
             source_ip: source,
@@ -403,19 +404,26 @@ impl Gatehouse {
 
     /// The role a client's owner holds in the account that holds the client: their role there,
     /// or, for an owner or admin of an ancestor account, that role (DESIGN.md: the parent's
-    /// owner and admins act in its child accounts; issue 18: a child account's clients owned by
-    /// the parent's owner were treated as a developer's). An owner who is no longer a user of
-    /// any of these accounts, or only a developer of an ancestor, lends no powers.
-    async fn owner_role(&self, account_id: &AccountId, owner: &Email) -> Result<Role, StoreError> {
+    /// owner and admins act in its child accounts; a child account's clients owned by the
+    /// parent's owner were once treated as a developer's). An owner who is no longer a user of
+    /// any of these accounts, or only a developer of an ancestor, lends no powers. The owner is
+    /// the user the client names by id, never whoever shares their email in a nearer account.
+    async fn owner_role(&self, account_id: &AccountId, owner_id: &UserId) -> Result<Role, StoreError> {
         // Accounts nest a few levels at most; the bound only stops a corrupt cycle.
         const MAX_DEPTH: usize = 16;
+        let Some(owner) = self.store.user(owner_id).await? else {
+            return Ok(Role::Developer);
+        };
+        if owner.account_id == *account_id {
+            return Ok(owner.role);
+        }
+        if !owner.role.is_owner_or_admin() {
+            return Ok(Role::Developer);
+        }
         let mut account_id = account_id.clone();
-        for depth in 0..MAX_DEPTH {
-            if let Some(user) = self.store.user_by_email(&account_id, owner).await? {
-                let acts_here = depth == 0 || user.role.is_owner_or_admin();
-                return Ok(if acts_here { user.role } else { Role::Developer });
-            }
+        for _ in 0..MAX_DEPTH {
             match self.store.account(&account_id).await?.and_then(|account| account.parent_account_id) {
+                Some(parent) if parent == owner.account_id => return Ok(owner.role),
                 Some(parent) => account_id = parent,
                 None => break,
             }

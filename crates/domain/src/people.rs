@@ -90,10 +90,16 @@ pub struct NewUser {
 impl Gatehouse {
     /// `POST /v1/auth/login`: email and password for a session. Unknown email and wrong password
     /// are the same error after the same work; repeated failures for one email are throttled.
+    ///
+    /// Users of different accounts may share an email, so a login is to one account: `account`,
+    /// or the installation's own (root) account. Never "wherever the email is": whoever made a
+    /// user somewhere would learn, from whether its password signs in, whether the email exists
+    /// elsewhere.
     #[instrument(skip_all)]
     pub async fn login(
         &self,
         email: &str,
+        account: Option<&str>,
         password: String,
         source: Option<IpAddr>,
         now: OffsetDateTime,
@@ -113,9 +119,15 @@ impl Gatehouse {
                 .await;
             return Err(LoginError::Throttled { retry_after_seconds });
         }
-        let found = match &claimed {
-            Some(email) => self.store.user_for_login(email).await?,
-            None => None,
+        // An account id that cannot be one names nobody, like an unknown email.
+        // An account id that cannot be one names nobody, like an unknown email.
+        let account = match account {
+            Some(account) => Some(AccountId::from_string(account)).filter(AccountId::is_well_formed),
+            None => self.store.root_account().await?,
+        };
+        let found = match (&claimed, &account) {
+            (Some(email), Some(account)) => self.store.user_for_login(account, email).await?,
+            _ => None,
         };
         let (user, hash) = found.unzip();
         // The dummy hash too is made on the bounded pool, the first time it is needed.
@@ -257,7 +269,9 @@ impl Gatehouse {
                 self.password_work.run(move || hash_password(&password)).await.map_err(|_| DomainError::Busy)??
             };
             self.store.insert_user(&user, &hash).await.map_err(|error| match error {
-                StoreError::Conflict(_) => DomainError::Conflict("a user with this email already exists".to_owned()),
+                StoreError::Conflict(_) => {
+                    DomainError::Conflict("a user with this email already exists in this account".to_owned())
+                }
                 other => other.into(),
             })?;
             tracing::info!(user_id = %user.user_id, "user created");

@@ -223,6 +223,7 @@ impl Gatehouse {
             name: ClientName::parse("Bootstrap admin client")?,
             description: Description::parse("Created by gatehouse init")?,
             client_owner: owner_email.clone(),
+            client_owner_id: owner.user_id.clone(),
             client_type: ClientType::Admin,
             locked: Some(true),
             enabled: true,

@@ -81,13 +81,16 @@ pub trait AccountStore: Send + Sync {
 
 #[async_trait]
 pub trait UserStore: Send + Sync {
-    /// `Conflict` if the email is taken (emails are unique across accounts).
+    /// `Conflict` if the account has a user with this email. Other accounts may have one: an
+    /// email is unique within an account only, so that no account learns which emails another
+    /// holds.
     async fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), StoreError>;
     async fn user(&self, user_id: &UserId) -> Result<Option<User>, StoreError>;
     /// A user of `account_id` by email.
     async fn user_by_email(&self, account_id: &AccountId, email: &Email) -> Result<Option<User>, StoreError>;
-    /// The user and their Argon2id hash, for login only.
-    async fn user_for_login(&self, email: &Email) -> Result<Option<(User, String)>, StoreError>;
+    /// The user of `account_id` with this email and their Argon2id hash, for login only.
+    async fn user_for_login(&self, account_id: &AccountId, email: &Email)
+    -> Result<Option<(User, String)>, StoreError>;
     /// An account's users, oldest first.
     async fn users(&self, account_id: &AccountId) -> Result<Vec<User>, StoreError>;
     async fn update_user_role(&self, user_id: &UserId, role: Role) -> Result<(), StoreError>;

@@ -24,14 +24,15 @@ fn now() -> OffsetDateTime {
     now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap()
 }
 
-fn client(account_id: &AccountId, owner: &str, name: &str, client_type: ClientType) -> Client {
+fn client(account_id: &AccountId, owner: &User, name: &str, client_type: ClientType) -> Client {
     let at = now();
     Client {
         client_id: ClientId::generate(),
         account_id: account_id.clone(),
         name: ClientName::parse(name).unwrap(),
         description: Description::parse("contract").unwrap(),
-        client_owner: Email::parse(owner).unwrap(),
+        client_owner: owner.email.clone(),
+        client_owner_id: owner.user_id.clone(),
         client_type,
         locked: None,
         enabled: true,
@@ -74,7 +75,7 @@ fn bootstrap_data() -> Bootstrap {
         role: Role::Owner,
         date_created: now(),
     };
-    let admin = client(&account.account_id, owner.email.as_str(), "bootstrap", ClientType::Admin);
+    let admin = client(&account.account_id, &owner, "bootstrap", ClientType::Admin);
     Bootstrap {
         account,
         owner,
@@ -132,7 +133,7 @@ async fn bootstrap_is_once_and_complete(store: &dyn Store) {
         owner: owner.clone(),
         owner_password_hash: String::new(),
         products: vec![],
-        client: client(&account_id, owner.email.as_str(), "again", ClientType::Admin),
+        client: client(&account_id, &owner, "again", ClientType::Admin),
         client_secret_hash: hash(2),
     };
     assert!(matches!(store.bootstrap(&again).await, Err(StoreError::Conflict(_))));
@@ -142,7 +143,7 @@ async fn clients_round_trip_page_and_version(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
     let mut made = Vec::new();
     for index in 0..5 {
-        let mut c = client(&account_id, owner.email.as_str(), &format!("c{index}"), ClientType::Standard);
+        let mut c = client(&account_id, &owner, &format!("c{index}"), ClientType::Standard);
         c.locked = Some(index % 2 == 0);
         store.insert_client(&c, &hash(3)).await.unwrap();
         made.push(c);
@@ -172,7 +173,7 @@ async fn clients_round_trip_page_and_version(store: &dyn Store) {
 
 async fn renew_and_delete(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
-    let c = client(&account_id, owner.email.as_str(), "renewed", ClientType::Standard);
+    let c = client(&account_id, &owner, "renewed", ClientType::Standard);
     store.insert_client(&c, &hash(4)).await.unwrap();
     let renewed = store.renew_client_secret(&c.client_id, &hash(5), now()).await.unwrap();
     assert_eq!(renewed.secret_generation, 2);
@@ -201,7 +202,7 @@ fn token(client: &Client, profile: Option<&AccessProfile>, issued: OffsetDateTim
 /// over them, and a record that cannot be written fails alone.
 async fn the_ledger_records_concurrent_tokens_and_isolates_a_bad_one(store: Arc<dyn Store>) {
     let (account_id, owner, _) = bootstrap(store.as_ref()).await;
-    let c = client(&account_id, owner.email.as_str(), "ledger", ClientType::Standard);
+    let c = client(&account_id, &owner, "ledger", ClientType::Standard);
     store.insert_client(&c, &hash(50)).await.unwrap();
     let ledger = Arc::new(crate::token_ledger::TokenLedger::start(store.clone(), LiveTokenCap::default()));
     let at = now();
@@ -244,7 +245,7 @@ fn recorded(evicted: Vec<TokenId>) -> RecordOutcome {
 
 async fn tokens_cap_state_revoke_and_purge(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
-    let c = client(&account_id, owner.email.as_str(), "tokens", ClientType::Standard);
+    let c = client(&account_id, &owner, "tokens", ClientType::Standard);
     store.insert_client(&c, &hash(7)).await.unwrap();
     let start = now();
     let cap = LiveTokenCap::default();
@@ -286,7 +287,7 @@ async fn tokens_cap_state_revoke_and_purge(store: &dyn Store) {
 /// windows of 2,000): every expired one goes, every live one stays.
 async fn the_purge_reaches_every_expired_token(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
-    let c = client(&account_id, owner.email.as_str(), "many tokens", ClientType::Standard);
+    let c = client(&account_id, &owner, "many tokens", ClientType::Standard);
     store.insert_client(&c, &hash(50)).await.unwrap();
     let start = now();
     let uncapped = LiveTokenCap { max_live: 10_000, policy: CapPolicy::Refuse };
@@ -319,8 +320,8 @@ async fn the_purge_reaches_every_expired_token(store: &dyn Store) {
 /// a client that has changed since is not recorded at all.
 async fn token_batches(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
-    let a = client(&account_id, owner.email.as_str(), "batch a", ClientType::Standard);
-    let b = client(&account_id, owner.email.as_str(), "batch b", ClientType::Standard);
+    let a = client(&account_id, &owner, "batch a", ClientType::Standard);
+    let b = client(&account_id, &owner, "batch b", ClientType::Standard);
     store.insert_client(&a, &hash(40)).await.unwrap();
     store.insert_client(&b, &hash(41)).await.unwrap();
     let at = now();
@@ -365,7 +366,7 @@ async fn token_batches(store: &dyn Store) {
     assert_eq!(store.token_state(&twice.jti).await.unwrap(), None);
     let after = token(&a, None, at);
     assert!(matches!(store.record_token(&after, cap, at).await.unwrap(), RecordOutcome::Recorded { .. }));
-    let c = client(&account_id, owner.email.as_str(), "after a failed batch", ClientType::Standard);
+    let c = client(&account_id, &owner, "after a failed batch", ClientType::Standard);
     store.insert_client(&c, &hash(42)).await.unwrap();
 }
 
@@ -381,9 +382,28 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
     store.insert_user(&dev, "$argon2id$dev").await.unwrap();
     let clash = User { user_id: UserId::generate(), ..dev.clone() };
     assert!(matches!(store.insert_user(&clash, "x").await, Err(StoreError::Conflict(_))));
-    let (found, password_hash) = store.user_for_login(&dev.email).await.unwrap().unwrap();
+    let (found, password_hash) = store.user_for_login(&account_id, &dev.email).await.unwrap().unwrap();
     assert_eq!((found, password_hash.as_str()), (dev.clone(), "$argon2id$dev"));
     assert_eq!(store.user_by_email(&account_id, &dev.email).await.unwrap().unwrap(), dev);
+
+    // Another account may have a user with the same email: each is found in its own account.
+    let (other_account, other_owner, _) = bootstrap(store).await;
+    let copy = User { user_id: UserId::generate(), account_id: other_account.clone(), ..dev.clone() };
+    store.insert_user(&copy, "$argon2id$copy").await.unwrap();
+    let login = |account: AccountId| {
+        let email = dev.email.clone();
+        async move { store.user_for_login(&account, &email).await.unwrap().map(|(user, hash)| (user.user_id, hash)) }
+    };
+    assert_eq!(login(other_account.clone()).await, Some((copy.user_id.clone(), "$argon2id$copy".to_owned())));
+    assert_eq!(login(account_id.clone()).await, Some((dev.user_id.clone(), "$argon2id$dev".to_owned())));
+    assert_eq!(login(AccountId::generate()).await, None);
+    assert_eq!(store.user_by_email(&other_account, &dev.email).await.unwrap().unwrap(), copy);
+    // Ownership follows the user id, not the email: the copy's removal hands over only its own.
+    let copys = client(&other_account, &copy, "the copy's", ClientType::Standard);
+    store.insert_client(&copys, &hash(11)).await.unwrap();
+    assert_eq!(store.delete_user(&copy.user_id).await.unwrap(), std::slice::from_ref(&copys.client_id));
+    let copys = store.client(&copys.client_id).await.unwrap().unwrap();
+    assert_eq!((copys.client_owner, copys.client_owner_id), (other_owner.email, other_owner.user_id));
     let listed: Vec<UserId> = store.users(&account_id).await.unwrap().into_iter().map(|u| u.user_id).collect();
     assert_eq!(listed, [owner.user_id.clone(), dev.user_id.clone()]);
     store.update_user_role(&dev.user_id, Role::Admin).await.unwrap();
@@ -412,9 +432,9 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
     ));
     store.update_user_role(&dev.user_id, Role::Developer).await.unwrap();
 
-    let owned = client(&account_id, dev.email.as_str(), "owned", ClientType::Standard);
+    let owned = client(&account_id, &dev, "owned", ClientType::Standard);
     store.insert_client(&owned, &hash(8)).await.unwrap();
-    let admin_client = client(&account_id, dev.email.as_str(), "owned admin", ClientType::Admin);
+    let admin_client = client(&account_id, &dev, "owned admin", ClientType::Admin);
     store.insert_client(&admin_client, &hash(9)).await.unwrap();
     let mut handed = store.delete_user(&dev.user_id).await.unwrap();
     handed.sort();
@@ -422,11 +442,12 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
     expected.sort();
     assert_eq!(handed, expected);
     let kept = store.client(&owned.client_id).await.unwrap().unwrap();
-    assert_eq!((kept.client_owner.clone(), kept.enabled), (owner.email.clone(), true), "handed over");
+    let owned_by = |client: &Client| (client.client_owner.clone(), client.client_owner_id.clone(), client.enabled);
+    assert_eq!(owned_by(&kept), (owner.email.clone(), owner.user_id.clone(), true), "handed over");
     let admin_after = store.client(&admin_client.client_id).await.unwrap().unwrap();
     assert_eq!(
-        (admin_after.client_owner, admin_after.enabled),
-        (owner.email.clone(), false),
+        owned_by(&admin_after),
+        (owner.email.clone(), owner.user_id.clone(), false),
         "admin clients are disabled"
     );
     assert!(store.session_user(&session.token_hash, now()).await.unwrap().is_none(), "sessions go with the user");
@@ -465,7 +486,7 @@ async fn audit_is_newest_first_and_filtered(store: &dyn Store) {
 
 async fn profiles_round_trip(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
-    let c = client(&account_id, owner.email.as_str(), "profiled", ClientType::Standard);
+    let c = client(&account_id, &owner, "profiled", ClientType::Standard);
     store.insert_client(&c, &hash(10)).await.unwrap();
     let profile = |index: u8, method: AuthMethod| AccessProfile {
         profile_id: ProfileId::generate(),
@@ -532,7 +553,7 @@ async fn products_and_keys(store: &dyn Store) {
     assert!(store.products(&account_id).await.unwrap().contains(&changed));
     assert!(!store.product_in_use(&account_id, "Billing").await.unwrap());
     assert!(store.product_in_use(&account_id, "SuperSIM").await.unwrap(), "the bootstrap client holds it");
-    let mut user = client(&account_id, owner.email.as_str(), "billing", ClientType::Standard);
+    let mut user = client(&account_id, &owner, "billing", ClientType::Standard);
     user.scopes.products = ["Billing".to_owned()].into_iter().collect();
     store.insert_client(&user, &hash(30)).await.unwrap();
     assert!(store.product_in_use(&account_id, "Billing").await.unwrap());

@@ -39,7 +39,7 @@ use crate::rows::{AccountRow, AuditRow, ClientRow, ProfileRow, SigningKeyRow, Us
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Column list shared by every query that reads a whole client.
-const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_owner, client_type, locked, enabled, \
+const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_owner, client_owner_id, client_type, locked, enabled, \
      global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_generation, version, \
      date_created, date_updated";
 
@@ -121,16 +121,17 @@ async fn insert_client_in(
     secret_hash: &SecretHash,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "insert into clients (client_id, account_id, name, description, client_owner, client_type, locked, enabled, \
-         global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_hash, secret_generation, \
-         version, date_created, date_updated) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        "insert into clients (client_id, account_id, name, description, client_owner, client_owner_id, client_type, \
+         locked, enabled, global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_hash, \
+         secret_generation, version, date_created, date_updated) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
     )
     .bind(client.client_id.as_str())
     .bind(client.account_id.as_str())
     .bind(client.name.as_str())
     .bind(client.description.as_str())
     .bind(client.client_owner.as_str())
+    .bind(client.client_owner_id.as_str())
     .bind(client.client_type.as_str())
     .bind(client.locked)
     .bind(client.enabled)
@@ -372,10 +373,16 @@ impl UserStore for PostgresStore {
         row.map(UserRow::into_user).transpose()
     }
 
-    async fn user_for_login(&self, email: &Email) -> Result<Option<(User, String)>, StoreError> {
+    async fn user_for_login(
+        &self,
+        account_id: &AccountId,
+        email: &Email,
+    ) -> Result<Option<(User, String)>, StoreError> {
         let row: Option<(String, String, String, String, OffsetDateTime, String)> = sqlx::query_as(
-            "select user_id, account_id, email, role, date_created, password_hash from users where email = $1",
+            "select user_id, account_id, email, role, date_created, password_hash from users \
+             where account_id = $1 and email = $2",
         )
+        .bind(account_id.as_str())
         .bind(email.as_str())
         .fetch_optional(&self.pool)
         .await
@@ -446,7 +453,7 @@ impl UserStore for PostgresStore {
 
     async fn delete_user(&self, user_id: &UserId) -> Result<Vec<ClientId>, StoreError> {
         let mut tx = self.begin().await?;
-        // The hand-over below matches clients by owner email. A client write in flight (an
+        // The hand-over below matches clients by owner. A client write in flight (an
         // edit or insert naming this user as owner, not yet committed) would be invisible to
         // it and commit afterwards, owned by nobody. Waiting out every client write first (the
         // mode conflicts with inserts, updates and deletes on clients, and with itself, not with
@@ -454,21 +461,21 @@ impl UserStore for PostgresStore {
         // order SQLite's single writer gives. Edits that read the client before the hand-over
         // fail on its version bump.
         sqlx::query("lock table clients in share row exclusive mode").execute(&mut *tx).await.map_err(map_error)?;
-        let email: Option<String> = sqlx::query_scalar("select email from users where user_id = $1 for update")
+        let exists: Option<i32> = sqlx::query_scalar("select 1 from users where user_id = $1 for update")
             .bind(user_id.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(map_error)?;
-        let email = email.ok_or(StoreError::NotFound)?;
+        exists.ok_or(StoreError::NotFound)?;
         // Each client the user owned passes to the owner of the client's own account.
         let handed_over: Vec<String> = sqlx::query_scalar(
-            "update clients set client_owner = ( \
-               select u.email from accounts a join users u on u.user_id = a.owner_user_id \
+            "update clients set (client_owner_id, client_owner) = ( \
+               select u.user_id, u.email from accounts a join users u on u.user_id = a.owner_user_id \
                where a.account_id = clients.account_id), \
                enabled = case when client_type = 'admin' then false else enabled end, version = version + 1 \
-             where client_owner = $1 returning client_id",
+             where client_owner_id = $1 returning client_id",
         )
-        .bind(&email)
+        .bind(user_id.as_str())
         .fetch_all(&mut *tx)
         .await
         .map_err(map_error)?;
@@ -641,15 +648,17 @@ impl ClientStore for PostgresStore {
         // A concurrent update of the same version waits for this one's row lock, then finds
         // the version moved on and matches nothing.
         let row: Option<ClientRow> = sqlx::query_as(&format!(
-            "update clients set name = $1, description = $2, client_owner = $3, client_type = $4, locked = $5, \
-             enabled = $6, global_resources = $7, products = $8, token_expiry_seconds = $9, allowed_ips = $10, \
-             rate_limit = $11, date_updated = $12, version = version + 1 \
-             where client_id = $13 and version = $14 \
+            "update clients set name = $1, description = $2, client_owner = $3, client_owner_id = $4, \
+             client_type = $5, locked = $6, enabled = $7, global_resources = $8, products = $9, \
+             token_expiry_seconds = $10, allowed_ips = $11, rate_limit = $12, date_updated = $13, \
+             version = version + 1 \
+             where client_id = $14 and version = $15 \
              returning {CLIENT_COLUMNS}, null::bytea as secret_hash"
         ))
         .bind(client.name.as_str())
         .bind(client.description.as_str())
         .bind(client.client_owner.as_str())
+        .bind(client.client_owner_id.as_str())
         .bind(client.client_type.as_str())
         .bind(client.locked)
         .bind(client.enabled)

@@ -104,13 +104,14 @@ fn email(value: &str) -> Email {
     Email::parse(value).unwrap()
 }
 
-fn client_of(account_id: &AccountId, owner: &str, at: OffsetDateTime) -> Client {
+fn client_of(account_id: &AccountId, owner: &User, at: OffsetDateTime) -> Client {
     Client {
         client_id: ClientId::generate(),
         account_id: account_id.clone(),
         name: ClientName::parse("Robert'); DROP TABLE clients;-- 🦀").unwrap(),
         description: Description::parse("a test client").unwrap(),
-        client_owner: email(owner),
+        client_owner: owner.email.clone(),
+        client_owner_id: owner.user_id.clone(),
         client_type: ClientType::Admin,
         locked: None,
         enabled: true,
@@ -132,6 +133,13 @@ fn bootstrap() -> Bootstrap {
     let at = now();
     let account_id = AccountId::generate();
     let owner_id = UserId::generate();
+    let owner = User {
+        user_id: owner_id.clone(),
+        account_id: account_id.clone(),
+        email: email("owner@example.com"),
+        role: Role::Owner,
+        date_created: at,
+    };
     Bootstrap {
         account: Account {
             account_id: account_id.clone(),
@@ -140,16 +148,10 @@ fn bootstrap() -> Bootstrap {
             owner_user_id: owner_id.clone(),
             date_created: at,
         },
-        owner: User {
-            user_id: owner_id,
-            account_id: account_id.clone(),
-            email: email("owner@example.com"),
-            role: Role::Owner,
-            date_created: at,
-        },
+        client: client_of(&account_id, &owner, at),
+        owner,
         owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
         products: Product::defaults(),
-        client: client_of(&account_id, "owner@example.com", at),
         client_secret_hash: SecretHash::from_bytes(vec![7; 32]),
     }
 }
@@ -518,7 +520,7 @@ async fn every_method_behaves_as_in_sqlite() {
     assert_eq!(store.user(&dev.user_id).await.unwrap(), Some(dev.clone()));
     assert_eq!(store.user_by_email(&account_id, &dev.email).await.unwrap(), Some(dev.clone()));
     assert_eq!(store.user_by_email(&child.account_id, &dev.email).await.unwrap(), None);
-    assert_eq!(store.user_for_login(&dev.email).await.unwrap(), Some((dev.clone(), "hash".to_owned())));
+    assert_eq!(store.user_for_login(&account_id, &dev.email).await.unwrap(), Some((dev.clone(), "hash".to_owned())));
     assert_eq!(store.users(&account_id).await.unwrap(), vec![boot.owner.clone(), dev.clone()]);
     store.update_user_role(&dev.user_id, Role::Admin).await.unwrap();
     assert_eq!(store.user(&dev.user_id).await.unwrap().unwrap().role, Role::Admin);
@@ -538,7 +540,7 @@ async fn every_method_behaves_as_in_sqlite() {
     assert_eq!(client, boot.client);
     let (_, hash) = store.client_with_secret(&client.client_id).await.unwrap().unwrap();
     assert_eq!(hash, boot.client_secret_hash);
-    let mut standard = client_of(&account_id, "dev@example.com", now());
+    let mut standard = client_of(&account_id, &dev, now());
     standard.client_type = ClientType::Standard;
     standard.scopes.global_resources.clear();
     standard.locked = Some(false);
@@ -569,7 +571,7 @@ async fn every_method_behaves_as_in_sqlite() {
     // Deleting a user hands their clients to the account's owner.
     store.delete_user(&dev.user_id).await.unwrap();
     let handed = store.client(&standard.client_id).await.unwrap().unwrap();
-    assert_eq!(handed.client_owner, boot.owner.email);
+    assert_eq!((handed.client_owner, handed.client_owner_id), (boot.owner.email.clone(), boot.owner.user_id.clone()));
     assert_eq!(handed.version, 4);
     assert_eq!(store.session_user(&session.token_hash, now()).await.unwrap(), None);
     assert!(matches!(store.delete_user(&dev.user_id).await, Err(StoreError::NotFound)));

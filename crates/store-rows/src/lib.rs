@@ -35,6 +35,8 @@ pub struct ClientRow {
     name: String,
     description: String,
     client_owner: String,
+    /// Nullable in SQLite only, where a column added later cannot be `not null`; always written.
+    client_owner_id: Option<String>,
     client_type: String,
     locked: Option<bool>,
     enabled: bool,
@@ -68,6 +70,9 @@ impl ClientRow {
             name: ClientName::parse(&self.name).map_err(corrupt)?,
             description: Description::parse(&self.description).map_err(corrupt)?,
             client_owner: Email::parse(&self.client_owner).map_err(corrupt)?,
+            client_owner_id: UserId::from_string(
+                self.client_owner_id.ok_or_else(|| StoreError::Internal("a client without an owner id".to_owned()))?,
+            ),
             client_type: self.client_type.parse::<ClientType>().map_err(corrupt)?,
             locked: self.locked,
             enabled: self.enabled,

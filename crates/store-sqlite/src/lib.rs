@@ -35,7 +35,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Column list shared by every query that reads a whole client.
-const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_owner, client_type, locked, enabled, \
+const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_owner, client_owner_id, client_type, locked, enabled, \
      global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_generation, version, \
      date_created, date_updated";
 
@@ -131,16 +131,17 @@ async fn insert_client_in(
     secret_hash: &SecretHash,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "insert into clients (client_id, account_id, name, description, client_owner, client_type, locked, enabled, \
-         global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_hash, secret_generation, \
-         version, date_created, date_updated) \
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "insert into clients (client_id, account_id, name, description, client_owner, client_owner_id, client_type, \
+         locked, enabled, global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_hash, \
+         secret_generation, version, date_created, date_updated) \
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(client.client_id.as_str())
     .bind(client.account_id.as_str())
     .bind(client.name.as_str())
     .bind(client.description.as_str())
     .bind(client.client_owner.as_str())
+    .bind(client.client_owner_id.as_str())
     .bind(client.client_type.as_str())
     .bind(client.locked)
     .bind(client.enabled)
@@ -402,10 +403,16 @@ impl UserStore for SqliteStore {
         row.map(UserRow::into_user).transpose()
     }
 
-    async fn user_for_login(&self, email: &Email) -> Result<Option<(User, String)>, StoreError> {
+    async fn user_for_login(
+        &self,
+        account_id: &AccountId,
+        email: &Email,
+    ) -> Result<Option<(User, String)>, StoreError> {
         let row: Option<(String, String, String, String, OffsetDateTime, String)> = sqlx::query_as(
-            "select user_id, account_id, email, role, date_created, password_hash from users where email = ?",
+            "select user_id, account_id, email, role, date_created, password_hash from users \
+             where account_id = ? and email = ?",
         )
+        .bind(account_id.as_str())
         .bind(email.as_str())
         .fetch_optional(&self.readers)
         .await
@@ -474,21 +481,21 @@ impl UserStore for SqliteStore {
 
     async fn delete_user(&self, user_id: &UserId) -> Result<Vec<ClientId>, StoreError> {
         let mut tx = self.begin().await?;
-        let email: Option<String> = sqlx::query_scalar("select email from users where user_id = ?")
+        let exists: Option<i64> = sqlx::query_scalar("select 1 from users where user_id = ?")
             .bind(user_id.as_str())
             .fetch_optional(&mut *tx)
             .await
             .map_err(map_error)?;
-        let email = email.ok_or(StoreError::NotFound)?;
+        exists.ok_or(StoreError::NotFound)?;
         // Each client the user owned passes to the owner of the client's own account.
         let handed_over: Vec<String> = sqlx::query_scalar(
-            "update clients set client_owner = ( \
-               select u.email from accounts a join users u on u.user_id = a.owner_user_id \
+            "update clients set (client_owner_id, client_owner) = ( \
+               select u.user_id, u.email from accounts a join users u on u.user_id = a.owner_user_id \
                where a.account_id = clients.account_id), \
                enabled = case when client_type = 'admin' then 0 else enabled end, version = version + 1 \
-             where client_owner = ? returning client_id",
+             where client_owner_id = ? returning client_id",
         )
-        .bind(&email)
+        .bind(user_id.as_str())
         .fetch_all(&mut *tx)
         .await
         .map_err(map_error)?;
@@ -655,14 +662,15 @@ impl ClientStore for SqliteStore {
     async fn update_client(&self, client: &Client, expected_version: i64) -> Result<Client, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
-            "update clients set name = ?, description = ?, client_owner = ?, client_type = ?, locked = ?, enabled = ?, \
-             global_resources = ?, products = ?, token_expiry_seconds = ?, allowed_ips = ?, rate_limit = ?, \
+            "update clients set name = ?, description = ?, client_owner = ?, client_owner_id = ?, client_type = ?, \
+             locked = ?, enabled = ?, global_resources = ?, products = ?, token_expiry_seconds = ?, allowed_ips = ?, rate_limit = ?, \
              date_updated = ?, version = version + 1 \
              where client_id = ? and version = ?",
         )
         .bind(client.name.as_str())
         .bind(client.description.as_str())
         .bind(client.client_owner.as_str())
+        .bind(client.client_owner_id.as_str())
         .bind(client.client_type.as_str())
         .bind(client.locked)
         .bind(client.enabled)

@@ -1,13 +1,28 @@
 //! Data written under an earlier schema is still there, and still right, after the later
 //! migrations run.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 
-use gatehouse_domain::ids::{ClientId, TokenId};
-use gatehouse_domain::store::{LiveTokenCap, RecordOutcome, TokenRecord, TokenStore};
+use gatehouse_domain::account::{Email, Role, User};
+use gatehouse_domain::ids::{AccountId, ClientId, TokenId, UserId};
+use gatehouse_domain::store::{
+    ClientStore, LiveTokenCap, RecordOutcome, SessionStore, TokenRecord, TokenStore, UserStore,
+};
 use gatehouse_store_sqlite::SqliteStore;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+
+/// A database migrated by the first `count` migrations, empty.
+async fn migrated_by(path: &Path, count: usize) -> SqlitePool {
+    let mut first = Migrator::new(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))).await.unwrap();
+    first.migrations = first.migrations.iter().take(count).cloned().collect::<Vec<_>>().into();
+    let options = SqliteConnectOptions::new().filename(path).create_if_missing(true).foreign_keys(true);
+    let pool = SqlitePool::connect_with(options).await.unwrap();
+    first.run(&pool).await.unwrap();
+    pool
+}
 
 #[tokio::test]
 async fn tokens_on_record_survive_the_rebuild_of_the_token_table() {
@@ -16,13 +31,11 @@ async fn tokens_on_record_survive_the_rebuild_of_the_token_table() {
     let url = format!("sqlite://{}", path.display());
 
     // The schema as the first release left it, and a token on record in it.
-    let mut first = Migrator::new(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))).await.unwrap();
-    first.migrations = first.migrations.iter().take(1).cloned().collect::<Vec<_>>().into();
-    let options = SqliteConnectOptions::new().filename(&path).create_if_missing(true).foreign_keys(true);
-    let pool = SqlitePool::connect_with(options).await.unwrap();
-    first.run(&pool).await.unwrap();
+    let pool = migrated_by(&path, 1).await;
     for statement in [
         "insert into accounts (account_id, name, owner_user_id, date_created) values ('acc', 'a', 'u', 'now')",
+        "insert into users (user_id, account_id, email, role, password_hash, date_created) \
+         values ('u', 'acc', 'o@example.com', 'owner', 'hash', 'now')",
         "insert into clients (client_id, account_id, name, client_owner, client_type, enabled, \
          token_expiry_seconds, secret_hash, secret_generation, version, date_created, date_updated) \
          values ('cli', 'acc', 'c', 'o@example.com', 'standard', 1, 3600, x'00', 3, 1, 'now', 'now')",
@@ -58,4 +71,60 @@ async fn tokens_on_record_survive_the_rebuild_of_the_token_table() {
     }
     let outcome = store.record_token(&record(), cap, at).await.unwrap();
     assert_eq!(outcome, RecordOutcome::Recorded { evicted: vec![TokenId::from_string("old-live")] });
+}
+
+/// Emails became unique per account, and clients' owners user ids: the users table is rebuilt
+/// and every client learns its owner's id, with nobody signed out on the way.
+#[tokio::test]
+async fn owners_become_user_ids_and_sessions_survive_the_rebuild_of_the_users_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("upgrade.db");
+    let pool = migrated_by(&path, 3).await;
+    for statement in [
+        "insert into accounts (account_id, name, owner_user_id, date_created) values ('acc', 'a', 'u-owner', 'now')",
+        "insert into users (user_id, account_id, email, role, password_hash, date_created) values \
+         ('u-owner', 'acc', 'owner@example.com', 'owner', 'hash', '2026-01-01T00:00:00Z'), \
+         ('u-dev', 'acc', 'dev@example.com', 'developer', 'hash', '2026-01-01T00:00:00Z')",
+        "insert into sessions (token_hash, user_id, created_at, expires_at) values (x'0909', 'u-dev', 1, 4000000000)",
+        "insert into clients (client_id, account_id, name, client_owner, client_type, enabled, \
+         token_expiry_seconds, secret_hash, secret_generation, version, date_created, date_updated) values \
+         ('cli-dev', 'acc', 'c', 'dev@example.com', 'standard', 1, 3600, x'00', 1, 1, '2026-01-01T00:00:00Z', \
+          '2026-01-01T00:00:00Z'), \
+         ('cli-gone', 'acc', 'c', 'gone@example.com', 'standard', 1, 3600, x'00', 1, 1, '2026-01-01T00:00:00Z', \
+          '2026-01-01T00:00:00Z')",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+    let owner_of = |client_id: &'static str| {
+        let store = &store;
+        async move {
+            let client = store.client(&ClientId::from_string(client_id)).await.unwrap().unwrap();
+            (client.client_owner.to_string(), client.client_owner_id.to_string())
+        }
+    };
+    assert_eq!(owner_of("cli-dev").await, ("dev@example.com".to_owned(), "u-dev".to_owned()));
+    // An owner who was no user at all (never written by Gatehouse) falls to the account owner.
+    assert_eq!(owner_of("cli-gone").await, ("owner@example.com".to_owned(), "u-owner".to_owned()));
+    let signed_in = store.session_user(&[9, 9], time::OffsetDateTime::now_utc()).await.unwrap();
+    assert_eq!(signed_in.map(|user| user.user_id), Some(UserId::from_string("u-dev")), "still signed in");
+
+    // The same email in another account is now a user of its own; in the same account, not.
+    sqlx::query(
+        "insert into accounts (account_id, name, owner_user_id, date_created) values ('other', 'b', 'x', 'now')",
+    )
+    .execute(&SqlitePool::connect(&format!("sqlite://{}", path.display())).await.unwrap())
+    .await
+    .unwrap();
+    let copy = |account: &str| User {
+        user_id: UserId::generate(),
+        account_id: AccountId::from_string(account),
+        email: Email::parse("dev@example.com").unwrap(),
+        role: Role::Developer,
+        date_created: time::OffsetDateTime::now_utc(),
+    };
+    store.insert_user(&copy("other"), "hash").await.unwrap();
+    assert!(store.insert_user(&copy("acc"), "hash").await.is_err());
 }

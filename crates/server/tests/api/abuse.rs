@@ -165,6 +165,118 @@ async fn a_client_in_a_child_account_acts_with_its_owners_role_there() {
     assert_eq!(created["user"]["account_id"], child_id.as_str(), "the client acts in its own account");
 }
 
+/// Finding 5: an admin of a child account learnt from a 409 which emails existed in the parent
+/// or a sibling account. Emails are now unique within an account only, and a copy made
+/// elsewhere borrows nothing from the person it names.
+#[tokio::test]
+async fn creating_a_user_never_tells_whether_the_email_exists_in_another_account() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    app.create_user(&owner, "dev@example.com", "developer").await;
+    let child = |name: &'static str| {
+        let (app, owner) = (&app, &owner);
+        async move {
+            let child: Value = app.post_json("/v1/accounts", owner, &json!({"name": name})).await.json().await.unwrap();
+            child["account"]["account_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let (emea, apac) = (child("EMEA").await, child("APAC").await);
+    let user_in = |account: &str, email: &str, role: &str| json!({"email": email, "role": role, "account_id": account});
+    let sibling = app.post_json("/v1/users", &owner, &user_in(&apac, "sibling@example.com", "developer")).await;
+    assert_eq!(sibling.status(), StatusCode::CREATED);
+    let created: Value = app
+        .post_json("/v1/users", &owner, &user_in(&emea, "emea-admin@example.com", "admin"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let emea_admin = app.login_to(&emea, "emea-admin@example.com", created["password"].as_str().unwrap()).await;
+
+    // The parent's owner, a parent developer, a sibling's user and a new email: the same 201.
+    let mut passwords = std::collections::HashMap::new();
+    for email in [OWNER_EMAIL, "dev@example.com", "sibling@example.com", "fresh@example.com"] {
+        let response = app.post_json("/v1/users", &emea_admin, &json!({"email": email, "role": "developer"})).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{email}: {}", response.text().await.unwrap());
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["user"]["account_id"], emea.as_str());
+        passwords.insert(email, body["password"].as_str().unwrap().to_owned());
+    }
+    // Within one account an email is still one person.
+    let again =
+        app.post_json("/v1/users", &emea_admin, &json!({"email": "fresh@example.com", "role": "developer"})).await;
+    assert_api_error(again, StatusCode::CONFLICT).await;
+
+    // Signing in never tells either: without an account a login is to the installation's own
+    // account, where the copies are not, so a copy's password gets the same 401 whether its
+    // email exists there or nowhere.
+    for email in [OWNER_EMAIL, "dev@example.com", "sibling@example.com", "fresh@example.com"] {
+        let response = app.login_response(email, &passwords[email]).await;
+        let refusal = assert_api_error(response, StatusCode::UNAUTHORIZED).await;
+        assert_eq!(refusal["message"], "invalid email or password", "{email}");
+    }
+    // The owner still signs in as themself; the copy signs in where it lives, with its own
+    // password only.
+    let signed_in: Value = app.login_response(OWNER_EMAIL, &app.owner_password).await.json().await.unwrap();
+    assert_eq!(signed_in["user"]["role"], "owner");
+    assert_ne!(signed_in["user"]["account_id"], emea.as_str());
+    let copy: Value = app.login_response_to(&emea, OWNER_EMAIL, &passwords[OWNER_EMAIL]).await.json().await.unwrap();
+    assert_eq!((&copy["user"]["account_id"], &copy["user"]["role"]), (&json!(emea), &json!("developer")));
+    let owners_password_there = app.login_response_to(&emea, OWNER_EMAIL, &app.owner_password).await;
+    assert_eq!(owners_password_there.status(), StatusCode::UNAUTHORIZED);
+    let copy_session = copy["session_token"].as_str().unwrap().to_owned();
+
+    // A client the owner made in the child account still acts with the owner's role there,
+    // and the copy, which shares only the email, is not its owner.
+    let create = |client_type: &str, locked: bool, global_resources: Value| {
+        let body = json!({
+            "name": "EMEA", "locked": locked, "client_type": client_type, "account_id": emea,
+            "scopes": {"global_resources": global_resources, "products": []},
+        });
+        let (app, owner) = (&app, &owner);
+        async move {
+            let created: Value = app.post_json("/v1/clients", owner, &body).await.json().await.unwrap();
+            Credentials {
+                client_id: created["client_id"].as_str().unwrap().to_owned(),
+                client_secret: created["client_secret"].as_str().unwrap().to_owned(),
+            }
+        }
+    };
+    let admin_client = create("admin", false, json!(["users", "api_clients"])).await;
+    let token = app.token(&admin_client).await;
+    assert_eq!(app.get("/v1/users", &token).await.status(), StatusCode::OK, "the owner's role, not the copy's");
+    // Seed rule 3: a locked client is changed by its owner, never by someone sharing an email.
+    let locked = create("standard", true, json!([])).await;
+    let path = format!("/v1/clients/{}", locked.client_id);
+    let edit = app.patch_json(&path, &copy_session, &json!({"description": "mine now"})).await;
+    let refusal = assert_api_error(edit, StatusCode::FORBIDDEN).await;
+    assert_eq!(refusal["code"], 40301, "locked: {refusal}");
+    let page: Value = app.get(&path, &owner).await.json().await.unwrap();
+    assert_eq!(page["client"]["description"], "", "{page}");
+
+    // Removing a person reaches what they own wherever it is, and nothing of a copy that shares
+    // their email: the parent's admin owns an admin client in the child account.
+    let (parent_admin_id, parent_admin) = app.create_user(&owner, "parent-admin@example.com", "admin").await;
+    let body = json!({
+        "name": "parent admin's", "locked": null, "client_type": "admin", "account_id": emea,
+        "scopes": {"global_resources": ["api_clients"], "products": []},
+    });
+    let created: Value = app.post_json("/v1/clients", &parent_admin, &body).await.json().await.unwrap();
+    let kept = Credentials {
+        client_id: created["client_id"].as_str().unwrap().to_owned(),
+        client_secret: created["client_secret"].as_str().unwrap().to_owned(),
+    };
+    let body = json!({"email": "parent-admin@example.com", "role": "developer"});
+    let copy: Value = app.post_json("/v1/users", &emea_admin, &body).await.json().await.unwrap();
+    let copy_path = format!("/v1/users/{}", copy["user"]["user_id"].as_str().unwrap());
+    assert_eq!(app.delete(&copy_path, &emea_admin).await.status(), StatusCode::NO_CONTENT);
+    app.token(&kept).await;
+    assert_eq!(app.delete(&format!("/v1/users/{parent_admin_id}"), &owner).await.status(), StatusCode::NO_CONTENT);
+    let after = app.token_request_basic(&kept, &[("grant_type", "client_credentials")]).await;
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "the removed admin's secret is replaced");
+    let page: Value = app.get(&format!("/v1/clients/{}", kept.client_id), &owner).await.json().await.unwrap();
+    assert_eq!((&page["client"]["client_owner"], &page["client"]["enabled"]), (&json!(OWNER_EMAIL), &json!(false)));
+}
+
 /// Finding 7: an admin created an admin client, transferred it to the owner, kept its secret,
 /// and through it granted the admin role, which only the owner may do; renewing the key of the
 /// owner's own admin client gave the same. A review then found the kept secret outliving the
@@ -285,7 +397,7 @@ async fn every_refusal_is_on_record_and_a_flood_is_counted_not_written() {
     let child_id = child["account"]["account_id"].as_str().unwrap().to_owned();
     let body = json!({"email": "emea-admin@example.com", "role": "admin", "account_id": child_id});
     let created: Value = app.post_json("/v1/users", &owner, &body).await.json().await.unwrap();
-    let child_admin = app.login("emea-admin@example.com", created["password"].as_str().unwrap()).await;
+    let child_admin = app.login_to(&child_id, "emea-admin@example.com", created["password"].as_str().unwrap()).await;
     let me: Value = app.get("/v1/users", &owner).await.json().await.unwrap();
     let owner_id = me["users"][0]["user_id"].as_str().unwrap().to_owned();
     assert_eq!(app.get(&format!("/v1/users/{owner_id}"), &child_admin).await.status(), StatusCode::NOT_FOUND);

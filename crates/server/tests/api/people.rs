@@ -90,7 +90,7 @@ async fn owners_and_admins_manage_users_and_only_the_owner_grants_admin() {
     assert_api_error(response, StatusCode::FORBIDDEN).await;
     let response = app.patch_json(&format!("/v1/users/{dev_id}"), &admin, &json!({"role": "admin"})).await;
     assert_api_error(response, StatusCode::FORBIDDEN).await;
-    // Nobody creates a second owner; emails are unique.
+    // Nobody creates a second owner; emails are unique within an account.
     let response = app.post_json("/v1/users", &owner, &json!({"email": "o2@example.com", "role": "owner"})).await;
     assert_api_error(response, StatusCode::BAD_REQUEST).await;
     let response = app.post_json("/v1/users", &owner, &json!({"email": "dev@example.com", "role": "developer"})).await;
@@ -198,7 +198,7 @@ async fn child_accounts_are_visible_downwards_only() {
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
     let password = response.json::<Value>().await.unwrap()["password"].as_str().unwrap().to_owned();
-    let emea_admin = app.login("emea@example.com", &password).await;
+    let emea_admin = app.login_to(&emea_id, "emea@example.com", &password).await;
     let own: Value = app.get("/v1/clients?page_size=10&page_number=1", &emea_admin).await.json().await.unwrap();
     assert_eq!(own["meta"]["count"], 1);
     for path in [

@@ -233,12 +233,20 @@ impl TestApp {
             .unwrap()
     }
 
+    /// `POST /v1/auth/login` naming the account, as the users of a child account sign in.
+    pub async fn login_response_to(&self, account_id: &str, email: &str, password: &str) -> Response {
+        let body = json!({"email": email, "password": password, "account_id": account_id});
+        self.http.post(self.url("/v1/auth/login")).json(&body).send().await.unwrap()
+    }
+
     /// A session token; panics unless the login succeeds.
     pub async fn login(&self, email: &str, password: &str) -> String {
-        let response = self.login_response(email, password).await;
-        assert_eq!(response.status(), StatusCode::OK, "login failed");
-        let body: Value = response.json().await.unwrap();
-        body["session_token"].as_str().unwrap().to_owned()
+        session_token(self.login_response(email, password).await).await
+    }
+
+    /// A session token in a child account; panics unless the login succeeds.
+    pub async fn login_to(&self, account_id: &str, email: &str, password: &str) -> String {
+        session_token(self.login_response_to(account_id, email, password).await).await
     }
 
     pub async fn owner_session(&self) -> String {
@@ -399,4 +407,10 @@ pub async fn assert_api_error(response: Response, status: StatusCode) -> Value {
     assert!(body["message"].is_string(), "message is a string: {body}");
     assert!(body["info"].is_string(), "info is a string: {body}");
     body
+}
+
+async fn session_token(response: Response) -> String {
+    assert_eq!(response.status(), StatusCode::OK, "login failed");
+    let body: Value = response.json().await.unwrap();
+    body["session_token"].as_str().unwrap().to_owned()
 }

@@ -63,6 +63,10 @@ fn parse_role(value: &str) -> Result<Role, ApiError> {
 struct LoginBody {
     email: String,
     password: String,
+    /// The account to sign in to; the installation's own (root) account when left out. Users of
+    /// a child account name it: users of different accounts may share an email.
+    #[serde(default)]
+    account_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -87,21 +91,22 @@ async fn login(
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<Response, ApiError> {
     let ip = state.trusted_proxies.client_ip(peer, &headers);
-    let session =
-        state.gatehouse.login(&body.email, body.password, Some(ip), state.clock.now()).await.map_err(|error| {
-            match error {
-                LoginError::InvalidCredentials => ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    super::error::ErrorCode::Unauthenticated,
-                    "invalid email or password",
-                    "",
-                ),
-                LoginError::Throttled { retry_after_seconds } => {
-                    ApiError::too_many_requests("too many failed attempts from this address", retry_after_seconds)
-                }
-                LoginError::Busy(_) => ApiError::busy(),
-                LoginError::Store(error) => error.into(),
+    let session = state
+        .gatehouse
+        .login(&body.email, body.account_id.as_deref(), body.password, Some(ip), state.clock.now())
+        .await
+        .map_err(|error| match error {
+            LoginError::InvalidCredentials => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                super::error::ErrorCode::Unauthenticated,
+                "invalid email or password",
+                "",
+            ),
+            LoginError::Throttled { retry_after_seconds } => {
+                ApiError::too_many_requests("too many failed attempts from this address", retry_after_seconds)
             }
+            LoginError::Busy(_) => ApiError::busy(),
+            LoginError::Store(error) => error.into(),
         })?;
     let cookie = SessionCookie::for_public_url(&state.public_url).set(&session.token, session.expires_in);
     let mut response =

@@ -26,10 +26,10 @@ async fn login_page(session: Option<PortalSession>) -> Response {
     if session.is_some() {
         return Redirect::to("/clients").into_response();
     }
-    render(StatusCode::OK, "", None)
+    render(StatusCode::OK, "", "", None)
 }
 
-fn render(status: StatusCode, email: &str, error: Option<&str>) -> Response {
+fn render(status: StatusCode, email: &str, account: &str, error: Option<&str>) -> Response {
     let body = html! {
         section.narrow {
             h1 { "Sign in" }
@@ -40,6 +40,14 @@ fn render(status: StatusCode, email: &str, error: Option<&str>) -> Response {
                 input #email type="email" name="email" value=(email) autocomplete="username" required autofocus;
                 label for="password" { "Password" }
                 input #password type="password" name="password" autocomplete="current-password" required;
+                // Users of a child account name it: users of different accounts may share an
+                // email. Left empty, the sign-in is to the installation's own account.
+                details open[!account.is_empty()] {
+                    summary { "Signing in to a child account?" }
+                    label for="account_id" { "Account ID" }
+                    input #account_id type="text" name="account_id" value=(account) placeholder="acc_…"
+                        autocomplete="off" spellcheck="false";
+                }
                 button type="submit" { "Sign in" }
             }
         }
@@ -60,9 +68,11 @@ async fn sign_in(
     form: FormFields,
 ) -> Result<Response, PortalError> {
     let email = form.text("email").trim().to_owned();
+    let account = form.text("account_id").trim().to_owned();
     let password = form.text("password").to_owned();
     let ip = state.trusted_proxies.client_ip(peer, &headers);
-    match state.gatehouse.login(&email, password, Some(ip), state.clock.now()).await {
+    let named = Some(account.as_str()).filter(|account| !account.is_empty());
+    match state.gatehouse.login(&email, named, password, Some(ip), state.clock.now()).await {
         Ok(session) => {
             let mut response = Redirect::to("/clients").into_response();
             if let Some(cookie) =
@@ -74,15 +84,21 @@ async fn sign_in(
         }
         // The same words for an unknown email and a wrong password, as at `/v1/auth/login`.
         Err(LoginError::InvalidCredentials) => {
-            Ok(render(StatusCode::UNAUTHORIZED, &email, Some("Invalid email or password.")))
+            Ok(render(StatusCode::UNAUTHORIZED, &email, &account, Some("Invalid email or password.")))
         }
         Err(LoginError::Throttled { retry_after_seconds }) => {
             let message = format!("Too many failed attempts. Try again in {retry_after_seconds} s.");
-            Ok(retry_after(render(StatusCode::TOO_MANY_REQUESTS, &email, Some(&message)), retry_after_seconds))
+            Ok(retry_after(
+                render(StatusCode::TOO_MANY_REQUESTS, &email, &account, Some(&message)),
+                retry_after_seconds,
+            ))
         }
         Err(LoginError::Busy(_)) => {
             let message = "Too many people are signing in right now. Try again in a moment.";
-            Ok(retry_after(render(StatusCode::SERVICE_UNAVAILABLE, &email, Some(message)), Busy::RETRY_AFTER_SECONDS))
+            Ok(retry_after(
+                render(StatusCode::SERVICE_UNAVAILABLE, &email, &account, Some(message)),
+                Busy::RETRY_AFTER_SECONDS,
+            ))
         }
         Err(LoginError::Store(error)) => Err(ApiError::from(error).into()),
     }
