@@ -156,6 +156,36 @@ mod tests {
         assert_eq!(same_ms.len(), 1000, "ids minted in one millisecond still differ");
     }
 
+    /// Ids are 128 random bits, not counters or clocks: 10,000 of each kind are distinct, and
+    /// every bit of their random part is set in about half of them (a counter's or a
+    /// timestamp's high bits would be constant).
+    #[test]
+    fn object_ids_are_random() {
+        fn random_parts(prefix: &str, ids: impl Iterator<Item = String>) -> Vec<Vec<u8>> {
+            ids.map(|id| {
+                let random = id.strip_prefix(prefix).unwrap();
+                assert_eq!(random.len(), RANDOM_ID_CHARS, "{id}");
+                URL_SAFE_NO_PAD.decode(random).unwrap()
+            })
+            .collect()
+        }
+        const N: usize = 10_000;
+        for (prefix, parts) in [
+            ("", random_parts("", (0..N).map(|_| ClientId::generate().to_string()))),
+            ("acc_", random_parts("acc_", (0..N).map(|_| AccountId::generate().to_string()))),
+            ("usr_", random_parts("usr_", (0..N).map(|_| UserId::generate().to_string()))),
+            ("prf_", random_parts("prf_", (0..N).map(|_| ProfileId::generate().to_string()))),
+        ] {
+            let distinct: std::collections::HashSet<&Vec<u8>> = parts.iter().collect();
+            assert_eq!(distinct.len(), N, "{prefix}: no repeats");
+            for bit in 0..128 {
+                let set = parts.iter().filter(|bytes| bytes[bit / 8] & (0x80 >> (bit % 8)) != 0).count();
+                // 6 standard deviations either side of N/2 (sd = 50): never fails by chance.
+                assert!((4_700..=5_300).contains(&set), "{prefix}: bit {bit} set in {set} of {N}");
+            }
+        }
+    }
+
     #[test]
     fn presented_ids_are_parsed_at_the_door() {
         let client = ClientId::generate();

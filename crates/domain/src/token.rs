@@ -340,6 +340,45 @@ mod tests {
         assert!(other_ring.verify(&token, now).is_err());
     }
 
+    /// A valid signature under our own key is not enough: a token naming another issuer or
+    /// audience (another service sharing a key, or a key copied between installations) is
+    /// refused, as is one whose subject is not its client.
+    #[test]
+    fn our_own_signature_on_another_issuer_or_audience_is_refused() {
+        let now = OffsetDateTime::now_utc();
+        let (ring, claims) = ring(now);
+        let elsewhere = |edit: fn(&mut AccessTokenClaims)| {
+            let mut claims = claims.clone();
+            edit(&mut claims);
+            ring.verify(&ring.sign(&claims, now).unwrap(), now)
+        };
+        assert_eq!(elsewhere(|c| c.iss = "http://issuer.evil".into()), Err(TokenRejection::Invalid));
+        assert_eq!(elsewhere(|c| c.iss = "http://issuer/".into()), Err(TokenRejection::Invalid));
+        assert_eq!(elsewhere(|c| c.aud = "http://other-api".into()), Err(TokenRejection::Invalid));
+        assert_eq!(elsewhere(|c| c.sub = "c2".into()), Err(TokenRejection::Invalid));
+        assert!(elsewhere(|_| {}).is_ok(), "the unedited claims verify");
+    }
+
+    /// What the store keeps is sealed: neither the private key nor anything that parses as one.
+    #[test]
+    fn stored_signing_keys_hold_no_private_key_in_the_clear() {
+        let now = OffsetDateTime::now_utc();
+        let master = MasterKey::generate();
+        let stored = generate_signing_key(&master, now, now).unwrap();
+        let pkcs8 = master.open(stored.kid.as_bytes(), &stored.sealed_private_key).unwrap();
+        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8).unwrap();
+        assert_eq!(pair.public_key().as_ref(), stored.public_key.as_slice(), "the sealed key is the published one's");
+        // RFC 8410: the private key is the 32-byte seed in an OCTET STRING within an OCTET
+        // STRING (04 22 04 20); a v2 document ends with the public key, which is public. No
+        // 8-byte run of the seed is in the sealed form.
+        let at = pkcs8.windows(4).position(|w| w == [0x04, 0x22, 0x04, 0x20]).unwrap() + 4;
+        let seed = &pkcs8[at..at + 32];
+        assert_ne!(seed, stored.public_key.as_slice());
+        assert!(seed.windows(8).all(|run| !stored.sealed_private_key.windows(8).any(|w| w == run)));
+        assert!(Ed25519KeyPair::from_pkcs8(&stored.sealed_private_key).is_err());
+        assert!(MasterKey::generate().open(stored.kid.as_bytes(), &stored.sealed_private_key).is_err());
+    }
+
     /// SECURITY.md: an unknown `crit` is refused, and `jku`, `x5u` and `jwk` are ignored: the
     /// key that verifies is always the ring's, by `kid`, never one a header names or carries.
     #[test]

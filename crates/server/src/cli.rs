@@ -543,6 +543,7 @@ mod tests {
         assert_eq!(defaults.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
         assert_eq!(defaults.database_url, "sqlite://gatehouse.db");
         assert_eq!(defaults.token_cap_policy, CapPolicy::RevokeOldest);
+        assert_eq!(defaults.leeway_seconds, 5, "the clock skew allowed for exp and iat");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::test_app::{Credentials, TestApp, assert_api_error, decode_jwt};
+use crate::test_app::{Credentials, TestApp, assert_api_error, decode_jwt, whole_answer};
 
 const GRANT: [(&str, &str); 1] = [("grant_type", "client_credentials")];
 
@@ -252,4 +252,45 @@ async fn profiles_follow_the_clients_products_and_not_its_key() {
     assert_eq!(check(app, &key, "SuperSIM").await.status(), StatusCode::FORBIDDEN);
     let response = app.token_request_basic(&profile, &GRANT).await;
     assert_eq!(response.json::<Value>().await.unwrap()["scope"], "", "nothing left to grant");
+}
+
+/// A credential that once worked (its client deleted or disabled, its profile inactive) is
+/// refused with exactly the answer a wrong secret gets, headers and body, so the token endpoint
+/// never tells which credentials exist or how they died.
+#[tokio::test]
+async fn every_dead_credential_is_refused_exactly_as_a_wrong_secret_is() {
+    let setup = setup().await;
+    let app = &setup.app;
+    let (deleted, _) = app.create_client(&setup.admin, json!({"name": "to delete"})).await;
+    let (disabled, _) = app.create_client(&setup.admin, json!({"name": "to disable"})).await;
+    let profile = create(&setup, json!({"name": "p", "products": ["SuperSIM"], "auth_method": "client_secret"})).await;
+    let inactive = secret_credentials(&profile);
+    for live in [&deleted, &disabled, &inactive] {
+        app.token(live).await;
+    }
+    assert_eq!(app.delete(&format!("/v1/clients/{}", deleted.client_id), &setup.admin).await.status(), 204);
+    let off =
+        app.patch_json(&format!("/v1/clients/{}", disabled.client_id), &setup.admin, &json!({"enabled": false})).await;
+    assert_eq!(off.status(), StatusCode::OK);
+    let path = format!("{}/{}", setup.base, inactive.client_id);
+    assert_eq!(app.patch_json(&path, &setup.admin, &json!({"active": false})).await.status(), StatusCode::OK);
+
+    let wrong = Credentials { client_id: setup.client.client_id.clone(), client_secret: "wrong".to_owned() };
+    let baseline = whole_answer(app.token_request_basic(&wrong, &GRANT).await).await;
+    assert_eq!(baseline.0, StatusCode::UNAUTHORIZED);
+    for (name, value) in
+        [("cache-control", "no-store"), ("pragma", "no-cache"), ("www-authenticate", "Basic realm=\"gatehouse\"")]
+    {
+        assert!(baseline.1.contains(&(name.to_owned(), value.to_owned())), "{name}: {:?}", baseline.1);
+    }
+    let unknown = Credentials { client_id: "never-issued-0123456789".to_owned(), client_secret: "wrong".to_owned() };
+    for (what, credentials) in [
+        ("unknown id", &unknown),
+        ("deleted client", &deleted),
+        ("disabled client", &disabled),
+        ("inactive profile", &inactive),
+    ] {
+        let answer = whole_answer(app.token_request_basic(credentials, &GRANT).await).await;
+        assert_eq!(answer, baseline, "{what}");
+    }
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use gatehouse_domain::clock::Clock;
 
-use crate::test_app::{Credentials, TestApp, assert_api_error};
+use crate::test_app::{Credentials, TestApp, assert_api_error, whole_answer};
 
 #[tokio::test]
 async fn missing_or_malformed_tokens_get_401_with_a_bearer_challenge() {
@@ -114,28 +114,35 @@ async fn another_accounts_clients_are_invisible() {
         .token(&Credentials { client_id: theirs.client_id.to_string(), client_secret: secret.expose().to_owned() })
         .await;
 
+    // On every verb, our client answers them exactly as an id nobody issued does: status,
+    // headers and body.
     let ours_path = format!("/v1/clients/{}", ours.client_id);
-    let unknown_path = "/v1/clients/does-not-exist";
-    let foreign = app.get(&ours_path, &their_token).await;
-    let unknown = app.get(unknown_path, &their_token).await;
-    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
-    assert_eq!(foreign.text().await.unwrap(), unknown.text().await.unwrap());
-
-    assert_eq!(
-        app.patch_json(&ours_path, &their_token, &json!({"enabled": false})).await.status(),
-        StatusCode::NOT_FOUND
-    );
-    assert_eq!(app.delete(&ours_path, &their_token).await.status(), StatusCode::NOT_FOUND);
-    let renew = app.post_json(&format!("{ours_path}/renew-key"), &their_token, &json!({})).await;
-    assert_eq!(renew.status(), StatusCode::NOT_FOUND);
-    let transfer = app
-        .post_json(
-            &format!("{ours_path}/transfer-ownership"),
-            &their_token,
-            &json!({"client_owner": "owner@other.example"}),
-        )
-        .await;
-    assert_eq!(transfer.status(), StatusCode::NOT_FOUND);
+    let never_issued = format!("/v1/clients/{}", gatehouse_domain::ids::ClientId::generate());
+    let answer = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let (app, token) = (&app, &their_token);
+        async move {
+            let mut request = app.http.request(method, app.url(&path)).bearer_auth(token);
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            whole_answer(request.send().await.unwrap()).await
+        }
+    };
+    let transfer = json!({"client_owner": "owner@other.example"});
+    for (method, suffix, body) in [
+        (reqwest::Method::GET, "", None),
+        (reqwest::Method::PATCH, "", Some(json!({"enabled": false}))),
+        (reqwest::Method::DELETE, "", None),
+        (reqwest::Method::POST, "/renew-key", Some(json!({}))),
+        (reqwest::Method::POST, "/transfer-ownership", Some(transfer)),
+    ] {
+        let foreign = answer(method.clone(), format!("{ours_path}{suffix}"), body.clone()).await;
+        let unknown = answer(method.clone(), format!("{never_issued}{suffix}"), body).await;
+        assert_eq!(foreign.0, StatusCode::NOT_FOUND, "{method} {suffix}");
+        assert_eq!(foreign, unknown, "{method} {suffix}");
+    }
+    let page: Value = app.get(&ours_path, &admin_token).await.json().await.unwrap();
+    assert_eq!(page["client"]["enabled"], true, "untouched");
 
     // Their list holds only their client; creating in our account is refused as unknown.
     let list: Value = app.get("/v1/clients?page_size=50&page_number=1", &their_token).await.json().await.unwrap();

@@ -221,3 +221,31 @@ async fn create_refuses_what_file_001_does_not_allow() {
     assert_api_error(response, StatusCode::FORBIDDEN).await;
     assert_eq!(app.client_count(&token).await, 1, "nothing was created");
 }
+
+/// No mass assignment on PATCH either: fields that are not the client's to edit, or that do not
+/// exist, are a 400 naming the field, and the client is left exactly as it was.
+#[tokio::test]
+async fn patch_refuses_fields_it_does_not_allow_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let (client, _) = app.create_client(&token, json!({"name": "Before"})).await;
+    let path = format!("/v1/clients/{}", client.client_id);
+    let before: Value = app.get(&path, &token).await.json().await.unwrap();
+    let cases = [
+        (json!({"name": "After", "client_id": "mine"}), "client_id"),
+        (json!({"name": "After", "client_secret": "mine"}), "client_secret"),
+        (json!({"name": "After", "client_owner": "a@b.c"}), "client_owner"),
+        (json!({"name": "After", "account_id": "acc_other"}), "account_id"),
+        (json!({"name": "After", "secret_generation": 1}), "secret_generation"),
+        (json!({"name": "After", "date_created": "2020-01-01T00:00:00Z"}), "date_created"),
+        (json!({"name": "After", "scopes": {"resources": []}}), "scopes.resources"),
+        (json!({"name": "After", "nmae": "typo"}), "nmae"),
+    ];
+    for (body, field) in cases {
+        let response = app.patch_json(&path, &token, &body).await;
+        let error = assert_api_error(response, StatusCode::BAD_REQUEST).await;
+        assert_eq!(error["info"], field, "{body}");
+    }
+    let after: Value = app.get(&path, &token).await.json().await.unwrap();
+    assert_eq!(after, before, "nothing changed");
+}

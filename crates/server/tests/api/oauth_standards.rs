@@ -435,3 +435,40 @@ async fn the_cap_holds_under_concurrent_minting() {
     }
     assert_eq!(live, 10);
 }
+
+/// Every answer that carries or judges a credential tells caches, HTTP/1.0 ones included, to
+/// keep nothing: token errors, introspection and revocation (answers and refusals), renewed
+/// keys and profile credentials.
+#[tokio::test]
+async fn answers_about_credentials_are_never_cached() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (client, _) = app.create_client(&admin, json!({"name": "cached?"})).await;
+    let token = app.token(&client).await;
+    let nobody = Credentials { client_id: client.client_id.clone(), client_secret: "wrong".to_owned() };
+    let client_path = format!("/v1/clients/{}", client.client_id);
+    let mut answers = vec![
+        ("token error", app.token_request_basic(&nobody, &[("grant_type", "nope")]).await),
+        ("introspection", app.oauth_post(INTROSPECT, &client, &[("token", &token)]).await),
+        ("introspection 401", app.oauth_post(INTROSPECT, &nobody, &[("token", &token)]).await),
+        ("revocation 401", app.oauth_post(REVOKE, &nobody, &[("token", &token)]).await),
+        ("revocation", app.oauth_post(REVOKE, &client, &[("token", &token)]).await),
+        ("renew-key", app.post_json(&format!("{client_path}/renew-key"), &admin, &json!({})).await),
+    ];
+    let profiles = format!("{client_path}/access-profiles");
+    let body = json!({"name": "p", "products": ["SuperSIM"], "auth_method": "api_key"});
+    let created = app.post_json(&profiles, &admin, &body).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created_headers = created.headers().clone();
+    let profile: Value = created.json().await.unwrap();
+    let refresh = format!("{profiles}/{}/refresh", profile["access_profile"]["profile_id"].as_str().unwrap());
+    answers.push(("profile refresh", app.post_json(&refresh, &admin, &json!({})).await));
+    let mut seen = vec![("profile create".to_owned(), StatusCode::CREATED, created_headers)];
+    for (what, response) in answers {
+        seen.push((what.to_owned(), response.status(), response.headers().clone()));
+    }
+    for (what, status, headers) in seen {
+        assert_eq!(headers.get("cache-control").map(|v| v.to_str().unwrap()), Some("no-store"), "{what} ({status})");
+        assert_eq!(headers.get("pragma").map(|v| v.to_str().unwrap()), Some("no-cache"), "{what} ({status})");
+    }
+}

@@ -216,6 +216,42 @@ async fn acknowledged_writes_survive_kill_9_and_secrets_never_reach_the_log() {
     assert!(!text.contains(&new_secret));
     assert!(!text.contains(admin_secret));
     assert!(!text.contains(&admin), "an access token reached the log");
+
+    // Neither the master key nor a private signing key is in the log, in any encoding; and
+    // the private key is nowhere in the database's files, which hold it sealed.
+    let master_text = std::fs::read_to_string(dir.path().join("g.db.key")).unwrap();
+    assert!(!text.contains(master_text.trim()), "the master key reached the log");
+    let master = gatehouse_domain::master_key::MasterKey::from_base64(&master_text).unwrap();
+    let pool = sqlx::SqlitePool::connect(&database_url(dir.path())).await.unwrap();
+    let keys: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("select kid, sealed_private_key from signing_keys").fetch_all(&pool).await.unwrap();
+    pool.close().await;
+    assert!(!keys.is_empty());
+    let on_disk: Vec<u8> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.file_name().unwrap().to_str().unwrap().starts_with("g.db") && !path.ends_with("g.db.key"))
+        .flat_map(|path| std::fs::read(path).unwrap())
+        .collect();
+    use base64::Engine;
+    for (kid, sealed) in keys {
+        let pkcs8 = master.open(kid.as_bytes(), &sealed).unwrap();
+        // RFC 8410: the private key is the 32-byte seed in an OCTET STRING within an OCTET
+        // STRING (04 22 04 20); a v2 document ends with the public key, which is public.
+        let at = pkcs8.windows(4).position(|w| w == [0x04, 0x22, 0x04, 0x20]).unwrap() + 4;
+        let seed = &pkcs8[at..at + 32];
+        for engine in [base64::engine::general_purpose::STANDARD, base64::engine::general_purpose::URL_SAFE_NO_PAD] {
+            // Any 24 characters from the middle of an encoding would give it away.
+            let encoded = engine.encode(seed);
+            assert!(!text.contains(&encoded[4..28]), "a private key reached the log");
+            assert!(!text.contains(&engine.encode(&pkcs8)[8..40]), "a private key reached the log");
+        }
+        let hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!text.to_lowercase().contains(&hex[8..56]), "a private key reached the log");
+        for half in seed.chunks(16) {
+            assert!(!on_disk.windows(16).any(|window| window == half), "a private key is stored in the clear");
+        }
+    }
 }
 
 /// At the default level the log keeps every request but the successes of the endpoints that

@@ -414,3 +414,16 @@ async fn session_token(response: Response) -> String {
     let body: Value = response.json().await.unwrap();
     body["session_token"].as_str().unwrap().to_owned()
 }
+
+/// An answer whole: status, headers (all but `Date`) sorted, and body, for showing that two
+/// refusals cannot be told apart.
+pub async fn whole_answer(response: Response) -> (StatusCode, Vec<(String, String)>, String) {
+    let mut headers: Vec<(String, String)> = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| *name != "date")
+        .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+        .collect();
+    headers.sort();
+    (response.status(), headers, response.text().await.unwrap())
+}
