@@ -104,12 +104,19 @@ impl Gatehouse {
         source: Option<IpAddr>,
         now: OffsetDateTime,
     ) -> Result<LoginSession, LoginError> {
-        // Issue 18: failures count per (email, address) and per address, never per email
-        // alone, so nobody can lock a person out from elsewhere; and an address's block spares
-        // the people who signed in from it lately, so a guesser behind a shared address (a NAT)
-        // does not lock out everyone else behind it.
+        // An account id that cannot be one names nobody, like an unknown email.
+        let account = match account {
+            Some(account) => Some(AccountId::from_string(account)).filter(AccountId::is_well_formed),
+            None => self.store.root_account().await?,
+        };
+        // Failures count per (account, email, address) and per address, never per email alone,
+        // so nobody can lock a person out from elsewhere; and an address's block spares the
+        // people who signed in from it lately, so a guesser behind a shared address (a NAT)
+        // does not lock out everyone else behind it. The account is in the key: a user of
+        // another account with the same email (whose password their admin knows) signing in
+        // must never clear or lift the count of guesses at this one's password.
         let network = source.map(network_of);
-        let key = (email.trim().to_lowercase(), network);
+        let key = (account.clone(), email.trim().to_lowercase(), network);
         let address_blocked =
             self.login_address_throttle.blocked(network, now).filter(|_| !self.login_successes.knows(&key, now));
         let blocked = [self.login_throttle.blocked(&key, now), address_blocked];
@@ -119,12 +126,6 @@ impl Gatehouse {
                 .await;
             return Err(LoginError::Throttled { retry_after_seconds });
         }
-        // An account id that cannot be one names nobody, like an unknown email.
-        // An account id that cannot be one names nobody, like an unknown email.
-        let account = match account {
-            Some(account) => Some(AccountId::from_string(account)).filter(AccountId::is_well_formed),
-            None => self.store.root_account().await?,
-        };
         let found = match (&claimed, &account) {
             (Some(email), Some(account)) => self.store.user_for_login(account, email).await?,
             _ => None,
@@ -377,7 +378,10 @@ impl Gatehouse {
             let Some(user) = self.store.user_by_email(&account.account_id, new_owner).await? else {
                 return Err(ValidationError::new("email", "must be a user of the account").into());
             };
-            if user.user_id == account.owner_user_id {
+            // By email too: a user made in a child account with its owner's email (by an admin
+            // who knows its password) must never be handed the account in the owner's name.
+            let owner = self.store.user(&account.owner_user_id).await?;
+            if user.user_id == account.owner_user_id || owner.is_some_and(|owner| owner.email == user.email) {
                 return Err(ValidationError::new("email", "already owns the account").into());
             }
             self.store.transfer_account_ownership(&account.account_id, &user.user_id).await?;
@@ -390,9 +394,26 @@ impl Gatehouse {
         result
     }
 
+    /// Whether the user owns their account or any account below it: an owner who handed their
+    /// own account on still owns the child accounts they created, and removing them would leave
+    /// those accounts, and the clients handed to their owner, owned by nobody.
     async fn is_any_account_owner(&self, user: &User) -> Result<bool, StoreError> {
-        let account = self.store.account(&user.account_id).await?;
-        Ok(account.is_some_and(|account| account.owner_user_id == user.user_id))
+        // Far more accounts than any tree holds; past it (a corrupt cycle) the answer is the
+        // safe one.
+        const MAX_ACCOUNTS: usize = 10_000;
+        let Some(own) = self.store.account(&user.account_id).await? else {
+            return Ok(false);
+        };
+        let mut pending = vec![own];
+        let mut visited = 0;
+        while let Some(account) = pending.pop() {
+            visited += 1;
+            if account.owner_user_id == user.user_id || visited > MAX_ACCOUNTS {
+                return Ok(true);
+            }
+            pending.extend(self.store.child_accounts(&account.account_id).await?);
+        }
+        Ok(false)
     }
 
     async fn visible_user(&self, actor: &Actor, user_id: &UserId) -> Result<User, DomainError> {

@@ -453,9 +453,10 @@ impl UserStore for PostgresStore {
 
     async fn delete_user(&self, user_id: &UserId) -> Result<Vec<ClientId>, StoreError> {
         let mut tx = self.begin().await?;
-        // The hand-over below matches clients by owner. A client write in flight (an
-        // edit or insert naming this user as owner, not yet committed) would be invisible to
-        // it and commit afterwards, owned by nobody. Waiting out every client write first (the
+        // The hand-over below matches clients by owner. A client write in flight (an edit or
+        // insert naming this user as owner, not yet committed) is invisible to it; the foreign
+        // key to users would then fail that write with an error rather than leave a client
+        // owned by nobody. Waiting out every client write first (the
         // mode conflicts with inserts, updates and deletes on clients, and with itself, not with
         // reads or with the foreign-key checks of token and profile inserts) gives the same
         // order SQLite's single writer gives. Edits that read the client before the hand-over

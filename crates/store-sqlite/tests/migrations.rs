@@ -82,6 +82,9 @@ async fn owners_become_user_ids_and_sessions_survive_the_rebuild_of_the_users_ta
     let pool = migrated_by(&path, 3).await;
     for statement in [
         "insert into accounts (account_id, name, owner_user_id, date_created) values ('acc', 'a', 'u-owner', 'now')",
+        // A child account whose owner was removed: its clients fall to the installation's owner.
+        "insert into accounts (account_id, name, parent_account_id, owner_user_id, date_created) \
+         values ('orphan', 'o', 'acc', 'u-removed', 'now')",
         "insert into users (user_id, account_id, email, role, password_hash, date_created) values \
          ('u-owner', 'acc', 'owner@example.com', 'owner', 'hash', '2026-01-01T00:00:00Z'), \
          ('u-dev', 'acc', 'dev@example.com', 'developer', 'hash', '2026-01-01T00:00:00Z')",
@@ -91,7 +94,9 @@ async fn owners_become_user_ids_and_sessions_survive_the_rebuild_of_the_users_ta
          ('cli-dev', 'acc', 'c', 'dev@example.com', 'standard', 1, 3600, x'00', 1, 1, '2026-01-01T00:00:00Z', \
           '2026-01-01T00:00:00Z'), \
          ('cli-gone', 'acc', 'c', 'gone@example.com', 'standard', 1, 3600, x'00', 1, 1, '2026-01-01T00:00:00Z', \
-          '2026-01-01T00:00:00Z')",
+          '2026-01-01T00:00:00Z'), \
+         ('cli-orphan', 'orphan', 'c', 'removed@example.com', 'standard', 1, 3600, x'00', 1, 1, \
+          '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
     ] {
         sqlx::query(statement).execute(&pool).await.unwrap();
     }
@@ -108,6 +113,7 @@ async fn owners_become_user_ids_and_sessions_survive_the_rebuild_of_the_users_ta
     assert_eq!(owner_of("cli-dev").await, ("dev@example.com".to_owned(), "u-dev".to_owned()));
     // An owner who was no user at all (never written by Gatehouse) falls to the account owner.
     assert_eq!(owner_of("cli-gone").await, ("owner@example.com".to_owned(), "u-owner".to_owned()));
+    assert_eq!(owner_of("cli-orphan").await, ("owner@example.com".to_owned(), "u-owner".to_owned()));
     let signed_in = store.session_user(&[9, 9], time::OffsetDateTime::now_utc()).await.unwrap();
     assert_eq!(signed_in.map(|user| user.user_id), Some(UserId::from_string("u-dev")), "still signed in");
 

@@ -143,8 +143,7 @@ async fn a_stalled_body_is_answered_408_and_its_connection_closed() {
 async fn a_client_in_a_child_account_acts_with_its_owners_role_there() {
     let app = TestApp::spawn().await;
     let owner = app.owner_session().await;
-    let child: Value = app.post_json("/v1/accounts", &owner, &json!({"name": "EMEA"})).await.json().await.unwrap();
-    let child_id = child["account"]["account_id"].as_str().unwrap().to_owned();
+    let child_id = app.create_child_account(&owner, "EMEA").await;
     let body = json!({
         "name": "EMEA admin", "locked": null, "client_type": "admin", "account_id": child_id,
         "scopes": {"global_resources": ["users", "audit", "api_clients"], "products": []},
@@ -173,14 +172,8 @@ async fn creating_a_user_never_tells_whether_the_email_exists_in_another_account
     let app = TestApp::spawn().await;
     let owner = app.owner_session().await;
     app.create_user(&owner, "dev@example.com", "developer").await;
-    let child = |name: &'static str| {
-        let (app, owner) = (&app, &owner);
-        async move {
-            let child: Value = app.post_json("/v1/accounts", owner, &json!({"name": name})).await.json().await.unwrap();
-            child["account"]["account_id"].as_str().unwrap().to_owned()
-        }
-    };
-    let (emea, apac) = (child("EMEA").await, child("APAC").await);
+    let emea = app.create_child_account(&owner, "EMEA").await;
+    let apac = app.create_child_account(&owner, "APAC").await;
     let user_in = |account: &str, email: &str, role: &str| json!({"email": email, "role": role, "account_id": account});
     let sibling = app.post_json("/v1/users", &owner, &user_in(&apac, "sibling@example.com", "developer")).await;
     assert_eq!(sibling.status(), StatusCode::CREATED);
@@ -253,6 +246,21 @@ async fn creating_a_user_never_tells_whether_the_email_exists_in_another_account
     let page: Value = app.get(&path, &owner).await.json().await.unwrap();
     assert_eq!(page["client"]["description"], "", "{page}");
 
+    // Handing something to the owner by email never reaches the copy: a client transfer that
+    // could mean either is refused, and the child account is not the copy's to be given.
+    let transfer = json!({"client_owner": OWNER_EMAIL});
+    let response = app.post_json(&format!("{path}/transfer-ownership"), &owner, &transfer).await;
+    let refusal = assert_api_error(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(refusal["info"], "client_owner", "{refusal}");
+    let response =
+        app.post_json(&format!("/v1/accounts/{emea}/transfer-ownership"), &owner, &json!({"email": OWNER_EMAIL})).await;
+    assert_api_error(response, StatusCode::BAD_REQUEST).await;
+    let users: Value = app.get(&format!("/v1/users?account_id={emea}"), &owner).await.json().await.unwrap();
+    let copy_now = users["users"].as_array().unwrap().iter().find(|user| user["email"] == OWNER_EMAIL).unwrap();
+    assert_eq!(copy_now["role"], "developer", "{users}");
+    let edit = app.patch_json(&path, &copy_session, &json!({"description": "mine now"})).await;
+    assert_eq!(edit.status(), StatusCode::FORBIDDEN, "still not the copy's to edit");
+
     // Removing a person reaches what they own wherever it is, and nothing of a copy that shares
     // their email: the parent's admin owns an admin client in the child account.
     let (parent_admin_id, parent_admin) = app.create_user(&owner, "parent-admin@example.com", "admin").await;
@@ -275,6 +283,38 @@ async fn creating_a_user_never_tells_whether_the_email_exists_in_another_account
     assert_eq!(after.status(), StatusCode::UNAUTHORIZED, "the removed admin's secret is replaced");
     let page: Value = app.get(&format!("/v1/clients/{}", kept.client_id), &owner).await.json().await.unwrap();
     assert_eq!((&page["client"]["client_owner"], &page["client"]["enabled"]), (&json!(OWNER_EMAIL), &json!(false)));
+
+    // Guesses at the owner's password are counted whatever the copy does: its sign-ins in its
+    // own account never clear or lift the count (they did while the count was per email).
+    for _ in 0..4 {
+        assert_eq!(app.login_response(OWNER_EMAIL, "guess").await.status(), StatusCode::UNAUTHORIZED);
+        let copy = app.login_response_to(&emea, OWNER_EMAIL, &passwords[OWNER_EMAIL]).await;
+        assert_eq!(copy.status(), StatusCode::OK);
+    }
+    assert_eq!(app.login_response(OWNER_EMAIL, "guess").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.login_response(OWNER_EMAIL, "guess").await.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Found in review: an owner who handed their account on still owns the child accounts they
+/// created, and could be removed, leaving those accounts (and the clients handed over to their
+/// owner) owned by nobody.
+#[tokio::test]
+async fn the_owner_of_a_child_account_cannot_be_removed() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let child_id = app.create_child_account(&owner, "EMEA").await;
+    let (_, successor) = app.create_user(&owner, "next@example.com", "admin").await;
+    let users: Value = app.get("/v1/users", &owner).await.json().await.unwrap();
+    let owner_id = users["users"][0]["user_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/accounts/{}/transfer-ownership", app.account_id);
+    let response = app.post_json(&path, &owner, &json!({"email": "next@example.com"})).await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let response = app.delete(&format!("/v1/users/{owner_id}"), &successor).await;
+    let refusal = assert_api_error(response, StatusCode::FORBIDDEN).await;
+    assert!(refusal["message"].as_str().unwrap().contains("owner"), "{refusal}");
+    let (_, created) = app.create_client(&owner, json!({"account_id": child_id})).await;
+    assert_eq!(created["account_id"], child_id.as_str(), "the child account's owner still acts there");
 }
 
 /// Finding 7: an admin created an admin client, transferred it to the owner, kept its secret,
@@ -393,8 +433,7 @@ async fn every_refusal_is_on_record_and_a_flood_is_counted_not_written() {
     let (_, developer) = app.create_user(&owner, "dev@example.com", "developer").await;
     assert_eq!(app.get("/v1/users", &developer).await.status(), StatusCode::FORBIDDEN);
     // 404 on another account's object: a child account's admin reading the parent's owner.
-    let child: Value = app.post_json("/v1/accounts", &owner, &json!({"name": "EMEA"})).await.json().await.unwrap();
-    let child_id = child["account"]["account_id"].as_str().unwrap().to_owned();
+    let child_id = app.create_child_account(&owner, "EMEA").await;
     let body = json!({"email": "emea-admin@example.com", "role": "admin", "account_id": child_id});
     let created: Value = app.post_json("/v1/users", &owner, &body).await.json().await.unwrap();
     let child_admin = app.login_to(&child_id, "emea-admin@example.com", created["password"].as_str().unwrap()).await;

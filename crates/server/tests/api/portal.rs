@@ -483,6 +483,29 @@ async fn the_owner_adds_a_user_whose_password_is_shown_once_and_works() {
     assert!(!owner.page("/users").await.contains("second@example.com"));
 }
 
+/// A user of a child account signs in naming it: the link `/login?account=...` fills it in, and
+/// without it the same email and password are refused as at `/v1/auth/login`.
+#[tokio::test]
+async fn a_child_accounts_user_signs_in_to_it_from_its_link() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let child_id = app.create_child_account(&owner, "EMEA").await;
+    let body = json!({"email": "emea@example.com", "role": "developer", "account_id": child_id});
+    let created: Value = app.post_json("/v1/users", &owner, &body).await.json().await.unwrap();
+    let password = created["password"].as_str().unwrap();
+
+    let mut browser = Browser::new(&app);
+    let page = browser.page(&format!("/login?account={child_id}")).await;
+    assert!(page.contains(&format!(r#"value="{child_id}""#)), "the account is filled in");
+    assert!(!browser.page("/login?account=%3Cscript%3E").await.contains("<script>"), "junk is never put back");
+    assert_eq!(browser.sign_in("emea@example.com", password).await.status(), StatusCode::UNAUTHORIZED);
+    let form = [("email", "emea@example.com"), ("password", password), ("account_id", child_id.as_str())];
+    let signed_in = browser.post_form("/login", &form).await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    browser.cookie = Some(signed_in.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned());
+    assert!(browser.page("/clients").await.contains("emea@example.com"), "signed in as the child's user");
+}
+
 #[tokio::test]
 async fn an_access_profile_made_in_the_portal_gets_a_working_key_that_deactivation_and_refresh_revoke() {
     let app = TestApp::spawn().await;

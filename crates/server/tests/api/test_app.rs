@@ -262,6 +262,14 @@ impl TestApp {
         (body["user"]["user_id"].as_str().unwrap().to_owned(), self.login(email, &password).await)
     }
 
+    /// Creates a child account of the session's account; returns its id.
+    pub async fn create_child_account(&self, session: &str, name: &str) -> String {
+        let response = self.post_json("/v1/accounts", session, &json!({"name": name})).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "create account failed");
+        let body: Value = response.json().await.unwrap();
+        body["account"]["account_id"].as_str().unwrap().to_owned()
+    }
+
     // -- management API -------------------------------------------------------------------------
 
     pub async fn get(&self, path: &str, token: &str) -> Response {

@@ -3,13 +3,15 @@
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use gatehouse_domain::ids::AccountId;
 use gatehouse_domain::password_work::Busy;
 use gatehouse_domain::people::LoginError;
 use maud::html;
+use serde::Deserialize;
 
 use super::forms::FormFields;
 use super::pages::{form_error, layout};
@@ -22,11 +24,20 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/login", get(login_page).post(sign_in)).route("/logout", post(sign_out))
 }
 
-async fn login_page(session: Option<PortalSession>) -> Response {
+#[derive(Deserialize)]
+struct LoginParams {
+    /// `/login?account=ACCOUNT_ID`: the link a child account's users are given.
+    #[serde(default)]
+    account: Option<String>,
+}
+
+async fn login_page(session: Option<PortalSession>, Query(params): Query<LoginParams>) -> Response {
     if session.is_some() {
         return Redirect::to("/clients").into_response();
     }
-    render(StatusCode::OK, "", "", None)
+    // Only something that could be an account id is put back on the page.
+    let account = params.account.map(AccountId::from_string).filter(AccountId::is_well_formed);
+    render(StatusCode::OK, "", account.as_ref().map_or("", AccountId::as_str), None)
 }
 
 fn render(status: StatusCode, email: &str, account: &str, error: Option<&str>) -> Response {
