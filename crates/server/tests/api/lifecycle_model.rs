@@ -5,14 +5,17 @@
 //! checked on both paths that accept them: `/v1` (the store) and the gateway check (memory).
 //!
 //! Each sequence runs in a fresh root account of its own, with four people: the owner, an admin
-//! and two developers. `PROPTEST_CASES` sets how many sequences run (2,000 by default; 500 on PostgreSQL).
+//! and two developers. Every change is made either by a person, signed in, or by an admin
+//! client (holding `api_clients`) through its latest working token, acting with its owner's
+//! current role narrowed by the rules for API clients. `PROPTEST_CASES` sets how many
+//! sequences run (2,000 by default; 500 on PostgreSQL).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use gatehouse_domain::account::{Email, Role};
 use gatehouse_domain::actor::{Actor, Principal};
-use gatehouse_domain::client::{ClientName, ClientType, Description};
+use gatehouse_domain::client::{ClientName, ClientType, Description, GlobalResource};
 use gatehouse_domain::clients::{ClientPatch, NewClient, RequestedScopes};
 use gatehouse_domain::error::DomainError;
 use gatehouse_domain::gate::CheckRequest;
@@ -27,6 +30,9 @@ use crate::test_app::TestApp;
 
 const PEOPLE: usize = 4;
 const OWNER: usize = 0;
+/// `by` in an operation: 0..PEOPLE is a person; from PEOPLE on, a client (taken modulo the
+/// clients made so far), acting through its latest working token.
+const ACTORS: usize = PEOPLE + 4;
 /// At most this many tokens are minted per client, below the live-token cap, which is tested
 /// on its own elsewhere.
 const TOKENS_PER_CLIENT: usize = 6;
@@ -83,17 +89,18 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     let person = 0..PEOPLE;
+    let actor = 0..ACTORS;
     let client = 0..8usize;
     prop_oneof![
-        2 => (person.clone(), any::<bool>(), any::<bool>()).prop_map(|(by, admin, locked)| Op::Create { by, admin, locked }),
+        2 => (actor.clone(), any::<bool>(), any::<bool>()).prop_map(|(by, admin, locked)| Op::Create { by, admin, locked }),
         3 => client.clone().prop_map(|client| Op::Token { client }),
-        1 => (person.clone(), client.clone()).prop_map(|(by, client)| Op::Disable { by, client }),
-        1 => (person.clone(), client.clone()).prop_map(|(by, client)| Op::Enable { by, client }),
-        1 => (person.clone(), client.clone()).prop_map(|(by, client)| Op::Lock { by, client }),
-        1 => (person.clone(), client.clone()).prop_map(|(by, client)| Op::Unlock { by, client }),
-        1 => (person.clone(), client.clone()).prop_map(|(by, client)| Op::Renew { by, client }),
-        1 => (person.clone(), client.clone(), person.clone()).prop_map(|(by, client, to)| Op::Transfer { by, client, to }),
-        1 => (person.clone(), client.clone()).prop_map(|(by, client)| Op::Delete { by, client }),
+        1 => (actor.clone(), client.clone()).prop_map(|(by, client)| Op::Disable { by, client }),
+        1 => (actor.clone(), client.clone()).prop_map(|(by, client)| Op::Enable { by, client }),
+        1 => (actor.clone(), client.clone()).prop_map(|(by, client)| Op::Lock { by, client }),
+        1 => (actor.clone(), client.clone()).prop_map(|(by, client)| Op::Unlock { by, client }),
+        1 => (actor.clone(), client.clone()).prop_map(|(by, client)| Op::Renew { by, client }),
+        1 => (actor.clone(), client.clone(), person.clone()).prop_map(|(by, client, to)| Op::Transfer { by, client, to }),
+        1 => (actor.clone(), client.clone()).prop_map(|(by, client)| Op::Delete { by, client }),
         1 => (client.clone(), 0..TOKENS_PER_CLIENT).prop_map(|(client, token)| Op::Revoke { client, token }),
         1 => (1..PEOPLE, any::<bool>()).prop_map(|(person, admin)| Op::SetRole { person, admin }),
     ]
@@ -154,10 +161,22 @@ impl ModelClient {
     }
 }
 
-/// Seed rule 3 and the admin-client rule (`Actor::may_change`).
-fn may_change(person: &Person, client: &ModelClient, by: usize) -> bool {
-    let unlocked_for = !client.locked || person.owner_or_admin() || by == client.owner;
-    let admin_ok = !client.admin || person.owner_or_admin();
+/// Who makes a change, as the model sees them.
+#[derive(Clone, Copy, Debug)]
+struct Who {
+    /// The person whose role applies and by whom ownership is judged: the person acting, or
+    /// the acting client's owner.
+    person: usize,
+    /// An API client acting through a token.
+    client: bool,
+}
+
+/// Seed rule 3 and the admin-client rule (`Actor::may_change`): a locked client is changed by
+/// owners, admins and its owner; an admin client only by owners and admins in person.
+fn may_change(people: &[Person], who: Who, client: &ModelClient) -> bool {
+    let role_ok = people[who.person].owner_or_admin();
+    let unlocked_for = !client.locked || role_ok || who.person == client.owner;
+    let admin_ok = !client.admin || (role_ok && !who.client);
     unlocked_for && admin_ok
 }
 
@@ -216,6 +235,26 @@ impl<'a> Sequence<'a> {
         }
     }
 
+    /// The actor `by` names, as the server authenticates it, and who the model says it is; or
+    /// nothing when `by` is a client with no working token (nobody holds one, so nobody acts).
+    async fn acting(&self, by: usize) -> Result<Option<(Actor, Who)>, TestCaseError> {
+        if by < PEOPLE {
+            return Ok(Some((self.actor(by), Who { person: by, client: false })));
+        }
+        let Some(index) = self.pick(by - PEOPLE) else { return Ok(None) };
+        let model = &self.clients[index];
+        let Some(token) = model.tokens.iter().rev().find(|token| model.token_works(token)) else { return Ok(None) };
+        let actor = self.app.gatehouse.authenticate_access_token(&token.value, None, self.now).await;
+        let actor = actor.map_err(|error| TestCaseError::fail(format!("a working token was refused: {error}")))?;
+        prop_assert_eq!(actor.role, self.people[model.owner].role, "a client acts with its owner's role");
+        Ok(Some((actor, Who { person: model.owner, client: true })))
+    }
+
+    /// Only admin clients hold `api_clients`, the resource every change to a client needs.
+    fn holds_api_clients(&self, by: usize) -> bool {
+        by < PEOPLE || self.pick(by - PEOPLE).is_some_and(|index| self.clients[index].admin)
+    }
+
     fn pick(&self, client: usize) -> Option<usize> {
         (!self.clients.is_empty()).then(|| client % self.clients.len())
     }
@@ -230,12 +269,13 @@ impl<'a> Sequence<'a> {
 
     async fn patch(&mut self, op: &Op, by: usize, client: usize, patch: ClientPatch) -> Result<(), TestCaseError> {
         let Some(index) = self.pick(client) else { return Ok(()) };
+        let Some((actor, who)) = self.acting(by).await? else { return Ok(()) };
         let model = &self.clients[index];
-        let allowed = model.exists && may_change(&self.people[by], model, by);
+        let allowed = self.holds_api_clients(by) && model.exists && may_change(&self.people, who, model);
         // The model follows the operation, never the server's answer, so that an answer that
         // ignored the change is caught here and by the checks of secrets and tokens.
         let (enabled, locked) = (patch.enabled, patch.locked.map(|locked| locked == Some(true)));
-        let result = self.app.gatehouse.update_client(&self.actor(by), &model.id, patch, None, self.now).await;
+        let result = self.app.gatehouse.update_client(&actor, &model.id, patch, None, self.now).await;
         expect_outcome(&result, allowed, op)?;
         if let Ok(updated) = result {
             let model = &mut self.clients[index];
@@ -252,26 +292,34 @@ impl<'a> Sequence<'a> {
         let gatehouse = self.app.gatehouse.clone();
         match *op {
             Op::Create { by, admin, locked } => {
-                let allowed = !admin || self.people[by].owner_or_admin();
+                let Some((actor, who)) = self.acting(by).await? else { return Ok(()) };
+                // Owners and admins, in person, create admin clients; an API client only
+                // standard ones.
+                let allowed =
+                    self.holds_api_clients(by) && (!admin || (self.people[who.person].owner_or_admin() && !who.client));
                 let new = NewClient {
                     account_id: None,
                     name: ClientName::parse("modelled").expect("a name"),
                     description: Description::default(),
                     locked: locked.then_some(true),
                     client_type: Some(if admin { ClientType::Admin } else { ClientType::Standard }),
-                    scopes: RequestedScopes { global_resources: vec![], products: vec!["SuperSIM".to_owned()] },
+                    scopes: RequestedScopes {
+                        global_resources: if admin { vec![GlobalResource::ApiClients] } else { vec![] },
+                        products: vec!["SuperSIM".to_owned()],
+                    },
                     token_expiry: None,
                     allowed_ips: Default::default(),
                     rate_limit: None,
                 };
-                let result = gatehouse.create_client(&self.actor(by), new, self.now).await;
+                let result = gatehouse.create_client(&actor, new, self.now).await;
                 expect_outcome(&result, allowed, op)?;
                 if let Ok((client, secret)) = result {
+                    // Seed rule 2: the creator owns it; what a client creates, its owner owns.
                     self.clients.push(ModelClient {
                         id: client.client_id,
                         exists: true,
                         admin,
-                        owner: by,
+                        owner: who.person,
                         locked,
                         enabled: true,
                         generation: 0,
@@ -315,12 +363,15 @@ impl<'a> Sequence<'a> {
             }
             Op::Renew { by, client } => {
                 let Some(index) = self.pick(client) else { return Ok(()) };
+                let Some((actor, who)) = self.acting(by).await? else { return Ok(()) };
                 let model = &self.clients[index];
                 // An admin client's key: only its owner or the account owner, in person.
-                let allowed = model.exists
-                    && may_change(&self.people[by], model, by)
-                    && (!model.admin || by == OWNER || by == model.owner);
-                let result = gatehouse.renew_key(&self.actor(by), &model.id, self.now).await;
+                let in_person = !who.client && (who.person == OWNER || who.person == model.owner);
+                let allowed = self.holds_api_clients(by)
+                    && model.exists
+                    && may_change(&self.people, who, model)
+                    && (!model.admin || in_person);
+                let result = gatehouse.renew_key(&actor, &model.id, self.now).await;
                 expect_outcome(&result, allowed, op)?;
                 if let Ok((_, secret)) = result {
                     self.clients[index].new_secret(Some(secret.expose().to_owned()));
@@ -329,18 +380,20 @@ impl<'a> Sequence<'a> {
             }
             Op::Transfer { by, client, to } => {
                 let Some(index) = self.pick(client) else { return Ok(()) };
+                let Some((actor, who)) = self.acting(by).await? else { return Ok(()) };
                 let model = &self.clients[index];
                 // Seed rule 9: an admin client only to an owner or admin.
-                let allowed = model.exists
-                    && may_change(&self.people[by], model, by)
+                let allowed = self.holds_api_clients(by)
+                    && model.exists
+                    && may_change(&self.people, who, model)
                     && (!model.admin || self.people[to].owner_or_admin());
-                let result =
-                    gatehouse.transfer_ownership(&self.actor(by), &model.id, &self.people[to].email, self.now).await;
+                let result = gatehouse.transfer_ownership(&actor, &model.id, &self.people[to].email, self.now).await;
                 expect_outcome(&result, allowed, op)?;
                 if result.is_ok() {
                     let model = &mut self.clients[index];
                     // Handed to someone else, an admin client's secret is one nobody holds.
-                    if model.admin && to != by {
+                    let to_whoever_acts = !who.client && to == who.person;
+                    if model.admin && !to_whoever_acts {
                         model.new_secret(None);
                     }
                     model.owner = to;
@@ -349,9 +402,10 @@ impl<'a> Sequence<'a> {
             }
             Op::Delete { by, client } => {
                 let Some(index) = self.pick(client) else { return Ok(()) };
+                let Some((actor, who)) = self.acting(by).await? else { return Ok(()) };
                 let model = &self.clients[index];
-                let allowed = model.exists && may_change(&self.people[by], model, by);
-                let result = gatehouse.delete_client(&self.actor(by), &model.id, self.now).await;
+                let allowed = self.holds_api_clients(by) && model.exists && may_change(&self.people, who, model);
+                let result = gatehouse.delete_client(&actor, &model.id, self.now).await;
                 expect_outcome(&result, allowed, op)?;
                 if result.is_ok() {
                     self.clients[index].exists = false;
