@@ -338,25 +338,27 @@ impl Gatehouse {
             let current = self.visible_client(actor, client_id).await?;
             actor.may_change(&current)?;
             // A user of the client's account, or the account's owner, who for a child account
-            // lives in its parent. Both at once is refused: a user made in the child account
-            // with the owner's email (by an admin who knows its password) must never receive
-            // what the owner meant to hand to themself.
-            let local = self.store.user_by_email(&current.account_id, new_owner).await?;
-            let owner = self.account_owner(&current.account_id).await?.filter(|owner| owner.email == *new_owner);
-            let user = match (local, owner) {
-                (Some(local), Some(owner)) if local.user_id != owner.user_id => {
+            // lives in its parent. A user of the account whose email an owner or admin above
+            // also has is refused: made by an admin who knows its password, it must never
+            // receive what someone above meant to hand to themself.
+            let user = match self.store.user_by_email(&current.account_id, new_owner).await? {
+                Some(_) if self.email_acts_from_above(&current.account_id, new_owner).await? => {
                     return Err(ValidationError::new(
                         "client_owner",
-                        "two users have this email: the account owner and a user of the client's account; \
-                         remove that user or transfer to another",
+                        "an owner or admin of a parent account has this email too; \
+                         remove the client's account's user with it or transfer to another",
                     )
                     .into());
                 }
-                (Some(user), _) => user,
-                (None, Some(owner)) => User { role: Role::Owner, ..owner },
-                (None, None) => {
-                    return Err(ValidationError::new("client_owner", "must be a user of the client's account").into());
-                }
+                Some(user) => user,
+                None => match self.account_owner(&current.account_id).await? {
+                    Some(owner) if owner.email == *new_owner => User { role: Role::Owner, ..owner },
+                    _ => {
+                        return Err(
+                            ValidationError::new("client_owner", "must be a user of the client's account").into()
+                        );
+                    }
+                },
             };
             if current.client_type == ClientType::Admin && !user.role.is_owner_or_admin() {
                 return Err(ValidationError::new(

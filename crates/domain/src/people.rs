@@ -107,7 +107,7 @@ impl Gatehouse {
         // An account id that cannot be one names nobody, like an unknown email.
         let account = match account {
             Some(account) => Some(AccountId::from_string(account)).filter(AccountId::is_well_formed),
-            None => self.store.root_account().await?,
+            None => self.root_account().await?,
         };
         // Failures count per (account, email, address) and per address, never per email alone,
         // so nobody can lock a person out from elsewhere; and an address's block spares the
@@ -329,15 +329,24 @@ impl Gatehouse {
         let result = async {
             actor.require(GlobalResource::Users)?;
             let user = self.visible_user(actor, user_id).await?;
-            if user.role == Role::Owner || self.is_any_account_owner(&user).await? {
-                return Err(DomainError::Forbidden(
+            let owner_refusal = || {
+                DomainError::Forbidden(
                     "the account owner cannot be removed; transfer account ownership first".to_owned(),
-                ));
+                )
+            };
+            if user.role == Role::Owner {
+                return Err(owner_refusal());
             }
             if user.role == Role::Admin {
                 actor.require_owner_in_person("removes an admin")?;
             }
-            for client_id in self.store.delete_user(user_id).await? {
+            // An owner who handed their own account on still owns the child accounts they made:
+            // the store refuses, in the same transaction, to remove anyone who owns an account.
+            let handed_over = match self.store.delete_user(user_id).await {
+                Err(StoreError::Conflict(_)) => return Err(owner_refusal()),
+                other => other?,
+            };
+            for client_id in handed_over {
                 self.gate.forget_client(&client_id);
                 // The removed user may hold an admin client's secret: it must not outlive them.
                 let handed_over = self.store.client(&client_id).await?;
@@ -378,11 +387,17 @@ impl Gatehouse {
             let Some(user) = self.store.user_by_email(&account.account_id, new_owner).await? else {
                 return Err(ValidationError::new("email", "must be a user of the account").into());
             };
-            // By email too: a user made in a child account with its owner's email (by an admin
-            // who knows its password) must never be handed the account in the owner's name.
-            let owner = self.store.user(&account.owner_user_id).await?;
-            if user.user_id == account.owner_user_id || owner.is_some_and(|owner| owner.email == user.email) {
+            if user.user_id == account.owner_user_id {
                 return Err(ValidationError::new("email", "already owns the account").into());
+            }
+            // A user made in a child account with the email of its owner or of an admin above
+            // (by an admin who knows its password) is never handed the account in their name.
+            if self.email_acts_from_above(&account.account_id, new_owner).await? {
+                return Err(ValidationError::new(
+                    "email",
+                    "an owner or admin of a parent account has this email too; remove this account's user with it first",
+                )
+                .into());
             }
             self.store.transfer_account_ownership(&account.account_id, &user.user_id).await?;
             Ok(User { role: Role::Owner, ..user })
@@ -392,28 +407,6 @@ impl Gatehouse {
         self.audit(actor, "account.transfer_ownership", &target, &result, json!({"email": new_owner.as_str()}), now)
             .await;
         result
-    }
-
-    /// Whether the user owns their account or any account below it: an owner who handed their
-    /// own account on still owns the child accounts they created, and removing them would leave
-    /// those accounts, and the clients handed to their owner, owned by nobody.
-    async fn is_any_account_owner(&self, user: &User) -> Result<bool, StoreError> {
-        // Far more accounts than any tree holds; past it (a corrupt cycle) the answer is the
-        // safe one.
-        const MAX_ACCOUNTS: usize = 10_000;
-        let Some(own) = self.store.account(&user.account_id).await? else {
-            return Ok(false);
-        };
-        let mut pending = vec![own];
-        let mut visited = 0;
-        while let Some(account) = pending.pop() {
-            visited += 1;
-            if account.owner_user_id == user.user_id || visited > MAX_ACCOUNTS {
-                return Ok(true);
-            }
-            pending.extend(self.store.child_accounts(&account.account_id).await?);
-        }
-        Ok(false)
     }
 
     async fn visible_user(&self, actor: &Actor, user_id: &UserId) -> Result<User, DomainError> {

@@ -370,7 +370,7 @@ impl Gatehouse {
 
     /// The oldest root account: where refusals that name no account are recorded. It never
     /// changes once the store is initialised, so it is looked up once.
-    async fn root_account(&self) -> Result<Option<AccountId>, StoreError> {
+    pub(crate) async fn root_account(&self) -> Result<Option<AccountId>, StoreError> {
         if let Some(account_id) = self.root_account.get() {
             return Ok(Some(account_id.clone()));
         }
@@ -411,6 +411,32 @@ impl Gatehouse {
     }
 
     /// The owner of an account (for a child account, a user of an ancestor).
+    /// Whether an owner or admin of an account above `account_id` has `email`. Emails are unique
+    /// within an account only, so a user of `account_id` with the same email may have been made
+    /// by its admins, who know that user's password: handing something "to this email" could
+    /// then reach their user instead of the person above, who acts here too. Such a hand-over is
+    /// refused rather than guessed.
+    pub(crate) async fn email_acts_from_above(
+        &self,
+        account_id: &AccountId,
+        email: &Email,
+    ) -> Result<bool, StoreError> {
+        // Accounts nest a few levels at most; the bound only stops a corrupt cycle.
+        const MAX_DEPTH: usize = 16;
+        let mut account_id = account_id.clone();
+        for _ in 0..MAX_DEPTH {
+            let Some(parent) = self.store.account(&account_id).await?.and_then(|account| account.parent_account_id)
+            else {
+                return Ok(false);
+            };
+            if self.store.user_by_email(&parent, email).await?.is_some_and(|user| user.role.is_owner_or_admin()) {
+                return Ok(true);
+            }
+            account_id = parent;
+        }
+        Ok(true)
+    }
+
     pub(crate) async fn account_owner(&self, account_id: &AccountId) -> Result<Option<User>, DomainError> {
         let Some(account) = self.store.account(account_id).await? else {
             return Ok(None);

@@ -98,7 +98,7 @@ pub trait UserStore: Send + Sync {
     /// this account, becomes an admin. One transaction.
     async fn transfer_account_ownership(&self, account_id: &AccountId, new_owner: &UserId) -> Result<(), StoreError>;
     /// Removes the user and their sessions, and hands every client they own to the owner of the
-    /// client's account, in one transaction. Handed-over `admin` clients are also disabled: they
+    /// client's account, in one transaction; `Conflict` if the user owns any account. Handed-over `admin` clients are also disabled: they
     /// would otherwise act with the account owner's role, more than their creator held. Returns
     /// the clients handed over.
     async fn delete_user(&self, user_id: &UserId) -> Result<Vec<ClientId>, StoreError>;

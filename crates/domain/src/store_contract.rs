@@ -431,6 +431,9 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
         Err(StoreError::NotFound)
     ));
     store.update_user_role(&dev.user_id, Role::Developer).await.unwrap();
+    // Whoever owns an account stays: their clients would have nobody to pass to.
+    assert!(matches!(store.delete_user(&owner.user_id).await, Err(StoreError::Conflict(_))));
+    assert!(store.user(&owner.user_id).await.unwrap().is_some());
 
     let owned = client(&account_id, &dev, "owned", ClientType::Standard);
     store.insert_client(&owned, &hash(8)).await.unwrap();

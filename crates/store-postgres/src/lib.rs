@@ -468,6 +468,16 @@ impl UserStore for PostgresStore {
             .await
             .map_err(map_error)?;
         exists.ok_or(StoreError::NotFound)?;
+        // An account's owner stays: their clients would have nobody to pass to. That includes
+        // an owner who handed their own account on but still owns child accounts they made.
+        let owns: Option<i32> = sqlx::query_scalar("select 1 from accounts where owner_user_id = $1 limit 1")
+            .bind(user_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if owns.is_some() {
+            return Err(StoreError::Conflict("the user owns an account".to_owned()));
+        }
         // Each client the user owned passes to the owner of the client's own account.
         let handed_over: Vec<String> = sqlx::query_scalar(
             "update clients set (client_owner_id, client_owner) = ( \

@@ -34,17 +34,22 @@ drop table sessions_kept;
 
 -- SQLite adds a column only as nullable; the application always writes it.
 alter table clients add column client_owner_id text references users (user_id);
+-- An account whose owner was removed (possible until now for an owner who had handed their own
+-- account on while owning child accounts) passes to the root account's owner. From now on the
+-- store refuses to remove anyone who owns an account.
+update accounts set owner_user_id = (
+    select r.owner_user_id from accounts r where r.parent_account_id is null
+    order by r.date_created, r.account_id limit 1)
+  where owner_user_id not in (select user_id from users);
+-- a user's removal asks whether they own an account
+create index accounts_by_owner on accounts (owner_user_id);
+
 -- Emails were unique until now, so each owner email names one user. A client whose owner is
--- gone (never expected) passes to its account's owner, as a removed user's clients do; failing
--- that (an owner removed while owning a child account, which was possible), to the oldest owner
--- or admin of its account, then to the installation's first owner. Never to nobody.
+-- gone (never expected) passes to its account's owner, as a removed user's clients do.
 update clients set client_owner_id = coalesce(
     (select u.user_id from users u where u.email = clients.client_owner),
     (select u.user_id from accounts a join users u on u.user_id = a.owner_user_id
-       where a.account_id = clients.account_id),
-    (select u.user_id from users u where u.account_id = clients.account_id and u.role in ('owner', 'admin')
-       order by u.seq limit 1),
-    (select u.user_id from users u where u.role = 'owner' order by u.seq limit 1));
+       where a.account_id = clients.account_id));
 update clients set client_owner = (select u.email from users u where u.user_id = clients.client_owner_id);
 -- a removed user's clients are found by owner
 create index clients_by_owner on clients (client_owner_id);

@@ -8,7 +8,7 @@ use std::path::Path;
 use gatehouse_domain::account::{Email, Role, User};
 use gatehouse_domain::ids::{AccountId, ClientId, TokenId, UserId};
 use gatehouse_domain::store::{
-    ClientStore, LiveTokenCap, RecordOutcome, SessionStore, TokenRecord, TokenStore, UserStore,
+    AccountStore, ClientStore, LiveTokenCap, RecordOutcome, SessionStore, TokenRecord, TokenStore, UserStore,
 };
 use gatehouse_store_sqlite::SqliteStore;
 use sqlx::migrate::Migrator;
@@ -81,10 +81,10 @@ async fn owners_become_user_ids_and_sessions_survive_the_rebuild_of_the_users_ta
     let path = dir.path().join("upgrade.db");
     let pool = migrated_by(&path, 3).await;
     for statement in [
-        "insert into accounts (account_id, name, owner_user_id, date_created) values ('acc', 'a', 'u-owner', 'now')",
-        // A child account whose owner was removed: its clients fall to the installation's owner.
+        "insert into accounts (account_id, name, owner_user_id, date_created) values ('acc', 'a', 'u-owner', '2026-01-01T00:00:00Z')",
+        // A child account whose owner was removed: it and its clients pass to the root's owner.
         "insert into accounts (account_id, name, parent_account_id, owner_user_id, date_created) \
-         values ('orphan', 'o', 'acc', 'u-removed', 'now')",
+         values ('orphan', 'o', 'acc', 'u-removed', '2026-01-01T00:00:00Z')",
         "insert into users (user_id, account_id, email, role, password_hash, date_created) values \
          ('u-owner', 'acc', 'owner@example.com', 'owner', 'hash', '2026-01-01T00:00:00Z'), \
          ('u-dev', 'acc', 'dev@example.com', 'developer', 'hash', '2026-01-01T00:00:00Z')",
@@ -114,6 +114,8 @@ async fn owners_become_user_ids_and_sessions_survive_the_rebuild_of_the_users_ta
     // An owner who was no user at all (never written by Gatehouse) falls to the account owner.
     assert_eq!(owner_of("cli-gone").await, ("owner@example.com".to_owned(), "u-owner".to_owned()));
     assert_eq!(owner_of("cli-orphan").await, ("owner@example.com".to_owned(), "u-owner".to_owned()));
+    let orphan = store.account(&AccountId::from_string("orphan")).await.unwrap().unwrap();
+    assert_eq!(orphan.owner_user_id.as_str(), "u-owner", "an account whose owner was removed passes to root's");
     let signed_in = store.session_user(&[9, 9], time::OffsetDateTime::now_utc()).await.unwrap();
     assert_eq!(signed_in.map(|user| user.user_id), Some(UserId::from_string("u-dev")), "still signed in");
 

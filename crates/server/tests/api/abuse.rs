@@ -276,6 +276,14 @@ async fn creating_a_user_never_tells_whether_the_email_exists_in_another_account
     let body = json!({"email": "parent-admin@example.com", "role": "developer"});
     let copy: Value = app.post_json("/v1/users", &emea_admin, &body).await.json().await.unwrap();
     let copy_path = format!("/v1/users/{}", copy["user"]["user_id"].as_str().unwrap());
+    // A copy of an admin above is never handed anything in their name either.
+    let to_themself = json!({"client_owner": "parent-admin@example.com"});
+    let response = app.post_json(&format!("{path}/transfer-ownership"), &parent_admin, &to_themself).await;
+    let refusal = assert_api_error(response, StatusCode::BAD_REQUEST).await;
+    assert!(refusal["message"].as_str().unwrap().contains("parent account has this email"), "{refusal}");
+    let to_admin = json!({"email": "parent-admin@example.com"});
+    let response = app.post_json(&format!("/v1/accounts/{emea}/transfer-ownership"), &owner, &to_admin).await;
+    assert_api_error(response, StatusCode::BAD_REQUEST).await;
     assert_eq!(app.delete(&copy_path, &emea_admin).await.status(), StatusCode::NO_CONTENT);
     app.token(&kept).await;
     assert_eq!(app.delete(&format!("/v1/users/{parent_admin_id}"), &owner).await.status(), StatusCode::NO_CONTENT);
