@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The gateway check and the token endpoint under a flood of logins (issue 18).
+"""The gateway check and the token endpoint under a flood of logins, which bounded password
+hashing must leave usable (figures in bench/README.md).
 
     python3 bench/login_flood.py BUILD [BUILD ...]      # e.g. an older build, then this one
 

@@ -4,13 +4,14 @@
     cargo build --release
     python3 bench/refusal_timing.py target/release/gatehouse      # N=3000 requests of each kind
 
-SECURITY.md promises the two refusals of the token endpoint are identical in status, body and
-headers (tests prove that) and take comparable time. This measures the time: one server
-(pinned to CPU 0, one runtime worker, a fresh SQLite store), one keep-alive connection from
-this process on CPU 1, and requests of each kind in a shuffled order, each from an address of
-its own (`X-Forwarded-For`, the server trusting this machine) so that the failure throttle never
-answers instead. Kinds: a wrong secret for a real client id, a well-formed id nobody was issued,
-and, for scale, the real client's right secret (a token minted and recorded).
+Gatehouse promises the two refusals of the token endpoint are identical in status, body and
+headers (tests prove that; docs/security.md names them) and take comparable time, so timing does
+not reveal which client ids exist. This measures the time: one server (pinned to CPU 0, one
+runtime worker, a fresh SQLite store), one keep-alive connection from this process on CPU 1, and
+requests of each kind in a shuffled order, each from an address of its own (`X-Forwarded-For`,
+the server trusting this machine) so that the failure throttle never answers instead. Kinds: a
+wrong secret for a real client id, a well-formed id nobody was issued, and, for scale, the real
+client's right secret (a token minted and recorded).
 
 It prints each kind's median and interquartile range in microseconds and the difference of the
 medians of the two refusals, against a resampled spread of that difference (the same requests'

@@ -10,7 +10,7 @@ use crate::ids::{AccountId, ClientId, UserId};
 /// The authenticated party behind a management request.
 #[derive(Clone, Debug)]
 pub enum Principal {
-    /// A person, through a session (issue 4).
+    /// A person, through a session.
     User { user_id: UserId, email: Email },
     /// An API client, through an access token. `scopes` are the token's, fixed when it was
     /// minted (seed rule 6), not the client's current ones.
@@ -52,10 +52,10 @@ impl Actor {
         matches!(self.principal, Principal::Client { .. })
     }
 
-    /// The account owner, signed in as themself. An API client owned by the owner does not
-    /// count: whoever created it, or renewed its key, may hold its secret (issue 18: an admin
-    /// created an admin client, transferred it to the owner and kept the secret), so no
-    /// credential acts with more power than every person who can hold it.
+    /// The account owner, signed in as themself. An API client owned by the owner does not count:
+    /// whoever created it, or renewed its key, may hold its secret (an admin once created an admin
+    /// client, transferred it to the owner and kept the secret), so no credential acts with more
+    /// power than every person who can hold it.
     pub fn is_owner_in_person(&self) -> bool {
         self.role == Role::Owner && !self.is_api_client()
     }

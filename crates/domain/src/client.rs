@@ -76,7 +76,7 @@ impl GlobalResource {
 }
 
 /// Rejects control characters (including NUL) and the Unicode bidi overrides that can make a
-/// name display as something other than what it is (SECURITY.md "Names").
+/// name display as something other than what it is.
 fn check_text(field: &'static str, value: &str) -> Result<(), ValidationError> {
     let hostile = |c: char| {
         c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')

@@ -288,7 +288,7 @@ impl Gatehouse {
             actor.may_change(&client)?;
             // The new secret carries the client's powers, which are its owner's: an admin
             // client's key is renewed only by its owner or the account owner, in person, or an
-            // admin could take the owner's client and act as the owner after leaving (issue 18).
+            // admin could take the owner's client and act as the owner after leaving.
             if client.client_type == ClientType::Admin
                 && !(actor.is_owner_in_person() || actor.is_person(&client.client_owner_id))
             {
@@ -394,8 +394,8 @@ impl Gatehouse {
 
     /// An admin client leaving the hands of whoever may hold its secret (handed to another
     /// owner, or its owner removed) gets a secret nobody holds: whoever created it or renewed
-    /// it last must not keep acting with its next owner's powers (issue 18). The new owner
-    /// renews the key to use it.
+    /// it last must not keep acting with its next owner's powers. The new owner renews the key
+    /// to use it.
     pub(crate) async fn rekey_for_new_owner(
         &self,
         client_id: &ClientId,

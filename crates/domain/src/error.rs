@@ -55,7 +55,7 @@ pub enum AuthError {
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// §5.2 `invalid_client`: unknown client, wrong secret, disabled, deleted, or address not
-    /// allowed. SECURITY.md: all of these answer identically.
+    /// allowed. All of these answer identically, so a caller cannot tell which it was.
     #[error("client authentication failed")]
     InvalidClient,
     /// §5.2 `invalid_scope`.

@@ -1,5 +1,5 @@
-//! Identifiers. Every id is random (SECURITY.md: "Ids are random"), so guessing one reveals
-//! nothing and another account's object cannot be found by enumeration.
+//! Identifiers. Every id is random, so guessing one reveals nothing and another account's object
+//! cannot be found by enumeration.
 
 use std::fmt;
 
@@ -103,11 +103,12 @@ impl ProfileId {
 /// How long the random part of a generated id is: 16 bytes in unpadded base64url.
 const RANDOM_ID_CHARS: usize = 22;
 
-/// The `client_id` presented at an OAuth endpoint: a client's own id, or an access profile's,
-/// whose `client_secret` credential presents the profile id. Parsed before any throttle, cache or
-/// store sees it (SECURITY.md): at most 64 URL-safe characters, or it names nothing Gatehouse
-/// ever issued. A profile id is `prf_` and 22 more characters; a client id never has that shape
-/// (it is 22 characters in all), so which one was meant is never guessed from a prefix alone.
+/// The `client_id` presented at an OAuth endpoint: a client's own id, or an access profile's, whose
+/// `client_secret` credential presents the profile id. Parsed before any throttle, cache or store
+/// sees it, so invented ids cannot grow their memory: at most 64 URL-safe characters, or it names
+/// nothing Gatehouse ever issued. A profile id is `prf_` and 22 more characters; a client id never
+/// has that shape (it is 22 characters in all), so which one was meant is never guessed from a
+/// prefix alone.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum CredentialId {
     Client(ClientId),
@@ -192,7 +193,8 @@ mod tests {
         let profile = ProfileId::generate();
         assert_eq!(CredentialId::parse(client.as_str()), Some(CredentialId::Client(client)));
         assert_eq!(CredentialId::parse(profile.as_str()), Some(CredentialId::Profile(profile)));
-        // A client id that happens to start with `prf_` is still a client id (issue 18).
+        // A client id that happens to start with `prf_` is still a client id: the kind is never
+        // guessed from a prefix alone.
         assert_eq!(
             CredentialId::parse("prf_abcdefghijklmnopq"),
             Some(CredentialId::Client(ClientId::from_string("prf_abcdefghijklmnopq")))

@@ -1,7 +1,6 @@
-//! The server's master key: the root of the secret-hash key and of the key that encrypts signing
-//! keys at rest (SECURITY.md: "Signing keys at rest are encrypted with a key from configuration
-//! or a key file"). It never enters the database, so a stolen database alone yields neither
-//! usable hashes nor signing keys.
+//! The server's master key, given in configuration or a key file: the root of the secret-hash key
+//! and of the key that encrypts signing keys at rest. It never enters the database, so a stolen
+//! database alone yields neither usable hashes nor signing keys.
 
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::hkdf;

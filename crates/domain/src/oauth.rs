@@ -43,8 +43,8 @@ pub struct ActiveToken {
 /// Why a revocation request was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RevokeError {
-    /// RFC 7009 §2.1: a client may revoke only its own tokens (SECURITY.md: 400
-    /// `unauthorized_client`, token untouched).
+    /// RFC 7009 §2.1: a client may revoke only its own tokens; another client's is refused with
+    /// 400 `unauthorized_client` and left untouched.
     #[error("the token belongs to another client")]
     NotOwner,
     #[error(transparent)]
@@ -104,8 +104,8 @@ impl Gatehouse {
     /// Authenticates a client, or an access profile by its `prf_` id, at introspection and
     /// revocation. Accepted from memory, as at the token endpoint and the check (introspection
     /// is called at their rate); refused only on the store's current state. Every refusal is
-    /// the same `invalid_client` (SECURITY.md), and an unknown id costs a hash comparison too,
-    /// so timing tells nothing.
+    /// the same `invalid_client`, and an unknown id costs a hash comparison too, so timing tells
+    /// nothing.
     pub async fn authenticate_client(
         &self,
         credentials: &PresentedCredentials,
@@ -122,8 +122,8 @@ impl Gatehouse {
         peer: IpAddr,
         now: OffsetDateTime,
     ) -> Result<Caller, TokenError> {
-        // SECURITY.md: failures are throttled per (client id, source address), so guessing is
-        // slowed while the real client, calling from its own address, is not locked out.
+        // Failures are throttled per (client id, source address), so guessing is slowed while the
+        // real client, calling from its own address, is not locked out.
         let key = (&credentials.id, network_of(peer));
         if let Some(retry_after_seconds) = self.client_throttle.blocked(key, now) {
             return Err(TokenError::Throttled { retry_after_seconds });

@@ -1,7 +1,7 @@
 //! Argon2id work, bounded. Each hash or verification costs tens of milliseconds and 19 MiB by
 //! design, so unbounded, a flood of logins with invented emails takes the memory and the cores
-//! the gateway check and the token endpoint need (issue 18: 200 concurrent logins raised the
-//! peak by 1.5 GB and the check's p99 from 0.7 to 108 ms). At most one hash per core runs at a
+//! the gateway check and the token endpoint need (200 concurrent logins once raised the peak
+//! by 1.5 GB and the check's p99 from 0.7 to 108 ms). At most one hash per core runs at a
 //! time, a short queue waits behind them, and beyond that the caller is told to come back.
 
 use std::num::NonZeroUsize;

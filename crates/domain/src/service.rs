@@ -26,7 +26,8 @@ use crate::token::{KeyError, KeyRing, generate_signing_key};
 pub struct Settings {
     /// The `iss` of every token; byte-identical to the configured issuer URL.
     pub issuer: String,
-    /// Allowed clock skew for `exp` and `iat` (SECURITY.md: explicit, default 5 s).
+    /// Allowed clock skew for `exp` and `iat`: always explicit, never a library's default
+    /// (5 s unless configured).
     pub leeway_seconds: i64,
     /// What minting beyond the live-token cap does (seed rule 11).
     pub token_cap: LiveTokenCap,

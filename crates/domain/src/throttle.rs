@@ -37,7 +37,8 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// SECURITY.md: five failures within a quarter of an hour block for 30 s.
+    /// Five failures within a quarter of an hour block for 30 s: guessing is slowed, and a
+    /// client that got its secret wrong is not kept out for long.
     pub const PER_CREDENTIAL: Limits = Limits { max_failures: 5, window_seconds: 15 * 60, block_seconds: 30 };
     /// Logins from one address, whatever the email: enough for an office behind one NAT to
     /// mistype, too few to try many people's passwords.
@@ -182,7 +183,8 @@ mod tests {
         assert_eq!(throttle.blocked(("client", "198.51.100.1"), start), Some(30));
         // Another address is not blocked by these failures.
         assert_eq!(throttle.blocked(("client", "203.0.113.9"), start), None);
-        // Issue 20: half a second in, 29.5 s remain; the answer is 30, never 29.
+        // Half a second in, 29.5 s remain; the answer is 30, never 29, so waiting what it says
+        // suffices.
         let later = start + time::Duration::milliseconds(500);
         assert_eq!(throttle.blocked(("client", "198.51.100.1"), later), Some(30));
         assert_eq!(throttle.blocked(("client", "198.51.100.1"), start + time::Duration::seconds(30)), None);

@@ -202,7 +202,8 @@ impl KeyRing {
     /// to do now (disabled, renewed, deleted, revoked) is the caller's next check.
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<AccessTokenClaims, TokenRejection> {
         let header = Self::raw_header(token)?;
-        // RFC 8725 §3.1 and SECURITY.md: exactly one algorithm, never `none` or a MAC.
+        // RFC 8725 §3.1: exactly one algorithm, never `none` or a MAC, so a token's header never
+        // chooses how it is checked.
         if header.alg.as_deref() != Some("EdDSA") {
             return Err(TokenRejection::Header);
         }
@@ -379,8 +380,8 @@ mod tests {
         assert!(MasterKey::generate().open(stored.kid.as_bytes(), &stored.sealed_private_key).is_err());
     }
 
-    /// SECURITY.md: an unknown `crit` is refused, and `jku`, `x5u` and `jwk` are ignored: the
-    /// key that verifies is always the ring's, by `kid`, never one a header names or carries.
+    /// An unknown `crit` is refused, and `jku`, `x5u` and `jwk` are ignored: the key that verifies
+    /// is always the ring's, by `kid`, never one a header names or carries.
     #[test]
     fn crit_is_refused_and_keys_named_in_a_header_are_never_used() {
         let now = OffsetDateTime::now_utc();

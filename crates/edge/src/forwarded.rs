@@ -138,7 +138,7 @@ mod tests {
         assert_eq!(caller(&["198.51.100.2"], &[]), ip("198.51.100.2"));
         // The caller prepends a claim; the right-most untrusted entry is the caller.
         assert_eq!(caller(&["6.6.6.6, 198.51.100.2, 10.1.1.1"], &[]), ip("198.51.100.2"));
-        // Issue 17, finding 4: an entry with a port is the caller, not a reason to look further left.
+        // An entry with a port is the caller, not a reason to look further left at what it wrote.
         assert_eq!(caller(&["203.0.113.7, 198.51.100.9:41234"], &[]), ip("198.51.100.9"));
         // An unreadable entry ends the walk at the last address known for sure.
         assert_eq!(caller(&["203.0.113.7, garbage"], &[]), ip("10.0.0.1"));

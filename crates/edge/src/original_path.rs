@@ -273,7 +273,8 @@ mod tests {
     fn paths_that_resolvers_disagree_on_are_refused() {
         use PathRefusal::*;
         for (raw, refusal) in [
-            // Issue 17, finding 3: empty segments that `..` would remove instead of the product.
+            // Empty segments that `..` would remove instead of the product, where a gateway merges
+            // `//` and the upstream does not.
             ("/supersim//../wireless/x", EmptySegment),
             ("/supersim/.//../wireless/x", DotSegment),
             ("/supersim/..;/wireless/x", Parameter),

@@ -136,7 +136,7 @@ pub struct ServeConfig {
 }
 
 /// How long a connection may take over each part of an exchange, and how many one address may
-/// hold (SECURITY.md: slow sockets must not starve real clients; issue 18).
+/// hold, so slow or idle sockets cannot starve real clients of the server's connections.
 #[derive(Clone, Copy, Debug)]
 pub struct ConnectionSettings {
     /// How long a connection may take to send a request's headers.

@@ -483,8 +483,9 @@ fn emit(text: &str) -> Result<(), Failure> {
     }
 }
 
-/// The server refuses control characters and bidi overrides in names (SECURITY.md "Names");
-/// replacing them here as well keeps a terminal safe from data written by an older version.
+/// The server refuses control characters and bidi overrides in names, which could make a name
+/// display as something it is not; replacing them here as well keeps a terminal safe from data
+/// written by an older version.
 fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {

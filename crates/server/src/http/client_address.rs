@@ -75,7 +75,7 @@ mod tests {
         // The client prepends a fake hop; the right-most untrusted one is the real client.
         let chain = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.2, 10.1.1.1")]);
         assert_eq!(trusted.client_ip(proxy, &chain), "198.51.100.2".parse::<IpAddr>().unwrap());
-        // Issue 17, finding 4: an entry with a port is read, not skipped for the one left of it.
+        // An entry with a port is read, not skipped for the one left of it, which the caller wrote.
         let ported = headers(&[("x-forwarded-for", "203.0.113.7, 198.51.100.9:41234")]);
         assert_eq!(trusted.client_ip(proxy, &ported), "198.51.100.9".parse::<IpAddr>().unwrap());
         let unreadable = headers(&[("x-forwarded-for", "203.0.113.7, bogus")]);

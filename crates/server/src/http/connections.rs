@@ -1,5 +1,5 @@
-//! Limits on connections, so no caller can hold the server's sockets (issue 18: stalled
-//! connections took the server to its file limit and `/healthz` stopped answering).
+//! Limits on connections, so no caller can hold the server's sockets (stalled connections once
+//! took the server to its file limit and `/healthz` stopped answering).
 //!
 //! Headers and bodies have deadlines of their own (the header-read timeout, `request_body`).
 //! What is left is a caller that never reads its responses, which stalls the server's writes

@@ -1,6 +1,6 @@
 //! Request bodies, bounded in size and in time. Headers have to arrive within the header-read
 //! timeout; without a deadline of its own a body could then trickle in a byte at a time for
-//! ever (issue 18: 300 connections that sent headers and one byte took the server to its file
+//! ever (300 connections that sent headers and one byte once took the server to its file
 //! limit). Every body must arrive whole within the body-read timeout, counted from when its
 //! headers arrived; a reader that runs out of time answers 408, and the connection, whose body
 //! was never read to its end, is closed.

@@ -1,5 +1,6 @@
-//! Issue 18: bounded work per request and no borrowed powers. Each test is a finding from the
-//! issue, reproduced against the server before the fix.
+//! Bounded work per request and no borrowed powers. Each test is a hole once found in the server
+//! (listed under "abuse and privilege" in docs/security.md), reproduced against it before the
+//! fix.
 
 use std::time::Duration;
 
@@ -25,7 +26,8 @@ async fn login_from(app: &TestApp, address: &str, email: &str, password: &str) -
         .unwrap()
 }
 
-/// Finding 1: ids of any length went into the throttle's keys before they were parsed.
+/// Ids of any length once went into the throttle's keys before they were parsed, so invented ids
+/// grew its memory without bound; now they are refused at the door.
 #[tokio::test]
 async fn client_ids_are_parsed_before_anything_keeps_them() {
     let app = TestApp::spawn().await;
@@ -49,7 +51,8 @@ async fn client_ids_are_parsed_before_anything_keeps_them() {
     app.admin_token().await;
 }
 
-/// Finding 4: five wrong passwords from anywhere locked the owner out everywhere.
+/// Five wrong passwords from anywhere once locked the owner out everywhere, so anyone could lock
+/// a person out; now failures block only the address they came from.
 #[tokio::test]
 async fn failures_from_one_address_never_lock_a_person_out_at_another() {
     let app = app_behind_a_proxy().await;
@@ -79,8 +82,8 @@ async fn failures_from_one_address_never_lock_a_person_out_at_another() {
     assert_eq!(known.status(), StatusCode::OK, "someone who signs in from there is not locked out");
 }
 
-/// Finding 2: every login ran Argon2id (19 MiB) at once, however many came. Now a few run, a
-/// few wait, and the rest are told to come back, and the server stays usable.
+/// Every login once ran Argon2id (19 MiB) at once, however many came. Now a few run, a few wait,
+/// and the rest are told to come back, and the server stays usable.
 #[tokio::test]
 async fn a_login_flood_is_told_to_come_back_and_the_server_stays_usable() {
     let app = app_behind_a_proxy().await;
@@ -110,7 +113,8 @@ async fn a_login_flood_is_told_to_come_back_and_the_server_stays_usable() {
     app.login(OWNER_EMAIL, &app.owner_password).await;
 }
 
-/// Finding 3: a body that stalls after its headers held the connection for ever.
+/// A body that stalled after its headers once held the connection for ever; now, once the
+/// body-read timeout passes, it is answered 408 and the connection closed.
 #[tokio::test]
 async fn a_stalled_body_is_answered_408_and_its_connection_closed() {
     let app = TestApp::spawn_with(|config| config.connections.body_read_timeout = Duration::from_secs(1)).await;
@@ -137,8 +141,8 @@ async fn a_stalled_body_is_answered_408_and_its_connection_closed() {
     app.admin_token().await;
 }
 
-/// Finding 6: an admin client in a child account, owned by the parent's owner, was treated as
-/// a developer's.
+/// An admin client in a child account, owned by the parent's owner, was once treated as a
+/// developer's; it acts with its owner's role there.
 #[tokio::test]
 async fn a_client_in_a_child_account_acts_with_its_owners_role_there() {
     let app = TestApp::spawn().await;
@@ -164,9 +168,9 @@ async fn a_client_in_a_child_account_acts_with_its_owners_role_there() {
     assert_eq!(created["user"]["account_id"], child_id.as_str(), "the client acts in its own account");
 }
 
-/// Finding 5: an admin of a child account learnt from a 409 which emails existed in the parent
-/// or a sibling account. Emails are now unique within an account only, and a copy made
-/// elsewhere borrows nothing from the person it names.
+/// An admin of a child account once learnt from a 409 which emails existed in the parent or a
+/// sibling account. Emails are now unique within an account only, and a copy made elsewhere
+/// borrows nothing from the person it names.
 #[tokio::test]
 async fn creating_a_user_never_tells_whether_the_email_exists_in_another_account() {
     let app = TestApp::spawn().await;
@@ -325,10 +329,9 @@ async fn the_owner_of_a_child_account_cannot_be_removed() {
     assert_eq!(created["account_id"], child_id.as_str(), "the child account's owner still acts there");
 }
 
-/// Finding 7: an admin created an admin client, transferred it to the owner, kept its secret,
-/// and through it granted the admin role, which only the owner may do; renewing the key of the
-/// owner's own admin client gave the same. A review then found the kept secret outliving the
-/// admin's removal.
+/// An admin once created an admin client, transferred it to the owner, kept its secret, and through
+/// it granted the admin role, which only the owner may do; renewing the key of the owner's own
+/// admin client gave the same. A review then found the kept secret outliving the admin's removal.
 #[tokio::test]
 async fn no_credential_acts_with_more_power_than_the_people_who_can_hold_it() {
     let app = TestApp::spawn().await;
@@ -408,8 +411,8 @@ fn find<'a>(events: &'a [Value], action: &str, matches: impl Fn(&Value) -> bool)
         .unwrap_or_else(|| panic!("no {action} event in {events:#?}"))
 }
 
-/// Item 4: every refused management request and failed login is on record with its reason and
-/// address, and a flood of them is counted, not written.
+/// Every refused management request and failed login is on record with its reason and address,
+/// so abuse can be traced, and a flood of them is counted, not written, so it cannot fill the log.
 #[tokio::test]
 async fn every_refusal_is_on_record_and_a_flood_is_counted_not_written() {
     let app = app_behind_a_proxy().await;

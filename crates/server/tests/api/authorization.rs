@@ -1,4 +1,5 @@
-//! Who may call `/v1`: bearer tokens, scopes and account boundaries (issue 2, item 6).
+//! Who may call `/v1`: bearer tokens, scopes and account boundaries. No caller acts beyond its
+//! token's scopes or sees another account's objects.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

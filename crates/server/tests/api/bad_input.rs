@@ -1,5 +1,5 @@
-//! Bad input anywhere gets a 4xx in the documented format and changes nothing (issue 2 item 8,
-//! SECURITY.md "Management API").
+//! Bad input anywhere gets a 4xx in the documented format and changes nothing (the rows under
+//! "Management API" in docs/security.md).
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,6 +1,6 @@
-//! SECURITY.md "Faults": slow or idle connections. A connection that does not finish its
-//! request headers in time, or does not read its responses, is closed; one address holds at
-//! most its share of connections; and hundreds of slow ones do not starve real clients.
+//! Slow or idle connections ("Faults" in docs/security.md). A connection that does not finish its
+//! request headers in time, or does not read its responses, is closed; one address holds at most
+//! its share of connections; and hundreds of slow ones do not starve real clients.
 
 use std::time::Duration;
 
@@ -41,9 +41,9 @@ async fn connect_from(source: &str, address: &str) -> tokio::net::TcpStream {
     socket.connect(address.parse().unwrap()).await.unwrap()
 }
 
-/// Issue 18: a caller that never reads its responses stalls the server's writes, where no read
-/// deadline runs; the connection is closed once a write has made no progress for the stall
-/// timeout.
+/// A caller that never reads its responses stalls the server's writes, where no read deadline
+/// runs; the connection is closed once a write has made no progress for the stall timeout, so
+/// such callers cannot pile up and hold the server's sockets.
 #[tokio::test]
 async fn a_caller_that_never_reads_is_disconnected() {
     let app = TestApp::spawn_with(|config| config.connections.write_stall_timeout = Duration::from_secs(1)).await;
@@ -70,7 +70,8 @@ async fn a_caller_that_never_reads_is_disconnected() {
     assert_eq!(ping.status(), StatusCode::OK);
 }
 
-/// Issue 18: one address holds at most its share of connections; another is still served.
+/// One address holds at most its share of connections, so it cannot take them all; another is
+/// still served.
 #[tokio::test]
 async fn one_address_cannot_hold_every_connection() {
     let app = TestApp::spawn_with(|config| config.connections.max_connections_per_address = 3).await;

@@ -1,6 +1,7 @@
-//! Issue 6 faults: PostgreSQL stopped under a running instance. Requests fail fast with 503,
-//! `/readyz` says so, and the instance recovers by itself when the database is back. Uses a private PostgreSQL cluster (the machine's binaries, run as
-//! the `postgres` user), so stopping it disturbs nothing else.
+//! PostgreSQL faults: the database stopped under a running instance. Requests fail fast with 503,
+//! `/readyz` says so, and the instance recovers by itself when the database is back. Uses a private
+//! PostgreSQL cluster (the machine's binaries, run as the `postgres` user), so stopping it disturbs
+//! nothing else.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

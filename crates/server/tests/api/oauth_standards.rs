@@ -1,5 +1,5 @@
-//! Issue 3: RFC 8414 metadata, the JWKS, key rotation, RFC 7662 introspection, RFC 7009
-//! revocation and the live-token cap of seed file 003.
+//! RFC 8414 metadata, the JWKS, key rotation, RFC 7662 introspection, RFC 7009 revocation and
+//! the live-token cap of seed file 003.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -96,8 +96,9 @@ async fn the_jwks_publishes_public_ed25519_keys_that_verify_tokens_offline() {
     assert_eq!(app.ping_status(&tampered).await, StatusCode::UNAUTHORIZED);
 }
 
-/// SECURITY.md: HS256 made with the public key, an unknown kid, a token not yet valid: all
-/// refused, at the API and at introspection.
+/// HS256 made with the public key, an unknown kid, a token not yet valid: all refused, at the
+/// API and at introspection, so a forger cannot choose the algorithm or key a token is checked
+/// with.
 #[tokio::test]
 async fn algorithm_confusion_unknown_keys_and_future_tokens_are_refused() {
     let app = TestApp::spawn().await;

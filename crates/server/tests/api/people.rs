@@ -1,4 +1,5 @@
-//! Issue 4: users, login sessions, child accounts and the audit log.
+//! Users, login sessions, child accounts and the audit log (README.md, "People, roles and the
+//! audit log").
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -350,10 +350,10 @@ fn seeded() -> impl FnMut(u64) -> u64 {
     }
 }
 
-/// Issue 18, item 7: `kill -9` at random moments while several callers create clients and mint
-/// tokens, round after round. Every client the server acknowledged is there afterwards with the
-/// secret it was given, every token it handed out is still one it knows, and the database
-/// passes `PRAGMA integrity_check`.
+/// `kill -9` at random moments while several callers create clients and mint tokens, round
+/// after round. Every client the server acknowledged is there afterwards with the secret it was
+/// given, every token it handed out is still one it knows, and the database passes
+/// `PRAGMA integrity_check`.
 #[tokio::test]
 async fn kill_9_at_random_moments_loses_no_acknowledged_write() {
     use std::sync::{Arc, Mutex};
@@ -424,8 +424,8 @@ async fn kill_9_at_random_moments_loses_no_acknowledged_write() {
     assert_database_sound(dir.path()).await;
 }
 
-/// Issue 18, item 7: SIGTERM stops new connections, lets the requests in flight finish (here,
-/// eight creations whose bodies are still arriving), and exits 0.
+/// SIGTERM stops new connections, lets the requests in flight finish (here, eight creations
+/// whose bodies are still arriving), and exits 0.
 #[tokio::test]
 async fn sigterm_lets_requests_in_flight_finish_and_exits_0() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -521,9 +521,9 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Issue 18, item 7: with the disk full, writes answer 503 in the documented format (never a
-/// 500, never a half-written row), reads and warm tokens go on, and writes work again as soon
-/// as there is space, without a restart; the database stays sound.
+/// With the disk full, writes answer 503 in the documented format (never a 500, never a
+/// half-written row), reads and warm tokens go on, and writes work again as soon as there is
+/// space, without a restart; the database stays sound.
 #[tokio::test]
 async fn a_full_disk_answers_503_and_recovers_when_space_returns() {
     use std::io::Write as _;

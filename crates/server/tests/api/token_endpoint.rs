@@ -1,4 +1,5 @@
-//! `POST /api-services/v1/auth/token`: RFC 6749 §4.4 and SECURITY.md's token-endpoint rules.
+//! `POST /api-services/v1/auth/token`: RFC 6749 §4.4 and the token-endpoint rules listed in
+//! docs/security.md.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -238,8 +239,9 @@ async fn allowed_ips_are_enforced_at_the_token_endpoint() {
     assert_eq!(app.token_request_basic(&local, &grant).await.status(), StatusCode::OK);
 }
 
-/// SECURITY.md: repeated failures for one client from one address are throttled (429 with
-/// Retry-After at most 30 s); the same client calling from another address is not locked out.
+/// Repeated failures for one client from one address are throttled (429 with Retry-After at
+/// most 30 s), so a secret cannot be guessed quickly; the same client calling from another
+/// address is not locked out, so an attacker cannot shut the real client out.
 #[tokio::test]
 async fn guessing_a_secret_is_throttled_per_client_and_address() {
     use gatehouse_server::http::client_address::TrustedProxies;
@@ -269,8 +271,8 @@ async fn guessing_a_secret_is_throttled_per_client_and_address() {
     assert_eq!(request(&app.admin.client_secret, attacker).await.unwrap().status(), StatusCode::OK);
 }
 
-/// SECURITY.md: unknown parameters are ignored; a multipart body is refused like any body that
-/// is not a form.
+/// Unknown parameters are ignored (RFC 6749 §3.2); a multipart body is refused like any body
+/// that is not a form.
 #[tokio::test]
 async fn unknown_parameters_are_ignored_and_multipart_bodies_refused() {
     let app = TestApp::spawn().await;

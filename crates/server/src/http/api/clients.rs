@@ -228,7 +228,8 @@ struct TransferBody {
 // ---------------------------------------------------------------------------------------------
 // Handlers
 
-/// Responses that carry a secret must never be cached (RFC 6749 §5.1, SECURITY.md).
+/// Responses that carry a secret must never be cached (RFC 6749 §5.1): a secret is shown once,
+/// and a cache would keep it.
 pub fn no_store(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -126,7 +126,8 @@ impl ApiError {
         )
     }
 
-    /// 503 with `Retry-After`: password hashing is at capacity (issue 18).
+    /// 503 with `Retry-After`: password hashing is at capacity, so a flood of logins is told to
+    /// come back instead of queueing without bound.
     pub fn busy() -> Self {
         Self { retry_after_seconds: Some(Busy::RETRY_AFTER_SECONDS), ..Self::unavailable() }
     }

@@ -15,7 +15,8 @@ use super::error::ApiError;
 use crate::http::AppState;
 use crate::http::request_body::{self, BodyFailure};
 
-/// SECURITY.md: management bodies over 1 MiB are refused with 413.
+/// Management bodies over 1 MiB are refused with 413: no request needs more, and a bigger one
+/// only costs memory.
 pub const MAX_JSON_BODY: usize = 1024 * 1024;
 
 /// A JSON request body, strictly parsed: `application/json` only (415 otherwise), at most 1 MiB

@@ -42,7 +42,8 @@ impl OAuthError {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", description)
     }
 
-    /// §5.2 `invalid_client`, identical for every cause (SECURITY.md).
+    /// §5.2 `invalid_client`, identical for every cause, so a caller cannot tell a wrong secret
+    /// from an unknown, disabled or deleted client.
     pub fn invalid_client(basic_attempted: bool) -> Self {
         Self {
             basic_challenge: basic_attempted,
@@ -62,7 +63,8 @@ impl OAuthError {
         )
     }
 
-    /// RFC 7009 §2.1 with SECURITY.md's decision: revoking another client's token.
+    /// RFC 7009 §2.1: revoking another client's token is refused with 400 and the token is left
+    /// untouched.
     pub const fn unauthorized_client() -> Self {
         Self::new(StatusCode::BAD_REQUEST, "unauthorized_client", "A client may revoke only its own tokens")
     }
@@ -80,7 +82,7 @@ impl OAuthError {
         match error {
             TokenError::InvalidClient => Self::invalid_client(basic_attempted),
             TokenError::InvalidScope => Self::invalid_scope(),
-            // SECURITY.md: 429 with Retry-After (at most 30 s).
+            // Repeated failures get 429 with Retry-After (at most 30 s), so guessing is slow.
             TokenError::Throttled { retry_after_seconds } => Self {
                 retry_after: Some(retry_after_seconds),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "slow_down", "Too many failed attempts: try again later")

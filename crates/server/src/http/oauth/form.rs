@@ -1,4 +1,4 @@
-//! What every OAuth endpoint shares: the form body (RFC 6749 §3.2, SECURITY.md's limits) and
+//! What every OAuth endpoint shares: the form body (RFC 6749 §3.2, at most 64 KiB) and
 //! client authentication (RFC 6749 §2.3.1: `client_secret_basic` or `client_secret_post`).
 
 use std::collections::HashMap;
@@ -17,7 +17,8 @@ use super::error::OAuthError;
 use crate::http::AppState;
 use crate::http::request_body::{self, BodyFailure};
 
-/// SECURITY.md: OAuth request bodies over 64 KiB are refused with 413.
+/// OAuth request bodies over 64 KiB are refused with 413: no form needs more, and a bigger one
+/// only costs memory.
 const MAX_FORM_BODY: usize = 64 * 1024;
 
 /// A parsed OAuth request: its form parameters, the Authorization header and the caller's
@@ -141,9 +142,9 @@ fn parse_basic(value: &HeaderValue) -> Option<PresentedCredentials> {
 /// The longest secret worth hashing: Gatehouse's are 48 characters.
 const MAX_SECRET_LEN: usize = 512;
 
-/// Credentials parsed at the door (SECURITY.md): an id Gatehouse could have issued and a secret
-/// of a sane length, or nothing (`invalid_client`, like an unknown id) before any throttle,
-/// cache or store sees them.
+/// Credentials parsed at the door: an id Gatehouse could have issued and a secret of a sane
+/// length, or nothing (`invalid_client`, like an unknown id) before any throttle, cache or store
+/// sees them, so invented credentials cannot grow their memory.
 fn presented(id: &str, secret: String) -> Option<PresentedCredentials> {
     let id = CredentialId::parse(id)?;
     if secret.is_empty() || secret.len() > MAX_SECRET_LEN {
@@ -171,7 +172,8 @@ mod tests {
         assert!(parse_basic(&basic("no-colon")).is_none());
         assert!(parse_basic(&HeaderValue::from_static("Basic !!!")).is_none());
         assert!(parse_basic(&HeaderValue::from_static("Bearer abc")).is_none());
-        // Issue 18: ids and secrets are parsed before any throttle or store sees them.
+        // Ids and secrets are parsed before any throttle or store sees them, so an invented id
+        // of any length never becomes a key.
         assert!(parse_basic(&basic("my id:secret")).is_none());
         assert!(parse_basic(&basic(&format!("{}:secret", "a".repeat(48 * 1024)))).is_none());
         assert!(parse_basic(&basic(&format!("id:{}", "s".repeat(513)))).is_none());

@@ -82,8 +82,8 @@ async fn guard(State(public_origin): State<Arc<str>>, request: axum::extract::Re
     }
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    // Pages show per-person data and, once, secrets: nothing is cached (SECURITY.md). The
-    // stylesheet sets its own caching.
+    // Pages show per-person data and, once, secrets: nothing is cached, so no shared or
+    // browser cache keeps them. The stylesheet sets its own caching.
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
