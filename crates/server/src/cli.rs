@@ -20,13 +20,17 @@ use serde_json::json;
 use crate::config::{ConfigFile, ConnectionSettings, MasterKeySource, ServeConfig, TokenCapPolicy};
 use crate::http::client_address::TrustedProxies;
 use crate::startup::{Application, StartupError, open_gatehouse, open_store};
-use crate::telemetry;
+use crate::telemetry::{self, LogFormat};
 
 #[derive(Parser)]
 #[command(name = "gatehouse", version, about = "API clients, credentials and access tokens for your APIs")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written: `text` for people, `json` (one object per line) for log
+    /// shippers.
+    #[arg(long, global = true, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand)]
@@ -268,12 +272,12 @@ impl From<String> for Failure {
 }
 
 pub async fn run() -> ExitCode {
-    telemetry::init();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
+    telemetry::init(cli.log_format);
     warn_about_unknown_variables(std::env::vars_os().map(|(name, _)| name));
     let sub_matches = matches.subcommand().map_or(&matches, |(_, sub)| sub);
     let result = match cli.command {

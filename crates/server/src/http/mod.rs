@@ -10,6 +10,7 @@ mod openapi;
 mod ops;
 mod portal;
 pub mod request_body;
+pub mod request_id;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -58,6 +59,7 @@ pub struct Shared {
 }
 
 pub fn router(state: AppState) -> Router {
+    let with_request_id = middleware::from_fn_with_state(state.clone(), request_id::with_request_id);
     let router = Router::new()
         .merge(ops::routes())
         .merge(openapi::routes(&state.public_url))
@@ -71,8 +73,9 @@ pub fn router(state: AppState) -> Router {
     // layer is left out rather than run on every request for nothing.
     let router =
         if tracing::enabled!(tracing::Level::INFO) { router.layer(middleware::from_fn(log_request)) } else { router };
-    // A panic becomes a plain 500 in the documented format; the detail stays in the log.
-    router.layer(CatchPanicLayer::custom(api::error::panic_response))
+    // A panic becomes a plain 500 in the documented format; the detail stays in the log. The
+    // request id is outermost, so that the panic's log line carries it and its 500 echoes it.
+    router.layer(CatchPanicLayer::custom(api::error::panic_response)).layer(with_request_id)
 }
 
 /// The routes machines call once per API call, tens of thousands of times a second. Their

@@ -31,9 +31,14 @@ impl Server {
     }
 
     async fn start_logging_at(port: u16, dir: &Path, log: &Path, level: &str) -> Server {
+        Self::start_with(port, dir, log, level, &[]).await
+    }
+
+    async fn start_with(port: u16, dir: &Path, log: &Path, level: &str, flags: &[&str]) -> Server {
         let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         let child = Command::new(BIN)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--database", &database_url(dir)])
+            .args(flags)
             .env("RUST_LOG", level)
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -609,4 +614,56 @@ async fn a_full_disk_answers_503_and_recovers_when_space_returns() {
     assert_eq!(token(&http, &server.base_url, admin_id, admin_secret).await.status(), StatusCode::OK);
     drop(server);
     assert_database_sound(&disk.path).await;
+}
+
+/// Every request runs in a span whose id its log lines carry and its response echoes, so a log
+/// line can be tied to a request a caller reports. A trusted proxy's id is kept (one id through
+/// both logs); anyone else's is replaced, as is a proxy's that could break a log line.
+/// `--log-format json` writes one JSON object per line.
+#[tokio::test]
+async fn each_request_has_an_id_in_its_log_lines_and_its_response() {
+    let dir = tempfile::tempdir().unwrap();
+    init_json(dir.path());
+    let http = crate::http().build().unwrap();
+    let send = |base: String, id: &'static str| {
+        let http = http.clone();
+        async move {
+            let url = format!("{base}/v1/clients?page_size=1&page_number=1&client_secret=hunter2");
+            let response = http.get(url).header("x-request-id", id).bearer_auth("not-a-token").send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            response.headers()["x-request-id"].to_str().unwrap().to_owned()
+        }
+    };
+
+    let direct_log = dir.path().join("direct.log");
+    let server = Server::start_with(free_port(), dir.path(), &direct_log, "info", &["--log-format", "json"]).await;
+    let first = send(server.base_url.clone(), "chosen-by-the-caller").await;
+    let second = send(server.base_url.clone(), "chosen-by-the-caller").await;
+    assert_ne!(first, "chosen-by-the-caller", "a caller's own id is replaced");
+    assert_ne!(first, second);
+    drop(server);
+
+    let proxied_log = dir.path().join("proxied.log");
+    let flags = ["--log-format", "json", "--trusted-proxies", "127.0.0.1"];
+    let server = Server::start_with(free_port(), dir.path(), &proxied_log, "info", &flags).await;
+    assert_eq!(send(server.base_url.clone(), "proxy-7f3a:1").await, "proxy-7f3a:1", "a trusted proxy's id is kept");
+    let forged = send(server.base_url.clone(), "x\" level\":\"ERROR").await;
+    assert!(!forged.contains('"'), "an id that could break a log line is replaced: {forged}");
+    drop(server);
+
+    let lines = |path: &Path| -> Vec<Value> {
+        let text = std::fs::read_to_string(path).unwrap();
+        assert!(!text.contains("hunter2"), "a query string reached the log");
+        text.lines().map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"))).collect()
+    };
+    let request_line = |lines: &[Value], id: &str| -> Value {
+        let found = lines.iter().find(|line| line["span"]["id"] == id && line["fields"]["message"] == "request");
+        found.unwrap_or_else(|| panic!("no request line with id {id}")).clone()
+    };
+    let direct = lines(&direct_log);
+    let line = request_line(&direct, &first);
+    assert_eq!((&line["fields"]["route"], &line["fields"]["status"]), (&json!("/v1/clients"), &json!(401)));
+    assert_eq!(line["level"], "INFO");
+    request_line(&direct, &second);
+    request_line(&lines(&proxied_log), "proxy-7f3a:1");
 }
