@@ -59,7 +59,7 @@ pub struct Shared {
 }
 
 pub fn router(state: AppState) -> Router {
-    let with_request_id = middleware::from_fn_with_state(state.clone(), request_id::with_request_id);
+    let with_request_id = request_id::RequestIdLayer::new(state.clone());
     let router = Router::new()
         .merge(ops::routes())
         .merge(openapi::routes(&state.public_url))
