@@ -1,6 +1,7 @@
 //! The domain's errors. The HTTP layer maps each variant to a status exactly once.
 
 use crate::store::StoreError;
+use crate::token::KeyError;
 
 /// Bad input, naming the field it came from.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +40,19 @@ pub enum DomainError {
     Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// A failure inside Gatehouse that is neither the caller's doing nor the store's: signing a
+/// token, hashing a password. Answered 500 like a store failure, but logged as what it is, so
+/// that an operator looks at the keys or the host rather than the database.
+#[derive(Debug, thiserror::Error)]
+pub enum InternalError {
+    #[error("signing a token failed: {0}")]
+    Signing(#[source] KeyError),
+    #[error("hashing a password failed: {0}")]
+    PasswordHashing(String),
 }
 
 /// Why a bearer token was not accepted. Deliberately coarse: the caller learns only that the
@@ -70,4 +84,6 @@ pub enum TokenError {
     Throttled { retry_after_seconds: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Internal(#[from] InternalError),
 }

@@ -12,7 +12,7 @@ use tracing::instrument;
 use crate::account::Role;
 use crate::actor::{Actor, Principal};
 use crate::client::{Client, GlobalResource, Scopes};
-use crate::error::{AuthError, TokenError};
+use crate::error::{AuthError, InternalError, TokenError};
 use crate::ids::{AccountId, ClientId, CredentialId, ProfileId, TokenId, UserId};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::secret::ClientSecret;
@@ -314,7 +314,7 @@ impl Gatehouse {
             client_type: client.client_type.as_str().to_owned(),
         };
         let access_token =
-            keys.sign(&claims, now).map_err(|error| TokenError::Store(StoreError::Internal(error.to_string())))?;
+            keys.sign(&claims, now).map_err(|error| TokenError::Internal(InternalError::Signing(error)))?;
         let record = TokenRecord {
             jti,
             client_id: client.client_id.clone(),

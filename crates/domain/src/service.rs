@@ -13,7 +13,7 @@ use crate::account::{Account, Email, Product, Role, User};
 use crate::actor::Actor;
 use crate::audit::{Admission, AuditEvent, Outcome, RefusalBudget, RefusalSource, Target};
 use crate::client::{AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, Scopes, TokenExpiry};
-use crate::error::DomainError;
+use crate::error::{DomainError, InternalError};
 use crate::ids::{AccountId, ClientId, UserId};
 use crate::master_key::MasterKey;
 use crate::random;
@@ -469,13 +469,11 @@ pub fn scopes_from_claim(scope: &str) -> Scopes {
     scopes
 }
 
-pub(crate) fn hash_password(password: &str) -> Result<String, DomainError> {
+pub(crate) fn hash_password(password: &str) -> Result<String, InternalError> {
+    let failed = |error: argon2::password_hash::Error| InternalError::PasswordHashing(error.to_string());
     let mut salt = [0u8; 16];
     random::fill(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|error| StoreError::Internal(error.to_string()))?;
+    let salt = SaltString::encode_b64(&salt).map_err(failed)?;
     // Argon2::default() is Argon2id, 19 MiB, t=2, p=1: the OWASP recommendation.
-    argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|error| DomainError::Store(StoreError::Internal(error.to_string())))
+    argon2::Argon2::default().hash_password(password.as_bytes(), &salt).map(|hash| hash.to_string()).map_err(failed)
 }

@@ -197,6 +197,10 @@ impl From<DomainError> for ApiError {
             DomainError::Conflict(message) => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message, ""),
             DomainError::Busy => ApiError::busy(),
             DomainError::Store(error) => error.into(),
+            DomainError::Internal(error) => {
+                tracing::error!(%error, "internal error");
+                ApiError::internal()
+            }
         }
     }
 }
@@ -244,4 +248,22 @@ impl IntoResponse for ApiError {
 pub fn panic_response(_payload: Box<dyn Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
     ApiError::internal().into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_domain::error::InternalError;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_internal_failure_is_a_500_that_tells_nothing() {
+        let failure = DomainError::Internal(InternalError::PasswordHashing("detail for the log only".to_owned()));
+        let response = ApiError::from(failure).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["status"], 500);
+        assert!(!body.to_string().contains("detail"), "{body}");
+    }
 }

@@ -106,6 +106,10 @@ impl OAuthError {
                 tracing::error!(%error, "store error at the token endpoint");
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Internal server error")
             }
+            TokenError::Internal(error) => {
+                tracing::error!(%error, "internal error at the token endpoint");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Internal server error")
+            }
         }
     }
 }
@@ -124,5 +128,25 @@ impl IntoResponse for OAuthError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gatehouse_domain::error::InternalError;
+
+    use super::*;
+
+    /// A failure inside Gatehouse is a plain 500 that names nothing of it: the detail is for the
+    /// log, where it is written as an internal error, not a store error.
+    #[tokio::test]
+    async fn an_internal_failure_is_a_500_that_tells_nothing() {
+        let failure = TokenError::Internal(InternalError::PasswordHashing("detail for the log only".to_owned()));
+        let response = OAuthError::from_token_error(failure, false).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        let body = axum::body::to_bytes(response.into_body(), 1024).await.unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(body.contains("server_error") && !body.contains("detail"), "{body}");
     }
 }
