@@ -1,0 +1,205 @@
+//! [`ClientStore`]: the clients and their secrets.
+
+use async_trait::async_trait;
+use gatehouse_domain::client::{Client, ClientType};
+use gatehouse_domain::ids::{AccountId, ClientId};
+use gatehouse_domain::secret::SecretHash;
+use gatehouse_domain::store::{ClientStore, PageRequest, StoreError};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::PostgresStore;
+use crate::changes::{notify, payload};
+use crate::rows::{ClientRow, json, map_error};
+
+/// Column list shared by every query that reads a whole client.
+const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_owner, client_owner_id, client_type, locked, enabled, \
+     global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_generation, version, \
+     date_created, date_updated";
+
+impl PostgresStore {
+    async fn client_from(&self, sql: &str, client_id: &ClientId) -> Result<Option<ClientRow>, StoreError> {
+        sqlx::query_as::<_, ClientRow>(sql).bind(client_id.as_str()).fetch_optional(&self.pool).await.map_err(map_error)
+    }
+}
+
+#[async_trait]
+impl ClientStore for PostgresStore {
+    async fn insert_client(&self, client: &Client, secret_hash: &SecretHash) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        insert_client_in(&mut tx, client, secret_hash).await?;
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn client(&self, client_id: &ClientId) -> Result<Option<Client>, StoreError> {
+        let sql = format!("select {CLIENT_COLUMNS}, null::bytea as secret_hash from clients where client_id = $1");
+        self.client_from(&sql, client_id).await?.map(ClientRow::into_client).transpose()
+    }
+
+    async fn client_with_secret(&self, client_id: &ClientId) -> Result<Option<(Client, SecretHash)>, StoreError> {
+        let sql = format!("select {CLIENT_COLUMNS}, secret_hash from clients where client_id = $1");
+        let Some(row) = self.client_from(&sql, client_id).await? else {
+            return Ok(None);
+        };
+        let hash = row.secret_hash.clone().ok_or_else(|| StoreError::Internal("client without a secret".into()))?;
+        Ok(Some((row.into_client()?, SecretHash::from_bytes(hash))))
+    }
+
+    async fn list_clients(
+        &self,
+        account_id: &AccountId,
+        client_type: Option<ClientType>,
+        page: PageRequest,
+    ) -> Result<(Vec<Client>, u64), StoreError> {
+        let client_type = client_type.map(ClientType::as_str);
+        // One statement per filter, so each uses its own index (a `$2 is null or ...` clause
+        // defeats the planner); the page is found in the index first, then its rows are read.
+        let filter = if client_type.is_some() { "and client_type = $2" } else { "and $2::text is null" };
+        let total: i64 = sqlx::query_scalar(&format!("select count(*) from clients where account_id = $1 {filter}"))
+            .bind(account_id.as_str())
+            .bind(client_type)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_error)?;
+        let sql = format!(
+            "select {CLIENT_COLUMNS}, null::bytea as secret_hash from clients where seq in ( \
+               select seq from clients where account_id = $1 {filter} order by seq limit $3 offset $4) \
+             order by seq"
+        );
+        let rows: Vec<ClientRow> = sqlx::query_as(&sql)
+            .bind(account_id.as_str())
+            .bind(client_type)
+            .bind(i64::from(page.size))
+            .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_error)?;
+        let clients = rows.into_iter().map(ClientRow::into_client).collect::<Result<Vec<_>, _>>()?;
+        Ok((clients, u64::try_from(total).unwrap_or_default()))
+    }
+
+    async fn update_client(&self, client: &Client, expected_version: i64) -> Result<Client, StoreError> {
+        let mut tx = self.begin().await?;
+        // A concurrent update of the same version waits for this one's row lock, then finds
+        // the version moved on and matches nothing.
+        let row: Option<ClientRow> = sqlx::query_as(&format!(
+            "update clients set name = $1, description = $2, client_owner = $3, client_owner_id = $4, \
+             client_type = $5, locked = $6, enabled = $7, global_resources = $8, products = $9, \
+             token_expiry_seconds = $10, allowed_ips = $11, rate_limit = $12, date_updated = $13, \
+             version = version + 1 \
+             where client_id = $14 and version = $15 \
+             returning {CLIENT_COLUMNS}, null::bytea as secret_hash"
+        ))
+        .bind(client.name.as_str())
+        .bind(client.description.as_str())
+        .bind(client.client_owner.as_str())
+        .bind(client.client_owner_id.as_str())
+        .bind(client.client_type.as_str())
+        .bind(client.locked)
+        .bind(client.enabled)
+        .bind(json(&client.scopes.global_resources)?)
+        .bind(json(&client.scopes.products)?)
+        .bind(i64::from(client.token_expiry.seconds()))
+        .bind(json(&client.allowed_ips)?)
+        .bind(client.rate_limit.map(|limit| json(&limit)).transpose()?)
+        .bind(client.date_updated)
+        .bind(client.client_id.as_str())
+        .bind(expected_version)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        let Some(row) = row else {
+            let exists: bool = sqlx::query_scalar("select exists (select 1 from clients where client_id = $1)")
+                .bind(client.client_id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            return Err(if exists { StoreError::VersionMismatch } else { StoreError::NotFound });
+        };
+        let updated = row.into_client()?;
+        notify(&mut tx, &payload("client", client.client_id.as_str())).await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(updated)
+    }
+
+    async fn renew_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret_hash: &SecretHash,
+        now: OffsetDateTime,
+    ) -> Result<Client, StoreError> {
+        let mut tx = self.begin().await?;
+        let row: Option<ClientRow> = sqlx::query_as(&format!(
+            "update clients set secret_hash = $1, secret_generation = secret_generation + 1, version = version + 1, \
+             date_updated = $2 where client_id = $3 \
+             returning {CLIENT_COLUMNS}, null::bytea as secret_hash"
+        ))
+        .bind(secret_hash.as_bytes())
+        .bind(now)
+        .bind(client_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        let row = row.ok_or(StoreError::NotFound)?;
+        // The generation bump already refuses them; deleting keeps the table small.
+        sqlx::query("delete from access_tokens where client_id = $1 and profile_id is null")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        let updated = row.into_client()?;
+        notify(&mut tx, &payload("client", client_id.as_str())).await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(updated)
+    }
+
+    async fn delete_client(&self, client_id: &ClientId) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query("delete from clients where client_id = $1")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        notify(&mut tx, &payload("client", client_id.as_str())).await?;
+        tx.commit().await.map_err(map_error)
+    }
+}
+
+pub(crate) async fn insert_client_in(
+    conn: &mut PgConnection,
+    client: &Client,
+    secret_hash: &SecretHash,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into clients (client_id, account_id, name, description, client_owner, client_owner_id, client_type, \
+         locked, enabled, global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_hash, \
+         secret_generation, version, date_created, date_updated) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    )
+    .bind(client.client_id.as_str())
+    .bind(client.account_id.as_str())
+    .bind(client.name.as_str())
+    .bind(client.description.as_str())
+    .bind(client.client_owner.as_str())
+    .bind(client.client_owner_id.as_str())
+    .bind(client.client_type.as_str())
+    .bind(client.locked)
+    .bind(client.enabled)
+    .bind(json(&client.scopes.global_resources)?)
+    .bind(json(&client.scopes.products)?)
+    .bind(i64::from(client.token_expiry.seconds()))
+    .bind(json(&client.allowed_ips)?)
+    .bind(client.rate_limit.map(|limit| json(&limit)).transpose()?)
+    .bind(secret_hash.as_bytes())
+    .bind(client.secret_generation)
+    .bind(client.version)
+    .bind(client.date_created)
+    .bind(client.date_updated)
+    .execute(conn)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! [`ProfileStore`]: the clients' access profiles.
+
+use async_trait::async_trait;
+use gatehouse_domain::ids::{ClientId, ProfileId};
+use gatehouse_domain::profile::AccessProfile;
+use gatehouse_domain::secret::SecretHash;
+use gatehouse_domain::store::{ProfileStore, StoreError};
+use sqlx::{Postgres, Transaction};
+use time::OffsetDateTime;
+
+use crate::PostgresStore;
+use crate::changes::{notify, payload};
+use crate::rows::{ProfileRow, json, map_error};
+
+const PROFILE_COLUMNS: &str = "profile_id, client_id, name, products, auth_method, allowed_ips, rate_limit, active, \
+     secret_generation, version, date_created, date_updated";
+
+impl PostgresStore {
+    async fn profile_row(&self, profile_id: &ProfileId) -> Result<Option<(ProfileRow, Vec<u8>)>, StoreError> {
+        let sql = format!("select {PROFILE_COLUMNS}, credential_hash from access_profiles where profile_id = $1");
+        let row: Option<ProfileRow> =
+            sqlx::query_as(&sql).bind(profile_id.as_str()).fetch_optional(&self.pool).await.map_err(map_error)?;
+        Ok(row.map(|row| {
+            let hash = row.credential_hash.clone().unwrap_or_default();
+            (row, hash)
+        }))
+    }
+}
+
+#[async_trait]
+impl ProfileStore for PostgresStore {
+    async fn insert_profile(&self, profile: &AccessProfile, hash: &SecretHash, max: usize) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        // Count and insert under the client's row lock (as in `record_token`), so that two
+        // concurrent inserts cannot both take the last place.
+        lock_client(&mut tx, &profile.client_id).await?;
+        let count: i64 = sqlx::query_scalar("select count(*) from access_profiles where client_id = $1")
+            .bind(profile.client_id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+            return Err(StoreError::Conflict("too many access profiles".to_owned()));
+        }
+        sqlx::query(
+            "insert into access_profiles (profile_id, client_id, name, products, auth_method, credential_hash, \
+             allowed_ips, rate_limit, active, secret_generation, version, date_created, date_updated) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(profile.profile_id.as_str())
+        .bind(profile.client_id.as_str())
+        .bind(profile.name.as_str())
+        .bind(json(&profile.products)?)
+        .bind(profile.auth_method.as_str())
+        .bind(hash.as_bytes())
+        .bind(json(&profile.allowed_ips)?)
+        .bind(profile.rate_limit.map(|limit| json(&limit)).transpose()?)
+        .bind(profile.active)
+        .bind(profile.secret_generation)
+        .bind(profile.version)
+        .bind(profile.date_created)
+        .bind(profile.date_updated)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn profiles(&self, client_id: &ClientId) -> Result<Vec<AccessProfile>, StoreError> {
+        let sql = format!(
+            "select {PROFILE_COLUMNS}, null::bytea as credential_hash from access_profiles \
+             where client_id = $1 order by seq"
+        );
+        let rows: Vec<ProfileRow> =
+            sqlx::query_as(&sql).bind(client_id.as_str()).fetch_all(&self.pool).await.map_err(map_error)?;
+        rows.into_iter().map(ProfileRow::into_profile).collect()
+    }
+
+    async fn profile(&self, profile_id: &ProfileId) -> Result<Option<AccessProfile>, StoreError> {
+        self.profile_row(profile_id).await?.map(|(row, _)| row.into_profile()).transpose()
+    }
+
+    async fn profile_with_secret(
+        &self,
+        profile_id: &ProfileId,
+    ) -> Result<Option<(AccessProfile, SecretHash)>, StoreError> {
+        let Some((row, hash)) = self.profile_row(profile_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some((row.into_profile()?, SecretHash::from_bytes(hash))))
+    }
+
+    async fn profile_by_key_hash(&self, hash: &SecretHash) -> Result<Option<AccessProfile>, StoreError> {
+        let sql = format!(
+            "select {PROFILE_COLUMNS}, null::bytea as credential_hash from access_profiles \
+             where credential_hash = $1 and auth_method = 'api_key'"
+        );
+        let row: Option<ProfileRow> =
+            sqlx::query_as(&sql).bind(hash.as_bytes()).fetch_optional(&self.pool).await.map_err(map_error)?;
+        row.map(ProfileRow::into_profile).transpose()
+    }
+
+    async fn update_profile(
+        &self,
+        profile: &AccessProfile,
+        expected_version: i64,
+    ) -> Result<AccessProfile, StoreError> {
+        let mut tx = self.begin().await?;
+        let row: Option<ProfileRow> = sqlx::query_as(&format!(
+            "update access_profiles set name = $1, products = $2, allowed_ips = $3, rate_limit = $4, active = $5, \
+             date_updated = $6, version = version + 1 where profile_id = $7 and version = $8 \
+             returning {PROFILE_COLUMNS}, null::bytea as credential_hash"
+        ))
+        .bind(profile.name.as_str())
+        .bind(json(&profile.products)?)
+        .bind(json(&profile.allowed_ips)?)
+        .bind(profile.rate_limit.map(|limit| json(&limit)).transpose()?)
+        .bind(profile.active)
+        .bind(profile.date_updated)
+        .bind(profile.profile_id.as_str())
+        .bind(expected_version)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        // As in SQLite: a profile that is gone is reported as a version mismatch too.
+        let updated = row.ok_or(StoreError::VersionMismatch)?.into_profile()?;
+        notify(&mut tx, &payload("profile", profile.profile_id.as_str())).await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(updated)
+    }
+
+    async fn refresh_profile_credential(
+        &self,
+        profile_id: &ProfileId,
+        hash: &SecretHash,
+        now: OffsetDateTime,
+    ) -> Result<AccessProfile, StoreError> {
+        let mut tx = self.begin().await?;
+        let row: Option<ProfileRow> = sqlx::query_as(&format!(
+            "update access_profiles set credential_hash = $1, secret_generation = secret_generation + 1, \
+             version = version + 1, date_updated = $2 where profile_id = $3 \
+             returning {PROFILE_COLUMNS}, null::bytea as credential_hash"
+        ))
+        .bind(hash.as_bytes())
+        .bind(now)
+        .bind(profile_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        let updated = row.ok_or(StoreError::NotFound)?.into_profile()?;
+        notify(&mut tx, &payload("profile", profile_id.as_str())).await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(updated)
+    }
+
+    async fn delete_profile(&self, profile_id: &ProfileId) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query("delete from access_profiles where profile_id = $1")
+            .bind(profile_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if result.rows_affected() > 0 {
+            notify(&mut tx, &payload("profile", profile_id.as_str())).await?;
+        }
+        tx.commit().await.map_err(map_error)
+    }
+}
+
+/// Locks a client's row for the rest of the transaction: FOR NO KEY UPDATE conflicts with itself
+/// and with edits of the client, but not with the foreign-key checks of other inserts. The
+/// live-token cap and the profile limit count under it.
+async fn lock_client(tx: &mut Transaction<'static, Postgres>, client_id: &ClientId) -> Result<(), StoreError> {
+    sqlx::query("select 1 from clients where client_id = $1 for no key update")
+        .bind(client_id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    Ok(())
+}

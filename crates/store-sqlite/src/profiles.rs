@@ -1,0 +1,165 @@
+//! [`ProfileStore`]: the clients' access profiles.
+
+use async_trait::async_trait;
+use gatehouse_domain::ids::{ClientId, ProfileId};
+use gatehouse_domain::profile::AccessProfile;
+use gatehouse_domain::secret::SecretHash;
+use gatehouse_domain::store::{ProfileStore, StoreError};
+use time::OffsetDateTime;
+
+use crate::SqliteStore;
+use crate::rows::{ProfileRow, json, map_error};
+
+const PROFILE_COLUMNS: &str = "profile_id, client_id, name, products, auth_method, allowed_ips, rate_limit, active, \
+     secret_generation, version, date_created, date_updated";
+
+impl SqliteStore {
+    async fn profile_row(&self, profile_id: &ProfileId) -> Result<Option<(ProfileRow, Vec<u8>)>, StoreError> {
+        let sql = format!("select {PROFILE_COLUMNS}, credential_hash from access_profiles where profile_id = ?");
+        let row: Option<ProfileRow> =
+            sqlx::query_as(&sql).bind(profile_id.as_str()).fetch_optional(&self.readers).await.map_err(map_error)?;
+        Ok(row.map(|row| {
+            let hash = row.credential_hash.clone().unwrap_or_default();
+            (row, hash)
+        }))
+    }
+}
+
+#[async_trait]
+impl ProfileStore for SqliteStore {
+    async fn insert_profile(&self, profile: &AccessProfile, hash: &SecretHash, max: usize) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let count: i64 = sqlx::query_scalar("select count(*) from access_profiles where client_id = ?")
+            .bind(profile.client_id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+            return Err(StoreError::Conflict("too many access profiles".to_owned()));
+        }
+        sqlx::query(
+            "insert into access_profiles (profile_id, client_id, name, products, auth_method, credential_hash, \
+             allowed_ips, rate_limit, active, secret_generation, version, date_created, date_updated) \
+             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(profile.profile_id.as_str())
+        .bind(profile.client_id.as_str())
+        .bind(profile.name.as_str())
+        .bind(json(&profile.products)?)
+        .bind(profile.auth_method.as_str())
+        .bind(hash.as_bytes())
+        .bind(json(&profile.allowed_ips)?)
+        .bind(profile.rate_limit.map(|limit| json(&limit)).transpose()?)
+        .bind(profile.active)
+        .bind(profile.secret_generation)
+        .bind(profile.version)
+        .bind(profile.date_created)
+        .bind(profile.date_updated)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn profiles(&self, client_id: &ClientId) -> Result<Vec<AccessProfile>, StoreError> {
+        let sql = format!(
+            "select {PROFILE_COLUMNS}, null as credential_hash from access_profiles where client_id = ? order by seq"
+        );
+        let rows: Vec<ProfileRow> =
+            sqlx::query_as(&sql).bind(client_id.as_str()).fetch_all(&self.readers).await.map_err(map_error)?;
+        rows.into_iter().map(ProfileRow::into_profile).collect()
+    }
+
+    async fn profile(&self, profile_id: &ProfileId) -> Result<Option<AccessProfile>, StoreError> {
+        self.profile_row(profile_id).await?.map(|(row, _)| row.into_profile()).transpose()
+    }
+
+    async fn profile_with_secret(
+        &self,
+        profile_id: &ProfileId,
+    ) -> Result<Option<(AccessProfile, SecretHash)>, StoreError> {
+        let Some((row, hash)) = self.profile_row(profile_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some((row.into_profile()?, SecretHash::from_bytes(hash))))
+    }
+
+    async fn profile_by_key_hash(&self, hash: &SecretHash) -> Result<Option<AccessProfile>, StoreError> {
+        let sql = format!(
+            "select {PROFILE_COLUMNS}, null as credential_hash from access_profiles \
+             where credential_hash = ? and auth_method = 'api_key'"
+        );
+        let row: Option<ProfileRow> =
+            sqlx::query_as(&sql).bind(hash.as_bytes()).fetch_optional(&self.readers).await.map_err(map_error)?;
+        row.map(ProfileRow::into_profile).transpose()
+    }
+
+    async fn update_profile(
+        &self,
+        profile: &AccessProfile,
+        expected_version: i64,
+    ) -> Result<AccessProfile, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query(
+            "update access_profiles set name = ?, products = ?, allowed_ips = ?, rate_limit = ?, active = ?, \
+             date_updated = ?, version = version + 1 where profile_id = ? and version = ?",
+        )
+        .bind(profile.name.as_str())
+        .bind(json(&profile.products)?)
+        .bind(json(&profile.allowed_ips)?)
+        .bind(profile.rate_limit.map(|limit| json(&limit)).transpose()?)
+        .bind(profile.active)
+        .bind(profile.date_updated)
+        .bind(profile.profile_id.as_str())
+        .bind(expected_version)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::VersionMismatch);
+        }
+        let sql =
+            format!("select {PROFILE_COLUMNS}, null as credential_hash from access_profiles where profile_id = ?");
+        let row: ProfileRow =
+            sqlx::query_as(&sql).bind(profile.profile_id.as_str()).fetch_one(&mut *tx).await.map_err(map_error)?;
+        tx.commit().await.map_err(map_error)?;
+        row.into_profile()
+    }
+
+    async fn refresh_profile_credential(
+        &self,
+        profile_id: &ProfileId,
+        hash: &SecretHash,
+        now: OffsetDateTime,
+    ) -> Result<AccessProfile, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query(
+            "update access_profiles set credential_hash = ?, secret_generation = secret_generation + 1, \
+             version = version + 1, date_updated = ? where profile_id = ?",
+        )
+        .bind(hash.as_bytes())
+        .bind(now)
+        .bind(profile_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let sql =
+            format!("select {PROFILE_COLUMNS}, null as credential_hash from access_profiles where profile_id = ?");
+        let row: ProfileRow =
+            sqlx::query_as(&sql).bind(profile_id.as_str()).fetch_one(&mut *tx).await.map_err(map_error)?;
+        tx.commit().await.map_err(map_error)?;
+        row.into_profile()
+    }
+
+    async fn delete_profile(&self, profile_id: &ProfileId) -> Result<(), StoreError> {
+        sqlx::query("delete from access_profiles where profile_id = ?")
+            .bind(profile_id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(())
+    }
+}
