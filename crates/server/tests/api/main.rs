@@ -10,6 +10,7 @@ mod abuse;
 mod access_profiles;
 mod authorization;
 mod bad_input;
+mod change_feed;
 mod cli;
 mod client_api;
 mod connections;
