@@ -15,6 +15,7 @@ use crate::client::{
 };
 use crate::error::{DomainError, ValidationError};
 use crate::ids::{AccountId, ClientId, UserId};
+use crate::optimistic;
 use crate::secret::ClientSecret;
 use crate::service::Gatehouse;
 use crate::store::{PageRequest, StoreError};
@@ -223,8 +224,7 @@ impl Gatehouse {
         now: OffsetDateTime,
     ) -> Result<Client, DomainError> {
         actor.require(GlobalResource::ApiClients)?;
-        const ATTEMPTS: usize = 5;
-        for _ in 0..ATTEMPTS {
+        for attempt in 0..optimistic::ATTEMPTS {
             let current = self.visible_client(actor, client_id).await?;
             if if_match.is_some_and(|version| version != current.version) {
                 return Err(DomainError::PreconditionFailed);
@@ -237,7 +237,7 @@ impl Gatehouse {
                     return Ok(client);
                 }
                 Err(StoreError::VersionMismatch) if if_match.is_some() => return Err(DomainError::PreconditionFailed),
-                Err(StoreError::VersionMismatch) => continue,
+                Err(StoreError::VersionMismatch) => optimistic::back_off(attempt).await,
                 Err(StoreError::NotFound) => return Err(DomainError::NotFound("client")),
                 Err(other) => return Err(other.into()),
             }
@@ -334,7 +334,7 @@ impl Gatehouse {
         now: OffsetDateTime,
     ) -> Result<Client, DomainError> {
         actor.require(GlobalResource::ApiClients)?;
-        for _ in 0..5 {
+        for attempt in 0..optimistic::ATTEMPTS {
             let current = self.visible_client(actor, client_id).await?;
             actor.may_change(&current)?;
             // A user of the client's account, or the account's owner, who for a child account
@@ -369,7 +369,7 @@ impl Gatehouse {
             }
             let current = self.rekeyed_if_handed_over(actor, current, &user.user_id, now).await?;
             match self.write_owner(&current, &user, now).await {
-                Err(DomainError::Store(StoreError::VersionMismatch)) => continue,
+                Err(DomainError::Store(StoreError::VersionMismatch)) => optimistic::back_off(attempt).await,
                 other => return other,
             }
         }

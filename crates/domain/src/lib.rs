@@ -13,6 +13,7 @@ pub mod gate;
 pub mod ids;
 pub mod master_key;
 pub mod oauth;
+mod optimistic;
 pub mod password_work;
 pub mod people;
 pub mod products;

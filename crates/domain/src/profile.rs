@@ -14,6 +14,7 @@ use crate::audit::Target;
 use crate::client::{AllowedIps, Client, ClientName, GlobalResource, RateLimit};
 use crate::error::{DomainError, ValidationError};
 use crate::ids::{ClientId, ProfileId};
+use crate::optimistic;
 use crate::random::random_token;
 use crate::secret::{ClientSecret, SecretHash};
 use crate::service::Gatehouse;
@@ -228,34 +229,38 @@ impl Gatehouse {
     ) -> Result<AccessProfile, DomainError> {
         let result = async {
             actor.require(GlobalResource::ApiClients)?;
-            let (client, current) = self.visible_profile(actor, client_id, profile_id).await?;
-            actor.may_change(&client)?;
-            let mut next = current.clone();
-            if let Some(name) = patch.name {
-                next.name = name;
-            }
-            if let Some(products) = patch.products {
-                next.products = profile_products(&client, products)?;
-            }
-            if let Some(allowed_ips) = patch.allowed_ips {
-                next.allowed_ips = allowed_ips;
-            }
-            if let Some(rate_limit) = patch.rate_limit {
-                next.rate_limit = rate_limit;
-            }
-            if let Some(active) = patch.active {
-                next.active = active;
-            }
-            next.date_updated = now;
-            let updated = self.store.update_profile(&next, current.version).await.map_err(|error| match error {
-                StoreError::VersionMismatch => {
-                    DomainError::Conflict("the access profile changed concurrently; try again".to_owned())
+            for attempt in 0..optimistic::ATTEMPTS {
+                let (client, current) = self.visible_profile(actor, client_id, profile_id).await?;
+                actor.may_change(&client)?;
+                let mut next = current.clone();
+                if let Some(name) = &patch.name {
+                    next.name = name.clone();
                 }
-                StoreError::NotFound => DomainError::NotFound("access profile"),
-                other => other.into(),
-            })?;
-            self.gate.forget_profile(profile_id);
-            Ok((client, updated))
+                if let Some(products) = &patch.products {
+                    next.products = profile_products(&client, products.clone())?;
+                }
+                if let Some(allowed_ips) = &patch.allowed_ips {
+                    next.allowed_ips = allowed_ips.clone();
+                }
+                if let Some(rate_limit) = patch.rate_limit {
+                    next.rate_limit = rate_limit;
+                }
+                if let Some(active) = patch.active {
+                    next.active = active;
+                }
+                next.date_updated = now;
+                // No precondition was asked for: another write getting in first is retried.
+                match self.store.update_profile(&next, current.version).await {
+                    Ok(updated) => {
+                        self.gate.forget_profile(profile_id);
+                        return Ok((client, updated));
+                    }
+                    Err(StoreError::VersionMismatch) => optimistic::back_off(attempt).await,
+                    Err(StoreError::NotFound) => return Err(DomainError::NotFound("access profile")),
+                    Err(other) => return Err(other.into()),
+                }
+            }
+            Err(DomainError::Conflict("the access profile kept changing; try again".to_owned()))
         }
         .await;
         let account = result.as_ref().ok().map(|(client, _)| client.account_id.clone());

@@ -300,3 +300,56 @@ async fn transfer_ownership_follows_rule_9() {
     let body: Value = response.json().await.unwrap();
     assert_ne!(body["client"]["client_owner"], OWNER_EMAIL);
 }
+
+/// A PATCH without `If-Match` asks for no precondition: fifty at once, eight at a time, all
+/// succeed (the server retries its own lost races instead of answering 409), each lands
+/// exactly once, and a stale `If-Match` still gets 412. The same for access profiles.
+#[tokio::test]
+async fn concurrent_unconditional_patches_all_succeed() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let scopes = json!({"products": ["SuperSIM", "ProgrammableWireless"]});
+    let (client, _) = app.create_client(&token, json!({"name": "raced", "scopes": scopes})).await;
+    let path = format!("/v1/clients/{}", client.client_id);
+    let profiles = format!("{path}/access-profiles");
+    let body = json!({"name": "p", "products": ["SuperSIM"], "auth_method": "api_key"});
+    let profile: Value = app.post_json(&profiles, &token, &body).await.json().await.unwrap();
+    let profile_path = format!("{profiles}/{}", profile["access_profile"]["profile_id"].as_str().unwrap());
+    let etag = |response: &reqwest::Response| {
+        let tag = response.headers()["etag"].to_str().unwrap().trim_matches('"').to_owned();
+        tag.parse::<i64>().unwrap_or_else(|_| panic!("an ETag of a version number: {tag}"))
+    };
+    let before = etag(&app.get(&path, &token).await);
+
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(8));
+    let mut edits = tokio::task::JoinSet::new();
+    for index in 0..50 {
+        let (http, permits, token) = (app.http.clone(), permits.clone(), token.clone());
+        let (url, body) = if index % 2 == 0 {
+            (app.url(&path), json!({"description": format!("edit {index}")}))
+        } else {
+            (app.url(&profile_path), json!({"name": format!("edit {index}")}))
+        };
+        edits.spawn(async move {
+            let _permit = permits.acquire().await.unwrap();
+            http.patch(url).bearer_auth(token).json(&body).send().await.unwrap().status()
+        });
+    }
+    while let Some(status) = edits.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::OK, "an unconditional PATCH was refused");
+    }
+    let response = app.get(&path, &token).await;
+    assert_eq!(etag(&response), before + 25, "each of the 25 edits of the client landed once");
+    let after: Value = response.json().await.unwrap();
+    assert!(after["client"]["description"].as_str().unwrap().starts_with("edit "), "{after}");
+    let stale = app
+        .http
+        .patch(app.url(&path))
+        .bearer_auth(&token)
+        .header("if-match", "\"1\"")
+        .json(&json!({"description": "stale"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::PRECONDITION_FAILED);
+}
