@@ -19,6 +19,7 @@ use serde_json::json;
 
 use crate::config::{ConfigFile, ConnectionSettings, MasterKeySource, ServeConfig, TokenCapPolicy};
 use crate::http::client_address::TrustedProxies;
+use crate::http::cors::CorsOrigins;
 use crate::startup::{Application, StartupError, open_gatehouse, open_store};
 use crate::telemetry::{self, LogFormat};
 
@@ -180,6 +181,10 @@ struct ServeArgs {
     /// Redis URL for rate-limit counters shared by every instance (redis://HOST:PORT).
     #[arg(long, env = "GATEHOUSE_REDIS_URL")]
     redis: Option<String>,
+    /// Comma-separated origins (https://app.example.com) whose browser apps may call the JSON
+    /// API and the OAuth endpoints, or `*` for any. CORS is off without it.
+    #[arg(long, env = "GATEHOUSE_CORS_ALLOWED_ORIGINS", default_value = "")]
+    cors_allowed_origins: String,
     #[command(flatten)]
     keys: KeyArgs,
 }
@@ -213,6 +218,9 @@ impl ServeArgs {
         if let (Some(redis), true) = (file.redis, from_file("redis")) {
             self.redis = Some(redis);
         }
+        if let (Some(origins), true) = (file.cors_allowed_origins, from_file("cors_allowed_origins")) {
+            self.cors_allowed_origins = origins.join(",");
+        }
         self
     }
 
@@ -229,6 +237,8 @@ impl ServeArgs {
             trusted_proxies: TrustedProxies::parse(&self.trusted_proxies)
                 .map_err(|error| format!("trusted proxies: {error}"))?,
             redis_url: self.redis,
+            cors_allowed_origins: CorsOrigins::parse(&self.cors_allowed_origins)
+                .map_err(|error| format!("CORS allowed origins: {error}"))?,
             connections: ConnectionSettings::default(),
         })
     }
@@ -524,6 +534,7 @@ mod tests {
         token_cap_policy = "refuse"
         trusted_proxies = ["10.0.0.0/8"]
         redis = "redis://file:6379"
+        cors_allowed_origins = ["https://app.example"]
         master_key = "from-file"
     "#;
 
@@ -541,6 +552,7 @@ mod tests {
             "192.0.2.7"
         );
         assert_eq!(config.redis_url.as_deref(), Some("redis://file:6379"));
+        assert_eq!(config.cors_allowed_origins, CorsOrigins::parse("https://app.example").unwrap());
         assert!(matches!(config.master_key, Some(MasterKeySource::Inline(ref key)) if key == "from-file"));
 
         let defaults = layered(&[], "");
@@ -548,6 +560,7 @@ mod tests {
         assert_eq!(defaults.database_url, "sqlite://gatehouse.db");
         assert_eq!(defaults.token_cap_policy, CapPolicy::RevokeOldest);
         assert_eq!(defaults.leeway_seconds, 5, "the clock skew allowed for exp and iat");
+        assert!(defaults.cors_allowed_origins.is_off(), "CORS is off by default");
     }
 
     #[test]

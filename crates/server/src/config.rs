@@ -9,6 +9,7 @@ use gatehouse_domain::store::{CapPolicy, LiveTokenCap};
 use serde::Deserialize;
 
 use crate::http::client_address::TrustedProxies;
+use crate::http::cors::CorsOrigins;
 
 /// Where the master key comes from: the environment, a file, or (for SQLite) a file beside the
 /// database that is created on first start.
@@ -73,6 +74,8 @@ pub struct ConfigFile {
     /// A TOML array, where the flag takes a comma-separated list.
     pub trusted_proxies: Option<Vec<String>>,
     pub redis: Option<String>,
+    /// A TOML array, where the flag takes a comma-separated list.
+    pub cors_allowed_origins: Option<Vec<String>>,
     pub master_key_file: Option<PathBuf>,
     pub master_key: Option<String>,
 }
@@ -99,6 +102,9 @@ impl ConfigFile {
         }
         if let Some(proxies) = &file.trusted_proxies {
             TrustedProxies::parse(&proxies.join(",")).map_err(|error| format!("trusted_proxies: {error}"))?;
+        }
+        if let Some(origins) = &file.cors_allowed_origins {
+            CorsOrigins::parse(&origins.join(",")).map_err(|error| format!("cors_allowed_origins: {error}"))?;
         }
         Ok(file)
     }
@@ -131,6 +137,8 @@ pub struct ServeConfig {
     pub trusted_proxies: TrustedProxies,
     /// Redis for rate-limit counters shared by every instance; in-process when absent.
     pub redis_url: Option<String>,
+    /// Origins whose browser apps may call the API; none (CORS off) by default.
+    pub cors_allowed_origins: CorsOrigins,
     /// What a connection may take of the server: time and sockets.
     pub connections: ConnectionSettings,
 }
@@ -175,6 +183,7 @@ impl ServeConfig {
             key_refresh: std::time::Duration::from_secs(2),
             trusted_proxies: TrustedProxies::default(),
             redis_url: None,
+            cors_allowed_origins: CorsOrigins::default(),
             connections: ConnectionSettings::default(),
         }
     }

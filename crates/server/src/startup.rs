@@ -104,6 +104,7 @@ impl Application {
             public_url: issuer.into(),
             trusted_proxies: config.trusted_proxies.clone(),
             metrics: Metrics::new(),
+            cors: config.cors_allowed_origins.clone(),
         });
         Ok(Self { listener, state, bootstrap, key_refresh: config.key_refresh, connections: config.connections })
     }

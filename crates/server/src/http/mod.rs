@@ -4,6 +4,7 @@
 pub mod api;
 pub mod client_address;
 pub mod connections;
+pub mod cors;
 mod gateway;
 pub mod oauth;
 mod openapi;
@@ -56,15 +57,23 @@ pub struct Shared {
     pub trusted_proxies: TrustedProxies,
     /// What `/metrics` exposes.
     pub metrics: Metrics,
+    /// Origins whose browser apps may call the JSON API and the OAuth endpoints.
+    pub cors: cors::CorsOrigins,
 }
 
 pub fn router(state: AppState) -> Router {
     let with_request_id = request_id::RequestIdLayer::new(state.clone());
+    // Browsers may call the JSON API and the OAuth endpoints from the configured origins; the
+    // portal, the gateway check and the operators' endpoints are not for other sites.
+    let cross_origin = Router::new().merge(oauth::routes()).merge(api::routes());
+    let cross_origin = match state.cors.layer() {
+        Some(cors) => cross_origin.layer(cors),
+        None => cross_origin,
+    };
     let router = Router::new()
         .merge(ops::routes())
         .merge(openapi::routes(&state.public_url))
-        .merge(oauth::routes())
-        .merge(api::routes())
+        .merge(cross_origin)
         .merge(gateway::routes())
         .merge(portal::routes(&state))
         .fallback(api::not_found)

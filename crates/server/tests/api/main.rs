@@ -14,6 +14,7 @@ mod change_feed;
 mod cli;
 mod client_api;
 mod connections;
+mod cors;
 mod faults;
 mod gateway;
 mod gateways;
