@@ -47,6 +47,11 @@ async fn the_owner_logs_in_and_the_session_works_as_a_bearer_token_not_as_a_cook
     let logout = app.http.post(app.url("/v1/auth/logout")).bearer_auth(session).send().await.unwrap();
     assert_eq!(logout.status(), StatusCode::NO_CONTENT);
     assert_eq!(app.ping_status(session).await, StatusCode::UNAUTHORIZED);
+    // Nothing to end without a valid session: the same 401 as every route that needs one.
+    let again = app.http.post(app.url("/v1/auth/logout")).bearer_auth(session).send().await.unwrap();
+    assert_api_error(again, StatusCode::UNAUTHORIZED).await;
+    let anonymous = app.http.post(app.url("/v1/auth/logout")).send().await.unwrap();
+    assert_api_error(anonymous, StatusCode::UNAUTHORIZED).await;
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use gatehouse_domain::account::{Account, Email, Role, User};
 use gatehouse_domain::audit::AuditEvent;
+use gatehouse_domain::error::AuthError;
 use gatehouse_domain::ids::{AccountId, UserId};
 use gatehouse_domain::people::{LoginError, NewUser};
 use gatehouse_domain::store::AuditFilter;
@@ -118,16 +119,23 @@ async fn login(
     Ok(no_store(response))
 }
 
-/// `POST /v1/auth/logout`: ends the presented session; idempotent.
+/// `POST /v1/auth/logout`: ends the presented session. Without a valid one there is nothing to
+/// end, and the answer is the 401 of every route that needs a session.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "people", security(("bearer" = [])),
-    responses((status = 204, description = "the session is over (also when there was none)")))]
+    responses(
+        (status = 204, description = "the session is over"),
+        (status = 401, body = ErrorBody, description = "no valid session was presented"),
+    ))]
 async fn logout(State(state): State<AppState>, request: axum::extract::Request) -> Result<Response, ApiError> {
     let (parts, _) = request.into_parts();
     let cookie = SessionCookie::for_public_url(&state.public_url);
     let token = bearer_token(&parts.headers).or_else(|| cookie.read(&parts)).map(str::to_owned);
-    if let Some(token) = token {
-        state.gatehouse.logout(&token).await?;
-    }
+    let token = token.ok_or_else(ApiError::unauthenticated)?;
+    state.gatehouse.authenticate_session(&token, None, state.clock.now()).await.map_err(|error| match error {
+        AuthError::InvalidToken => ApiError::unauthenticated(),
+        AuthError::Store(error) => error.into(),
+    })?;
+    state.gatehouse.logout(&token).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie.clear());
     Ok(response)
