@@ -334,7 +334,9 @@ impl Gatehouse {
         now: OffsetDateTime,
     ) -> Result<Client, DomainError> {
         actor.require(GlobalResource::ApiClients)?;
-        for attempt in 0..optimistic::ATTEMPTS {
+        // Fewer tries than an edit: handing an admin client to someone else replaces its secret
+        // on each try, so a burst of transfers must not turn into a burst of key rotations.
+        for attempt in 0..optimistic::TRANSFER_ATTEMPTS {
             let current = self.visible_client(actor, client_id).await?;
             actor.may_change(&current)?;
             // A user of the client's account, or the account's owner, who for a child account

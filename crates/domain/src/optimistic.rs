@@ -8,7 +8,10 @@ use crate::random;
 
 /// Each lost race means another writer won, so N writers at once need at most N tries; the
 /// bound only stops a livelock, far beyond any real burst of edits to one object.
-pub(crate) const ATTEMPTS: usize = 64;
+pub(crate) const ATTEMPTS: usize = 32;
+
+/// Tries for a transfer of ownership, whose every try may replace an admin client's secret.
+pub(crate) const TRANSFER_ATTEMPTS: usize = 8;
 
 /// A short random pause before the next try, growing with the tries, so that writers that
 /// collided do not collide again in step.

@@ -86,6 +86,9 @@ impl Application {
             gatehouse = gatehouse.with_rate_limiter(Arc::new(limiter));
             tracing::info!("rate-limit counters are shared through Redis");
         }
+        if config.cors_allowed_origins.allows_any() {
+            tracing::warn!("CORS allows any origin: every site's pages may call the API from their visitors' browsers");
+        }
         let bootstrap = if gatehouse.store().is_initialised().await? {
             None
         } else {

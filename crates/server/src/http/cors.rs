@@ -16,8 +16,10 @@ pub struct CorsOrigins(Vec<String>);
 impl CorsOrigins {
     /// A comma-separated list; empty means CORS is off.
     pub fn parse(text: &str) -> Result<Self, String> {
+        // Browsers send scheme and host in lower case: a configured `https://App.example` would
+        // otherwise never match.
         let origins: Vec<String> =
-            text.split(',').map(str::trim).filter(|origin| !origin.is_empty()).map(str::to_owned).collect();
+            text.split(',').map(str::trim).filter(|origin| !origin.is_empty()).map(str::to_ascii_lowercase).collect();
         if origins.iter().any(|origin| origin == "*") {
             return if origins.len() == 1 { Ok(Self(origins)) } else { Err("`*` stands alone".to_owned()) };
         }
@@ -33,12 +35,16 @@ impl CorsOrigins {
         self.0.is_empty()
     }
 
+    pub fn allows_any(&self) -> bool {
+        self.0 == ["*"]
+    }
+
     /// The layer answering preflights and adding the `Access-Control-*` headers; `None` when off.
     pub fn layer(&self) -> Option<CorsLayer> {
         if self.is_off() {
             return None;
         }
-        let allow_origin = if self.0 == ["*"] {
+        let allow_origin = if self.allows_any() {
             AllowOrigin::any()
         } else {
             AllowOrigin::list(self.0.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()))
@@ -86,6 +92,7 @@ mod tests {
         let origins = CorsOrigins::parse("https://console.example, http://localhost:3000").unwrap();
         assert_eq!(origins.0, ["https://console.example", "http://localhost:3000"]);
         assert!(CorsOrigins::parse("").unwrap().is_off());
+        assert_eq!(CorsOrigins::parse("https://App.Example").unwrap().0, ["https://app.example"]);
         assert!(CorsOrigins::parse("*").is_ok());
         for bad in ["https://x.example/", "https://x.example/path", "x.example", "ftp://x.example", "*, https://a.b"] {
             assert!(CorsOrigins::parse(bad).is_err(), "{bad}");

@@ -64,7 +64,8 @@ pub struct Shared {
 pub fn router(state: AppState) -> Router {
     let with_request_id = request_id::RequestIdLayer::new(state.clone());
     // Browsers may call the JSON API and the OAuth endpoints from the configured origins; the
-    // portal, the gateway check and the operators' endpoints are not for other sites.
+    // portal, signing in and out, the gateway check and the operators' endpoints are not for
+    // other sites.
     let cross_origin = Router::new().merge(oauth::routes()).merge(api::routes());
     let cross_origin = match state.cors.layer() {
         Some(cors) => cross_origin.layer(cors),
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::routes())
         .merge(openapi::routes(&state.public_url))
         .merge(cross_origin)
+        .merge(api::session_routes())
         .merge(gateway::routes())
         .merge(portal::routes(&state))
         .fallback(api::not_found)

@@ -70,8 +70,12 @@ async fn listed_origins_may_call_the_api_and_the_token_endpoint_without_credenti
         .unwrap();
     assert_eq!((minted.status(), allowed_origin(&minted)), (StatusCode::OK, Some(ALLOWED)));
 
-    // Not the portal, whose cookie must never ride on another site's request, nor the check.
+    // Not the portal, whose cookie must never ride on another site's request, nor signing in
+    // (any site's visitors could guess passwords from their own addresses), nor the check.
     assert_eq!(allowed_origin(&preflight(&app, "/login", ALLOWED).await), None);
+    for path in ["/v1/auth/login", "/v1/auth/logout"] {
+        assert_eq!(allowed_origin(&preflight(&app, path, ALLOWED).await), None, "{path}");
+    }
     let check = app.http.get(app.url("/v1/auth/products/SuperSIM/check")).header("origin", ALLOWED);
     assert_eq!(allowed_origin(&check.bearer_auth(&token).send().await.unwrap()), None);
 }

@@ -169,14 +169,36 @@ impl SessionCookie {
     }
 }
 
+/// The caller's address, as the trusted proxies say.
+pub(crate) fn source_of(parts: &Parts, state: &AppState) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| state.trusted_proxies.client_ip(info.0, &parts.headers))
+}
+
+/// Records a refused authentication on the JSON API in the audit log, by the route's
+/// template, never the request's own path or query: they are the caller's text, and a query
+/// may hold anything.
+pub(crate) async fn record_unauthenticated(parts: &Parts, state: &AppState, reason: &str) {
+    let route = parts.extensions.get::<MatchedPath>().map_or("", MatchedPath::as_str);
+    let target = format!("{} {route}", parts.method);
+    let refusal = AnonymousRefusal {
+        action: "api.authenticate",
+        claimed: None,
+        target_type: "route",
+        target_id: &target,
+        reason,
+        source: source_of(parts, state),
+    };
+    state.gatehouse.record_anonymous_refusal(refusal, state.clock.now()).await;
+}
+
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let source = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|info| state.trusted_proxies.client_ip(info.0, &parts.headers));
+        let source = source_of(parts, state);
         let now = state.clock.now();
         let authenticated = match bearer_token(&parts.headers) {
             None => Err(ApiError::unauthenticated()),
@@ -188,24 +210,12 @@ impl FromRequestParts<AppState> for Authenticated {
         if let Err(error) = &authenticated
             && error.status() == StatusCode::UNAUTHORIZED
         {
-            // The route's template, never the request's own path or query: they are the
-            // caller's text, and a query may hold anything.
-            let route = parts.extensions.get::<MatchedPath>().map_or("", MatchedPath::as_str);
-            let target = format!("{} {route}", parts.method);
             let reason = if bearer_token(&parts.headers).is_some() {
                 "invalid, expired or revoked token"
             } else {
                 "no bearer token"
             };
-            let refusal = AnonymousRefusal {
-                action: "api.authenticate",
-                claimed: None,
-                target_type: "route",
-                target_id: &target,
-                reason,
-                source,
-            };
-            state.gatehouse.record_anonymous_refusal(refusal, now).await;
+            record_unauthenticated(parts, state, reason).await;
         }
         authenticated.map(Authenticated)
     }

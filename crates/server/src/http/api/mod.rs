@@ -18,6 +18,12 @@ use self::error::{ApiError, ErrorBody};
 use self::extract::Authenticated;
 use super::AppState;
 
+/// `/v1/auth/login` and `/v1/auth/logout`, kept apart from [`routes`] so that cross-origin
+/// calls never reach them.
+pub fn session_routes() -> Router<AppState> {
+    people::session_routes()
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/ping", get(ping))

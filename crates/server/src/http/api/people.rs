@@ -23,10 +23,14 @@ use super::extract::{ApiJson, Authenticated, SessionCookie, bearer_token};
 use super::paging::{ListMeta, ListQuery};
 use crate::http::AppState;
 
+/// Signing in and out: never open to other sites' pages (no CORS), or any page could make its
+/// visitors' browsers guess passwords from their own addresses, past the per-address throttle.
+pub fn session_routes() -> Router<AppState> {
+    Router::new().route("/v1/auth/login", post(login)).route("/v1/auth/logout", post(logout))
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/auth/login", post(login))
-        .route("/v1/auth/logout", post(logout))
         .route("/v1/users", get(list_users).post(create_user))
         .route("/v1/users/{user_id}", get(get_user).patch(update_user).delete(delete_user))
         .route("/v1/accounts", get(list_accounts).post(create_account))
@@ -130,11 +134,23 @@ async fn logout(State(state): State<AppState>, request: axum::extract::Request) 
     let (parts, _) = request.into_parts();
     let cookie = SessionCookie::for_public_url(&state.public_url);
     let token = bearer_token(&parts.headers).or_else(|| cookie.read(&parts)).map(str::to_owned);
-    let token = token.ok_or_else(ApiError::unauthenticated)?;
-    state.gatehouse.authenticate_session(&token, None, state.clock.now()).await.map_err(|error| match error {
-        AuthError::InvalidToken => ApiError::unauthenticated(),
-        AuthError::Store(error) => error.into(),
-    })?;
+    // Refused like every route that needs a session: on record, and a stale cookie cleared.
+    let refused = |reason: &'static str| {
+        let (parts, state, cookie) = (&parts, &state, &cookie);
+        async move {
+            super::extract::record_unauthenticated(parts, state, reason).await;
+            let mut response = ApiError::unauthenticated().into_response();
+            response.headers_mut().insert(header::SET_COOKIE, cookie.clear());
+            Ok(response)
+        }
+    };
+    let Some(token) = token else { return refused("no session").await };
+    let source = super::extract::source_of(&parts, &state);
+    match state.gatehouse.authenticate_session(&token, source, state.clock.now()).await {
+        Ok(_) => {}
+        Err(AuthError::InvalidToken) => return refused("invalid or expired session").await,
+        Err(AuthError::Store(error)) => return Err(error.into()),
+    }
     state.gatehouse.logout(&token).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie.clear());
