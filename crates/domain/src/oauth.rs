@@ -424,24 +424,16 @@ impl Gatehouse {
     /// any of these accounts, or only a developer of an ancestor, lends no powers. The owner is
     /// the user the client names by id, never whoever shares their email in a nearer account.
     async fn owner_role(&self, account_id: &AccountId, owner_id: &UserId) -> Result<Role, StoreError> {
-        // Accounts nest a few levels at most; the bound only stops a corrupt cycle.
-        const MAX_DEPTH: usize = 16;
         let Some(owner) = self.store.user(owner_id).await? else {
             return Ok(Role::Developer);
         };
         if owner.account_id == *account_id {
             return Ok(owner.role);
         }
-        if !owner.role.is_owner_or_admin() {
-            return Ok(Role::Developer);
-        }
-        let mut account_id = account_id.clone();
-        for _ in 0..MAX_DEPTH {
-            match self.store.account(&account_id).await?.and_then(|account| account.parent_account_id) {
-                Some(parent) if parent == owner.account_id => return Ok(owner.role),
-                Some(parent) => account_id = parent,
-                None => break,
-            }
+        if owner.role.is_owner_or_admin()
+            && self.ancestors(self.parent_of(account_id).await?).await?.contains(&owner.account_id)
+        {
+            return Ok(owner.role);
         }
         Ok(Role::Developer)
     }

@@ -397,21 +397,35 @@ impl Gatehouse {
         if account.account_id == actor.account_id {
             return Ok(account);
         }
-        if actor.role.is_owner_or_admin() {
-            // Accounts nest a few levels at most; the bound guards against a corrupt cycle.
-            let mut parent = account.parent_account_id.clone();
-            for _ in 0..16 {
-                let Some(id) = parent else { break };
-                if id == actor.account_id {
-                    return Ok(account);
-                }
-                parent = self.store.account(&id).await?.and_then(|a| a.parent_account_id);
-            }
+        if actor.role.is_owner_or_admin()
+            && self.ancestors(account.parent_account_id.clone()).await?.contains(&actor.account_id)
+        {
+            return Ok(account);
         }
         Err(DomainError::NotFound("account"))
     }
 
-    /// The owner of an account (for a child account, a user of an ancestor).
+    /// The accounts above an account, nearest first, from its parent `parent` up to the root.
+    /// Accounts nest a few levels at most; a longer chain can only be a corrupt cycle, and is an
+    /// error rather than a guess.
+    pub(crate) async fn ancestors(&self, mut parent: Option<AccountId>) -> Result<Vec<AccountId>, StoreError> {
+        const MAX_DEPTH: usize = 16;
+        let mut chain = Vec::new();
+        while let Some(account_id) = parent {
+            if chain.len() == MAX_DEPTH {
+                return Err(StoreError::Internal("the account tree is deeper than it can be: a cycle".to_owned()));
+            }
+            parent = self.store.account(&account_id).await?.and_then(|account| account.parent_account_id);
+            chain.push(account_id);
+        }
+        Ok(chain)
+    }
+
+    /// The parent of `account_id`, if it has one.
+    pub(crate) async fn parent_of(&self, account_id: &AccountId) -> Result<Option<AccountId>, StoreError> {
+        Ok(self.store.account(account_id).await?.and_then(|account| account.parent_account_id))
+    }
+
     /// Whether an owner or admin of an account above `account_id` has `email`. Emails are unique
     /// within an account only, so a user of `account_id` with the same email may have been made
     /// by its admins, who know that user's password: handing something "to this email" could
@@ -422,22 +436,15 @@ impl Gatehouse {
         account_id: &AccountId,
         email: &Email,
     ) -> Result<bool, StoreError> {
-        // Accounts nest a few levels at most; the bound only stops a corrupt cycle.
-        const MAX_DEPTH: usize = 16;
-        let mut account_id = account_id.clone();
-        for _ in 0..MAX_DEPTH {
-            let Some(parent) = self.store.account(&account_id).await?.and_then(|account| account.parent_account_id)
-            else {
-                return Ok(false);
-            };
-            if self.store.user_by_email(&parent, email).await?.is_some_and(|user| user.role.is_owner_or_admin()) {
+        for ancestor in self.ancestors(self.parent_of(account_id).await?).await? {
+            if self.store.user_by_email(&ancestor, email).await?.is_some_and(|user| user.role.is_owner_or_admin()) {
                 return Ok(true);
             }
-            account_id = parent;
         }
-        Ok(true)
+        Ok(false)
     }
 
+    /// The owner of an account (for a child account, a user of an ancestor).
     pub(crate) async fn account_owner(&self, account_id: &AccountId) -> Result<Option<User>, DomainError> {
         let Some(account) = self.store.account(account_id).await? else {
             return Ok(None);
