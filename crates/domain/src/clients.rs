@@ -150,7 +150,8 @@ impl Gatehouse {
             version: 1,
             secret_generation: 1,
         };
-        self.store.insert_client(&client, &self.hasher.hash(&secret)).await?;
+        let written = self.store.insert_client(&client, &self.hasher.hash(&secret)).await?;
+        self.settle(written, now).await;
         tracing::info!(client_id = %client.client_id, "client created");
         Ok((client, secret))
     }
@@ -208,7 +209,6 @@ impl Gatehouse {
         let details = json!({"fields": patch.field_names()});
         let action = patch.action();
         let result = self.update_client_inner(actor, client_id, &patch, if_match, now).await;
-        self.gate.forget_client(client_id);
         let account = result.as_ref().ok().map(|client| client.account_id.clone());
         let target = Target { kind: "client", id: client_id.as_str(), account_id: account.as_ref() };
         self.audit(actor, action, &target, &result, details, now).await;
@@ -232,9 +232,9 @@ impl Gatehouse {
             actor.may_change(&current)?;
             let updated = self.apply_patch(actor, &current, patch, now).await?;
             match self.store.update_client(&updated, current.version).await {
-                Ok(client) => {
+                Ok(written) => {
                     tracing::info!("client updated");
-                    return Ok(client);
+                    return Ok(self.settle(written, now).await);
                 }
                 Err(StoreError::VersionMismatch) if if_match.is_some() => return Err(DomainError::PreconditionFailed),
                 Err(StoreError::VersionMismatch) => optimistic::back_off(attempt).await,
@@ -258,8 +258,8 @@ impl Gatehouse {
             let client = self.visible_client(actor, client_id).await?;
             actor.may_change(&client)?;
             match self.store.delete_client(client_id).await {
-                Ok(()) => {
-                    self.gate.forget_client(client_id);
+                Ok(written) => {
+                    self.settle(written, now).await;
                     tracing::info!("client deleted");
                     Ok(client.account_id)
                 }
@@ -385,13 +385,11 @@ impl Gatehouse {
         secret: &ClientSecret,
         now: OffsetDateTime,
     ) -> Result<Client, DomainError> {
-        let client = match self.store.renew_client_secret(client_id, &self.hasher.hash(secret), now).await {
-            Ok(client) => client,
-            Err(StoreError::NotFound) => return Err(DomainError::NotFound("client")),
-            Err(other) => return Err(other.into()),
-        };
-        self.gate.forget_client(client_id);
-        Ok(client)
+        match self.store.renew_client_secret(client_id, &self.hasher.hash(secret), now).await {
+            Ok(written) => Ok(self.settle(written, now).await),
+            Err(StoreError::NotFound) => Err(DomainError::NotFound("client")),
+            Err(other) => Err(other.into()),
+        }
     }
 
     /// An admin client leaving the hands of whoever may hold its secret (handed to another
@@ -414,9 +412,9 @@ impl Gatehouse {
         updated.client_owner_id = owner.user_id.clone();
         updated.date_updated = now;
         match self.store.update_client(&updated, current.version).await {
-            Ok(client) => {
+            Ok(written) => {
                 tracing::info!("client ownership transferred");
-                Ok(client)
+                Ok(self.settle(written, now).await)
             }
             Err(StoreError::NotFound) => Err(DomainError::NotFound("client")),
             Err(other) => Err(other.into()),

@@ -21,7 +21,7 @@ use crate::profile::{AccessProfile, is_api_key};
 use crate::ratelimit::RateDecision;
 use crate::secret::{ClientSecret, SecretHash};
 use crate::service::{Gatehouse, scopes_from_claim};
-use crate::store::StoreError;
+use crate::store::{Change, StoreError};
 use crate::token::{AccessTokenClaims, TokenRejection};
 
 /// A credential that verified once: what later checks need of it.
@@ -160,15 +160,28 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 impl Gate {
+    /// Follows a change a store write reported, here or on another instance: the one way
+    /// anything outside this module makes the gate forget. Signing keys are not the gate's.
+    pub(crate) fn follow(&self, change: &Change) {
+        match change {
+            Change::Client(client_id) => self.forget_client(client_id),
+            Change::Profile(profile_id) => self.forget_profile(profile_id),
+            Change::TokensRevoked(jtis) => self.forget_tokens(jtis),
+            Change::Catalogue(account_id) => self.forget_catalogue(account_id),
+            Change::Keys => {}
+            Change::Resync => self.clear(),
+        }
+    }
+
     /// A client changed (edit, disable, enable, renew, delete): the next check reloads it.
-    pub fn forget_client(&self, client_id: &ClientId) {
+    fn forget_client(&self, client_id: &ClientId) {
         let mut clients = write(&self.clients);
         self.epoch.fetch_add(1, Ordering::SeqCst);
         clients.remove(client_id);
     }
 
     /// A profile changed (edit, activate, deactivate, refresh, delete).
-    pub fn forget_profile(&self, profile_id: &ProfileId) {
+    fn forget_profile(&self, profile_id: &ProfileId) {
         let mut profiles = write(&self.profiles);
         self.epoch.fetch_add(1, Ordering::SeqCst);
         profiles.remove(profile_id);
@@ -176,7 +189,7 @@ impl Gate {
 
     /// Tokens revoked (by RFC 7009 or by the live-token cap): called once the revocation is in
     /// the store, so a later first sight reads it there.
-    pub fn forget_tokens(&self, jtis: &[TokenId]) {
+    fn forget_tokens(&self, jtis: &[TokenId]) {
         let mut tokens = write(&self.tokens);
         for jti in jtis {
             if let Some(key) = tokens.by_jti.remove(jti) {
@@ -189,14 +202,14 @@ impl Gate {
     }
 
     /// An account's product catalogue changed.
-    pub fn forget_catalogue(&self, account_id: &AccountId) {
+    fn forget_catalogue(&self, account_id: &AccountId) {
         let mut catalogues = write(&self.catalogues);
         self.epoch.fetch_add(1, Ordering::SeqCst);
         catalogues.remove(account_id);
     }
 
     /// Forgets everything cached: after a gap in the change feed nothing cached can be trusted.
-    pub fn clear(&self) {
+    fn clear(&self) {
         let mut clients = write(&self.clients);
         let mut profiles = write(&self.profiles);
         let mut catalogues = write(&self.catalogues);

@@ -17,7 +17,7 @@ use crate::ids::{AccountId, ClientId, CredentialId, ProfileId, TokenId, UserId};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::secret::ClientSecret;
 use crate::service::{Gatehouse, scopes_from_claim};
-use crate::store::{RecordOutcome, StoreError, TokenRecord};
+use crate::store::{Change, RecordOutcome, StoreError, TokenRecord};
 use crate::throttle::network_of;
 use crate::token::AccessTokenClaims;
 
@@ -330,9 +330,8 @@ impl Gatehouse {
             RecordOutcome::Recorded { evicted } => {
                 if !evicted.is_empty() {
                     // The cap's ordinary work, not news: a client that mints per call evicts
-                    // on every token.
+                    // on every token. The ledger has made the gate forget them already.
                     tracing::debug!(evicted = evicted.len(), "oldest live token revoked by the cap");
-                    self.gate.forget_tokens(&evicted);
                 }
                 Ok(Some(IssuedAccessToken { access_token, expires_in, scope: claims.scope }))
             }
@@ -341,9 +340,12 @@ impl Gatehouse {
                 Err(TokenError::TooManyLiveTokens)
             }
             RecordOutcome::Stale => {
-                self.gate.forget_client(&client.client_id);
+                // Not a write: the store found the client (or profile) newer than the copy held
+                // here. The write that changed it reported so, and another instance's report
+                // may still be on its way; the copy is dropped now rather than then.
+                self.gate.follow(&Change::Client(client.client_id.clone()));
                 if let Some(profile) = &caller.profile {
-                    self.gate.forget_profile(&profile.profile_id);
+                    self.gate.follow(&Change::Profile(profile.profile_id.clone()));
                 }
                 Ok(None)
             }
@@ -476,8 +478,8 @@ impl Gatehouse {
             return Err(RevokeError::NotOwner);
         }
         let jti = TokenId::from_string(claims.jti);
-        self.store.revoke_token(&jti).await?;
-        self.gate.forget_tokens(std::slice::from_ref(&jti));
+        let written = self.store.revoke_token(&jti).await?;
+        self.settle(written, now).await;
         tracing::info!("token revoked");
         Ok(())
     }

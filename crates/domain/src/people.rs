@@ -342,12 +342,11 @@ impl Gatehouse {
             }
             // An owner who handed their own account on still owns the child accounts they made:
             // the store refuses, in the same transaction, to remove anyone who owns an account.
-            let handed_over = match self.store.delete_user(user_id).await {
+            let written = match self.store.delete_user(user_id).await {
                 Err(StoreError::Conflict(_)) => return Err(owner_refusal()),
                 other => other?,
             };
-            for client_id in handed_over {
-                self.gate.forget_client(&client_id);
+            for client_id in self.settle(written, now).await {
                 // The removed user may hold an admin client's secret: it must not outlive them.
                 let handed_over = self.store.client(&client_id).await?;
                 if handed_over.is_some_and(|client| client.client_type == ClientType::Admin) {
@@ -451,7 +450,8 @@ impl Gatehouse {
                 owner_user_id: user_id.clone(),
                 date_created: now,
             };
-            self.store.insert_account(&account, &Product::defaults()).await?;
+            let written = self.store.insert_account(&account, &Product::defaults()).await?;
+            self.settle(written, now).await;
             tracing::info!(account_id = %account.account_id, "child account created");
             Ok(account)
         }

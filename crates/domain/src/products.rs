@@ -131,11 +131,11 @@ impl Gatehouse {
         let result = async {
             Self::may_edit_catalogue(actor)?;
             self.visible_account(actor, &account_id).await?;
-            self.store.insert_product(&account_id, &product).await.map_err(|error| match error {
+            let written = self.store.insert_product(&account_id, &product).await.map_err(|error| match error {
                 StoreError::Conflict(_) => DomainError::Conflict("a product with this name already exists".to_owned()),
                 other => other.into(),
             })?;
-            self.gate.forget_catalogue(&account_id);
+            self.settle(written, now).await;
             Ok(product)
         }
         .await;
@@ -166,8 +166,8 @@ impl Gatehouse {
             if let Some(prefixes) = patch.path_prefixes {
                 product.path_prefixes = prefixes;
             }
-            self.store.update_product(&account_id, &product).await?;
-            self.gate.forget_catalogue(&account_id);
+            let written = self.store.update_product(&account_id, &product).await?;
+            self.settle(written, now).await;
             Ok(product)
         }
         .await;
@@ -187,8 +187,8 @@ impl Gatehouse {
             if self.store.product_in_use(&account_id, name).await? {
                 return Err(DomainError::Conflict("the product is still granted to clients".to_owned()));
             }
-            self.store.delete_product(&account_id, name).await?;
-            self.gate.forget_catalogue(&account_id);
+            let written = self.store.delete_product(&account_id, name).await?;
+            self.settle(written, now).await;
             Ok(())
         }
         .await;

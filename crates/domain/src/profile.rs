@@ -201,12 +201,15 @@ impl Gatehouse {
             };
             let credential = ProfileCredential::generate(profile.auth_method, &profile.profile_id);
             let hash = self.hasher.hash(credential.secret());
-            self.store.insert_profile(&profile, &hash, MAX_PROFILES_PER_CLIENT).await.map_err(|error| match error {
-                StoreError::Conflict(_) => {
-                    DomainError::Conflict("a client holds at most 10 access profiles".to_owned())
-                }
-                other => other.into(),
-            })?;
+            let written = self.store.insert_profile(&profile, &hash, MAX_PROFILES_PER_CLIENT).await.map_err(
+                |error| match error {
+                    StoreError::Conflict(_) => {
+                        DomainError::Conflict("a client holds at most 10 access profiles".to_owned())
+                    }
+                    other => other.into(),
+                },
+            )?;
+            self.settle(written, now).await;
             Ok((client, profile, credential))
         }
         .await;
@@ -251,10 +254,7 @@ impl Gatehouse {
                 next.date_updated = now;
                 // No precondition was asked for: another write getting in first is retried.
                 match self.store.update_profile(&next, current.version).await {
-                    Ok(updated) => {
-                        self.gate.forget_profile(profile_id);
-                        return Ok((client, updated));
-                    }
+                    Ok(written) => return Ok((client, self.settle(written, now).await)),
                     Err(StoreError::VersionMismatch) => optimistic::back_off(attempt).await,
                     Err(StoreError::NotFound) => return Err(DomainError::NotFound("access profile")),
                     Err(other) => return Err(other.into()),
@@ -284,12 +284,12 @@ impl Gatehouse {
             actor.may_change(&client)?;
             let credential = ProfileCredential::generate(current.auth_method, profile_id);
             let hash: SecretHash = self.hasher.hash(credential.secret());
-            let profile =
+            let written =
                 self.store.refresh_profile_credential(profile_id, &hash, now).await.map_err(|error| match error {
                     StoreError::NotFound => DomainError::NotFound("access profile"),
                     other => other.into(),
                 })?;
-            self.gate.forget_profile(profile_id);
+            let profile = self.settle(written, now).await;
             Ok((client, profile, credential))
         }
         .await;
@@ -311,8 +311,8 @@ impl Gatehouse {
             actor.require(GlobalResource::ApiClients)?;
             let (client, _) = self.visible_profile(actor, client_id, profile_id).await?;
             actor.may_change(&client)?;
-            self.store.delete_profile(profile_id).await?;
-            self.gate.forget_profile(profile_id);
+            let written = self.store.delete_profile(profile_id).await?;
+            self.settle(written, now).await;
             Ok(client.account_id)
         }
         .await;

@@ -18,7 +18,7 @@ use crate::ids::{AccountId, ClientId, UserId};
 use crate::master_key::MasterKey;
 use crate::random;
 use crate::secret::{ClientSecret, SecretHasher};
-use crate::store::{Bootstrap, Change, LiveTokenCap, Store, StoreError};
+use crate::store::{Bootstrap, Change, LiveTokenCap, Store, StoreError, Written};
 use crate::token::{KeyError, KeyRing, generate_signing_key};
 
 /// Settings the domain needs from configuration.
@@ -61,7 +61,8 @@ pub struct Gatehouse {
     pub(crate) password_work: crate::password_work::PasswordWork,
     /// Failed client authentications per (client id, source address) at the OAuth endpoints.
     pub(crate) client_throttle: crate::throttle::FailureThrottle,
-    pub(crate) gate: crate::gate::Gate,
+    /// Shared with the token ledger, which applies the cap's evictions before it answers.
+    pub(crate) gate: Arc<crate::gate::Gate>,
     pub(crate) limiter: Arc<dyn crate::ratelimit::RateLimiter>,
     /// Records minted tokens under the live-token cap, many per transaction.
     pub(crate) ledger: crate::token_ledger::TokenLedger,
@@ -111,13 +112,15 @@ impl Gatehouse {
         let mut stored = store.signing_keys().await?;
         if stored.is_empty() {
             let key = generate_signing_key(&master_key, now, now)?;
-            store.insert_signing_key(&key).await?;
+            // Nothing in memory follows the store yet: the keys are read just below.
+            let (_, _) = store.insert_signing_key(&key).await?.into_parts();
             stored = store.signing_keys().await?;
             tracing::info!(kid = %key.kid, "generated the first signing key");
         }
         let keys = KeyRing::load(&master_key, &stored, settings.issuer.clone(), settings.leeway_seconds, now)?;
+        let gate = Arc::new(crate::gate::Gate::default());
         Ok(Self {
-            ledger: crate::token_ledger::TokenLedger::start(store.clone(), settings.token_cap),
+            ledger: crate::token_ledger::TokenLedger::start(store.clone(), settings.token_cap, gate.clone()),
             store,
             hasher: SecretHasher::new(&master_key),
             master_key,
@@ -128,7 +131,7 @@ impl Gatehouse {
             login_successes: crate::throttle::RecentSuccesses::default(),
             password_work: crate::password_work::PasswordWork::default(),
             client_throttle: crate::throttle::FailureThrottle::default(),
-            gate: crate::gate::Gate::default(),
+            gate,
             limiter: Arc::new(crate::ratelimit::InProcessRateLimiter::default()),
             refusal_budget: RefusalBudget::default(),
             root_account: std::sync::OnceLock::new(),
@@ -169,15 +172,19 @@ impl Gatehouse {
         activate_after: time::Duration,
     ) -> Result<RotatedKey, StartError> {
         let key = generate_signing_key(&self.master_key, now, now + activate_after)?;
-        self.store.insert_signing_key(&key).await?;
+        let written = self.store.insert_signing_key(&key).await?;
+        self.settle(written, now).await;
         let stored = self.store.signing_keys().await?;
         let mut retired = Vec::new();
         for old in &stored {
             if crate::token::retired(old, &stored, self.settings.leeway_seconds, now) {
-                self.store.delete_signing_key(&old.kid).await?;
+                let written = self.store.delete_signing_key(&old.kid).await?;
+                self.settle(written, now).await;
                 retired.push(old.kid.clone());
             }
         }
+        // Settling re-read the keys but only warned if that failed; a rotation is reported
+        // done only if this instance can load the ring it leaves behind.
         self.reload_keys(now).await?;
         tracing::info!(kid = %key.kid, activates_at = %key.activates_at, retired = retired.len(), "signing key rotated");
         Ok(RotatedKey { kid: key.kid, activates_at: key.activates_at, retired })
@@ -248,10 +255,11 @@ impl Gatehouse {
             products,
             client,
         };
-        self.store.bootstrap(&bootstrap).await.map_err(|error| match error {
+        let written = self.store.bootstrap(&bootstrap).await.map_err(|error| match error {
             StoreError::Conflict(_) => DomainError::Conflict("the database is already initialised".to_owned()),
             other => DomainError::Store(other),
         })?;
+        self.settle(written, now).await;
         Ok(BootstrapCredentials {
             account_id: bootstrap.account.account_id,
             owner_email,
@@ -261,20 +269,31 @@ impl Gatehouse {
         })
     }
 
-    /// Applies a change made by another instance (DESIGN.md: honoured everywhere within a
-    /// second): the gateway forgets what changed, keys are re-read.
-    pub async fn apply_change(&self, change: Change, now: OffsetDateTime) {
-        match change {
-            Change::Client(client_id) => self.gate.forget_client(&client_id),
-            Change::Profile(profile_id) => self.gate.forget_profile(&profile_id),
-            Change::TokensRevoked(jtis) => self.gate.forget_tokens(&jtis),
-            Change::Catalogue(account_id) => self.gate.forget_catalogue(&account_id),
-            Change::Keys => self.reload_keys_or_warn(now).await,
-            Change::Resync => {
+    /// Applies what a write of this instance changed, before anyone hears of its result, and
+    /// hands the result back. Every write goes through here.
+    pub async fn settle<T>(&self, written: Written<T>, now: OffsetDateTime) -> T {
+        let (value, changes) = written.into_parts();
+        self.apply_changes(&changes, now).await;
+        value
+    }
+
+    /// Applies a change made by another instance (from the store's change feed; honoured
+    /// everywhere within a second), as [`Self::settle`] does for this instance's writes.
+    pub async fn apply_change(&self, change: &Change, now: OffsetDateTime) {
+        self.apply_changes(std::slice::from_ref(change), now).await;
+    }
+
+    /// The gateway check forgets what changed, at once (nothing here waits before it has), and
+    /// then the signing keys are re-read if they changed.
+    async fn apply_changes(&self, changes: &[Change], now: OffsetDateTime) {
+        for change in changes {
+            if *change == Change::Resync {
                 tracing::info!("change feed resynchronised: forgetting cached state");
-                self.gate.clear();
-                self.reload_keys_or_warn(now).await;
             }
+            self.gate.follow(change);
+        }
+        if changes.iter().any(|change| matches!(change, Change::Keys | Change::Resync)) {
+            self.reload_keys_or_warn(now).await;
         }
     }
 

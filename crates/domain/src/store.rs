@@ -60,17 +60,18 @@ pub trait AccountStore: Send + Sync {
     async fn is_initialised(&self) -> Result<bool, StoreError>;
     /// Writes the root account, its owner, its products and the bootstrap client at once; fails
     /// with `Conflict` if the store is already initialised.
-    async fn bootstrap(&self, bootstrap: &Bootstrap) -> Result<(), StoreError>;
+    async fn bootstrap(&self, bootstrap: &Bootstrap) -> Result<Written<()>, StoreError>;
     async fn account(&self, account_id: &AccountId) -> Result<Option<Account>, StoreError>;
     /// Creates an account with its product catalogue.
-    async fn insert_account(&self, account: &Account, products: &[Product]) -> Result<(), StoreError>;
+    async fn insert_account(&self, account: &Account, products: &[Product]) -> Result<Written<()>, StoreError>;
     /// The direct children of an account, oldest first.
     async fn child_accounts(&self, parent: &AccountId) -> Result<Vec<Account>, StoreError>;
     async fn products(&self, account_id: &AccountId) -> Result<Vec<Product>, StoreError>;
     /// `Conflict` if the account has a product of that name.
-    async fn insert_product(&self, account_id: &AccountId, product: &Product) -> Result<(), StoreError>;
-    async fn update_product(&self, account_id: &AccountId, product: &Product) -> Result<(), StoreError>;
-    async fn delete_product(&self, account_id: &AccountId, name: &str) -> Result<(), StoreError>;
+    async fn insert_product(&self, account_id: &AccountId, product: &Product) -> Result<Written<()>, StoreError>;
+    async fn update_product(&self, account_id: &AccountId, product: &Product) -> Result<Written<()>, StoreError>;
+    /// Deleting a product that is not there changes nothing and succeeds.
+    async fn delete_product(&self, account_id: &AccountId, name: &str) -> Result<Written<()>, StoreError>;
     /// Whether any client of the account holds the product in its scopes.
     async fn product_in_use(&self, account_id: &AccountId, name: &str) -> Result<bool, StoreError>;
     /// The product names of root accounts, for the server metadata's `scopes_supported`.
@@ -101,7 +102,7 @@ pub trait UserStore: Send + Sync {
     /// client's account, in one transaction; `Conflict` if the user owns any account. Handed-over `admin` clients are also disabled: they
     /// would otherwise act with the account owner's role, more than their creator held. Returns
     /// the clients handed over.
-    async fn delete_user(&self, user_id: &UserId) -> Result<Vec<ClientId>, StoreError>;
+    async fn delete_user(&self, user_id: &UserId) -> Result<Written<Vec<ClientId>>, StoreError>;
 }
 
 /// A login session, stored by the SHA-256 of its token.
@@ -143,7 +144,7 @@ pub trait AuditStore: Send + Sync {
 
 #[async_trait]
 pub trait ClientStore: Send + Sync {
-    async fn insert_client(&self, client: &Client, secret_hash: &SecretHash) -> Result<(), StoreError>;
+    async fn insert_client(&self, client: &Client, secret_hash: &SecretHash) -> Result<Written<()>, StoreError>;
     async fn client(&self, client_id: &ClientId) -> Result<Option<Client>, StoreError>;
     /// The client and its secret hash, for the token endpoint only.
     async fn client_with_secret(&self, client_id: &ClientId) -> Result<Option<(Client, SecretHash)>, StoreError>;
@@ -157,7 +158,7 @@ pub trait ClientStore: Send + Sync {
     /// Writes `client` (everything but its id, account, creation date and secret) if the stored
     /// version is still `expected_version`, and bumps the version. `NotFound` or
     /// `VersionMismatch` otherwise.
-    async fn update_client(&self, client: &Client, expected_version: i64) -> Result<Client, StoreError>;
+    async fn update_client(&self, client: &Client, expected_version: i64) -> Result<Written<Client>, StoreError>;
     /// Replaces the secret hash, bumps the secret generation (so every earlier token is refused)
     /// and the version, in one write. Returns the updated client.
     async fn renew_client_secret(
@@ -165,9 +166,9 @@ pub trait ClientStore: Send + Sync {
         client_id: &ClientId,
         secret_hash: &SecretHash,
         now: OffsetDateTime,
-    ) -> Result<Client, StoreError>;
+    ) -> Result<Written<Client>, StoreError>;
     /// Removes the client and everything that hangs off it. `NotFound` if it was not there.
-    async fn delete_client(&self, client_id: &ClientId) -> Result<(), StoreError>;
+    async fn delete_client(&self, client_id: &ClientId) -> Result<Written<()>, StoreError>;
 }
 
 /// The bookkeeping of one minted access token.
@@ -264,19 +265,21 @@ pub trait TokenStore: Send + Sync {
         tokens: &[TokenRecord],
         cap: LiveTokenCap,
         now: OffsetDateTime,
-    ) -> Result<Vec<RecordOutcome>, StoreError>;
+    ) -> Result<Written<Vec<RecordOutcome>>, StoreError>;
     /// [`Self::record_tokens`] for one token.
     async fn record_token(
         &self,
         token: &TokenRecord,
         cap: LiveTokenCap,
         now: OffsetDateTime,
-    ) -> Result<RecordOutcome, StoreError> {
-        let mut outcomes = self.record_tokens(std::slice::from_ref(token), cap, now).await?;
-        outcomes.pop().ok_or_else(|| StoreError::Internal("no outcome for a recorded token".to_owned()))
+    ) -> Result<Written<RecordOutcome>, StoreError> {
+        let (mut outcomes, changes) = self.record_tokens(std::slice::from_ref(token), cap, now).await?.into_parts();
+        let outcome =
+            outcomes.pop().ok_or_else(|| StoreError::Internal("no outcome for a recorded token".to_owned()))?;
+        Ok(Written::new(outcome, changes))
     }
-    /// Marks a token revoked; unknown ids are ignored.
-    async fn revoke_token(&self, jti: &TokenId) -> Result<(), StoreError>;
+    /// Marks a token revoked; unknown ids are ignored (and change nothing).
+    async fn revoke_token(&self, jti: &TokenId) -> Result<Written<()>, StoreError>;
     /// The record of a minted token, whatever its state.
     async fn token_state(&self, jti: &TokenId) -> Result<Option<TokenState>, StoreError>;
     /// Forgets tokens that expired before `before`; returns how many.
@@ -298,15 +301,20 @@ pub struct StoredSigningKey {
 pub trait KeyStore: Send + Sync {
     /// Every stored signing key.
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
-    async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError>;
-    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError>;
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<Written<()>, StoreError>;
+    async fn delete_signing_key(&self, kid: &str) -> Result<Written<()>, StoreError>;
 }
 
 #[async_trait]
 pub trait ProfileStore: Send + Sync {
     /// Inserts a profile and its credential hash, unless the client already holds `max`
     /// profiles (`Conflict`), in one transaction.
-    async fn insert_profile(&self, profile: &AccessProfile, hash: &SecretHash, max: usize) -> Result<(), StoreError>;
+    async fn insert_profile(
+        &self,
+        profile: &AccessProfile,
+        hash: &SecretHash,
+        max: usize,
+    ) -> Result<Written<()>, StoreError>;
     /// A client's profiles, oldest first.
     async fn profiles(&self, client_id: &ClientId) -> Result<Vec<AccessProfile>, StoreError>;
     async fn profile(&self, profile_id: &ProfileId) -> Result<Option<AccessProfile>, StoreError>;
@@ -318,20 +326,24 @@ pub trait ProfileStore: Send + Sync {
     /// The profile whose API key hashes to `hash`.
     async fn profile_by_key_hash(&self, hash: &SecretHash) -> Result<Option<AccessProfile>, StoreError>;
     /// Writes the profile if still at `expected_version`; returns it with the version bumped.
-    async fn update_profile(&self, profile: &AccessProfile, expected_version: i64)
-    -> Result<AccessProfile, StoreError>;
+    async fn update_profile(
+        &self,
+        profile: &AccessProfile,
+        expected_version: i64,
+    ) -> Result<Written<AccessProfile>, StoreError>;
     /// Replaces the credential hash and bumps the secret generation.
     async fn refresh_profile_credential(
         &self,
         profile_id: &ProfileId,
         hash: &SecretHash,
         now: OffsetDateTime,
-    ) -> Result<AccessProfile, StoreError>;
-    async fn delete_profile(&self, profile_id: &ProfileId) -> Result<(), StoreError>;
+    ) -> Result<Written<AccessProfile>, StoreError>;
+    /// Deleting a profile that is not there changes nothing and succeeds.
+    async fn delete_profile(&self, profile_id: &ProfileId) -> Result<Written<()>, StoreError>;
 }
 
-/// A change another instance must hear about to keep its in-memory state (the gateway check's
-/// caches, the signing keys) fresh.
+/// What a write changed that something in memory follows: the gateway check's caches and the
+/// signing keys, on this instance and on every other one sharing the store.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// A client was edited, enabled, disabled, renewed or deleted.
@@ -346,6 +358,40 @@ pub enum Change {
     Keys,
     /// Notifications may have been missed (the listener reconnected): forget everything cached.
     Resync,
+}
+
+/// The result of a write, with the changes it made, as the store's transaction committed them.
+///
+/// Every write of followed state returns one, and nothing else tells the rest of Gatehouse what
+/// changed: the PostgreSQL store announces exactly `changes` to the other instances inside the
+/// same transaction, and the domain applies them here through `Gatehouse::settle`, the function
+/// that also applies what other instances announce. A store write whose state nothing follows
+/// (sessions, the audit log, users' roles) returns its value alone; once something starts to
+/// follow it, its signature changes to `Written` and the compiler finds every caller.
+#[derive(Debug)]
+#[must_use = "a write's changes must reach every cache: pass it to `Gatehouse::settle`"]
+pub struct Written<T> {
+    value: T,
+    changes: Vec<Change>,
+}
+
+impl<T> Written<T> {
+    pub fn new(value: T, changes: Vec<Change>) -> Self {
+        Self { value, changes }
+    }
+
+    /// A write that changed nothing followed (for example, deleting what was not there).
+    pub fn unchanged(value: T) -> Self {
+        Self { value, changes: Vec::new() }
+    }
+
+    pub fn changes(&self) -> &[Change] {
+        &self.changes
+    }
+
+    pub fn into_parts(self) -> (T, Vec<Change>) {
+        (self.value, self.changes)
+    }
 }
 
 /// A complete storage backend.

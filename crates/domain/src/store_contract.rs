@@ -14,9 +14,17 @@ use crate::ids::{AccountId, ClientId, ProfileId, TokenId, UserId};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::secret::SecretHash;
 use crate::store::{
-    AuditFilter, Bootstrap, CapPolicy, LiveTokenCap, PageRequest, RecordOutcome, SessionRecord, Store, StoreError,
-    StoredSigningKey, TokenRecord,
+    AuditFilter, Bootstrap, CapPolicy, Change, LiveTokenCap, PageRequest, RecordOutcome, SessionRecord, Store,
+    StoreError, StoredSigningKey, TokenRecord, Written,
 };
+
+/// The value of a write that reported exactly `expected`: what it changed is what every cache
+/// and every other instance will be told, so a write that forgets a change fails here.
+#[track_caller]
+fn reported<T>(written: Written<T>, expected: &[Change]) -> T {
+    assert_eq!(written.changes(), expected, "the changes the write reported");
+    written.into_parts().0
+}
 
 /// Timestamps with whole-microsecond precision, which every backend stores exactly.
 fn now() -> OffsetDateTime {
@@ -89,9 +97,11 @@ fn bootstrap_data() -> Bootstrap {
 /// A further account with its owner and an admin client, as later issues create them.
 async fn bootstrap(store: &dyn Store) -> (AccountId, User, Client) {
     let data = bootstrap_data();
-    store.insert_account(&data.account, &data.products).await.unwrap();
+    let account_id = data.account.account_id.clone();
+    reported(store.insert_account(&data.account, &data.products).await.unwrap(), &[Change::Catalogue(account_id)]);
     store.insert_user(&data.owner, &data.owner_password_hash).await.unwrap();
-    store.insert_client(&data.client, &data.client_secret_hash).await.unwrap();
+    let client_id = data.client.client_id.clone();
+    reported(store.insert_client(&data.client, &data.client_secret_hash).await.unwrap(), &[Change::Client(client_id)]);
     (data.account.account_id, data.owner, data.client)
 }
 
@@ -115,8 +125,9 @@ pub async fn run_all(store: Arc<dyn Store>) {
 async fn bootstrap_is_once_and_complete(store: &dyn Store) {
     assert!(!store.is_initialised().await.unwrap());
     let data = bootstrap_data();
-    store.bootstrap(&data).await.unwrap();
     let (account_id, owner, admin) = (data.account.account_id.clone(), data.owner.clone(), data.client.clone());
+    let expected = [Change::Catalogue(account_id.clone()), Change::Client(admin.client_id.clone())];
+    reported(store.bootstrap(&data).await.unwrap(), &expected);
     assert!(store.is_initialised().await.unwrap());
     let account = store.account(&account_id).await.unwrap().unwrap();
     assert_eq!(account.owner_user_id, owner.user_id);
@@ -145,7 +156,7 @@ async fn clients_round_trip_page_and_version(store: &dyn Store) {
     for index in 0..5 {
         let mut c = client(&account_id, &owner, &format!("c{index}"), ClientType::Standard);
         c.locked = Some(index % 2 == 0);
-        store.insert_client(&c, &hash(3)).await.unwrap();
+        reported(store.insert_client(&c, &hash(3)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
         made.push(c);
     }
     let duplicate = store.insert_client(&made[0], &hash(3)).await;
@@ -161,7 +172,7 @@ async fn clients_round_trip_page_and_version(store: &dyn Store) {
     let mut edited = made[1].clone();
     edited.name = ClientName::parse("edited").unwrap();
     edited.enabled = false;
-    let updated = store.update_client(&edited, 1).await.unwrap();
+    let updated = reported(store.update_client(&edited, 1).await.unwrap(), &[Change::Client(edited.client_id.clone())]);
     assert_eq!(updated.version, 2);
     assert_eq!(updated.name.as_str(), "edited");
     assert!(!updated.enabled);
@@ -174,12 +185,13 @@ async fn clients_round_trip_page_and_version(store: &dyn Store) {
 async fn renew_and_delete(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
     let c = client(&account_id, &owner, "renewed", ClientType::Standard);
-    store.insert_client(&c, &hash(4)).await.unwrap();
-    let renewed = store.renew_client_secret(&c.client_id, &hash(5), now()).await.unwrap();
+    reported(store.insert_client(&c, &hash(4)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
+    let changed = [Change::Client(c.client_id.clone())];
+    let renewed = reported(store.renew_client_secret(&c.client_id, &hash(5), now()).await.unwrap(), &changed);
     assert_eq!(renewed.secret_generation, 2);
     assert_eq!(renewed.version, 2);
     assert_eq!(store.client_with_secret(&c.client_id).await.unwrap().unwrap().1, hash(5));
-    store.delete_client(&c.client_id).await.unwrap();
+    reported(store.delete_client(&c.client_id).await.unwrap(), &changed);
     assert!(store.client(&c.client_id).await.unwrap().is_none());
     assert!(matches!(store.delete_client(&c.client_id).await, Err(StoreError::NotFound)));
     assert!(matches!(store.renew_client_secret(&c.client_id, &hash(6), now()).await, Err(StoreError::NotFound)));
@@ -203,8 +215,9 @@ fn token(client: &Client, profile: Option<&AccessProfile>, issued: OffsetDateTim
 async fn the_ledger_records_concurrent_tokens_and_isolates_a_bad_one(store: Arc<dyn Store>) {
     let (account_id, owner, _) = bootstrap(store.as_ref()).await;
     let c = client(&account_id, &owner, "ledger", ClientType::Standard);
-    store.insert_client(&c, &hash(50)).await.unwrap();
-    let ledger = Arc::new(crate::token_ledger::TokenLedger::start(store.clone(), LiveTokenCap::default()));
+    reported(store.insert_client(&c, &hash(50)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
+    let gate = Arc::new(crate::gate::Gate::default());
+    let ledger = Arc::new(crate::token_ledger::TokenLedger::start(store.clone(), LiveTokenCap::default(), gate));
     let at = now();
     // All minted in the same instant: the cap's oldest is the one recorded first.
     let mut records: Vec<TokenRecord> = (0..20).map(|_| token(&c, None, at)).collect();
@@ -243,20 +256,30 @@ fn recorded(evicted: Vec<TokenId>) -> RecordOutcome {
     RecordOutcome::Recorded { evicted }
 }
 
+/// What a write that revoked `jtis` reports: nothing when it revoked none.
+fn revoked(jtis: &[&TokenId]) -> Vec<Change> {
+    if jtis.is_empty() {
+        Vec::new()
+    } else {
+        vec![Change::TokensRevoked(jtis.iter().map(|&jti| jti.clone()).collect())]
+    }
+}
+
 async fn tokens_cap_state_revoke_and_purge(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
     let c = client(&account_id, &owner, "tokens", ClientType::Standard);
-    store.insert_client(&c, &hash(7)).await.unwrap();
+    reported(store.insert_client(&c, &hash(7)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
     let start = now();
     let cap = LiveTokenCap::default();
     let mut records: Vec<TokenRecord> = Vec::new();
     for second in 0..11 {
         let record = token(&c, None, start + time::Duration::seconds(second));
-        let outcome = store.record_token(&record, cap, record.issued_at).await.unwrap();
+        let written = store.record_token(&record, cap, record.issued_at).await.unwrap();
         if second == 10 {
+            let outcome = reported(written, &revoked(&[&records[0].jti]));
             assert_eq!(outcome, recorded(vec![records[0].jti.clone()]), "the oldest is evicted");
         } else {
-            assert_eq!(outcome, recorded(vec![]));
+            assert_eq!(reported(written, &[]), recorded(vec![]));
         }
         records.push(record);
     }
@@ -270,13 +293,13 @@ async fn tokens_cap_state_revoke_and_purge(store: &dyn Store) {
     let refuse = LiveTokenCap { policy: CapPolicy::Refuse, ..cap };
     let later = start + time::Duration::seconds(20);
     let refused = token(&c, None, later);
-    assert_eq!(store.record_token(&refused, refuse, later).await.unwrap(), RecordOutcome::Refused);
+    assert_eq!(reported(store.record_token(&refused, refuse, later).await.unwrap(), &[]), RecordOutcome::Refused);
     assert_eq!(store.token_state(&refused.jti).await.unwrap(), None, "a refused token is not recorded");
-    store.revoke_token(&records[5].jti).await.unwrap();
+    reported(store.revoke_token(&records[5].jti).await.unwrap(), &revoked(&[&records[5].jti]));
     assert!(store.token_state(&records[5].jti).await.unwrap().unwrap().revoked);
-    let outcome = store.record_token(&token(&c, None, later), refuse, later).await.unwrap();
+    let outcome = reported(store.record_token(&token(&c, None, later), refuse, later).await.unwrap(), &[]);
     assert_eq!(outcome, recorded(vec![]), "a revoked token frees a place");
-    store.revoke_token(&TokenId::generate()).await.unwrap();
+    reported(store.revoke_token(&TokenId::generate()).await.unwrap(), &[]);
 
     let purged = store.purge_expired_tokens(start + time::Duration::hours(2)).await.unwrap();
     assert!(purged >= 11);
@@ -288,7 +311,7 @@ async fn tokens_cap_state_revoke_and_purge(store: &dyn Store) {
 async fn the_purge_reaches_every_expired_token(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
     let c = client(&account_id, &owner, "many tokens", ClientType::Standard);
-    store.insert_client(&c, &hash(50)).await.unwrap();
+    reported(store.insert_client(&c, &hash(50)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
     let start = now();
     let uncapped = LiveTokenCap { max_live: 10_000, policy: CapPolicy::Refuse };
     // Tokens alternate between expiring after a minute and after an hour, so expired and live
@@ -303,7 +326,7 @@ async fn the_purge_reaches_every_expired_token(store: &dyn Store) {
         })
         .collect();
     for batch in records.chunks(500) {
-        let outcomes = store.record_tokens(batch, uncapped, start).await.unwrap();
+        let outcomes = reported(store.record_tokens(batch, uncapped, start).await.unwrap(), &[]);
         assert!(outcomes.iter().all(|outcome| *outcome == recorded(vec![])));
     }
 
@@ -322,15 +345,15 @@ async fn token_batches(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
     let a = client(&account_id, &owner, "batch a", ClientType::Standard);
     let b = client(&account_id, &owner, "batch b", ClientType::Standard);
-    store.insert_client(&a, &hash(40)).await.unwrap();
-    store.insert_client(&b, &hash(41)).await.unwrap();
+    reported(store.insert_client(&a, &hash(40)).await.unwrap(), &[Change::Client(a.client_id.clone())]);
+    reported(store.insert_client(&b, &hash(41)).await.unwrap(), &[Change::Client(b.client_id.clone())]);
     let at = now();
     let cap = LiveTokenCap { max_live: 3, policy: CapPolicy::RevokeOldest };
     let earlier = token(&a, None, at);
-    store.record_token(&earlier, cap, at).await.unwrap();
+    reported(store.record_token(&earlier, cap, at).await.unwrap(), &[]);
 
     let batch: Vec<TokenRecord> = (0..4).map(|i| token(if i == 1 { &b } else { &a }, None, at)).collect();
-    let outcomes = store.record_tokens(&batch, cap, at).await.unwrap();
+    let outcomes = reported(store.record_tokens(&batch, cap, at).await.unwrap(), &revoked(&[&earlier.jti]));
     assert_eq!(
         outcomes,
         vec![recorded(vec![]), recorded(vec![]), recorded(vec![]), recorded(vec![earlier.jti.clone()])]
@@ -340,7 +363,10 @@ async fn token_batches(store: &dyn Store) {
         assert!(store.token_state(&record.jti).await.unwrap().is_some(), "every token of the batch is on record");
     }
     let burst: Vec<TokenRecord> = (0..5).map(|_| token(&b, None, at)).collect();
-    store.record_tokens(&burst, cap, at).await.unwrap();
+    // Two of the five evict the other two within the batch: never handed out, never on
+    // record, so nobody needs to hear of them. The batch's own `b` token goes too.
+    let outcomes = reported(store.record_tokens(&burst, cap, at).await.unwrap(), &revoked(&[&batch[1].jti]));
+    assert_eq!(outcomes.len(), 5);
     let mut live = 0;
     for record in batch.iter().chain(&burst).filter(|record| record.client_id == b.client_id) {
         live += usize::from(store.token_state(&record.jti).await.unwrap().is_some());
@@ -349,15 +375,15 @@ async fn token_batches(store: &dyn Store) {
 
     let mut edited = a.clone();
     edited.name = ClientName::parse("batch a, renamed").unwrap();
-    store.update_client(&edited, a.version).await.unwrap();
+    reported(store.update_client(&edited, a.version).await.unwrap(), &[Change::Client(a.client_id.clone())]);
     let stale = token(&a, None, at);
-    store.delete_client(&b.client_id).await.unwrap();
+    reported(store.delete_client(&b.client_id).await.unwrap(), &[Change::Client(b.client_id.clone())]);
     let gone = token(&b, None, at);
-    let outcomes = store.record_tokens(&[stale.clone(), gone.clone()], cap, at).await.unwrap();
+    let outcomes = reported(store.record_tokens(&[stale.clone(), gone.clone()], cap, at).await.unwrap(), &[]);
     assert_eq!(outcomes, vec![RecordOutcome::Stale, RecordOutcome::Stale]);
     assert_eq!(store.token_state(&stale.jti).await.unwrap(), None);
     assert_eq!(store.token_state(&gone.jti).await.unwrap(), None);
-    assert_eq!(store.record_tokens(&[], cap, at).await.unwrap(), vec![]);
+    assert_eq!(reported(store.record_tokens(&[], cap, at).await.unwrap(), &[]), vec![]);
 
     // A batch that fails writes nothing of itself and leaves the store writable.
     let a = store.client(&a.client_id).await.unwrap().unwrap();
@@ -365,9 +391,10 @@ async fn token_batches(store: &dyn Store) {
     assert!(store.record_tokens(&[twice.clone(), twice.clone()], cap, at).await.is_err(), "a jti is unique");
     assert_eq!(store.token_state(&twice.jti).await.unwrap(), None);
     let after = token(&a, None, at);
-    assert!(matches!(store.record_token(&after, cap, at).await.unwrap(), RecordOutcome::Recorded { .. }));
+    let outcome = store.record_token(&after, cap, at).await.unwrap().into_parts().0;
+    assert!(matches!(outcome, RecordOutcome::Recorded { .. }));
     let c = client(&account_id, &owner, "after a failed batch", ClientType::Standard);
-    store.insert_client(&c, &hash(42)).await.unwrap();
+    reported(store.insert_client(&c, &hash(42)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
 }
 
 async fn users_sessions_and_hand_over(store: &dyn Store) {
@@ -400,8 +427,9 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
     assert_eq!(store.user_by_email(&other_account, &dev.email).await.unwrap().unwrap(), copy);
     // Ownership follows the user id, not the email: the copy's removal hands over only its own.
     let copys = client(&other_account, &copy, "the copy's", ClientType::Standard);
-    store.insert_client(&copys, &hash(11)).await.unwrap();
-    assert_eq!(store.delete_user(&copy.user_id).await.unwrap(), std::slice::from_ref(&copys.client_id));
+    reported(store.insert_client(&copys, &hash(11)).await.unwrap(), &[Change::Client(copys.client_id.clone())]);
+    let handed = reported(store.delete_user(&copy.user_id).await.unwrap(), &[Change::Client(copys.client_id.clone())]);
+    assert_eq!(handed, std::slice::from_ref(&copys.client_id));
     let copys = store.client(&copys.client_id).await.unwrap().unwrap();
     assert_eq!((copys.client_owner, copys.client_owner_id), (other_owner.email, other_owner.user_id));
     let listed: Vec<UserId> = store.users(&account_id).await.unwrap().into_iter().map(|u| u.user_id).collect();
@@ -436,14 +464,19 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
     assert!(store.user(&owner.user_id).await.unwrap().is_some());
 
     let owned = client(&account_id, &dev, "owned", ClientType::Standard);
-    store.insert_client(&owned, &hash(8)).await.unwrap();
+    reported(store.insert_client(&owned, &hash(8)).await.unwrap(), &[Change::Client(owned.client_id.clone())]);
     let admin_client = client(&account_id, &dev, "owned admin", ClientType::Admin);
-    store.insert_client(&admin_client, &hash(9)).await.unwrap();
-    let mut handed = store.delete_user(&dev.user_id).await.unwrap();
+    reported(
+        store.insert_client(&admin_client, &hash(9)).await.unwrap(),
+        &[Change::Client(admin_client.client_id.clone())],
+    );
+    let (mut handed, mut changes) = store.delete_user(&dev.user_id).await.unwrap().into_parts();
     handed.sort();
+    changes.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
     let mut expected = vec![owned.client_id.clone(), admin_client.client_id.clone()];
     expected.sort();
     assert_eq!(handed, expected);
+    assert_eq!(changes, expected.iter().cloned().map(Change::Client).collect::<Vec<_>>(), "each handed-over client");
     let kept = store.client(&owned.client_id).await.unwrap().unwrap();
     let owned_by = |client: &Client| (client.client_owner.clone(), client.client_owner_id.clone(), client.enabled);
     assert_eq!(owned_by(&kept), (owner.email.clone(), owner.user_id.clone(), true), "handed over");
@@ -490,7 +523,7 @@ async fn audit_is_newest_first_and_filtered(store: &dyn Store) {
 async fn profiles_round_trip(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
     let c = client(&account_id, &owner, "profiled", ClientType::Standard);
-    store.insert_client(&c, &hash(10)).await.unwrap();
+    reported(store.insert_client(&c, &hash(10)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
     let profile = |index: u8, method: AuthMethod| AccessProfile {
         profile_id: ProfileId::generate(),
         client_id: c.client_id.clone(),
@@ -506,9 +539,10 @@ async fn profiles_round_trip(store: &dyn Store) {
         secret_generation: 1,
     };
     let key = profile(0, AuthMethod::ApiKey);
-    store.insert_profile(&key, &hash(20), 2).await.unwrap();
+    let changed = |profile: &AccessProfile| [Change::Profile(profile.profile_id.clone())];
+    reported(store.insert_profile(&key, &hash(20), 2).await.unwrap(), &changed(&key));
     let secret = profile(1, AuthMethod::ClientSecret);
-    store.insert_profile(&secret, &hash(21), 2).await.unwrap();
+    reported(store.insert_profile(&secret, &hash(21), 2).await.unwrap(), &changed(&secret));
     assert!(matches!(
         store.insert_profile(&profile(2, AuthMethod::ApiKey), &hash(22), 2).await,
         Err(StoreError::Conflict(_))
@@ -520,10 +554,11 @@ async fn profiles_round_trip(store: &dyn Store) {
 
     let mut inactive = key.clone();
     inactive.active = false;
-    let updated = store.update_profile(&inactive, 1).await.unwrap();
+    let updated = reported(store.update_profile(&inactive, 1).await.unwrap(), &changed(&key));
     assert_eq!((updated.active, updated.version), (false, 2));
     assert!(matches!(store.update_profile(&inactive, 1).await, Err(StoreError::VersionMismatch)));
-    let refreshed = store.refresh_profile_credential(&key.profile_id, &hash(23), now()).await.unwrap();
+    let refreshed =
+        reported(store.refresh_profile_credential(&key.profile_id, &hash(23), now()).await.unwrap(), &changed(&key));
     assert_eq!(refreshed.secret_generation, 2);
     assert!(store.profile_by_key_hash(&hash(20)).await.unwrap().is_none());
 
@@ -531,14 +566,15 @@ async fn profiles_round_trip(store: &dyn Store) {
     let start = now();
     for second in 0..10 {
         let at = start + time::Duration::seconds(second);
-        store.record_token(&token(&c, None, at), LiveTokenCap::default(), at).await.unwrap();
-        let outcome = store.record_token(&token(&c, Some(&secret), at), LiveTokenCap::default(), at).await.unwrap();
-        assert_eq!(outcome, recorded(vec![]));
+        reported(store.record_token(&token(&c, None, at), LiveTokenCap::default(), at).await.unwrap(), &[]);
+        let written = store.record_token(&token(&c, Some(&secret), at), LiveTokenCap::default(), at).await.unwrap();
+        assert_eq!(reported(written, &[]), recorded(vec![]));
     }
 
-    store.delete_profile(&secret.profile_id).await.unwrap();
+    reported(store.delete_profile(&secret.profile_id).await.unwrap(), &changed(&secret));
     assert!(store.profile(&secret.profile_id).await.unwrap().is_none());
-    store.delete_client(&c.client_id).await.unwrap();
+    reported(store.delete_profile(&secret.profile_id).await.unwrap(), &[]);
+    reported(store.delete_client(&c.client_id).await.unwrap(), &[Change::Client(c.client_id.clone())]);
     assert!(store.profile(&key.profile_id).await.unwrap().is_none(), "profiles go with their client");
 }
 
@@ -549,18 +585,20 @@ async fn products_and_keys(store: &dyn Store) {
         description: "d".to_owned(),
         path_prefixes: vec!["/billing/".to_owned()],
     };
-    store.insert_product(&account_id, &product).await.unwrap();
+    let catalogue = [Change::Catalogue(account_id.clone())];
+    reported(store.insert_product(&account_id, &product).await.unwrap(), &catalogue);
     assert!(matches!(store.insert_product(&account_id, &product).await, Err(StoreError::Conflict(_))));
     let changed = Product { path_prefixes: vec!["/b/".to_owned()], ..product.clone() };
-    store.update_product(&account_id, &changed).await.unwrap();
+    reported(store.update_product(&account_id, &changed).await.unwrap(), &catalogue);
     assert!(store.products(&account_id).await.unwrap().contains(&changed));
     assert!(!store.product_in_use(&account_id, "Billing").await.unwrap());
     assert!(store.product_in_use(&account_id, "SuperSIM").await.unwrap(), "the bootstrap client holds it");
     let mut user = client(&account_id, &owner, "billing", ClientType::Standard);
     user.scopes.products = ["Billing".to_owned()].into_iter().collect();
-    store.insert_client(&user, &hash(30)).await.unwrap();
+    reported(store.insert_client(&user, &hash(30)).await.unwrap(), &[Change::Client(user.client_id.clone())]);
     assert!(store.product_in_use(&account_id, "Billing").await.unwrap());
-    store.delete_product(&account_id, "SuperSIM").await.unwrap();
+    reported(store.delete_product(&account_id, "SuperSIM").await.unwrap(), &catalogue);
+    reported(store.delete_product(&account_id, "SuperSIM").await.unwrap(), &[]);
     assert!(!store.products(&account_id).await.unwrap().iter().any(|p| p.name == "SuperSIM"));
     assert!(store.root_product_names().await.unwrap().contains(&"Billing".to_owned()));
 
@@ -571,8 +609,9 @@ async fn products_and_keys(store: &dyn Store) {
         created_at: now(),
         activates_at: now() + time::Duration::seconds(10),
     };
-    store.insert_signing_key(&key).await.unwrap();
+    reported(store.insert_signing_key(&key).await.unwrap(), &[Change::Keys]);
     assert!(store.signing_keys().await.unwrap().contains(&key));
-    store.delete_signing_key(&key.kid).await.unwrap();
+    reported(store.delete_signing_key(&key.kid).await.unwrap(), &[Change::Keys]);
+    reported(store.delete_signing_key(&key.kid).await.unwrap(), &[]);
     assert!(!store.signing_keys().await.unwrap().contains(&key));
 }

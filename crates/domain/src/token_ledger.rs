@@ -9,6 +9,10 @@
 //! hand their records to one writer, which records everything that queued up while the previous
 //! transaction ran in a single transaction, then answers each request. An idle server writes a
 //! batch of one at once; a busy one writes larger batches, never waiting on a timer.
+//!
+//! The writer itself makes the gate follow what each transaction changed (the tokens the cap
+//! evicted) before it answers anyone: a request that gave up meanwhile (its client went away)
+//! must not leave an evicted token working at this instance's gateway check.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -16,8 +20,11 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::gate::Gate;
 use crate::ids::{ClientId, ProfileId, TokenId};
-use crate::store::{CapPolicy, LiveToken, LiveTokenCap, RecordOutcome, Store, StoreError, TokenRecord};
+use crate::store::{
+    CapPolicy, Change, LiveToken, LiveTokenCap, RecordOutcome, Store, StoreError, TokenRecord, Written,
+};
 
 /// The most records one transaction takes; more wait for the next.
 const MAX_BATCH: usize = 512;
@@ -38,9 +45,9 @@ pub struct TokenLedger {
 
 impl TokenLedger {
     /// Starts the writer on the current Tokio runtime; it stops when the ledger is dropped.
-    pub fn start(store: Arc<dyn Store>, cap: LiveTokenCap) -> Self {
+    pub(crate) fn start(store: Arc<dyn Store>, cap: LiveTokenCap, gate: Arc<Gate>) -> Self {
         let (queue, pending) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(write_batches(store, cap, pending));
+        tokio::spawn(write_batches(store, cap, gate, pending));
         Self { queue }
     }
 
@@ -53,7 +60,12 @@ impl TokenLedger {
     }
 }
 
-async fn write_batches(store: Arc<dyn Store>, cap: LiveTokenCap, mut pending: mpsc::Receiver<Pending>) {
+async fn write_batches(
+    store: Arc<dyn Store>,
+    cap: LiveTokenCap,
+    gate: Arc<Gate>,
+    mut pending: mpsc::Receiver<Pending>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = pending.recv().await {
         batch.push(first);
@@ -72,7 +84,10 @@ async fn write_batches(store: Arc<dyn Store>, cap: LiveTokenCap, mut pending: mp
         // Live means unexpired when the newest of these was minted.
         let now = records.iter().map(|record| record.issued_at).max().unwrap_or_else(OffsetDateTime::now_utc);
         tracing::trace!(tokens = records.len(), "recording a batch");
-        let outcomes = record(store.as_ref(), &records, cap, now).await;
+        let (outcomes, changes) = record(store.as_ref(), &records, cap, now).await;
+        for change in &changes {
+            gate.follow(change);
+        }
         for (reply, outcome) in replies.into_iter().zip(outcomes) {
             // A request that gave up (its client went away) has nobody to answer.
             let _ = reply.send(outcome);
@@ -99,7 +114,7 @@ async fn gather(pending: &mpsc::Receiver<Pending>) {
     }
 }
 
-/// One outcome per record. A batch that fails for a reason other than the store being
+/// One outcome per record, and what the store reported changing. A batch that fails for a reason other than the store being
 /// unreachable is recorded again one token at a time, so that one bad record (it should never
 /// happen: a repeated `jti`, a broken row) does not fail every request that shared its batch.
 async fn record(
@@ -107,13 +122,19 @@ async fn record(
     records: &[TokenRecord],
     cap: LiveTokenCap,
     now: OffsetDateTime,
-) -> Vec<Result<RecordOutcome, StoreError>> {
-    let checked = |result: Result<Vec<RecordOutcome>, StoreError>, expected: usize| match result {
-        Ok(outcomes) if outcomes.len() == expected => Ok(outcomes),
-        Ok(outcomes) => Err(StoreError::Internal(format!("{} outcomes for {expected} tokens", outcomes.len()))),
-        Err(error) => Err(error),
+) -> (Vec<Result<RecordOutcome, StoreError>>, Vec<Change>) {
+    let mut changes = Vec::new();
+    let mut checked = |result: Result<Written<Vec<RecordOutcome>>, StoreError>, expected: usize| {
+        let (outcomes, reported) = result?.into_parts();
+        // What committed is followed even if its outcomes make no sense.
+        changes.extend(reported);
+        if outcomes.len() == expected {
+            Ok(outcomes)
+        } else {
+            Err(StoreError::Internal(format!("{} outcomes for {expected} tokens", outcomes.len())))
+        }
     };
-    match checked(store.record_tokens(records, cap, now).await, records.len()) {
+    let outcomes = match checked(store.record_tokens(records, cap, now).await, records.len()) {
         Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
         Err(error @ StoreError::Unavailable(_)) => vec![Err(error); records.len()],
         Err(error) if records.len() == 1 => vec![Err(error)],
@@ -126,7 +147,8 @@ async fn record(
             }
             outcomes
         }
-    }
+    };
+    (outcomes, changes)
 }
 
 /// What a store writes for a batch: decided here, once for every backend.
@@ -139,6 +161,15 @@ pub struct RecordingPlan {
     pub insert: Vec<usize>,
     /// Tokens already on record that the cap evicts.
     pub delete: Vec<TokenId>,
+}
+
+impl RecordingPlan {
+    /// What carrying out the plan changes that anyone follows: the evicted tokens on record,
+    /// which whoever has seen them must drop. Tokens evicted within the batch were never handed
+    /// out.
+    pub fn changes(&self) -> Vec<Change> {
+        if self.delete.is_empty() { Vec::new() } else { vec![Change::TokensRevoked(self.delete.clone())] }
+    }
 }
 
 enum Slot {

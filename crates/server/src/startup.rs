@@ -221,15 +221,15 @@ async fn follow_changes(gatehouse: Arc<Gatehouse>, clock: Arc<dyn Clock>) {
             Ok(None) => return,
             Ok(Some(mut feed)) => {
                 backoff = std::time::Duration::from_millis(200);
-                gatehouse.apply_change(Change::Resync, clock.now()).await;
+                gatehouse.apply_change(&Change::Resync, clock.now()).await;
                 while let Some(change) = feed.recv().await {
-                    gatehouse.apply_change(change, clock.now()).await;
+                    gatehouse.apply_change(&change, clock.now()).await;
                 }
                 tracing::warn!("the change feed ended; subscribing again");
             }
             Err(error) => tracing::warn!(%error, "cannot subscribe to other instances' changes; retrying"),
         }
-        gatehouse.apply_change(Change::Resync, clock.now()).await;
+        gatehouse.apply_change(&Change::Resync, clock.now()).await;
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
     }

@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 use gatehouse_domain::account::{Account, Product};
 use gatehouse_domain::ids::AccountId;
-use gatehouse_domain::store::{AccountStore, Bootstrap, StoreError};
+use gatehouse_domain::store::{AccountStore, Bootstrap, Change, StoreError, Written};
 use sqlx::PgConnection;
 
 use crate::PostgresStore;
-use crate::changes::{notify, payload};
+use crate::changes::commit;
 use crate::clients::insert_client_in;
 use crate::people::insert_user_in;
 use crate::rows::{self, AccountRow, json, map_error};
@@ -18,7 +18,7 @@ impl AccountStore for PostgresStore {
         sqlx::query_scalar("select exists (select 1 from accounts)").fetch_one(&self.pool).await.map_err(map_error)
     }
 
-    async fn bootstrap(&self, bootstrap: &Bootstrap) -> Result<(), StoreError> {
+    async fn bootstrap(&self, bootstrap: &Bootstrap) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         // Two racing `init`s must not both succeed. SHARE ROW EXCLUSIVE conflicts with itself
         // and with every insert into accounts, but not with reads or foreign-key checks: the
@@ -35,7 +35,11 @@ impl AccountStore for PostgresStore {
         insert_account_in(&mut tx, &bootstrap.account, &bootstrap.products).await?;
         insert_user_in(&mut tx, &bootstrap.owner, &bootstrap.owner_password_hash).await?;
         insert_client_in(&mut tx, &bootstrap.client, &bootstrap.client_secret_hash).await?;
-        tx.commit().await.map_err(map_error)
+        let changes = vec![
+            Change::Catalogue(bootstrap.account.account_id.clone()),
+            Change::Client(bootstrap.client.client_id.clone()),
+        ];
+        commit(tx, (), changes).await
     }
 
     async fn account(&self, account_id: &AccountId) -> Result<Option<Account>, StoreError> {
@@ -50,10 +54,10 @@ impl AccountStore for PostgresStore {
         Ok(row.map(AccountRow::into_account))
     }
 
-    async fn insert_account(&self, account: &Account, products: &[Product]) -> Result<(), StoreError> {
+    async fn insert_account(&self, account: &Account, products: &[Product]) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         insert_account_in(&mut tx, account, products).await?;
-        tx.commit().await.map_err(map_error)
+        commit(tx, (), vec![Change::Catalogue(account.account_id.clone())]).await
     }
 
     async fn child_accounts(&self, parent: &AccountId) -> Result<Vec<Account>, StoreError> {
@@ -84,14 +88,13 @@ impl AccountStore for PostgresStore {
             .collect()
     }
 
-    async fn insert_product(&self, account_id: &AccountId, product: &Product) -> Result<(), StoreError> {
+    async fn insert_product(&self, account_id: &AccountId, product: &Product) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         insert_product_in(&mut tx, account_id, product).await?;
-        notify(&mut tx, &payload("catalogue", account_id.as_str())).await?;
-        tx.commit().await.map_err(map_error)
+        commit(tx, (), vec![Change::Catalogue(account_id.clone())]).await
     }
 
-    async fn update_product(&self, account_id: &AccountId, product: &Product) -> Result<(), StoreError> {
+    async fn update_product(&self, account_id: &AccountId, product: &Product) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         let result =
             sqlx::query("update products set description = $1, path_prefixes = $2 where account_id = $3 and name = $4")
@@ -105,11 +108,10 @@ impl AccountStore for PostgresStore {
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        notify(&mut tx, &payload("catalogue", account_id.as_str())).await?;
-        tx.commit().await.map_err(map_error)
+        commit(tx, (), vec![Change::Catalogue(account_id.clone())]).await
     }
 
-    async fn delete_product(&self, account_id: &AccountId, name: &str) -> Result<(), StoreError> {
+    async fn delete_product(&self, account_id: &AccountId, name: &str) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query("delete from products where account_id = $1 and name = $2")
             .bind(account_id.as_str())
@@ -117,10 +119,8 @@ impl AccountStore for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        if result.rows_affected() > 0 {
-            notify(&mut tx, &payload("catalogue", account_id.as_str())).await?;
-        }
-        tx.commit().await.map_err(map_error)
+        let changes = if result.rows_affected() > 0 { vec![Change::Catalogue(account_id.clone())] } else { Vec::new() };
+        commit(tx, (), changes).await
     }
 
     async fn product_in_use(&self, account_id: &AccountId, name: &str) -> Result<bool, StoreError> {

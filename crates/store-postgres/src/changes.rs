@@ -1,7 +1,7 @@
-//! The change feed: writes that other instances must hear about send `pg_notify` on one channel
-//! inside their own transaction (so a rolled-back write is never announced, and a committed one
-//! always is), and every instance follows the channel with a `PgListener` on a connection of
-//! its own.
+//! The change feed: every write commits through [`commit`], which sends `pg_notify` on one
+//! channel, inside the write's own transaction, for each change the write reports (so a
+//! rolled-back write is never announced, and a committed one always is); every instance follows
+//! the channel with a `PgListener` on a connection of its own.
 //!
 //! PostgreSQL only delivers notifications to sessions listening when the writer commits: a lost
 //! listener connection loses everything sent until it listens again. The follower therefore
@@ -21,10 +21,10 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, TokenId};
-use gatehouse_domain::store::Change;
-use sqlx::PgConnection;
+use gatehouse_domain::store::{Change, Written};
 use sqlx::pool::CloseEvent;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -47,9 +47,49 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// The payload telling every listener to forget everything: sent when a change cannot be
 /// described in one payload, and the meaning of any payload a listener does not understand.
 const RESYNC: &str = "resync";
+const KEYS: &str = "keys";
+
+/// Announces `changes` inside `tx` and commits it: the other instances hear exactly what the
+/// write reports, and only once it has committed.
+pub(crate) async fn commit<T>(
+    mut tx: Transaction<'_, Postgres>,
+    value: T,
+    changes: Vec<Change>,
+) -> Result<Written<T>, StoreError> {
+    let payloads = payloads(&changes);
+    if !payloads.is_empty() {
+        // One statement for the lot: a write's announcements cost one round trip.
+        sqlx::query(
+            "select pg_notify($1, payload) from unnest($2::text[]) with ordinality as p (payload, n) order by n",
+        )
+        .bind(CHANNEL)
+        .bind(&payloads)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
+    }
+    tx.commit().await.map_err(map_error)?;
+    Ok(Written::new(value, changes))
+}
+
+/// The notifications announcing `changes`, in order; [`parse_payload`] reads each back.
+fn payloads(changes: &[Change]) -> Vec<String> {
+    let mut payloads = Vec::with_capacity(changes.len());
+    for change in changes {
+        match change {
+            Change::Client(id) => payloads.push(payload("client", id.as_str())),
+            Change::Profile(id) => payloads.push(payload("profile", id.as_str())),
+            Change::Catalogue(id) => payloads.push(payload("catalogue", id.as_str())),
+            Change::TokensRevoked(jtis) => payloads.extend(token_payloads(jtis)),
+            Change::Keys => payloads.push(KEYS.to_owned()),
+            Change::Resync => payloads.push(RESYNC.to_owned()),
+        }
+    }
+    payloads
+}
 
 /// `kind:id`, or [`RESYNC`] if it would not fit in a notification.
-pub(crate) fn payload(kind: &str, id: &str) -> String {
+fn payload(kind: &str, id: &str) -> String {
     if kind.len() + 1 + id.len() > MAX_PAYLOAD {
         return RESYNC.to_owned();
     }
@@ -57,7 +97,7 @@ pub(crate) fn payload(kind: &str, id: &str) -> String {
 }
 
 /// The payloads announcing revoked tokens: `tokens:<jti>,<jti>,...`, split so that each fits.
-pub(crate) fn token_payloads(jtis: &[TokenId]) -> Vec<String> {
+fn token_payloads(jtis: &[TokenId]) -> Vec<String> {
     const PREFIX: &str = "tokens:";
     let mut payloads = Vec::new();
     let mut current = String::new();
@@ -84,12 +124,6 @@ pub(crate) fn token_payloads(jtis: &[TokenId]) -> Vec<String> {
     payloads
 }
 
-/// Sends one notification; delivered when (and only if) the surrounding transaction commits.
-pub(crate) async fn notify(conn: &mut PgConnection, payload: &str) -> Result<(), StoreError> {
-    sqlx::query("select pg_notify($1, $2)").bind(CHANNEL).bind(payload).execute(conn).await.map_err(map_error)?;
-    Ok(())
-}
-
 /// What a payload says. Anything not understood (a newer instance's kind of change, a
 /// malformed payload) becomes `Resync`: forgetting everything is always safe.
 pub(crate) fn parse_payload(payload: &str) -> Change {
@@ -101,7 +135,7 @@ pub(crate) fn parse_payload(payload: &str) -> Change {
             let jtis: Vec<TokenId> = list.split(',').filter(|jti| !jti.is_empty()).map(TokenId::from_string).collect();
             (!jtis.is_empty()).then_some(Change::TokensRevoked(jtis))
         }
-        None if payload == "keys" => Some(Change::Keys),
+        None if payload == KEYS => Some(Change::Keys),
         _ => None,
     };
     parsed.unwrap_or_else(|| {
@@ -242,6 +276,20 @@ async fn reopen(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_kind_of_change_reads_back_as_announced() {
+        let changes = vec![
+            Change::Client(ClientId::from_string("cli_1")),
+            Change::Profile(ProfileId::from_string("prf_1")),
+            Change::Catalogue(AccountId::from_string("acc_1")),
+            Change::TokensRevoked(vec![TokenId::from_string("j1"), TokenId::from_string("j2")]),
+            Change::Keys,
+            Change::Resync,
+        ];
+        let read: Vec<Change> = payloads(&changes).iter().map(|payload| parse_payload(payload)).collect();
+        assert_eq!(read, changes);
+    }
 
     #[test]
     fn payloads_round_trip() {

@@ -4,12 +4,12 @@ use async_trait::async_trait;
 use gatehouse_domain::client::{Client, ClientType};
 use gatehouse_domain::ids::{AccountId, ClientId};
 use gatehouse_domain::secret::SecretHash;
-use gatehouse_domain::store::{ClientStore, PageRequest, StoreError};
+use gatehouse_domain::store::{Change, ClientStore, PageRequest, StoreError, Written};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use crate::PostgresStore;
-use crate::changes::{notify, payload};
+use crate::changes::commit;
 use crate::rows::{ClientRow, json, map_error};
 
 /// Column list shared by every query that reads a whole client.
@@ -25,10 +25,11 @@ impl PostgresStore {
 
 #[async_trait]
 impl ClientStore for PostgresStore {
-    async fn insert_client(&self, client: &Client, secret_hash: &SecretHash) -> Result<(), StoreError> {
+    async fn insert_client(&self, client: &Client, secret_hash: &SecretHash) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         insert_client_in(&mut tx, client, secret_hash).await?;
-        tx.commit().await.map_err(map_error)
+        // A check may have asked after the id before it existed, and remembered that it did not.
+        commit(tx, (), vec![Change::Client(client.client_id.clone())]).await
     }
 
     async fn client(&self, client_id: &ClientId) -> Result<Option<Client>, StoreError> {
@@ -78,7 +79,7 @@ impl ClientStore for PostgresStore {
         Ok((clients, u64::try_from(total).unwrap_or_default()))
     }
 
-    async fn update_client(&self, client: &Client, expected_version: i64) -> Result<Client, StoreError> {
+    async fn update_client(&self, client: &Client, expected_version: i64) -> Result<Written<Client>, StoreError> {
         let mut tx = self.begin().await?;
         // A concurrent update of the same version waits for this one's row lock, then finds
         // the version moved on and matches nothing.
@@ -117,9 +118,7 @@ impl ClientStore for PostgresStore {
             return Err(if exists { StoreError::VersionMismatch } else { StoreError::NotFound });
         };
         let updated = row.into_client()?;
-        notify(&mut tx, &payload("client", client.client_id.as_str())).await?;
-        tx.commit().await.map_err(map_error)?;
-        Ok(updated)
+        commit(tx, updated, vec![Change::Client(client.client_id.clone())]).await
     }
 
     async fn renew_client_secret(
@@ -127,7 +126,7 @@ impl ClientStore for PostgresStore {
         client_id: &ClientId,
         secret_hash: &SecretHash,
         now: OffsetDateTime,
-    ) -> Result<Client, StoreError> {
+    ) -> Result<Written<Client>, StoreError> {
         let mut tx = self.begin().await?;
         let row: Option<ClientRow> = sqlx::query_as(&format!(
             "update clients set secret_hash = $1, secret_generation = secret_generation + 1, version = version + 1, \
@@ -148,12 +147,10 @@ impl ClientStore for PostgresStore {
             .await
             .map_err(map_error)?;
         let updated = row.into_client()?;
-        notify(&mut tx, &payload("client", client_id.as_str())).await?;
-        tx.commit().await.map_err(map_error)?;
-        Ok(updated)
+        commit(tx, updated, vec![Change::Client(client_id.clone())]).await
     }
 
-    async fn delete_client(&self, client_id: &ClientId) -> Result<(), StoreError> {
+    async fn delete_client(&self, client_id: &ClientId) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query("delete from clients where client_id = $1")
             .bind(client_id.as_str())
@@ -163,8 +160,7 @@ impl ClientStore for PostgresStore {
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        notify(&mut tx, &payload("client", client_id.as_str())).await?;
-        tx.commit().await.map_err(map_error)
+        commit(tx, (), vec![Change::Client(client_id.clone())]).await
     }
 }
 

@@ -1,10 +1,10 @@
 //! [`KeyStore`]: the signing keys.
 
 use async_trait::async_trait;
-use gatehouse_domain::store::{KeyStore, StoreError, StoredSigningKey};
+use gatehouse_domain::store::{Change, KeyStore, StoreError, StoredSigningKey, Written};
 
 use crate::PostgresStore;
-use crate::changes::notify;
+use crate::changes::commit;
 use crate::rows::{SigningKeyRow, map_error};
 
 #[async_trait]
@@ -20,7 +20,7 @@ impl KeyStore for PostgresStore {
         Ok(rows.into_iter().map(SigningKeyRow::into_key).collect())
     }
 
-    async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError> {
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         sqlx::query(
             "insert into signing_keys (kid, sealed_private_key, public_key, created_at, activates_at) \
@@ -34,20 +34,17 @@ impl KeyStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(map_error)?;
-        notify(&mut tx, "keys").await?;
-        tx.commit().await.map_err(map_error)
+        commit(tx, (), vec![Change::Keys]).await
     }
 
-    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
+    async fn delete_signing_key(&self, kid: &str) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query("delete from signing_keys where kid = $1")
             .bind(kid)
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        if result.rows_affected() > 0 {
-            notify(&mut tx, "keys").await?;
-        }
-        tx.commit().await.map_err(map_error)
+        let changes = if result.rows_affected() > 0 { vec![Change::Keys] } else { Vec::new() };
+        commit(tx, (), changes).await
     }
 }

@@ -3,12 +3,12 @@
 use async_trait::async_trait;
 use gatehouse_domain::account::{Email, Role, User};
 use gatehouse_domain::ids::{AccountId, ClientId, UserId};
-use gatehouse_domain::store::{SessionRecord, SessionStore, StoreError, UserStore};
+use gatehouse_domain::store::{Change, SessionRecord, SessionStore, StoreError, UserStore, Written};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use crate::PostgresStore;
-use crate::changes::{notify, payload};
+use crate::changes::commit;
 use crate::rows::{UserRow, map_error};
 
 const USER_COLUMNS: &str = "user_id, account_id, email, role, date_created";
@@ -119,7 +119,7 @@ impl UserStore for PostgresStore {
         tx.commit().await.map_err(map_error)
     }
 
-    async fn delete_user(&self, user_id: &UserId) -> Result<Vec<ClientId>, StoreError> {
+    async fn delete_user(&self, user_id: &UserId) -> Result<Written<Vec<ClientId>>, StoreError> {
         let mut tx = self.begin().await?;
         // The hand-over below matches clients by owner. A client write in flight (an edit or
         // insert naming this user as owner, not yet committed) is invisible to it; the foreign
@@ -158,16 +158,14 @@ impl UserStore for PostgresStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(map_error)?;
-        for client_id in &handed_over {
-            notify(&mut tx, &payload("client", client_id)).await?;
-        }
         sqlx::query("delete from users where user_id = $1")
             .bind(user_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        tx.commit().await.map_err(map_error)?;
-        Ok(handed_over.into_iter().map(ClientId::from_string).collect())
+        let handed_over: Vec<ClientId> = handed_over.into_iter().map(ClientId::from_string).collect();
+        let changes = handed_over.iter().cloned().map(Change::Client).collect();
+        commit(tx, handed_over, changes).await
     }
 }
 

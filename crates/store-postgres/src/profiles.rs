@@ -4,12 +4,12 @@ use async_trait::async_trait;
 use gatehouse_domain::ids::{ClientId, ProfileId};
 use gatehouse_domain::profile::AccessProfile;
 use gatehouse_domain::secret::SecretHash;
-use gatehouse_domain::store::{ProfileStore, StoreError};
+use gatehouse_domain::store::{Change, ProfileStore, StoreError, Written};
 use sqlx::{Postgres, Transaction};
 use time::OffsetDateTime;
 
 use crate::PostgresStore;
-use crate::changes::{notify, payload};
+use crate::changes::commit;
 use crate::rows::{ProfileRow, json, map_error};
 
 const PROFILE_COLUMNS: &str = "profile_id, client_id, name, products, auth_method, allowed_ips, rate_limit, active, \
@@ -29,7 +29,12 @@ impl PostgresStore {
 
 #[async_trait]
 impl ProfileStore for PostgresStore {
-    async fn insert_profile(&self, profile: &AccessProfile, hash: &SecretHash, max: usize) -> Result<(), StoreError> {
+    async fn insert_profile(
+        &self,
+        profile: &AccessProfile,
+        hash: &SecretHash,
+        max: usize,
+    ) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         // Count and insert under the client's row lock (as in `record_token`), so that two
         // concurrent inserts cannot both take the last place.
@@ -63,7 +68,8 @@ impl ProfileStore for PostgresStore {
         .execute(&mut *tx)
         .await
         .map_err(map_error)?;
-        tx.commit().await.map_err(map_error)
+        // A check may have asked after the id before it existed, and remembered that it did not.
+        commit(tx, (), vec![Change::Profile(profile.profile_id.clone())]).await
     }
 
     async fn profiles(&self, client_id: &ClientId) -> Result<Vec<AccessProfile>, StoreError> {
@@ -104,7 +110,7 @@ impl ProfileStore for PostgresStore {
         &self,
         profile: &AccessProfile,
         expected_version: i64,
-    ) -> Result<AccessProfile, StoreError> {
+    ) -> Result<Written<AccessProfile>, StoreError> {
         let mut tx = self.begin().await?;
         let row: Option<ProfileRow> = sqlx::query_as(&format!(
             "update access_profiles set name = $1, products = $2, allowed_ips = $3, rate_limit = $4, active = $5, \
@@ -124,9 +130,7 @@ impl ProfileStore for PostgresStore {
         .map_err(map_error)?;
         // As in SQLite: a profile that is gone is reported as a version mismatch too.
         let updated = row.ok_or(StoreError::VersionMismatch)?.into_profile()?;
-        notify(&mut tx, &payload("profile", profile.profile_id.as_str())).await?;
-        tx.commit().await.map_err(map_error)?;
-        Ok(updated)
+        commit(tx, updated, vec![Change::Profile(profile.profile_id.clone())]).await
     }
 
     async fn refresh_profile_credential(
@@ -134,7 +138,7 @@ impl ProfileStore for PostgresStore {
         profile_id: &ProfileId,
         hash: &SecretHash,
         now: OffsetDateTime,
-    ) -> Result<AccessProfile, StoreError> {
+    ) -> Result<Written<AccessProfile>, StoreError> {
         let mut tx = self.begin().await?;
         let row: Option<ProfileRow> = sqlx::query_as(&format!(
             "update access_profiles set credential_hash = $1, secret_generation = secret_generation + 1, \
@@ -148,22 +152,18 @@ impl ProfileStore for PostgresStore {
         .await
         .map_err(map_error)?;
         let updated = row.ok_or(StoreError::NotFound)?.into_profile()?;
-        notify(&mut tx, &payload("profile", profile_id.as_str())).await?;
-        tx.commit().await.map_err(map_error)?;
-        Ok(updated)
+        commit(tx, updated, vec![Change::Profile(profile_id.clone())]).await
     }
 
-    async fn delete_profile(&self, profile_id: &ProfileId) -> Result<(), StoreError> {
+    async fn delete_profile(&self, profile_id: &ProfileId) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query("delete from access_profiles where profile_id = $1")
             .bind(profile_id.as_str())
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        if result.rows_affected() > 0 {
-            notify(&mut tx, &payload("profile", profile_id.as_str())).await?;
-        }
-        tx.commit().await.map_err(map_error)
+        let changes = if result.rows_affected() > 0 { vec![Change::Profile(profile_id.clone())] } else { Vec::new() };
+        commit(tx, (), changes).await
     }
 }
 

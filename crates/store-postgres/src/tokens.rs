@@ -5,13 +5,13 @@ use std::collections::{BTreeSet, HashMap};
 use async_trait::async_trait;
 use gatehouse_domain::ids::{ClientId, ProfileId, TokenId};
 use gatehouse_domain::store::{
-    LiveToken, LiveTokenCap, RecordOutcome, StoreError, TokenRecord, TokenState, TokenStore,
+    Change, LiveToken, LiveTokenCap, RecordOutcome, StoreError, TokenRecord, TokenState, TokenStore, Written,
 };
 use gatehouse_domain::token_ledger::plan_recording;
 use time::OffsetDateTime;
 
 use crate::PostgresStore;
-use crate::changes::{notify, token_payloads};
+use crate::changes::commit;
 use crate::rows::map_error;
 
 #[async_trait]
@@ -21,9 +21,9 @@ impl TokenStore for PostgresStore {
         tokens: &[TokenRecord],
         cap: LiveTokenCap,
         now: OffsetDateTime,
-    ) -> Result<Vec<RecordOutcome>, StoreError> {
+    ) -> Result<Written<Vec<RecordOutcome>>, StoreError> {
         if tokens.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Written::unchanged(Vec::new()));
         }
         let mut tx = self.begin().await?;
         let client_ids: Vec<&str> =
@@ -95,10 +95,6 @@ impl TokenStore for PostgresStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_error)?;
-            // Instances that have seen an evicted token must drop it.
-            for payload in token_payloads(&plan.delete) {
-                notify(&mut tx, &payload).await?;
-            }
         }
         if !plan.insert.is_empty() {
             let inserted: Vec<&TokenRecord> = plan.insert.iter().map(|index| &tokens[*index]).collect();
@@ -120,23 +116,20 @@ impl TokenStore for PostgresStore {
             .await
             .map_err(map_error)?;
         }
-        tx.commit().await.map_err(map_error)?;
-        Ok(plan.outcomes)
+        let changes = plan.changes();
+        commit(tx, plan.outcomes, changes).await
     }
 
-    async fn revoke_token(&self, jti: &TokenId) -> Result<(), StoreError> {
+    async fn revoke_token(&self, jti: &TokenId) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query("update access_tokens set revoked = true where jti = $1")
             .bind(jti.as_str())
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        if result.rows_affected() > 0 {
-            for payload in token_payloads(std::slice::from_ref(jti)) {
-                notify(&mut tx, &payload).await?;
-            }
-        }
-        tx.commit().await.map_err(map_error)
+        let changes =
+            if result.rows_affected() > 0 { vec![Change::TokensRevoked(vec![jti.clone()])] } else { Vec::new() };
+        commit(tx, (), changes).await
     }
 
     async fn token_state(&self, jti: &TokenId) -> Result<Option<TokenState>, StoreError> {

@@ -20,7 +20,7 @@ use gatehouse_domain::secret::SecretHash;
 use gatehouse_domain::store::{
     AccountStore, AuditFilter, AuditStore, Bootstrap, CapPolicy, Change, ClientStore, KeyStore, LiveTokenCap,
     PageRequest, ProfileStore, RecordOutcome, SessionRecord, SessionStore, Store, StoreError, StoredSigningKey,
-    TokenRecord, TokenStore, UserStore,
+    TokenRecord, TokenStore, UserStore, Written,
 };
 use gatehouse_store_postgres::PostgresStore;
 use sqlx::{Connection, Executor, PgConnection};
@@ -191,17 +191,27 @@ async fn next_change(feed: &mut Receiver<Change>, wait: Duration) -> Option<Chan
     tokio::time::timeout(wait, feed.recv()).await.ok().flatten()
 }
 
-/// Waits (up to `wait`) for `expected`, skipping anything else.
-async fn expect_change(feed: &mut Receiver<Change>, expected: &Change, wait: Duration) {
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match next_change(feed, left).await {
-            Some(change) if &change == expected => return,
-            Some(_) => continue,
-            None => panic!("{expected:?} did not arrive within {wait:?}"),
-        }
+fn hash(byte: u8) -> SecretHash {
+    SecretHash::from_bytes(vec![byte; 32])
+}
+
+/// The value of a write, once another instance's feed has delivered exactly the changes it
+/// reported (in order, each within a second, nothing else in between): the store announces
+/// what its writes report, no more and no less. A write that reported nothing must announce
+/// nothing; the next write's check catches it if it did.
+async fn announced<T>(feed: &mut Receiver<Change>, written: Written<T>) -> T {
+    let (value, changes) = written.into_parts();
+    for expected in &changes {
+        let arrived = next_change(feed, Duration::from_secs(1)).await;
+        assert_eq!(arrived.as_ref(), Some(expected), "announced in the order reported, after {changes:?}");
     }
+    value
+}
+
+/// A write's value, where the test is about something else: what writes report is checked by
+/// the store contract and by `announced`.
+fn done<T>(written: Written<T>) -> T {
+    written.into_parts().0
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -255,45 +265,42 @@ async fn a_change_on_one_instance_reaches_another() {
     let Some(db) = TestDb::create("a_change_on_one_instance_reaches_another").await else { return };
     let a = db.connect().await;
     let b = db.connect().await;
-    let boot = bootstrap();
-    a.bootstrap(&boot).await.unwrap();
     let mut feed = b.changes().await.unwrap().expect("PostgreSQL has a change feed");
-    let second = Duration::from_secs(1);
+    let boot = bootstrap();
+    announced(&mut feed, a.bootstrap(&boot).await.unwrap()).await;
 
     let client = a.client(&boot.client.client_id).await.unwrap().unwrap();
     let mut edited = client.clone();
     edited.enabled = false;
-    a.update_client(&edited, client.version).await.unwrap();
-    expect_change(&mut feed, &Change::Client(client.client_id.clone()), second).await;
-
-    a.renew_client_secret(&client.client_id, &SecretHash::from_bytes(vec![8; 32]), now()).await.unwrap();
-    expect_change(&mut feed, &Change::Client(client.client_id.clone()), second).await;
+    announced(&mut feed, a.update_client(&edited, client.version).await.unwrap()).await;
+    announced(&mut feed, a.renew_client_secret(&client.client_id, &hash(8), now()).await.unwrap()).await;
 
     let profile = profile_of(&client.client_id, now());
-    a.insert_profile(&profile, &SecretHash::from_bytes(vec![9; 32]), 10).await.unwrap();
+    announced(&mut feed, a.insert_profile(&profile, &hash(9), 10).await.unwrap()).await;
     let mut renamed = profile.clone();
     renamed.name = ClientName::parse("renamed").unwrap();
-    a.update_profile(&renamed, 1).await.unwrap();
-    expect_change(&mut feed, &Change::Profile(profile.profile_id.clone()), second).await;
-    a.refresh_profile_credential(&profile.profile_id, &SecretHash::from_bytes(vec![10; 32]), now()).await.unwrap();
-    expect_change(&mut feed, &Change::Profile(profile.profile_id.clone()), second).await;
-    a.delete_profile(&profile.profile_id).await.unwrap();
-    expect_change(&mut feed, &Change::Profile(profile.profile_id.clone()), second).await;
+    announced(&mut feed, a.update_profile(&renamed, 1).await.unwrap()).await;
+    announced(&mut feed, a.refresh_profile_credential(&profile.profile_id, &hash(10), now()).await.unwrap()).await;
+    announced(&mut feed, a.delete_profile(&profile.profile_id).await.unwrap()).await;
 
+    // Revoked by the client, then evicted by the live-token cap.
     let client = a.client(&client.client_id).await.unwrap().unwrap();
     let token = token_of(&client, None, now());
-    a.record_token(&token, LiveTokenCap::default(), now()).await.unwrap();
-    a.revoke_token(&token.jti).await.unwrap();
-    expect_change(&mut feed, &Change::TokensRevoked(vec![token.jti.clone()]), second).await;
+    announced(&mut feed, a.record_token(&token, LiveTokenCap::default(), now()).await.unwrap()).await;
+    announced(&mut feed, a.revoke_token(&token.jti).await.unwrap()).await;
+    let cap = LiveTokenCap { max_live: 2, policy: CapPolicy::RevokeOldest };
+    let tokens: Vec<TokenRecord> = (0..3).map(|_| token_of(&client, None, now())).collect();
+    announced(&mut feed, a.record_tokens(&tokens[..2], cap, now()).await.unwrap()).await;
+    let evicting = a.record_tokens(&tokens[2..], cap, now()).await.unwrap();
+    assert_eq!(evicting.changes(), [Change::TokensRevoked(vec![tokens[0].jti.clone()])]);
+    announced(&mut feed, evicting).await;
 
     let account_id = boot.account.account_id.clone();
     let product = Product { name: "Voice".to_owned(), description: String::new(), path_prefixes: vec![] };
-    a.insert_product(&account_id, &product).await.unwrap();
-    expect_change(&mut feed, &Change::Catalogue(account_id.clone()), second).await;
-    a.update_product(&account_id, &Product { description: "calls".to_owned(), ..product.clone() }).await.unwrap();
-    expect_change(&mut feed, &Change::Catalogue(account_id.clone()), second).await;
-    a.delete_product(&account_id, "Voice").await.unwrap();
-    expect_change(&mut feed, &Change::Catalogue(account_id.clone()), second).await;
+    announced(&mut feed, a.insert_product(&account_id, &product).await.unwrap()).await;
+    let described = Product { description: "calls".to_owned(), ..product.clone() };
+    announced(&mut feed, a.update_product(&account_id, &described).await.unwrap()).await;
+    announced(&mut feed, a.delete_product(&account_id, "Voice").await.unwrap()).await;
 
     let key = StoredSigningKey {
         kid: "kid-1".to_owned(),
@@ -302,13 +309,24 @@ async fn a_change_on_one_instance_reaches_another() {
         created_at: now(),
         activates_at: now(),
     };
-    a.insert_signing_key(&key).await.unwrap();
-    expect_change(&mut feed, &Change::Keys, second).await;
-    a.delete_signing_key("kid-1").await.unwrap();
-    expect_change(&mut feed, &Change::Keys, second).await;
+    announced(&mut feed, a.insert_signing_key(&key).await.unwrap()).await;
+    announced(&mut feed, a.delete_signing_key("kid-1").await.unwrap()).await;
 
-    a.delete_client(&client.client_id).await.unwrap();
-    expect_change(&mut feed, &Change::Client(client.client_id.clone()), second).await;
+    // A removed user's clients pass to the account owner.
+    let dev = User {
+        user_id: UserId::generate(),
+        account_id: account_id.clone(),
+        email: email("leaving@example.com"),
+        role: Role::Developer,
+        date_created: now(),
+    };
+    a.insert_user(&dev, "$argon2id$dev").await.unwrap();
+    let theirs = client_of(&account_id, &dev, now());
+    announced(&mut feed, a.insert_client(&theirs, &hash(11)).await.unwrap()).await;
+    let handed_over = announced(&mut feed, a.delete_user(&dev.user_id).await.unwrap()).await;
+    assert_eq!(handed_over, std::slice::from_ref(&theirs.client_id));
+
+    announced(&mut feed, a.delete_client(&client.client_id).await.unwrap()).await;
 
     // A write that fails announces nothing.
     assert!(matches!(a.update_client(&edited, 1).await, Err(StoreError::NotFound)));
@@ -327,7 +345,7 @@ async fn a_lost_listener_connection_resyncs_and_resubscribes() {
     let Some(db) = TestDb::create("a_lost_listener_connection_resyncs_and_resubscribes").await else { return };
     let store = db.connect().await;
     let boot = bootstrap();
-    store.bootstrap(&boot).await.unwrap();
+    done(store.bootstrap(&boot).await.unwrap());
     let mut feed = store.changes().await.unwrap().unwrap();
     let mut raw = db.raw().await;
     let killed: Vec<bool> = sqlx::query_scalar(
@@ -343,7 +361,7 @@ async fn a_lost_listener_connection_resyncs_and_resubscribes() {
     assert_eq!(next_change(&mut feed, Duration::from_secs(10)).await, Some(Change::Resync));
     // Subscribed again: a change made now is heard.
     let client = store.client(&boot.client.client_id).await.unwrap().unwrap();
-    store.update_client(&client, client.version).await.unwrap();
+    done(store.update_client(&client, client.version).await.unwrap());
     assert_eq!(next_change(&mut feed, Duration::from_secs(1)).await, Some(Change::Client(client.client_id.clone())));
     raw.close().await.unwrap();
     store.close().await;
@@ -355,7 +373,7 @@ async fn the_live_token_cap_holds_under_concurrent_requests() {
     let a = Arc::new(db.connect().await);
     let b = Arc::new(db.connect().await);
     let boot = bootstrap();
-    a.bootstrap(&boot).await.unwrap();
+    done(a.bootstrap(&boot).await.unwrap());
     let client = a.client(&boot.client.client_id).await.unwrap().unwrap();
     let cap = LiveTokenCap { max_live: 10, policy: CapPolicy::RevokeOldest };
 
@@ -365,7 +383,7 @@ async fn the_live_token_cap_holds_under_concurrent_requests() {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         let token = token_of(&client, None, now());
         tasks.push(tokio::spawn(async move {
-            let outcome = store.record_token(&token, cap, now()).await.unwrap();
+            let outcome = done(store.record_token(&token, cap, now()).await.unwrap());
             (token.jti, outcome)
         }));
     }
@@ -390,13 +408,13 @@ async fn the_live_token_cap_holds_under_concurrent_requests() {
 
     // Refuse: exactly ten get in, per profile separately from the client itself.
     let profile = profile_of(&client.client_id, now());
-    a.insert_profile(&profile, &SecretHash::from_bytes(vec![3; 32]), 10).await.unwrap();
+    done(a.insert_profile(&profile, &SecretHash::from_bytes(vec![3; 32]), 10).await.unwrap());
     let refuse = LiveTokenCap { max_live: 10, policy: CapPolicy::Refuse };
     let mut tasks = Vec::new();
     for i in 0..25 {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         let token = token_of(&client, Some(&profile), now());
-        tasks.push(tokio::spawn(async move { store.record_token(&token, refuse, now()).await.unwrap() }));
+        tasks.push(tokio::spawn(async move { done(store.record_token(&token, refuse, now()).await.unwrap()) }));
     }
     let mut refused = 0;
     for task in tasks {
@@ -433,7 +451,7 @@ async fn bootstrap_and_the_profile_limit_hold_under_concurrent_requests() {
         let store = if i % 2 == 0 { a.clone() } else { b.clone() };
         let mut boot = bootstrap();
         boot.owner.email = email(&format!("owner{i}@example.com"));
-        tasks.push(tokio::spawn(async move { store.bootstrap(&boot).await.map(|()| boot) }));
+        tasks.push(tokio::spawn(async move { store.bootstrap(&boot).await.map(|written| (done(written), boot).1) }));
     }
     let mut winners = Vec::new();
     for task in tasks {
@@ -458,7 +476,10 @@ async fn bootstrap_and_the_profile_limit_hold_under_concurrent_requests() {
     let mut inserted = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Ok(()) => inserted += 1,
+            Ok(written) => {
+                done(written);
+                inserted += 1;
+            }
             Err(StoreError::Conflict(_)) => {}
             Err(other) => panic!("unexpected {other:?}"),
         }
@@ -476,7 +497,7 @@ async fn every_method_behaves_as_in_sqlite() {
     let boot = bootstrap();
     let account_id = boot.account.account_id.clone();
     assert!(!store.is_initialised().await.unwrap());
-    store.bootstrap(&boot).await.unwrap();
+    done(store.bootstrap(&boot).await.unwrap());
     assert!(store.is_initialised().await.unwrap());
     assert!(matches!(store.bootstrap(&bootstrap()).await, Err(StoreError::Conflict(_))));
 
@@ -491,17 +512,17 @@ async fn every_method_behaves_as_in_sqlite() {
         date_created: now(),
     };
     let lower = Product { name: "aardvark".to_owned(), description: String::new(), path_prefixes: vec!["/a/".into()] };
-    store.insert_account(&child, std::slice::from_ref(&lower)).await.unwrap();
+    done(store.insert_account(&child, std::slice::from_ref(&lower)).await.unwrap());
     assert_eq!(store.child_accounts(&account_id).await.unwrap(), vec![child.clone()]);
     let names: Vec<String> = store.products(&account_id).await.unwrap().into_iter().map(|p| p.name).collect();
     assert_eq!(names, vec!["ProgrammableWireless", "SuperSIM"]);
-    store.insert_product(&account_id, &lower).await.unwrap();
+    done(store.insert_product(&account_id, &lower).await.unwrap());
     assert!(matches!(store.insert_product(&account_id, &lower).await, Err(StoreError::Conflict(_))));
     // Byte order, as SQLite sorts: upper case first.
     assert_eq!(store.root_product_names().await.unwrap(), vec!["ProgrammableWireless", "SuperSIM", "aardvark"]);
     let missing = Product { name: "nope".to_owned(), description: String::new(), path_prefixes: vec![] };
     assert!(matches!(store.update_product(&account_id, &missing).await, Err(StoreError::NotFound)));
-    store.delete_product(&account_id, "nope").await.unwrap();
+    done(store.delete_product(&account_id, "nope").await.unwrap());
     assert!(store.product_in_use(&account_id, "SuperSIM").await.unwrap());
     assert!(!store.product_in_use(&account_id, "aardvark").await.unwrap());
     assert!(!store.product_in_use(&child.account_id, "SuperSIM").await.unwrap());
@@ -545,7 +566,7 @@ async fn every_method_behaves_as_in_sqlite() {
     standard.scopes.global_resources.clear();
     standard.locked = Some(false);
     standard.rate_limit = None;
-    store.insert_client(&standard, &SecretHash::from_bytes(vec![2; 32])).await.unwrap();
+    done(store.insert_client(&standard, &SecretHash::from_bytes(vec![2; 32])).await.unwrap());
     assert!(matches!(
         store.insert_client(&standard, &SecretHash::from_bytes(vec![2; 32])).await,
         Err(StoreError::Conflict(_))
@@ -556,12 +577,12 @@ async fn every_method_behaves_as_in_sqlite() {
     assert_eq!(store.list_clients(&account_id, Some(ClientType::Admin), all).await.unwrap(), (vec![client.clone()], 1));
     let mut edited = standard.clone();
     edited.name = ClientName::parse("edited").unwrap();
-    let updated = store.update_client(&edited, 1).await.unwrap();
+    let updated = done(store.update_client(&edited, 1).await.unwrap());
     assert_eq!(updated.version, 2);
     assert_eq!(updated.name.as_str(), "edited");
     assert!(matches!(store.update_client(&edited, 1).await, Err(StoreError::VersionMismatch)));
     let renewed = store.renew_client_secret(&standard.client_id, &SecretHash::from_bytes(vec![4; 32]), now()).await;
-    let renewed = renewed.unwrap();
+    let renewed = done(renewed.unwrap());
     assert_eq!((renewed.version, renewed.secret_generation), (3, 2));
     assert!(matches!(
         store.renew_client_secret(&ClientId::generate(), &SecretHash::from_bytes(vec![4; 32]), now()).await,
@@ -569,7 +590,7 @@ async fn every_method_behaves_as_in_sqlite() {
     ));
 
     // Deleting a user hands their clients to the account's owner.
-    store.delete_user(&dev.user_id).await.unwrap();
+    done(store.delete_user(&dev.user_id).await.unwrap());
     let handed = store.client(&standard.client_id).await.unwrap().unwrap();
     assert_eq!((handed.client_owner, handed.client_owner_id), (boot.owner.email.clone(), boot.owner.user_id.clone()));
     assert_eq!(handed.version, 4);
@@ -579,7 +600,7 @@ async fn every_method_behaves_as_in_sqlite() {
     // Profiles.
     let profile = profile_of(&client.client_id, now());
     let key_hash = SecretHash::from_bytes(vec![11; 32]);
-    store.insert_profile(&profile, &key_hash, 1).await.unwrap();
+    done(store.insert_profile(&profile, &key_hash, 1).await.unwrap());
     let other = profile_of(&client.client_id, now());
     assert!(matches!(
         store.insert_profile(&other, &SecretHash::from_bytes(vec![12; 32]), 1).await,
@@ -594,12 +615,13 @@ async fn every_method_behaves_as_in_sqlite() {
     assert_eq!(store.profile_by_key_hash(&key_hash).await.unwrap(), Some(profile.clone()));
     let mut limited = profile.clone();
     limited.rate_limit = Some(RateLimit { requests_per_second: 1, burst: 1 });
-    let limited = store.update_profile(&limited, 1).await.unwrap();
+    let limited = done(store.update_profile(&limited, 1).await.unwrap());
     assert_eq!((limited.version, limited.rate_limit.is_some()), (2, true));
     assert!(matches!(store.update_profile(&limited, 1).await, Err(StoreError::VersionMismatch)));
     let refreshed = store
         .refresh_profile_credential(&profile.profile_id, &SecretHash::from_bytes(vec![13; 32]), now())
         .await
+        .map(done)
         .unwrap();
     assert_eq!(refreshed.secret_generation, 2);
     assert_eq!(store.profile_by_key_hash(&key_hash).await.unwrap(), None);
@@ -609,26 +631,27 @@ async fn every_method_behaves_as_in_sqlite() {
     let tokens: Vec<TokenRecord> = (0..3).map(|i| token_of(&client, None, base + time::Duration::seconds(i))).collect();
     let cap = LiveTokenCap { max_live: 2, policy: CapPolicy::RevokeOldest };
     for token in &tokens {
-        store.record_token(token, cap, base).await.unwrap();
+        done(store.record_token(token, cap, base).await.unwrap());
     }
     assert_eq!(store.token_state(&tokens[0].jti).await.unwrap(), None, "evicted");
     assert!(!store.token_state(&tokens[1].jti).await.unwrap().unwrap().revoked);
     let refused = store
         .record_token(&token_of(&client, None, base), LiveTokenCap { max_live: 2, policy: CapPolicy::Refuse }, base)
         .await
+        .map(done)
         .unwrap();
     assert_eq!(refused, RecordOutcome::Refused);
     let profile_token = token_of(&client, Some(&refreshed), base);
-    store.record_token(&profile_token, cap, base).await.unwrap();
+    done(store.record_token(&profile_token, cap, base).await.unwrap());
     let state = store.token_state(&profile_token.jti).await.unwrap().unwrap();
     assert_eq!(state.profile_id, Some(profile.profile_id.clone()));
-    store.revoke_token(&tokens[1].jti).await.unwrap();
-    store.revoke_token(&TokenId::generate()).await.unwrap();
+    done(store.revoke_token(&tokens[1].jti).await.unwrap());
+    done(store.revoke_token(&TokenId::generate()).await.unwrap());
     assert!(store.token_state(&tokens[1].jti).await.unwrap().unwrap().revoked);
     assert_eq!(store.purge_expired_tokens(base + time::Duration::hours(2)).await.unwrap(), 3);
     assert_eq!(store.token_state(&tokens[2].jti).await.unwrap(), None);
-    store.delete_profile(&profile.profile_id).await.unwrap();
-    store.delete_profile(&profile.profile_id).await.unwrap();
+    done(store.delete_profile(&profile.profile_id).await.unwrap());
+    done(store.delete_profile(&profile.profile_id).await.unwrap());
     assert_eq!(store.profile(&profile.profile_id).await.unwrap(), None);
 
     // Audit.
@@ -667,15 +690,15 @@ async fn every_method_behaves_as_in_sqlite() {
         activates_at: base,
     };
     let newer = StoredSigningKey { kid: "b".to_owned(), activates_at: base + time::Duration::days(1), ..older.clone() };
-    store.insert_signing_key(&older).await.unwrap();
-    store.insert_signing_key(&newer).await.unwrap();
+    done(store.insert_signing_key(&older).await.unwrap());
+    done(store.insert_signing_key(&newer).await.unwrap());
     assert!(matches!(store.insert_signing_key(&older).await, Err(StoreError::Conflict(_))));
     assert_eq!(store.signing_keys().await.unwrap(), vec![newer.clone(), older.clone()]);
-    store.delete_signing_key("a").await.unwrap();
+    done(store.delete_signing_key("a").await.unwrap());
     assert_eq!(store.signing_keys().await.unwrap(), vec![newer]);
 
     // Deleting a client takes what hangs off it.
-    store.delete_client(&client.client_id).await.unwrap();
+    done(store.delete_client(&client.client_id).await.unwrap());
     assert!(matches!(store.delete_client(&client.client_id).await, Err(StoreError::NotFound)));
     assert_eq!(store.client(&client.client_id).await.unwrap(), None);
 
@@ -739,7 +762,7 @@ async fn a_silent_listener_connection_is_noticed_by_the_heartbeat() {
     let relayed_url = format!("{scheme}://{user}127.0.0.1:{}/{path}", relay.port);
     let direct = db.connect().await;
     let boot = bootstrap();
-    direct.bootstrap(&boot).await.unwrap();
+    done(direct.bootstrap(&boot).await.unwrap());
     let relayed = PostgresStore::connect(&relayed_url).await.unwrap();
     let mut feed = relayed.changes().await.unwrap().unwrap();
     relay.freeze_existing();
@@ -747,7 +770,7 @@ async fn a_silent_listener_connection_is_noticed_by_the_heartbeat() {
     assert_eq!(next_change(&mut feed, Duration::from_secs(30)).await, Some(Change::Resync));
     assert_eq!(next_change(&mut feed, Duration::from_secs(10)).await, Some(Change::Resync));
     let client = direct.client(&boot.client.client_id).await.unwrap().unwrap();
-    direct.update_client(&client, client.version).await.unwrap();
+    done(direct.update_client(&client, client.version).await.unwrap());
     assert_eq!(next_change(&mut feed, Duration::from_secs(1)).await, Some(Change::Client(client.client_id.clone())));
     direct.close().await;
 }

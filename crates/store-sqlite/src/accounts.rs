@@ -3,10 +3,11 @@
 use async_trait::async_trait;
 use gatehouse_domain::account::{Account, Product};
 use gatehouse_domain::ids::AccountId;
-use gatehouse_domain::store::{AccountStore, Bootstrap, StoreError};
+use gatehouse_domain::store::{AccountStore, Bootstrap, Change, StoreError, Written};
 use sqlx::{Sqlite, Transaction};
 
 use crate::SqliteStore;
+use crate::changes::commit;
 use crate::clients::insert_client_in;
 use crate::people::insert_user_in;
 use crate::rows::{self, AccountRow, json, map_error};
@@ -19,7 +20,7 @@ impl AccountStore for SqliteStore {
         Ok(count > 0)
     }
 
-    async fn bootstrap(&self, bootstrap: &Bootstrap) -> Result<(), StoreError> {
+    async fn bootstrap(&self, bootstrap: &Bootstrap) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         // Checked inside the write transaction: two racing `init`s cannot both succeed.
         let count: i64 =
@@ -30,7 +31,11 @@ impl AccountStore for SqliteStore {
         insert_account_in(&mut tx, &bootstrap.account, &bootstrap.products).await?;
         insert_user_in(&mut tx, &bootstrap.owner, &bootstrap.owner_password_hash).await?;
         insert_client_in(&mut tx, &bootstrap.client, &bootstrap.client_secret_hash).await?;
-        tx.commit().await.map_err(map_error)
+        let changes = vec![
+            Change::Catalogue(bootstrap.account.account_id.clone()),
+            Change::Client(bootstrap.client.client_id.clone()),
+        ];
+        commit(tx, (), changes).await
     }
 
     async fn account(&self, account_id: &AccountId) -> Result<Option<Account>, StoreError> {
@@ -44,10 +49,10 @@ impl AccountStore for SqliteStore {
         Ok(row.map(AccountRow::into_account))
     }
 
-    async fn insert_account(&self, account: &Account, products: &[Product]) -> Result<(), StoreError> {
+    async fn insert_account(&self, account: &Account, products: &[Product]) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         insert_account_in(&mut tx, account, products).await?;
-        tx.commit().await.map_err(map_error)
+        commit(tx, (), vec![Change::Catalogue(account.account_id.clone())]).await
     }
 
     async fn child_accounts(&self, parent: &AccountId) -> Result<Vec<Account>, StoreError> {
@@ -76,7 +81,7 @@ impl AccountStore for SqliteStore {
             .collect()
     }
 
-    async fn insert_product(&self, account_id: &AccountId, product: &Product) -> Result<(), StoreError> {
+    async fn insert_product(&self, account_id: &AccountId, product: &Product) -> Result<Written<()>, StoreError> {
         sqlx::query("insert into products (account_id, name, description, path_prefixes) values (?, ?, ?, ?)")
             .bind(account_id.as_str())
             .bind(&product.name)
@@ -85,10 +90,10 @@ impl AccountStore for SqliteStore {
             .execute(&self.writer)
             .await
             .map_err(map_error)?;
-        Ok(())
+        Ok(Written::new((), vec![Change::Catalogue(account_id.clone())]))
     }
 
-    async fn update_product(&self, account_id: &AccountId, product: &Product) -> Result<(), StoreError> {
+    async fn update_product(&self, account_id: &AccountId, product: &Product) -> Result<Written<()>, StoreError> {
         let result =
             sqlx::query("update products set description = ?, path_prefixes = ? where account_id = ? and name = ?")
                 .bind(&product.description)
@@ -101,17 +106,18 @@ impl AccountStore for SqliteStore {
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        Ok(())
+        Ok(Written::new((), vec![Change::Catalogue(account_id.clone())]))
     }
 
-    async fn delete_product(&self, account_id: &AccountId, name: &str) -> Result<(), StoreError> {
-        sqlx::query("delete from products where account_id = ? and name = ?")
+    async fn delete_product(&self, account_id: &AccountId, name: &str) -> Result<Written<()>, StoreError> {
+        let result = sqlx::query("delete from products where account_id = ? and name = ?")
             .bind(account_id.as_str())
             .bind(name)
             .execute(&self.writer)
             .await
             .map_err(map_error)?;
-        Ok(())
+        let changes = if result.rows_affected() > 0 { vec![Change::Catalogue(account_id.clone())] } else { Vec::new() };
+        Ok(Written::new((), changes))
     }
 
     async fn product_in_use(&self, account_id: &AccountId, name: &str) -> Result<bool, StoreError> {

@@ -4,11 +4,12 @@ use async_trait::async_trait;
 use gatehouse_domain::client::{Client, ClientType};
 use gatehouse_domain::ids::{AccountId, ClientId};
 use gatehouse_domain::secret::SecretHash;
-use gatehouse_domain::store::{ClientStore, PageRequest, StoreError};
+use gatehouse_domain::store::{Change, ClientStore, PageRequest, StoreError, Written};
 use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 
 use crate::SqliteStore;
+use crate::changes::commit;
 use crate::rows::{ClientRow, json, map_error};
 
 /// Column list shared by every query that reads a whole client.
@@ -28,10 +29,11 @@ impl SqliteStore {
 
 #[async_trait]
 impl ClientStore for SqliteStore {
-    async fn insert_client(&self, client: &Client, secret_hash: &SecretHash) -> Result<(), StoreError> {
+    async fn insert_client(&self, client: &Client, secret_hash: &SecretHash) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         insert_client_in(&mut tx, client, secret_hash).await?;
-        tx.commit().await.map_err(map_error)
+        // A check may have asked after the id before it existed, and remembered that it did not.
+        commit(tx, (), vec![Change::Client(client.client_id.clone())]).await
     }
 
     async fn client(&self, client_id: &ClientId) -> Result<Option<Client>, StoreError> {
@@ -81,7 +83,7 @@ impl ClientStore for SqliteStore {
         Ok((clients, u64::try_from(total).unwrap_or_default()))
     }
 
-    async fn update_client(&self, client: &Client, expected_version: i64) -> Result<Client, StoreError> {
+    async fn update_client(&self, client: &Client, expected_version: i64) -> Result<Written<Client>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
             "update clients set name = ?, description = ?, client_owner = ?, client_owner_id = ?, client_type = ?, \
@@ -116,8 +118,7 @@ impl ClientStore for SqliteStore {
             return Err(if exists.is_some() { StoreError::VersionMismatch } else { StoreError::NotFound });
         }
         let updated = fetch_client_in(&mut tx, &client.client_id).await?;
-        tx.commit().await.map_err(map_error)?;
-        Ok(updated)
+        commit(tx, updated, vec![Change::Client(client.client_id.clone())]).await
     }
 
     async fn renew_client_secret(
@@ -125,7 +126,7 @@ impl ClientStore for SqliteStore {
         client_id: &ClientId,
         secret_hash: &SecretHash,
         now: OffsetDateTime,
-    ) -> Result<Client, StoreError> {
+    ) -> Result<Written<Client>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
             "update clients set secret_hash = ?, secret_generation = secret_generation + 1, version = version + 1, \
@@ -147,11 +148,10 @@ impl ClientStore for SqliteStore {
             .await
             .map_err(map_error)?;
         let updated = fetch_client_in(&mut tx, client_id).await?;
-        tx.commit().await.map_err(map_error)?;
-        Ok(updated)
+        commit(tx, updated, vec![Change::Client(client_id.clone())]).await
     }
 
-    async fn delete_client(&self, client_id: &ClientId) -> Result<(), StoreError> {
+    async fn delete_client(&self, client_id: &ClientId) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query("delete from clients where client_id = ?")
             .bind(client_id.as_str())
@@ -161,7 +161,7 @@ impl ClientStore for SqliteStore {
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        tx.commit().await.map_err(map_error)
+        commit(tx, (), vec![Change::Client(client_id.clone())]).await
     }
 }
 

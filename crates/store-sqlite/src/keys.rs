@@ -1,7 +1,7 @@
 //! [`KeyStore`]: the signing keys.
 
 use async_trait::async_trait;
-use gatehouse_domain::store::{KeyStore, StoreError, StoredSigningKey};
+use gatehouse_domain::store::{Change, KeyStore, StoreError, StoredSigningKey, Written};
 
 use crate::SqliteStore;
 use crate::rows::{SigningKeyRow, map_error};
@@ -18,7 +18,7 @@ impl KeyStore for SqliteStore {
         Ok(rows.into_iter().map(SigningKeyRow::into_key).collect())
     }
 
-    async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<(), StoreError> {
+    async fn insert_signing_key(&self, key: &StoredSigningKey) -> Result<Written<()>, StoreError> {
         sqlx::query(
             "insert into signing_keys (kid, sealed_private_key, public_key, created_at, activates_at) \
              values (?, ?, ?, ?, ?)",
@@ -31,15 +31,16 @@ impl KeyStore for SqliteStore {
         .execute(&self.writer)
         .await
         .map_err(map_error)?;
-        Ok(())
+        Ok(Written::new((), vec![Change::Keys]))
     }
 
-    async fn delete_signing_key(&self, kid: &str) -> Result<(), StoreError> {
-        sqlx::query("delete from signing_keys where kid = ?")
+    async fn delete_signing_key(&self, kid: &str) -> Result<Written<()>, StoreError> {
+        let result = sqlx::query("delete from signing_keys where kid = ?")
             .bind(kid)
             .execute(&self.writer)
             .await
             .map_err(map_error)?;
-        Ok(())
+        let changes = if result.rows_affected() > 0 { vec![Change::Keys] } else { Vec::new() };
+        Ok(Written::new((), changes))
     }
 }

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod audit;
+mod changes;
 mod clients;
 mod keys;
 mod people;

@@ -3,11 +3,12 @@
 use async_trait::async_trait;
 use gatehouse_domain::account::{Email, Role, User};
 use gatehouse_domain::ids::{AccountId, ClientId, UserId};
-use gatehouse_domain::store::{SessionRecord, SessionStore, StoreError, UserStore};
+use gatehouse_domain::store::{Change, SessionRecord, SessionStore, StoreError, UserStore, Written};
 use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 
 use crate::SqliteStore;
+use crate::changes::commit;
 use crate::rows::{UserRow, map_error};
 
 const USER_COLUMNS: &str = "user_id, account_id, email, role, date_created";
@@ -116,7 +117,7 @@ impl UserStore for SqliteStore {
         tx.commit().await.map_err(map_error)
     }
 
-    async fn delete_user(&self, user_id: &UserId) -> Result<Vec<ClientId>, StoreError> {
+    async fn delete_user(&self, user_id: &UserId) -> Result<Written<Vec<ClientId>>, StoreError> {
         let mut tx = self.begin().await?;
         let exists: Option<i64> = sqlx::query_scalar("select 1 from users where user_id = ?")
             .bind(user_id.as_str())
@@ -151,8 +152,9 @@ impl UserStore for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_error)?;
-        tx.commit().await.map_err(map_error)?;
-        Ok(handed_over.into_iter().map(ClientId::from_string).collect())
+        let handed_over: Vec<ClientId> = handed_over.into_iter().map(ClientId::from_string).collect();
+        let changes = handed_over.iter().cloned().map(Change::Client).collect();
+        commit(tx, handed_over, changes).await
     }
 }
 

@@ -4,10 +4,11 @@ use async_trait::async_trait;
 use gatehouse_domain::ids::{ClientId, ProfileId};
 use gatehouse_domain::profile::AccessProfile;
 use gatehouse_domain::secret::SecretHash;
-use gatehouse_domain::store::{ProfileStore, StoreError};
+use gatehouse_domain::store::{Change, ProfileStore, StoreError, Written};
 use time::OffsetDateTime;
 
 use crate::SqliteStore;
+use crate::changes::commit;
 use crate::rows::{ProfileRow, json, map_error};
 
 const PROFILE_COLUMNS: &str = "profile_id, client_id, name, products, auth_method, allowed_ips, rate_limit, active, \
@@ -27,7 +28,12 @@ impl SqliteStore {
 
 #[async_trait]
 impl ProfileStore for SqliteStore {
-    async fn insert_profile(&self, profile: &AccessProfile, hash: &SecretHash, max: usize) -> Result<(), StoreError> {
+    async fn insert_profile(
+        &self,
+        profile: &AccessProfile,
+        hash: &SecretHash,
+        max: usize,
+    ) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         let count: i64 = sqlx::query_scalar("select count(*) from access_profiles where client_id = ?")
             .bind(profile.client_id.as_str())
@@ -58,7 +64,8 @@ impl ProfileStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(map_error)?;
-        tx.commit().await.map_err(map_error)
+        // A check may have asked after the id before it existed, and remembered that it did not.
+        commit(tx, (), vec![Change::Profile(profile.profile_id.clone())]).await
     }
 
     async fn profiles(&self, client_id: &ClientId) -> Result<Vec<AccessProfile>, StoreError> {
@@ -98,7 +105,7 @@ impl ProfileStore for SqliteStore {
         &self,
         profile: &AccessProfile,
         expected_version: i64,
-    ) -> Result<AccessProfile, StoreError> {
+    ) -> Result<Written<AccessProfile>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
             "update access_profiles set name = ?, products = ?, allowed_ips = ?, rate_limit = ?, active = ?, \
@@ -122,8 +129,7 @@ impl ProfileStore for SqliteStore {
             format!("select {PROFILE_COLUMNS}, null as credential_hash from access_profiles where profile_id = ?");
         let row: ProfileRow =
             sqlx::query_as(&sql).bind(profile.profile_id.as_str()).fetch_one(&mut *tx).await.map_err(map_error)?;
-        tx.commit().await.map_err(map_error)?;
-        row.into_profile()
+        commit(tx, row.into_profile()?, vec![Change::Profile(profile.profile_id.clone())]).await
     }
 
     async fn refresh_profile_credential(
@@ -131,7 +137,7 @@ impl ProfileStore for SqliteStore {
         profile_id: &ProfileId,
         hash: &SecretHash,
         now: OffsetDateTime,
-    ) -> Result<AccessProfile, StoreError> {
+    ) -> Result<Written<AccessProfile>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
             "update access_profiles set credential_hash = ?, secret_generation = secret_generation + 1, \
@@ -150,16 +156,16 @@ impl ProfileStore for SqliteStore {
             format!("select {PROFILE_COLUMNS}, null as credential_hash from access_profiles where profile_id = ?");
         let row: ProfileRow =
             sqlx::query_as(&sql).bind(profile_id.as_str()).fetch_one(&mut *tx).await.map_err(map_error)?;
-        tx.commit().await.map_err(map_error)?;
-        row.into_profile()
+        commit(tx, row.into_profile()?, vec![Change::Profile(profile_id.clone())]).await
     }
 
-    async fn delete_profile(&self, profile_id: &ProfileId) -> Result<(), StoreError> {
-        sqlx::query("delete from access_profiles where profile_id = ?")
+    async fn delete_profile(&self, profile_id: &ProfileId) -> Result<Written<()>, StoreError> {
+        let result = sqlx::query("delete from access_profiles where profile_id = ?")
             .bind(profile_id.as_str())
             .execute(&self.writer)
             .await
             .map_err(map_error)?;
-        Ok(())
+        let changes = if result.rows_affected() > 0 { vec![Change::Profile(profile_id.clone())] } else { Vec::new() };
+        Ok(Written::new((), changes))
     }
 }

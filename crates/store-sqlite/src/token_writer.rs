@@ -15,7 +15,7 @@ use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use gatehouse_domain::ids::{ClientId, ProfileId, TokenId};
-use gatehouse_domain::store::{LiveToken, LiveTokenCap, RecordOutcome, StoreError, TokenRecord};
+use gatehouse_domain::store::{LiveToken, LiveTokenCap, RecordOutcome, StoreError, TokenRecord, Written};
 use gatehouse_domain::token_ledger::plan_recording;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use time::OffsetDateTime;
@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 
 use crate::rows::from_sqlite_code;
 
-type Reply = oneshot::Sender<Result<Vec<RecordOutcome>, StoreError>>;
+type Reply = oneshot::Sender<Result<Written<Vec<RecordOutcome>>, StoreError>>;
 
 enum Command {
     Record { tokens: Vec<TokenRecord>, cap: LiveTokenCap, now: OffsetDateTime, reply: Reply },
@@ -70,7 +70,7 @@ impl TokenWriter {
         tokens: Vec<TokenRecord>,
         cap: LiveTokenCap,
         now: OffsetDateTime,
-    ) -> Result<Vec<RecordOutcome>, StoreError> {
+    ) -> Result<Written<Vec<RecordOutcome>>, StoreError> {
         let (reply, outcome) = oneshot::channel();
         self.commands.send(Command::Record { tokens, cap, now, reply }).map_err(|_| stopped())?;
         // The batch runs to its end on the thread whether or not anyone still waits for it, so
@@ -132,12 +132,12 @@ fn record(
     tokens: &[TokenRecord],
     cap: LiveTokenCap,
     now: OffsetDateTime,
-) -> Result<Vec<RecordOutcome>, StoreError> {
+) -> Result<Written<Vec<RecordOutcome>>, StoreError> {
     let map = |error: rusqlite::Error| map_error(&error);
     let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map)?;
-    let outcomes = write_batch(&transaction, tokens, cap, now).map_err(map)?;
+    let written = write_batch(&transaction, tokens, cap, now).map_err(map)?;
     transaction.commit().map_err(map)?;
-    Ok(outcomes)
+    Ok(written)
 }
 
 fn write_batch(
@@ -145,7 +145,7 @@ fn write_batch(
     tokens: &[TokenRecord],
     cap: LiveTokenCap,
     now: OffsetDateTime,
-) -> rusqlite::Result<Vec<RecordOutcome>> {
+) -> rusqlite::Result<Written<Vec<RecordOutcome>>> {
     let client_ids: BTreeSet<&ClientId> = tokens.iter().map(|token| &token.client_id).collect();
     let profile_ids: BTreeSet<&ProfileId> = tokens.iter().filter_map(|token| token.profile_id.as_ref()).collect();
 
@@ -210,7 +210,8 @@ fn write_batch(
             *seq,
         ])?;
     }
-    Ok(plan.outcomes)
+    let changes = plan.changes();
+    Ok(Written::new(plan.outcomes, changes))
 }
 
 /// As [`crate::rows::map_error`] does for sqlx, by the same result codes.

@@ -2,7 +2,9 @@
 
 use async_trait::async_trait;
 use gatehouse_domain::ids::{ClientId, ProfileId, TokenId};
-use gatehouse_domain::store::{LiveTokenCap, RecordOutcome, StoreError, TokenRecord, TokenState, TokenStore};
+use gatehouse_domain::store::{
+    Change, LiveTokenCap, RecordOutcome, StoreError, TokenRecord, TokenState, TokenStore, Written,
+};
 use time::OffsetDateTime;
 
 use crate::SqliteStore;
@@ -15,20 +17,22 @@ impl TokenStore for SqliteStore {
         tokens: &[TokenRecord],
         cap: LiveTokenCap,
         now: OffsetDateTime,
-    ) -> Result<Vec<RecordOutcome>, StoreError> {
+    ) -> Result<Written<Vec<RecordOutcome>>, StoreError> {
         if tokens.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Written::unchanged(Vec::new()));
         }
         self.tokens.record(tokens.to_vec(), cap, now).await
     }
 
-    async fn revoke_token(&self, jti: &TokenId) -> Result<(), StoreError> {
-        sqlx::query("update access_tokens set revoked = 1 where jti = ?")
+    async fn revoke_token(&self, jti: &TokenId) -> Result<Written<()>, StoreError> {
+        let result = sqlx::query("update access_tokens set revoked = 1 where jti = ?")
             .bind(jti.as_str())
             .execute(&self.writer)
             .await
             .map_err(map_error)?;
-        Ok(())
+        let changes =
+            if result.rows_affected() > 0 { vec![Change::TokensRevoked(vec![jti.clone()])] } else { Vec::new() };
+        Ok(Written::new((), changes))
     }
 
     async fn token_state(&self, jti: &TokenId) -> Result<Option<TokenState>, StoreError> {

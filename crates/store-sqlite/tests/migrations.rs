@@ -67,9 +67,10 @@ async fn tokens_on_record_survive_the_rebuild_of_the_token_table() {
     };
     let cap = LiveTokenCap::default();
     for _ in 0..9 {
-        assert_eq!(store.record_token(&record(), cap, at).await.unwrap(), RecordOutcome::Recorded { evicted: vec![] });
+        let (outcome, _) = store.record_token(&record(), cap, at).await.unwrap().into_parts();
+        assert_eq!(outcome, RecordOutcome::Recorded { evicted: vec![] });
     }
-    let outcome = store.record_token(&record(), cap, at).await.unwrap();
+    let (outcome, _) = store.record_token(&record(), cap, at).await.unwrap().into_parts();
     assert_eq!(outcome, RecordOutcome::Recorded { evicted: vec![TokenId::from_string("old-live")] });
 }
 

@@ -57,7 +57,7 @@ async fn a_steady_mint_does_not_grow_the_wal_without_end() {
                 profile_version: None,
             })
             .collect();
-        let outcomes = store.record_tokens(&batch, cap, at).await.unwrap();
+        let (outcomes, _) = store.record_tokens(&batch, cap, at).await.unwrap().into_parts();
         assert!(outcomes.iter().all(|outcome| matches!(outcome, RecordOutcome::Recorded { .. })));
         written += batch.len();
     }

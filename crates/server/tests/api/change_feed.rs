@@ -161,3 +161,54 @@ async fn every_write_is_followed_here_at_once_and_elsewhere_within_a_second() {
         }
     }
 }
+
+/// A token request whose caller gives up while its token is being recorded (the connection
+/// drops, and the server drops the request with it) has still evicted the oldest live token
+/// under the cap: that token stops working at the check at once, as if the request had been
+/// answered. Otherwise a client could keep more live tokens at the gateway than the cap allows.
+#[tokio::test]
+async fn an_abandoned_token_request_still_ends_the_token_it_evicts() {
+    use std::future::Future;
+    use std::task::Poll;
+
+    use gatehouse_domain::clock::Clock;
+    use gatehouse_domain::ids::{CredentialId, TokenId};
+    use gatehouse_domain::oauth::PresentedCredentials;
+    use gatehouse_domain::secret::ClientSecret;
+
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    'attempt: for _ in 0..5 {
+        let (client, _) = app.create_client(&owner, json!({"name": "impatient"})).await;
+        let oldest = app.token(&client).await;
+        warm(&app, None, &oldest, SUPERSIM, StatusCode::OK).await;
+        for _ in 0..9 {
+            app.token(&client).await;
+        }
+        let jti = TokenId::from_string(crate::test_app::decode_jwt(&oldest).1["jti"].as_str().unwrap());
+        let credentials = PresentedCredentials {
+            id: CredentialId::parse(&client.client_id).unwrap(),
+            client_secret: ClientSecret::from_presented(client.client_secret.clone()),
+        };
+        let peer = "127.0.0.1".parse().unwrap();
+        let mut mint = std::pin::pin!(app.gatehouse.issue_token(credentials, None, peer, app.clock.now()));
+        // Driven one step at a time, and never again once its record (which evicts `oldest`)
+        // has committed: from then on nobody is waiting for the answer.
+        loop {
+            if app.gatehouse.store().token_state(&jti).await.unwrap().is_none() {
+                break;
+            }
+            let step = std::future::poll_fn(|cx| Poll::Ready(mint.as_mut().poll(cx).is_ready())).await;
+            if step {
+                // Answered between two looks at the store: try again from the start.
+                continue 'attempt;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // A later token passes through the same writer, after the abandoned one's batch.
+        app.token(&client).await;
+        assert_eq!(check(&app, &oldest, SUPERSIM, None).await, StatusCode::UNAUTHORIZED, "the evicted token");
+        return;
+    }
+    panic!("the token request was answered before it could be abandoned, five times");
+}

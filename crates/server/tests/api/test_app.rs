@@ -359,7 +359,8 @@ impl TestApp {
             owner_user_id: owner_id.clone(),
             date_created: OffsetDateTime::now_utc(),
         };
-        self.gatehouse.store().insert_account(&account, &Product::defaults()).await.unwrap();
+        let written = self.gatehouse.store().insert_account(&account, &Product::defaults()).await.unwrap();
+        self.gatehouse.settle(written, OffsetDateTime::now_utc()).await;
         let owner = User {
             user_id: owner_id,
             account_id: account.account_id.clone(),
