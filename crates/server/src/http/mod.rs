@@ -12,6 +12,7 @@ mod ops;
 mod portal;
 pub mod request_body;
 pub mod request_id;
+mod run_to_completion;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -25,6 +26,7 @@ use gatehouse_domain::service::Gatehouse;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use self::client_address::TrustedProxies;
+use self::run_to_completion::RunToCompletionLayer;
 use crate::metrics::Metrics;
 
 /// Shared by every handler, and cloned for each request (axum's `State` clones it): one `Arc`,
@@ -66,7 +68,9 @@ pub fn router(state: AppState) -> Router {
     // Browsers may call the JSON API and the OAuth endpoints from the configured origins; the
     // portal, signing in and out, the gateway check and the operators' endpoints are not for
     // other sites.
-    let cross_origin = Router::new().merge(oauth::routes()).merge(api::routes());
+    // Writes through the JSON API and the portal finish even if their caller hangs up.
+    let writes = RunToCompletionLayer;
+    let cross_origin = Router::new().merge(oauth::routes()).merge(api::routes().layer(writes));
     let cross_origin = match state.cors.layer() {
         Some(cors) => cross_origin.layer(cors),
         None => cross_origin,
@@ -75,9 +79,9 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::routes())
         .merge(openapi::routes(&state.public_url))
         .merge(cross_origin)
-        .merge(api::session_routes())
+        .merge(api::session_routes().layer(writes))
         .merge(gateway::routes())
-        .merge(portal::routes(&state))
+        .merge(portal::routes(&state).layer(writes))
         .fallback(api::not_found)
         .with_state(state);
     // The request log is at INFO; when that level is off (the filter is fixed at start) the

@@ -11,6 +11,8 @@ mod token;
 use axum::Router;
 use axum::routing::{get, post};
 
+use crate::http::run_to_completion::RunToCompletionLayer;
+
 use super::AppState;
 
 pub use error::OAuthError;
@@ -24,7 +26,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api-services/v1/auth/token", post(token::token))
         .route("/api-services/v1/auth/introspect", post(introspect::introspect))
-        .route("/api-services/v1/auth/revoke", post(revoke::revoke))
+        .route("/api-services/v1/auth/revoke", post(revoke::revoke).layer(RunToCompletionLayer))
         .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
         .route("/.well-known/jwks.json", get(discovery::jwks))
 }
