@@ -6,6 +6,7 @@ whole session. The fixture hands out only what a client application would be giv
 the base URL (which is also the token issuer) and the bootstrap client's credentials.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -46,6 +47,14 @@ def _free_port():
 
 @pytest.fixture(scope="session")
 def server():
+    """The server every module shares."""
+    with running_server() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running_server():
+    """A fresh server on its own database, stopped (and checked to exit 0) afterwards."""
     binary = _gatehouse_bin()
     env = _clean_env()
     with tempfile.TemporaryDirectory(prefix="gatehouse-interop-") as tmp:

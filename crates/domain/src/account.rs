@@ -14,9 +14,17 @@ use crate::ids::{AccountId, UserId};
 pub struct Email(String);
 
 impl Email {
+    /// RFC 5321's limit, counted in characters as sent (as JSON Schema's `maxLength` counts
+    /// them).
+    pub const MAX_CHARS: usize = 254;
+
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
+        let sent = value.chars().count();
         let value = value.trim().to_lowercase();
-        let valid = value.len() <= 254
+        // Lowercasing can lengthen (`İ` becomes two characters): what is stored must parse
+        // again when it is read back.
+        let valid = sent <= Self::MAX_CHARS
+            && value.chars().count() <= Self::MAX_CHARS
             && !value.chars().any(|c| c.is_whitespace() || c.is_control())
             && matches!(value.split_once('@'), Some((local, domain))
                 if !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
@@ -81,11 +89,14 @@ pub struct Account {
     pub date_created: OffsetDateTime,
 }
 
+/// The most characters an account name may have, once trimmed.
+pub const MAX_ACCOUNT_NAME_CHARS: usize = 200;
+
 /// An account name: 1 to 200 characters after trimming.
 pub fn parse_account_name(value: &str) -> Result<String, ValidationError> {
     let trimmed = value.trim();
     let chars = trimmed.chars().count();
-    if chars == 0 || chars > 200 || trimmed.chars().any(char::is_control) {
+    if chars == 0 || chars > MAX_ACCOUNT_NAME_CHARS || trimmed.chars().any(char::is_control) {
         return Err(ValidationError::new("name", "must be 1 to 200 characters without control characters"));
     }
     Ok(trimmed.to_owned())
@@ -124,5 +135,21 @@ impl Product {
                 path_prefixes: vec!["/wireless/".to_owned()],
             },
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_email_always_parses_again() {
+        for sent in [format!("{}@b", "İ".repeat(127)), format!("  A{}@B.example  ", "b".repeat(240)), "x@y".to_owned()]
+        {
+            if let Ok(email) = Email::parse(&sent) {
+                assert_eq!(Email::parse(email.as_str()).as_ref().map(Email::as_str), Ok(email.as_str()), "{sent}");
+            }
+        }
+        assert!(Email::parse(&format!("{}@b", "İ".repeat(127))).is_err(), "256 characters once lowercased");
     }
 }

@@ -185,6 +185,19 @@ impl Default for TokenExpiry {
     }
 }
 
+/// An address, or a block `address/length`, read as strictly as the standard library reads an
+/// address alone: no leading zeros in an octet or in the length (ipnet's own parser allows them
+/// in a block, so `010.0.0.0/8` was taken while `010.0.0.1` was refused, and an octet that
+/// reads as octal elsewhere is a classic source of allow-list mistakes).
+fn parse_net(entry: &str) -> Option<IpNet> {
+    let Some((address, length)) = entry.split_once('/') else {
+        return entry.parse::<IpAddr>().ok().map(IpNet::from);
+    };
+    let canonical = length.bytes().all(|byte| byte.is_ascii_digit()) && (length == "0" || !length.starts_with('0'));
+    let length = length.parse::<u8>().ok().filter(|_| canonical)?;
+    IpNet::new(address.parse::<IpAddr>().ok()?, length).ok().map(|net| net.trunc())
+}
+
 /// Seed rule 13: addresses and CIDR blocks a client may call from; empty means any address.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AllowedIps(Vec<IpNet>);
@@ -198,19 +211,9 @@ impl AllowedIps {
         }
         let mut nets = Vec::with_capacity(entries.len());
         for entry in entries {
-            let entry = entry.as_ref().trim();
-            let net = match entry.parse::<IpNet>() {
-                Ok(net) => net.trunc(),
-                Err(_) => match entry.parse::<IpAddr>() {
-                    Ok(addr) => IpNet::from(addr),
-                    Err(_) => {
-                        return Err(ValidationError::new(
-                            "allowed_ips",
-                            "each entry must be an IPv4 or IPv6 address or CIDR block",
-                        ));
-                    }
-                },
-            };
+            let net = parse_net(entry.as_ref().trim()).ok_or_else(|| {
+                ValidationError::new("allowed_ips", "each entry must be an IPv4 or IPv6 address or CIDR block")
+            })?;
             let net = ipv4_if_mapped(net);
             if !nets.contains(&net) {
                 nets.push(net);
@@ -373,5 +376,18 @@ mod tests {
         assert!(AllowedIps::parse(&["300.1.1.1/8"]).is_err());
         assert!(AllowedIps::parse(&["10.0.0.0/33"]).is_err());
         assert!(AllowedIps::default().allows("203.0.113.9".parse().unwrap()));
+    }
+
+    #[test]
+    fn blocks_are_read_as_strictly_as_addresses() {
+        for refused in
+            ["010.0.0.0/8", "10.0.0.0/08", "2001:db8::/032", "10.0.0.0/+8", "10.0.0.0/", "/8", "10.0.0.0/8/8"]
+        {
+            assert!(AllowedIps::parse(&[refused]).is_err(), "{refused}");
+        }
+        for taken in ["0.0.0.0/0", "::/0", "::1:192.0.2.1", "1::2:192.0.2.1/128", "::ffff:0:192.0.2.1", " 10.0.0.0/8 "]
+        {
+            assert!(AllowedIps::parse(&[taken]).is_ok(), "{taken}");
+        }
     }
 }

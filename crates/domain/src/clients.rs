@@ -226,10 +226,14 @@ impl Gatehouse {
         actor.require(GlobalResource::ApiClients)?;
         for attempt in 0..optimistic::ATTEMPTS {
             let current = self.visible_client(actor, client_id).await?;
+            // Preconditions are judged after what the request alone decides (RFC 9110
+            // §13.2.1): who may change the client (403), and, in the HTTP layer, how the change
+            // is spelled (400); but before the change is weighed against the client's current
+            // state, which the caller may not have seen.
+            actor.may_change(&current)?;
             if if_match.is_some_and(|version| version != current.version) {
                 return Err(DomainError::PreconditionFailed);
             }
-            actor.may_change(&current)?;
             let updated = self.apply_patch(actor, &current, patch, now).await?;
             match self.store.update_client(&updated, current.version).await {
                 Ok(written) => {

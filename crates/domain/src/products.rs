@@ -33,16 +33,21 @@ pub fn parse_product_name(value: &str) -> Result<String, ValidationError> {
     Ok(value.to_owned())
 }
 
+/// The most path prefixes a product has.
+pub const MAX_PATH_PREFIXES: usize = 20;
+/// The longest path prefix (ASCII only, so characters and bytes agree).
+pub const MAX_PATH_PREFIX_CHARS: usize = 200;
+
 /// Path prefixes: each a plain path the gateway check can match (starts with `/`, no empty or
 /// dot segment, no escape, `;`, `\`, `?`, `#`, space or control: see
 /// `gatehouse_edge::original_path`), at most 200 characters; at most 20 per product.
 pub fn parse_path_prefixes(values: &[String]) -> Result<Vec<String>, ValidationError> {
-    if values.len() > 20 {
+    if values.len() > MAX_PATH_PREFIXES {
         return Err(ValidationError::new("path_prefixes", "must hold at most 20 entries"));
     }
     let mut prefixes = Vec::with_capacity(values.len());
     for value in values {
-        if value.len() > 200 || !original_path::is_valid_prefix(value) {
+        if value.len() > MAX_PATH_PREFIX_CHARS || !original_path::is_valid_prefix(value) {
             return Err(ValidationError::new(
                 "path_prefixes",
                 "each entry must be a path starting with '/', without empty or dot segments, escapes, \

@@ -36,7 +36,7 @@ pub fn parse(query: &str, filters: &[&str]) -> Result<ListQuery, ParamError> {
         if params.contains_key(key.as_ref()) {
             return refuse("is given more than once");
         }
-        if value.chars().any(char::is_control) || value.len() > MAX_VALUE_LEN {
+        if value.chars().any(char::is_control) || value.chars().count() > MAX_VALUE_LEN {
             return refuse("must be at most 200 characters without control characters");
         }
         params.insert(key.into_owned(), value.into_owned());

@@ -36,6 +36,86 @@ async fn malformed_bodies_are_400_and_change_nothing() {
     assert_eq!(app.client_count(&token).await, 1);
 }
 
+/// Serde reads a struct from an array of its fields as readily as from an object, so `[null,
+/// null]` once passed for `{}` (a PATCH that changed nothing and answered 200), and
+/// `{"scopes": [[], ["SuperSIM"]]}` for `{"scopes": {"products": ["SuperSIM"]}}`. Found by
+/// schemathesis. Every body, and every object inside one, must be a JSON object.
+#[tokio::test]
+async fn arrays_never_stand_in_for_objects() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let (client, _) = app.create_client(&token, json!({"name": "objects only"})).await;
+    let path = format!("/v1/clients/{}", client.client_id);
+    let before: Value = app.get(&path, &token).await.json().await.unwrap();
+    for (target, body) in [
+        (path.as_str(), json!([null, null])),
+        (path.as_str(), json!(["renamed"])),
+        (path.as_str(), json!({"scopes": [[], ["SuperSIM"]]})),
+        (path.as_str(), json!({"rate_limit": [5, 10]})),
+        ("/v1/products/SuperSIM", json!([null, null])),
+    ] {
+        let response = app.patch_json(target, &token, &body).await;
+        assert_api_error(response, StatusCode::BAD_REQUEST).await;
+    }
+    let body = json!({"name": "x", "locked": null, "scopes": [[], ["SuperSIM"]]});
+    assert_api_error(app.post_json("/v1/clients", &token, &body).await, StatusCode::BAD_REQUEST).await;
+    let after: Value = app.get(&path, &token).await.json().await.unwrap();
+    assert_eq!(after, before, "nothing changed");
+    assert_eq!(app.client_count(&token).await, 2);
+}
+
+/// serde_json reads an enum's unit variant from `{"admin": null}` as well as from `"admin"`;
+/// the document says a string, and only a string is taken.
+#[tokio::test]
+async fn enum_values_are_strings_only() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    for body in [
+        json!({"name": "x", "locked": null, "scopes": {}, "client_type": {"standard": null}}),
+        json!({"name": "x", "locked": null, "scopes": {"global_resources": [{"audit": null}]}}),
+    ] {
+        assert_api_error(app.post_json("/v1/clients", &token, &body).await, StatusCode::BAD_REQUEST).await;
+    }
+    assert_eq!(app.client_count(&token).await, 1);
+}
+
+/// Preconditions are judged after what the request alone decides and before the change is
+/// weighed against the client's current state (RFC 9110 §13.2.1): with a stale `If-Match`, a
+/// misspelled change is 400 (its own fault, whatever the version), and a well-formed one naming
+/// a product that does not exist is 412 (the caller has not seen the current client). Found by
+/// schemathesis: a malformed change answered 412.
+#[tokio::test]
+async fn with_a_stale_if_match_a_misspelled_change_is_400_and_a_well_formed_one_412() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let (client, _) = app.create_client(&token, json!({"name": "conditional"})).await;
+    let path = format!("/v1/clients/{}", client.client_id);
+    let patch = |products: &[&str]| {
+        app.http
+            .patch(app.url(&path))
+            .bearer_auth(&token)
+            .header("if-match", "\"999\"")
+            .json(&json!({"scopes": {"products": products}}))
+            .send()
+    };
+    assert_api_error(patch(&["no such product"]).await.unwrap(), StatusCode::BAD_REQUEST).await;
+    assert_api_error(patch(&["NoSuchProduct"]).await.unwrap(), StatusCode::PRECONDITION_FAILED).await;
+    // A caller who may not change the client learns nothing of its version: 403 either way.
+    let admin_client = format!("/v1/clients/{}", app.admin.client_id);
+    for version in ["\"1\"", "\"999\""] {
+        let response = app
+            .http
+            .patch(app.url(&admin_client))
+            .bearer_auth(&token)
+            .header("if-match", version)
+            .json(&json!({"name": "renamed"}))
+            .send()
+            .await
+            .unwrap();
+        assert_api_error(response, StatusCode::FORBIDDEN).await;
+    }
+}
+
 #[tokio::test]
 async fn content_type_and_size_are_enforced() {
     let app = TestApp::spawn().await;

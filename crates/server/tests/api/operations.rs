@@ -153,3 +153,26 @@ async fn openapi_describes_exactly_the_routes_that_are_served() {
     assert_eq!(document["paths"]["/v1/clients"]["post"]["security"][0]["bearer"], serde_json::json!([]));
     assert_eq!(document["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
 }
+
+/// `/openapi.json` is what integrators generate clients from: any change to it shows up in
+/// review as a change to docs/openapi.json. After a deliberate change, rewrite the copy with
+/// `GATEHOUSE_UPDATE_OPENAPI=1 cargo test -p gatehouse-server --test api openapi_matches`.
+#[tokio::test]
+async fn openapi_matches_the_committed_copy() {
+    let app = TestApp::spawn().await;
+    let mut document: serde_json::Value =
+        app.http.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    // The one server is wherever this instance runs.
+    document["servers"][0]["url"] = serde_json::json!("https://gatehouse.example");
+    let served = serde_json::to_string_pretty(&document).unwrap() + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    if std::env::var_os("GATEHOUSE_UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &served).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == served,
+        "/openapi.json differs from docs/openapi.json; if the change is meant, rewrite the copy with \
+         GATEHOUSE_UPDATE_OPENAPI=1 cargo test -p gatehouse-server --test api openapi_matches"
+    );
+}

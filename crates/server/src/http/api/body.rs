@@ -1,6 +1,11 @@
 //! Request-body pieces shared by several routes.
 
 use gatehouse_domain::client::RateLimit;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::{MapAccessDeserializer, StringDeserializer};
+use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::error::ApiError;
@@ -14,12 +19,60 @@ where
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
+/// A JSON object read into `T`. Serde reads a struct from an array of its fields in order as
+/// readily as from an object, so `[null, null]` would pass for `{}`; the documented bodies are
+/// objects, and anything else is refused.
+pub struct Object<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            // The fields are read through the same map, so errors keep their full path.
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer.deserialize_map(ObjectVisitor(PhantomData)).map(Object)
+    }
+}
+
+/// A value sent as a JSON string, such as an enum's name. serde_json would also read a unit
+/// variant from an object (`{"admin": null}` for `"admin"`), which the document does not allow.
+pub struct Text<T>(pub T);
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Text<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        T::deserialize(StringDeserializer::<D::Error>::new(text)).map(Text)
+    }
+}
+
 /// `{"requests_per_second", "burst"}` as sent, before its bounds are checked.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RateLimitBody {
     requests_per_second: i64,
     burst: i64,
+}
+
+impl<'de> Deserialize<'de> for RateLimitBody {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            requests_per_second: i64,
+            burst: i64,
+        }
+        let Object(Fields { requests_per_second, burst }) = Object::deserialize(deserializer)?;
+        Ok(Self { requests_per_second, burst })
+    }
 }
 
 pub fn rate_limit(body: Option<RateLimitBody>) -> Result<Option<RateLimit>, ApiError> {

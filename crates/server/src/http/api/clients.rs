@@ -11,12 +11,13 @@ use gatehouse_domain::client::{
 };
 use gatehouse_domain::clients::{ClientPatch, NewClient, RequestedScopes};
 use gatehouse_domain::ids::{AccountId, ClientId};
+use gatehouse_domain::products::parse_product_name;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use super::body::{RateLimitBody, present, rate_limit};
+use super::body::{Object, RateLimitBody, Text, present, rate_limit};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
 use super::paging::{ListMeta, ListQuery};
@@ -122,14 +123,22 @@ struct ClientList {
 #[serde(deny_unknown_fields)]
 struct ScopesBody {
     #[serde(default)]
-    global_resources: Vec<GlobalResource>,
+    #[schema(value_type = Vec<GlobalResource>)]
+    global_resources: Vec<Text<GlobalResource>>,
     #[serde(default)]
     products: Vec<String>,
 }
 
-impl From<ScopesBody> for RequestedScopes {
-    fn from(body: ScopesBody) -> Self {
-        RequestedScopes { global_resources: body.global_resources, products: body.products }
+impl ScopesBody {
+    /// What the scopes name is checked against the catalogue by the domain; how a product name
+    /// is spelled is checked here, before any precondition.
+    fn parse(self) -> Result<RequestedScopes, ApiError> {
+        for product in &self.products {
+            parse_product_name(product)
+                .map_err(|_| ApiError::invalid_field("scopes.products", "each must be a product's name"))?;
+        }
+        let global_resources = self.global_resources.into_iter().map(|Text(resource)| resource).collect();
+        Ok(RequestedScopes { global_resources, products: self.products })
     }
 }
 
@@ -145,11 +154,13 @@ struct CreateClientBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<bool>, required)]
     locked: Option<Option<bool>>,
-    scopes: ScopesBody,
+    #[schema(value_type = ScopesBody)]
+    scopes: Object<ScopesBody>,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
-    client_type: Option<ClientType>,
+    #[schema(value_type = Option<ClientType>)]
+    client_type: Option<Text<ClientType>>,
     #[serde(default)]
     token_expiry_seconds: Option<i64>,
     #[serde(default)]
@@ -168,8 +179,8 @@ impl CreateClientBody {
             name: ClientName::parse(&self.name)?,
             description: Description::parse(self.description.as_deref().unwrap_or_default())?,
             locked,
-            client_type: self.client_type,
-            scopes: self.scopes.into(),
+            client_type: self.client_type.map(|Text(client_type)| client_type),
+            scopes: self.scopes.0.parse()?,
             token_expiry: self.token_expiry_seconds.map(TokenExpiry::parse).transpose()?,
             allowed_ips: AllowedIps::parse(&self.allowed_ips.unwrap_or_default())?,
             rate_limit: rate_limit(self.rate_limit)?,
@@ -190,9 +201,11 @@ struct UpdateClientBody {
     #[serde(default)]
     enabled: Option<bool>,
     #[serde(default)]
-    client_type: Option<ClientType>,
+    #[schema(value_type = Option<ClientType>)]
+    client_type: Option<Text<ClientType>>,
     #[serde(default)]
-    scopes: Option<ScopesBody>,
+    #[schema(value_type = Option<ScopesBody>)]
+    scopes: Option<Object<ScopesBody>>,
     #[serde(default)]
     token_expiry_seconds: Option<i64>,
     #[serde(default)]
@@ -210,8 +223,8 @@ impl UpdateClientBody {
             description: self.description.as_deref().map(Description::parse).transpose()?,
             locked: self.locked,
             enabled: self.enabled,
-            client_type: self.client_type,
-            scopes: self.scopes.map(Into::into),
+            client_type: self.client_type.map(|Text(client_type)| client_type),
+            scopes: self.scopes.map(|Object(scopes)| scopes.parse()).transpose()?,
             token_expiry: self.token_expiry_seconds.map(TokenExpiry::parse).transpose()?,
             allowed_ips: self.allowed_ips.as_deref().map(AllowedIps::parse).transpose()?,
             rate_limit: self.rate_limit.map(rate_limit).transpose()?,
