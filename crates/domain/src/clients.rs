@@ -389,7 +389,7 @@ impl Gatehouse {
         secret: &ClientSecret,
         now: OffsetDateTime,
     ) -> Result<Client, DomainError> {
-        match self.store.renew_client_secret(client_id, &self.hasher.hash(secret), now).await {
+        match self.store.renew_client_secret(client_id, &self.hasher.hash(secret), None, now).await {
             Ok(written) => Ok(self.settle(written, now).await),
             Err(StoreError::NotFound) => Err(DomainError::NotFound("client")),
             Err(other) => Err(other.into()),

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod error;
 pub mod gate;
 pub mod ids;
+pub mod leaked;
 pub mod master_key;
 pub mod oauth;
 mod optimistic;

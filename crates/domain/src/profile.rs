@@ -15,7 +15,6 @@ use crate::client::{AllowedIps, Client, ClientName, GlobalResource, RateLimit};
 use crate::error::{DomainError, ValidationError};
 use crate::ids::{ClientId, ProfileId};
 use crate::optimistic;
-use crate::random::random_token;
 use crate::secret::{ClientSecret, SecretHash};
 use crate::service::Gatehouse;
 use crate::store::StoreError;
@@ -24,7 +23,7 @@ use crate::store::StoreError;
 pub const MAX_PROFILES_PER_CLIENT: usize = 10;
 
 /// Prefix of API keys, so scanners and the gateway recognise them.
-pub const API_KEY_PREFIX: &str = "gak_";
+pub use crate::secret::API_KEY_PREFIX;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -83,9 +82,7 @@ impl ProfileCredential {
                 client_id: profile_id.clone(),
                 client_secret: ClientSecret::generate(),
             },
-            AuthMethod::ApiKey => {
-                ProfileCredential::ApiKey(ClientSecret::from_presented(format!("{API_KEY_PREFIX}{}", random_token(32))))
-            }
+            AuthMethod::ApiKey => ProfileCredential::ApiKey(ClientSecret::generate_api_key()),
         }
     }
 
@@ -284,11 +281,12 @@ impl Gatehouse {
             actor.may_change(&client)?;
             let credential = ProfileCredential::generate(current.auth_method, profile_id);
             let hash: SecretHash = self.hasher.hash(credential.secret());
-            let written =
-                self.store.refresh_profile_credential(profile_id, &hash, now).await.map_err(|error| match error {
+            let written = self.store.refresh_profile_credential(profile_id, &hash, None, now).await.map_err(
+                |error| match error {
                     StoreError::NotFound => DomainError::NotFound("access profile"),
                     other => other.into(),
-                })?;
+                },
+            )?;
             let profile = self.settle(written, now).await;
             Ok((client, profile, credential))
         }

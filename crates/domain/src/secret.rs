@@ -11,17 +11,66 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::master_key::MasterKey;
 use crate::random::random_token;
 
-/// Prefix that lets secret scanners recognise a leaked Gatehouse secret.
-const SECRET_PREFIX: &str = "gsec_";
+/// Prefix that lets secret scanners recognise a leaked Gatehouse client secret.
+pub const SECRET_PREFIX: &str = "gsec_";
+/// The prefix of an access profile's API key.
+pub const API_KEY_PREFIX: &str = "gak_";
+
+/// Base64url characters of 256 random bits.
+const RANDOM_CHARS: usize = 43;
+/// Base62 characters of the checksum: 62^6 > 2^32.
+const CHECKSUM_CHARS: usize = 6;
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// The checksum that ends a scannable credential: CRC-32 (IEEE, as zlib computes it) of
+/// everything before it, in base62, most significant digit first, padded with `0` to six.
+fn checksum(body: &str) -> [u8; CHECKSUM_CHARS] {
+    const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+    let mut value = CRC.checksum(body.as_bytes());
+    let mut digits = [b'0'; CHECKSUM_CHARS];
+    for digit in digits.iter_mut().rev() {
+        *digit = BASE62[(value % 62) as usize];
+        value /= 62;
+    }
+    digits
+}
+
+/// A new credential in the scannable format (as GitHub's tokens are): `prefix`, 43 base64url
+/// characters of 256 random bits, and the six-character checksum of both. A secret scanner can
+/// tell a real Gatehouse credential from random text offline.
+fn scannable(prefix: &str) -> String {
+    let mut value = format!("{prefix}{}", random_token(32));
+    let sum = checksum(&value);
+    value.extend(sum.iter().map(|&digit| char::from(digit)));
+    value
+}
+
+/// Whether `value` has the shape of a Gatehouse client secret or API key, checked offline: a
+/// prefix and 43 base64url characters, then a correct checksum (credentials made before
+/// checksums have none, and go on working).
+pub fn is_credential_shaped(value: &str) -> bool {
+    let is_random = |text: &str| text.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_');
+    [SECRET_PREFIX, API_KEY_PREFIX].into_iter().any(|prefix| {
+        let Some(rest) = value.strip_prefix(prefix) else { return false };
+        let (Some(random), Some(sum)) = (rest.get(..RANDOM_CHARS), rest.get(RANDOM_CHARS..)) else { return false };
+        let body = &value[..prefix.len() + RANDOM_CHARS];
+        is_random(random) && (sum.is_empty() || sum.as_bytes() == checksum(body))
+    })
+}
 
 /// A client secret in clear. Only ever held between generation and the one response that shows
 /// it, or between the token request that presents it and the hash comparison.
 pub struct ClientSecret(SecretString);
 
 impl ClientSecret {
-    /// 256 bits from the OS random source.
+    /// A client secret: 256 bits from the OS random source, in the scannable format.
     pub fn generate() -> Self {
-        Self(SecretString::from(format!("{SECRET_PREFIX}{}", random_token(32))))
+        Self(SecretString::from(scannable(SECRET_PREFIX)))
+    }
+
+    /// An access profile's API key, in the scannable format.
+    pub fn generate_api_key() -> Self {
+        Self(SecretString::from(scannable(API_KEY_PREFIX)))
     }
 
     pub fn from_presented(value: String) -> Self {
@@ -112,8 +161,34 @@ mod tests {
     #[test]
     fn secrets_carry_256_bits_and_never_print() {
         let secret = ClientSecret::generate();
-        assert_eq!(secret.expose().len(), SECRET_PREFIX.len() + 43);
+        assert_eq!(secret.expose().len(), SECRET_PREFIX.len() + 43 + 6);
         assert_eq!(format!("{secret:?}"), "ClientSecret([REDACTED])");
+    }
+
+    #[test]
+    fn the_checksum_tells_a_credential_from_random_text() {
+        // Pinned, so that the rule in the README and every scanner built from it stay true:
+        // CRC-32 of "gsec_" followed by 43 'A's is 0x65BE5138 = 1706971448, "1rWHFY" in base62
+        // (Python: `zlib.crc32(b"gsec_" + b"A" * 43)`).
+        let body = format!("{SECRET_PREFIX}{}", "A".repeat(43));
+        assert_eq!(u64::from(crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(body.as_bytes())), 0x65BE_5138);
+        assert_eq!(&checksum(&body), b"1rWHFY");
+        for credential in [ClientSecret::generate(), ClientSecret::generate_api_key()] {
+            let value = credential.expose();
+            assert!(is_credential_shaped(value), "{value}");
+            let mut altered = value.as_bytes().to_vec();
+            altered[10] = if altered[10] == b'x' { b'y' } else { b'x' };
+            assert!(!is_credential_shaped(std::str::from_utf8(&altered).unwrap()), "one character changed");
+        }
+        // Credentials from before checksums are still recognised; anything else is not.
+        assert!(is_credential_shaped(&body));
+        for other in
+            ["", "gsec_", "gsec_short", &format!("gsec_{}", "é".repeat(43)), &format!("gxx_{}", "A".repeat(43))]
+        {
+            assert!(!is_credential_shaped(other), "{other}");
+        }
+        assert!(is_credential_shaped(&format!("{body}1rWHFY")));
+        assert!(!is_credential_shaped(&format!("{body}1rWHFZ")), "a wrong checksum");
     }
 
     #[test]

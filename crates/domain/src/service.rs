@@ -68,6 +68,8 @@ pub struct Gatehouse {
     pub(crate) ledger: crate::token_ledger::TokenLedger,
     /// How many refusals each source writes to the audit log per minute.
     refusal_budget: RefusalBudget,
+    /// Reports of leaked credentials waiting or being worked on.
+    pub(crate) leak_reports: crate::leaked::LeakReports,
     root_account: std::sync::OnceLock<AccountId>,
 }
 
@@ -134,6 +136,7 @@ impl Gatehouse {
             gate,
             limiter: Arc::new(crate::ratelimit::InProcessRateLimiter::default()),
             refusal_budget: RefusalBudget::default(),
+            leak_reports: crate::leaked::LeakReports::default(),
             root_account: std::sync::OnceLock::new(),
         })
     }

@@ -146,6 +146,8 @@ pub trait AuditStore: Send + Sync {
 pub trait ClientStore: Send + Sync {
     async fn insert_client(&self, client: &Client, secret_hash: &SecretHash) -> Result<Written<()>, StoreError>;
     async fn client(&self, client_id: &ClientId) -> Result<Option<Client>, StoreError>;
+    /// The client whose secret hashes to `hash`, for reports of leaked secrets.
+    async fn client_by_secret_hash(&self, hash: &SecretHash) -> Result<Option<ClientId>, StoreError>;
     /// The client and its secret hash, for the token endpoint only.
     async fn client_with_secret(&self, client_id: &ClientId) -> Result<Option<(Client, SecretHash)>, StoreError>;
     /// A page of an account's clients, oldest first, and the total number that match.
@@ -160,11 +162,14 @@ pub trait ClientStore: Send + Sync {
     /// `VersionMismatch` otherwise.
     async fn update_client(&self, client: &Client, expected_version: i64) -> Result<Written<Client>, StoreError>;
     /// Replaces the secret hash, bumps the secret generation (so every earlier token is refused)
-    /// and the version, in one write. Returns the updated client.
+    /// and the version, in one write. Returns the updated client. With `replacing`, only if the
+    /// stored hash is still that one (`NotFound` otherwise): a secret reported leaked is ended,
+    /// never the one its owner renewed it to meanwhile.
     async fn renew_client_secret(
         &self,
         client_id: &ClientId,
         secret_hash: &SecretHash,
+        replacing: Option<&SecretHash>,
         now: OffsetDateTime,
     ) -> Result<Written<Client>, StoreError>;
     /// Removes the client and everything that hangs off it. `NotFound` if it was not there.
@@ -323,6 +328,9 @@ pub trait ProfileStore: Send + Sync {
         &self,
         profile_id: &ProfileId,
     ) -> Result<Option<(AccessProfile, SecretHash)>, StoreError>;
+    /// The profile whose credential (API key or secret) hashes to `hash`, for reports of leaked
+    /// credentials.
+    async fn profile_by_credential_hash(&self, hash: &SecretHash) -> Result<Option<AccessProfile>, StoreError>;
     /// The profile whose API key hashes to `hash`.
     async fn profile_by_key_hash(&self, hash: &SecretHash) -> Result<Option<AccessProfile>, StoreError>;
     /// Writes the profile if still at `expected_version`; returns it with the version bumped.
@@ -331,11 +339,13 @@ pub trait ProfileStore: Send + Sync {
         profile: &AccessProfile,
         expected_version: i64,
     ) -> Result<Written<AccessProfile>, StoreError>;
-    /// Replaces the credential hash and bumps the secret generation.
+    /// Replaces the credential hash and bumps the secret generation; with `replacing`, only if
+    /// the stored hash is still that one (`NotFound` otherwise).
     async fn refresh_profile_credential(
         &self,
         profile_id: &ProfileId,
         hash: &SecretHash,
+        replacing: Option<&SecretHash>,
         now: OffsetDateTime,
     ) -> Result<Written<AccessProfile>, StoreError>;
     /// Deleting a profile that is not there changes nothing and succeeds.

@@ -187,14 +187,23 @@ async fn renew_and_delete(store: &dyn Store) {
     let c = client(&account_id, &owner, "renewed", ClientType::Standard);
     reported(store.insert_client(&c, &hash(4)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
     let changed = [Change::Client(c.client_id.clone())];
-    let renewed = reported(store.renew_client_secret(&c.client_id, &hash(5), now()).await.unwrap(), &changed);
+    let renewed = reported(store.renew_client_secret(&c.client_id, &hash(5), None, now()).await.unwrap(), &changed);
     assert_eq!(renewed.secret_generation, 2);
     assert_eq!(renewed.version, 2);
     assert_eq!(store.client_with_secret(&c.client_id).await.unwrap().unwrap().1, hash(5));
+    assert_eq!(store.client_by_secret_hash(&hash(5)).await.unwrap(), Some(c.client_id.clone()));
+    assert_eq!(store.client_by_secret_hash(&hash(4)).await.unwrap(), None, "the renewed secret is nobody's");
+    // Replacing a secret that is no longer the stored one changes nothing.
+    let stale = store.renew_client_secret(&c.client_id, &hash(60), Some(&hash(4)), now()).await;
+    assert!(matches!(stale, Err(StoreError::NotFound)));
+    assert_eq!(store.client_with_secret(&c.client_id).await.unwrap().unwrap().1, hash(5));
+    let ended =
+        reported(store.renew_client_secret(&c.client_id, &hash(61), Some(&hash(5)), now()).await.unwrap(), &changed);
+    assert_eq!(ended.secret_generation, 3);
     reported(store.delete_client(&c.client_id).await.unwrap(), &changed);
     assert!(store.client(&c.client_id).await.unwrap().is_none());
     assert!(matches!(store.delete_client(&c.client_id).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.renew_client_secret(&c.client_id, &hash(6), now()).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.renew_client_secret(&c.client_id, &hash(6), None, now()).await, Err(StoreError::NotFound)));
 }
 
 fn token(client: &Client, profile: Option<&AccessProfile>, issued: OffsetDateTime) -> TokenRecord {
@@ -551,15 +560,23 @@ async fn profiles_round_trip(store: &dyn Store) {
     assert_eq!(store.profile_by_key_hash(&hash(20)).await.unwrap().unwrap(), key);
     assert!(store.profile_by_key_hash(&hash(21)).await.unwrap().is_none(), "a secret is no API key");
     assert_eq!(store.profile_with_secret(&secret.profile_id).await.unwrap().unwrap().1, hash(21));
+    assert_eq!(store.profile_by_credential_hash(&hash(21)).await.unwrap().unwrap(), secret, "a secret, too");
+    assert_eq!(store.profile_by_credential_hash(&hash(20)).await.unwrap().unwrap(), key);
+    assert!(store.profile_by_credential_hash(&hash(99)).await.unwrap().is_none());
 
     let mut inactive = key.clone();
     inactive.active = false;
     let updated = reported(store.update_profile(&inactive, 1).await.unwrap(), &changed(&key));
     assert_eq!((updated.active, updated.version), (false, 2));
     assert!(matches!(store.update_profile(&inactive, 1).await, Err(StoreError::VersionMismatch)));
-    let refreshed =
-        reported(store.refresh_profile_credential(&key.profile_id, &hash(23), now()).await.unwrap(), &changed(&key));
+    let refreshed = reported(
+        store.refresh_profile_credential(&key.profile_id, &hash(23), None, now()).await.unwrap(),
+        &changed(&key),
+    );
     assert_eq!(refreshed.secret_generation, 2);
+    let stale = store.refresh_profile_credential(&key.profile_id, &hash(62), Some(&hash(20)), now()).await;
+    assert!(matches!(stale, Err(StoreError::NotFound)), "the credential is no longer that one");
+    assert_eq!(store.profile_by_credential_hash(&hash(23)).await.unwrap().unwrap().secret_generation, 2);
     assert!(store.profile_by_key_hash(&hash(20)).await.unwrap().is_none());
 
     // The cap counts per profile, apart from the client's own tokens.

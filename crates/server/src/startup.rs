@@ -132,8 +132,12 @@ impl Application {
             tokio::spawn(refresh_keys(self.state.gatehouse.clone(), self.state.clock.clone(), self.key_refresh));
         let changes = tokio::spawn(follow_changes(self.state.gatehouse.clone(), self.state.clock.clone()));
         let trusted_proxies = self.state.trusted_proxies.clone();
+        let gatehouse = self.state.gatehouse.clone();
         let app = http::router(self.state);
         let served = serve(self.listener, app, self.connections, trusted_proxies, shutdown).await;
+        // Reports of leaked credentials already answered are worked off: a leaked key must not
+        // stay live because the server was restarting.
+        gatehouse.finish_leak_reports(std::time::Duration::from_secs(10)).await;
         housekeeping.abort();
         key_refresh.abort();
         changes.abort();

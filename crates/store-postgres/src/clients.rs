@@ -37,6 +37,15 @@ impl ClientStore for PostgresStore {
         self.client_from(&sql, client_id).await?.map(ClientRow::into_client).transpose()
     }
 
+    async fn client_by_secret_hash(&self, hash: &SecretHash) -> Result<Option<ClientId>, StoreError> {
+        let found: Option<String> = sqlx::query_scalar("select client_id from clients where secret_hash = $1")
+            .bind(hash.as_bytes())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_error)?;
+        Ok(found.map(ClientId::from_string))
+    }
+
     async fn client_with_secret(&self, client_id: &ClientId) -> Result<Option<(Client, SecretHash)>, StoreError> {
         let sql = format!("select {CLIENT_COLUMNS}, secret_hash from clients where client_id = $1");
         let Some(row) = self.client_from(&sql, client_id).await? else {
@@ -125,17 +134,19 @@ impl ClientStore for PostgresStore {
         &self,
         client_id: &ClientId,
         secret_hash: &SecretHash,
+        replacing: Option<&SecretHash>,
         now: OffsetDateTime,
     ) -> Result<Written<Client>, StoreError> {
         let mut tx = self.begin().await?;
         let row: Option<ClientRow> = sqlx::query_as(&format!(
             "update clients set secret_hash = $1, secret_generation = secret_generation + 1, version = version + 1, \
-             date_updated = $2 where client_id = $3 \
+             date_updated = $2 where client_id = $3 and ($4::bytea is null or secret_hash = $4) \
              returning {CLIENT_COLUMNS}, null::bytea as secret_hash"
         ))
         .bind(secret_hash.as_bytes())
         .bind(now)
         .bind(client_id.as_str())
+        .bind(replacing.map(SecretHash::as_bytes))
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_error)?;

@@ -96,6 +96,15 @@ impl ProfileStore for PostgresStore {
         Ok(Some((row.into_profile()?, SecretHash::from_bytes(hash))))
     }
 
+    async fn profile_by_credential_hash(&self, hash: &SecretHash) -> Result<Option<AccessProfile>, StoreError> {
+        let sql = format!(
+            "select {PROFILE_COLUMNS}, null::bytea as credential_hash from access_profiles where credential_hash = $1"
+        );
+        let row: Option<ProfileRow> =
+            sqlx::query_as(&sql).bind(hash.as_bytes()).fetch_optional(&self.pool).await.map_err(map_error)?;
+        row.map(ProfileRow::into_profile).transpose()
+    }
+
     async fn profile_by_key_hash(&self, hash: &SecretHash) -> Result<Option<AccessProfile>, StoreError> {
         let sql = format!(
             "select {PROFILE_COLUMNS}, null::bytea as credential_hash from access_profiles \
@@ -137,17 +146,19 @@ impl ProfileStore for PostgresStore {
         &self,
         profile_id: &ProfileId,
         hash: &SecretHash,
+        replacing: Option<&SecretHash>,
         now: OffsetDateTime,
     ) -> Result<Written<AccessProfile>, StoreError> {
         let mut tx = self.begin().await?;
         let row: Option<ProfileRow> = sqlx::query_as(&format!(
             "update access_profiles set credential_hash = $1, secret_generation = secret_generation + 1, \
-             version = version + 1, date_updated = $2 where profile_id = $3 \
+             version = version + 1, date_updated = $2 where profile_id = $3 and ($4::bytea is null or credential_hash = $4) \
              returning {PROFILE_COLUMNS}, null::bytea as credential_hash"
         ))
         .bind(hash.as_bytes())
         .bind(now)
         .bind(profile_id.as_str())
+        .bind(replacing.map(SecretHash::as_bytes))
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_error)?;

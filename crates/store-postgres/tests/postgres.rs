@@ -273,14 +273,15 @@ async fn a_change_on_one_instance_reaches_another() {
     let mut edited = client.clone();
     edited.enabled = false;
     announced(&mut feed, a.update_client(&edited, client.version).await.unwrap()).await;
-    announced(&mut feed, a.renew_client_secret(&client.client_id, &hash(8), now()).await.unwrap()).await;
+    announced(&mut feed, a.renew_client_secret(&client.client_id, &hash(8), None, now()).await.unwrap()).await;
 
     let profile = profile_of(&client.client_id, now());
     announced(&mut feed, a.insert_profile(&profile, &hash(9), 10).await.unwrap()).await;
     let mut renamed = profile.clone();
     renamed.name = ClientName::parse("renamed").unwrap();
     announced(&mut feed, a.update_profile(&renamed, 1).await.unwrap()).await;
-    announced(&mut feed, a.refresh_profile_credential(&profile.profile_id, &hash(10), now()).await.unwrap()).await;
+    announced(&mut feed, a.refresh_profile_credential(&profile.profile_id, &hash(10), None, now()).await.unwrap())
+        .await;
     announced(&mut feed, a.delete_profile(&profile.profile_id).await.unwrap()).await;
 
     // Revoked by the client, then evicted by the live-token cap.
@@ -581,11 +582,12 @@ async fn every_method_behaves_as_in_sqlite() {
     assert_eq!(updated.version, 2);
     assert_eq!(updated.name.as_str(), "edited");
     assert!(matches!(store.update_client(&edited, 1).await, Err(StoreError::VersionMismatch)));
-    let renewed = store.renew_client_secret(&standard.client_id, &SecretHash::from_bytes(vec![4; 32]), now()).await;
+    let renewed =
+        store.renew_client_secret(&standard.client_id, &SecretHash::from_bytes(vec![4; 32]), None, now()).await;
     let renewed = done(renewed.unwrap());
     assert_eq!((renewed.version, renewed.secret_generation), (3, 2));
     assert!(matches!(
-        store.renew_client_secret(&ClientId::generate(), &SecretHash::from_bytes(vec![4; 32]), now()).await,
+        store.renew_client_secret(&ClientId::generate(), &SecretHash::from_bytes(vec![4; 32]), None, now()).await,
         Err(StoreError::NotFound)
     ));
 
@@ -619,7 +621,7 @@ async fn every_method_behaves_as_in_sqlite() {
     assert_eq!((limited.version, limited.rate_limit.is_some()), (2, true));
     assert!(matches!(store.update_profile(&limited, 1).await, Err(StoreError::VersionMismatch)));
     let refreshed = store
-        .refresh_profile_credential(&profile.profile_id, &SecretHash::from_bytes(vec![13; 32]), now())
+        .refresh_profile_credential(&profile.profile_id, &SecretHash::from_bytes(vec![13; 32]), None, now())
         .await
         .map(done)
         .unwrap();

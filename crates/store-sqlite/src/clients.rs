@@ -41,6 +41,15 @@ impl ClientStore for SqliteStore {
         self.client_from(&sql, client_id).await?.map(ClientRow::into_client).transpose()
     }
 
+    async fn client_by_secret_hash(&self, hash: &SecretHash) -> Result<Option<ClientId>, StoreError> {
+        let found: Option<String> = sqlx::query_scalar("select client_id from clients where secret_hash = ?")
+            .bind(hash.as_bytes())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(map_error)?;
+        Ok(found.map(ClientId::from_string))
+    }
+
     async fn client_with_secret(&self, client_id: &ClientId) -> Result<Option<(Client, SecretHash)>, StoreError> {
         let sql = format!("select {CLIENT_COLUMNS}, secret_hash from clients where client_id = ?");
         let Some(row) = self.client_from(&sql, client_id).await? else {
@@ -125,16 +134,18 @@ impl ClientStore for SqliteStore {
         &self,
         client_id: &ClientId,
         secret_hash: &SecretHash,
+        replacing: Option<&SecretHash>,
         now: OffsetDateTime,
     ) -> Result<Written<Client>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
             "update clients set secret_hash = ?, secret_generation = secret_generation + 1, version = version + 1, \
-             date_updated = ? where client_id = ?",
+             date_updated = ? where client_id = ? and (?4 is null or secret_hash = ?4)",
         )
         .bind(secret_hash.as_bytes())
         .bind(now)
         .bind(client_id.as_str())
+        .bind(replacing.map(SecretHash::as_bytes))
         .execute(&mut *tx)
         .await
         .map_err(map_error)?;

@@ -91,6 +91,14 @@ impl ProfileStore for SqliteStore {
         Ok(Some((row.into_profile()?, SecretHash::from_bytes(hash))))
     }
 
+    async fn profile_by_credential_hash(&self, hash: &SecretHash) -> Result<Option<AccessProfile>, StoreError> {
+        let sql =
+            format!("select {PROFILE_COLUMNS}, null as credential_hash from access_profiles where credential_hash = ?");
+        let row: Option<ProfileRow> =
+            sqlx::query_as(&sql).bind(hash.as_bytes()).fetch_optional(&self.readers).await.map_err(map_error)?;
+        row.map(ProfileRow::into_profile).transpose()
+    }
+
     async fn profile_by_key_hash(&self, hash: &SecretHash) -> Result<Option<AccessProfile>, StoreError> {
         let sql = format!(
             "select {PROFILE_COLUMNS}, null as credential_hash from access_profiles \
@@ -136,16 +144,18 @@ impl ProfileStore for SqliteStore {
         &self,
         profile_id: &ProfileId,
         hash: &SecretHash,
+        replacing: Option<&SecretHash>,
         now: OffsetDateTime,
     ) -> Result<Written<AccessProfile>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
             "update access_profiles set credential_hash = ?, secret_generation = secret_generation + 1, \
-             version = version + 1, date_updated = ? where profile_id = ?",
+             version = version + 1, date_updated = ? where profile_id = ? and (?4 is null or credential_hash = ?4)",
         )
         .bind(hash.as_bytes())
         .bind(now)
         .bind(profile_id.as_str())
+        .bind(replacing.map(SecretHash::as_bytes))
         .execute(&mut *tx)
         .await
         .map_err(map_error)?;

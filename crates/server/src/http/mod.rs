@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::routes(&state.public_url))
         .merge(cross_origin)
         .merge(api::session_routes().layer(writes))
+        .merge(oauth::report_routes())
         .merge(gateway::routes())
         .merge(portal::routes(&state).layer(writes))
         .fallback(api::not_found)

@@ -179,7 +179,7 @@ const BODIES_NAMING_AN_ACCOUNT: [&str; 3] = ["/CreateClientBody", "/CreateUserBo
 
 /// Which layers stand in front of an operation.
 enum Kind {
-    /// `/v1`: seed file 001's error body.
+    /// `/v1`, and the leaked-credential reports: seed file 001's error body.
     Management,
     /// The RFC 6749/7662/7009 endpoints: `{"error", "error_description"}`.
     OAuth,
@@ -193,7 +193,7 @@ impl Kind {
     fn of(path: &str) -> Self {
         if path.starts_with("/v1/auth/check") || (path.starts_with("/v1/auth/products/") && path.ends_with("/check")) {
             Kind::Check
-        } else if path.starts_with("/v1/") {
+        } else if path.starts_with("/v1/") || path == "/api-services/v1/auth/leaked" {
             Kind::Management
         } else if path.starts_with("/api-services/") {
             Kind::OAuth

@@ -87,3 +87,13 @@ async fn any_origin_is_allowed_only_without_credentials() {
     assert_eq!(allowed_origin(&response), Some("*"));
     assert!(response.headers().get("access-control-allow-credentials").is_none());
 }
+
+/// Leaked-credential reports come from servers (GitHub's scanner), never from a page: even with
+/// every origin allowed, no web page can make its visitors' browsers send one, which would
+/// spread an attacker's reports over other people's addresses and put them in owners' logs.
+#[tokio::test]
+async fn no_page_can_send_a_leaked_credential_report() {
+    let app = TestApp::spawn_with(|config| config.cors_allowed_origins = CorsOrigins::parse("*").unwrap()).await;
+    let response = preflight(&app, "/api-services/v1/auth/leaked", "https://anyone.example").await;
+    assert_eq!(allowed_origin(&response), None);
+}

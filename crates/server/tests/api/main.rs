@@ -18,6 +18,7 @@ mod cors;
 mod faults;
 mod gateway;
 mod gateways;
+mod leaked_credentials;
 mod lifecycle;
 mod lifecycle_model;
 mod multi_instance;

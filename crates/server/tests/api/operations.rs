@@ -68,6 +68,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/api-services/v1/auth/token"),
     ("post", "/api-services/v1/auth/introspect"),
     ("post", "/api-services/v1/auth/revoke"),
+    ("post", "/api-services/v1/auth/leaked"),
     ("get", "/.well-known/jwks.json"),
     ("get", "/.well-known/oauth-authorization-server"),
     ("get", "/v1/ping"),

@@ -52,7 +52,7 @@ pub(super) struct TokenForm {
 }
 
 /// RFC 7662. The caller is a client holding `introspection`, or the token's own client.
-#[utoipa::path(post, path = "/api-services/v1/auth/introspect", tag = "oauth", security(("client_secret_basic" = [])),
+#[utoipa::path(post, path = "/api-services/v1/auth/introspect", tag = "oauth", security((), ("client_secret_basic" = [])),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, body = Introspection, description = "exactly {\"active\": false} for anything unknown, expired, revoked, or from a disabled, renewed or deleted client"),

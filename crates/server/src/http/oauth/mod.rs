@@ -5,6 +5,7 @@ mod discovery;
 mod error;
 mod form;
 mod introspect;
+mod leaked;
 mod revoke;
 mod token;
 
@@ -19,8 +20,21 @@ pub use error::OAuthError;
 
 /// The OAuth endpoints' part of `/openapi.json`.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(token::token, introspect::introspect, revoke::revoke, discovery::metadata, discovery::jwks))]
+#[openapi(paths(
+    token::token,
+    introspect::introspect,
+    revoke::revoke,
+    leaked::leaked,
+    discovery::metadata,
+    discovery::jwks
+))]
 pub(super) struct OAuthApi;
+
+/// Reports of leaked credentials: server to server, as GitHub sends them, never from a browser
+/// (kept out of the routes CORS opens, so that no web page can make its visitors report).
+pub fn report_routes() -> Router<AppState> {
+    Router::new().route("/api-services/v1/auth/leaked", post(leaked::leaked))
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()

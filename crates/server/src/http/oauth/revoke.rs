@@ -12,7 +12,7 @@ use super::token::no_store;
 use crate::http::AppState;
 
 /// RFC 7009, by the token's own client.
-#[utoipa::path(post, path = "/api-services/v1/auth/revoke", tag = "oauth", security(("client_secret_basic" = [])),
+#[utoipa::path(post, path = "/api-services/v1/auth/revoke", tag = "oauth", security((), ("client_secret_basic" = [])),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "revoked, or unknown (RFC 7009 §2.2)"),
