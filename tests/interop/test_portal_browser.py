@@ -96,6 +96,12 @@ def test_a_person_creates_a_client_in_the_portal_and_its_secret_works(server, br
     client_id = browser.find_element(By.ID, "client-id").text
     client_secret = browser.find_element(By.ID, "client-secret").text
     assert client_id and len(client_secret) >= 43
+    # The secret shown once has a copy button, shown by the portal's script.
+    copy = browser.find_element(By.CSS_SELECTOR, "button[data-copy=client-secret]")
+    assert copy.is_displayed()
+    copy.click()
+    WebDriverWait(browser, 5).until(lambda driver: copy.text in ("Copied", "Select and copy by hand"))
+    assert copy.text == "Copied", "the secret was copied to the clipboard"
     token = mint(server, client_id, client_secret)
     assert token.status_code == 200, token.text
     assert token.json()["scope"] == "SuperSIM"

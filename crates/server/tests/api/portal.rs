@@ -109,6 +109,11 @@ async fn a_person_signs_in_sees_the_clients_and_signing_out_ends_the_session() {
     assert!(login.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let policy = login.headers()["content-security-policy"].to_str().unwrap();
     assert!(policy.contains("default-src 'none'") && policy.contains("frame-ancestors 'none'"));
+    // The one script comes from the portal's own origin; nothing inline runs.
+    assert!(policy.contains("script-src 'self'") && !policy.contains("unsafe"), "{policy}");
+    let script = browser.get("/portal.js").await;
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
 
     let wrong = browser.sign_in(OWNER_EMAIL, "not-the-password").await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);

@@ -22,7 +22,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::forms::{FormFields, entries};
-use super::pages::{csrf_field, form_error, layout, page_request, pager, shown_once, when};
+use super::pages::{self, csrf_field, form_error, layout, page_request, pager, shown_once, when};
 use super::{PortalError, PortalForm, PortalSession};
 use crate::http::AppState;
 
@@ -362,7 +362,7 @@ fn secret_page(
         (shown_once("client secret", "a hash"))
         dl.credentials {
             dt { "Client ID" } dd { code #client-id { (client.client_id) } }
-            dt { "Client secret" } dd { code #client-secret { (secret.expose()) } }
+            dt { "Client secret" } dd { code #client-secret { (secret.expose()) } (pages::copy_button("client-secret", "client secret")) }
         }
         p { "Get an access token with the client-credentials grant:" }
         pre { "curl -u '" (client.client_id) ":<client secret>' -d grant_type=client_credentials " (token_url) }

@@ -1,6 +1,8 @@
 //! The web portal under `/` (DESIGN.md "Operations"): server-rendered pages for people, over the
-//! same domain operations as `/v1`. No JavaScript: every action is a plain form, so the pages
-//! work in any browser and the Content-Security-Policy can forbid scripts outright.
+//! same domain operations as `/v1`. Every action is a plain form, so the pages work in any
+//! browser and without JavaScript. The one script, served from the binary (`portal.js`, the only
+//! source the Content-Security-Policy allows scripts from; nothing inline runs), adds copy
+//! buttons beside the values shown once.
 //!
 //! Sessions are the `/v1/auth/login` sessions, carried in the same HttpOnly, SameSite=Strict
 //! cookie. Every state-changing form also carries a CSRF token derived from the session, and a
@@ -41,6 +43,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/portal.css", get(stylesheet))
+        .route("/portal.js", get(script))
         .merge(login::routes())
         .merge(clients::routes())
         .merge(audit::routes())
@@ -73,6 +76,16 @@ async fn stylesheet() -> Response {
     response
 }
 
+/// The portal's one script: copy buttons (see the file). Served from the binary, so the
+/// Content-Security-Policy allows scripts from this origin only, never inline.
+async fn script() -> Response {
+    let mut response = include_str!("portal.js").into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    response
+}
+
 /// Runs around every portal route: refuses cross-site form posts (login CSRF included, which the
 /// per-session token cannot cover) and sets the headers every page needs.
 async fn guard(State(public_origin): State<Arc<str>>, request: axum::extract::Request, next: Next) -> Response {
@@ -90,7 +103,7 @@ async fn guard(State(public_origin): State<Arc<str>>, request: axum::extract::Re
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; \
              frame-ancestors 'none'; base-uri 'none'",
         ),
     );

@@ -22,6 +22,7 @@ pub fn layout(title: &str, session: Option<&PortalSession>, body: Markup) -> Mar
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · Gatehouse" }
                 link rel="stylesheet" href="/portal.css";
+                script src="/portal.js" defer {}
             }
             body {
                 header.top {
@@ -107,4 +108,13 @@ pub fn pager(path: &str, page: PageRequest, count: u64, noun: &str, back: &str, 
 /// A timestamp as people read it, in UTC.
 pub fn when(at: OffsetDateTime) -> String {
     at.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC")).unwrap_or_default()
+}
+
+/// A button that copies the text of the element `target` (an id): hidden until the portal's
+/// script shows it, since without the script it could do nothing.
+pub fn copy_button(target: &str, what: &str) -> Markup {
+    html! {
+        " "
+        button.copy type="button" data-copy=(target) hidden aria-label={ "Copy the " (what) } { "Copy" }
+    }
 }

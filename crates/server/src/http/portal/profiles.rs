@@ -14,7 +14,7 @@ use maud::{Markup, html};
 
 use super::clients::{client_url, list_or_none, parse_rate_limit};
 use super::forms::entries;
-use super::pages::{csrf_field, layout, shown_once};
+use super::pages::{self, csrf_field, layout, shown_once};
 use super::{PortalError, PortalForm, PortalSession};
 use crate::http::AppState;
 
@@ -127,10 +127,10 @@ fn credential_page(
             @match credential {
                 ProfileCredential::ClientSecret { client_id, client_secret } => {
                     dt { "Client ID" } dd { code #profile-client-id { (client_id) } }
-                    dt { "Client secret" } dd { code #profile-secret { (client_secret.expose()) } }
+                    dt { "Client secret" } dd { code #profile-secret { (client_secret.expose()) } (pages::copy_button("profile-secret", "client secret")) }
                 }
                 ProfileCredential::ApiKey(key) => {
-                    dt { "API key" } dd { code #profile-secret { (key.expose()) } }
+                    dt { "API key" } dd { code #profile-secret { (key.expose()) } (pages::copy_button("profile-secret", "API key")) }
                 }
             }
         }

@@ -13,7 +13,7 @@ use gatehouse_domain::ids::UserId;
 use gatehouse_domain::people::NewUser;
 use maud::{Markup, html};
 
-use super::pages::{csrf_field, form_error, layout, shown_once, when};
+use super::pages::{self, csrf_field, form_error, layout, shown_once, when};
 use super::{PortalError, PortalForm, PortalSession};
 use crate::http::AppState;
 
@@ -109,7 +109,7 @@ async fn create(
                 dl.credentials {
                     dt { "Email" } dd { code #user-email { (user.email) } }
                     dt { "Role" } dd { (user.role.as_str()) }
-                    dt { "Password" } dd { code #user-password { (password) } }
+                    dt { "Password" } dd { code #user-password { (password) } (pages::copy_button("user-password", "password")) }
                 }
                 p { a href="/users" { "Back to the users" } }
             };
