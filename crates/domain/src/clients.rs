@@ -18,7 +18,7 @@ use crate::ids::{AccountId, ClientId, UserId};
 use crate::optimistic;
 use crate::secret::ClientSecret;
 use crate::service::Gatehouse;
-use crate::store::{PageRequest, StoreError};
+use crate::store::{ClientFilter, PageRequest, StoreError};
 
 /// Scopes as requested, before the product names are checked against the catalogue.
 #[derive(Clone, Debug, Default)]
@@ -177,7 +177,7 @@ impl Gatehouse {
         &self,
         actor: &Actor,
         account_id: Option<AccountId>,
-        client_type: Option<ClientType>,
+        filter: &ClientFilter,
         page: PageRequest,
         now: OffsetDateTime,
     ) -> Result<(Vec<Client>, u64), DomainError> {
@@ -185,7 +185,7 @@ impl Gatehouse {
         let result = async {
             actor.require(GlobalResource::ApiClients)?;
             self.visible_account(actor, &account_id).await?;
-            Ok(self.store.list_clients(&account_id, client_type, page).await?)
+            Ok(self.store.list_clients(&account_id, filter, page).await?)
         }
         .await;
         if result.is_err() {

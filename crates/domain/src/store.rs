@@ -41,6 +41,16 @@ pub struct Bootstrap {
     pub client_secret_hash: SecretHash,
 }
 
+/// Which clients a listing shows; `None` fields do not filter.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientFilter {
+    pub client_type: Option<ClientType>,
+    pub enabled: Option<bool>,
+    /// Clients whose name holds this text, ignoring the case of ASCII letters (and, on
+    /// PostgreSQL, of every letter).
+    pub name_contains: Option<String>,
+}
+
 /// One page of a listing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageRequest {
@@ -150,11 +160,12 @@ pub trait ClientStore: Send + Sync {
     async fn client_by_secret_hash(&self, hash: &SecretHash) -> Result<Option<ClientId>, StoreError>;
     /// The client and its secret hash, for the token endpoint only.
     async fn client_with_secret(&self, client_id: &ClientId) -> Result<Option<(Client, SecretHash)>, StoreError>;
-    /// A page of an account's clients, oldest first, and the total number that match.
+    /// A page of an account's clients that pass `filter`, oldest first, and the total number
+    /// that do.
     async fn list_clients(
         &self,
         account_id: &AccountId,
-        client_type: Option<ClientType>,
+        filter: &ClientFilter,
         page: PageRequest,
     ) -> Result<(Vec<Client>, u64), StoreError>;
     /// Writes `client` (everything but its id, account, creation date and secret) if the stored

@@ -14,8 +14,8 @@ use crate::ids::{AccountId, ClientId, ProfileId, TokenId, UserId};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::secret::SecretHash;
 use crate::store::{
-    AuditFilter, Bootstrap, CapPolicy, Change, LiveTokenCap, PageRequest, RecordOutcome, SessionRecord, Store,
-    StoreError, StoredSigningKey, TokenRecord, Written,
+    AuditFilter, Bootstrap, CapPolicy, Change, ClientFilter, LiveTokenCap, PageRequest, RecordOutcome, SessionRecord,
+    Store, StoreError, StoredSigningKey, TokenRecord, Written,
 };
 
 /// The value of a write that reported exactly `expected`: what it changed is what every cache
@@ -24,6 +24,10 @@ use crate::store::{
 fn reported<T>(written: Written<T>, expected: &[Change]) -> T {
     assert_eq!(written.changes(), expected, "the changes the write reported");
     written.into_parts().0
+}
+
+fn of_type(client_type: ClientType) -> ClientFilter {
+    ClientFilter { client_type: Some(client_type), ..ClientFilter::default() }
 }
 
 /// Timestamps with whole-microsecond precision, which every backend stores exactly.
@@ -161,12 +165,16 @@ async fn clients_round_trip_page_and_version(store: &dyn Store) {
     }
     let duplicate = store.insert_client(&made[0], &hash(3)).await;
     assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
-    let (page, total) =
-        store.list_clients(&account_id, Some(ClientType::Standard), PageRequest { size: 2, number: 2 }).await.unwrap();
+    let (page, total) = store
+        .list_clients(&account_id, &of_type(ClientType::Standard), PageRequest { size: 2, number: 2 })
+        .await
+        .unwrap();
     assert_eq!(total, 5);
     assert_eq!(page.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["c2", "c3"], "oldest first");
-    let (admins, total) =
-        store.list_clients(&account_id, Some(ClientType::Admin), PageRequest { size: 10, number: 1 }).await.unwrap();
+    let (admins, total) = store
+        .list_clients(&account_id, &of_type(ClientType::Admin), PageRequest { size: 10, number: 1 })
+        .await
+        .unwrap();
     assert_eq!((admins.len(), total), (1, 1));
 
     let mut edited = made[1].clone();
@@ -177,6 +185,22 @@ async fn clients_round_trip_page_and_version(store: &dyn Store) {
     assert_eq!(updated.name.as_str(), "edited");
     assert!(!updated.enabled);
     assert!(matches!(store.update_client(&edited, 1).await, Err(StoreError::VersionMismatch)));
+    // Filters combine; a name matches anywhere in it, whatever the case of ASCII letters.
+    let account = &account_id;
+    let names = |filter: ClientFilter| async move {
+        let (page, total) = store.list_clients(account, &filter, PageRequest { size: 10, number: 1 }).await.unwrap();
+        assert_eq!(total, page.len() as u64);
+        page.into_iter().map(|c| c.name.as_str().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(ClientFilter { enabled: Some(false), ..ClientFilter::default() }).await, ["edited"]);
+    assert_eq!(
+        names(ClientFilter { name_contains: Some("DIT".to_owned()), ..ClientFilter::default() }).await,
+        ["edited"]
+    );
+    let enabled_c =
+        ClientFilter { enabled: Some(true), name_contains: Some("c".to_owned()), ..of_type(ClientType::Standard) };
+    assert_eq!(names(enabled_c).await, ["c0", "c2", "c3", "c4"]);
+    assert!(names(ClientFilter { name_contains: Some("%".to_owned()), ..ClientFilter::default() }).await.is_empty());
     let mut missing = edited.clone();
     missing.client_id = ClientId::generate();
     assert!(matches!(store.update_client(&missing, 1).await, Err(StoreError::NotFound)));

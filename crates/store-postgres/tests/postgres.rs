@@ -18,9 +18,9 @@ use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, TokenId, UserId};
 use gatehouse_domain::profile::{AccessProfile, AuthMethod};
 use gatehouse_domain::secret::SecretHash;
 use gatehouse_domain::store::{
-    AccountStore, AuditFilter, AuditStore, Bootstrap, CapPolicy, Change, ClientStore, KeyStore, LiveTokenCap,
-    PageRequest, ProfileStore, RecordOutcome, SessionRecord, SessionStore, Store, StoreError, StoredSigningKey,
-    TokenRecord, TokenStore, UserStore, Written,
+    AccountStore, AuditFilter, AuditStore, Bootstrap, CapPolicy, Change, ClientFilter, ClientStore, KeyStore,
+    LiveTokenCap, PageRequest, ProfileStore, RecordOutcome, SessionRecord, SessionStore, Store, StoreError,
+    StoredSigningKey, TokenRecord, TokenStore, UserStore, Written,
 };
 use gatehouse_store_postgres::PostgresStore;
 use sqlx::{Connection, Executor, PgConnection};
@@ -573,9 +573,22 @@ async fn every_method_behaves_as_in_sqlite() {
         Err(StoreError::Conflict(_))
     ));
     let page = PageRequest { size: 1, number: 2 };
-    assert_eq!(store.list_clients(&account_id, None, page).await.unwrap(), (vec![standard.clone()], 2));
+    assert_eq!(
+        store.list_clients(&account_id, &ClientFilter::default(), page).await.unwrap(),
+        (vec![standard.clone()], 2)
+    );
     let all = PageRequest { size: 10, number: 1 };
-    assert_eq!(store.list_clients(&account_id, Some(ClientType::Admin), all).await.unwrap(), (vec![client.clone()], 1));
+    assert_eq!(
+        store
+            .list_clients(
+                &account_id,
+                &ClientFilter { client_type: Some(ClientType::Admin), ..ClientFilter::default() },
+                all
+            )
+            .await
+            .unwrap(),
+        (vec![client.clone()], 1)
+    );
     let mut edited = standard.clone();
     edited.name = ClientName::parse("edited").unwrap();
     let updated = done(store.update_client(&edited, 1).await.unwrap());

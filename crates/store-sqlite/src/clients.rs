@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use gatehouse_domain::client::{Client, ClientType};
 use gatehouse_domain::ids::{AccountId, ClientId};
 use gatehouse_domain::secret::SecretHash;
-use gatehouse_domain::store::{Change, ClientStore, PageRequest, StoreError, Written};
+use gatehouse_domain::store::{Change, ClientFilter, ClientStore, PageRequest, StoreError, Written};
 use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 
@@ -62,27 +62,37 @@ impl ClientStore for SqliteStore {
     async fn list_clients(
         &self,
         account_id: &AccountId,
-        client_type: Option<ClientType>,
+        filter: &ClientFilter,
         page: PageRequest,
     ) -> Result<(Vec<Client>, u64), StoreError> {
-        let client_type = client_type.map(ClientType::as_str);
-        // One statement per filter, so each uses its own index (a `?2 is null or ...` clause
-        // defeats the planner); the page is found in the index first, then its rows are read.
-        let filter = if client_type.is_some() { "and client_type = ?2" } else { "and ?2 is null" };
-        let total: i64 = sqlx::query_scalar(&format!("select count(*) from clients where account_id = ?1 {filter}"))
+        let client_type = filter.client_type.map(ClientType::as_str);
+        // SQLite's `lower` folds ASCII letters only; the needle is folded the same way.
+        let needle = filter.name_contains.as_deref().map(str::to_ascii_lowercase);
+        // Only the filters given are in the statement, so each shape uses its own index (a
+        // `?2 is null or ...` clause defeats the planner); the page is found in the index
+        // first, then its rows are read.
+        let mut conditions = String::new();
+        conditions.push_str(if client_type.is_some() { " and client_type = ?2" } else { " and ?2 is null" });
+        conditions.push_str(if filter.enabled.is_some() { " and enabled = ?3" } else { " and ?3 is null" });
+        conditions.push_str(if needle.is_some() { " and instr(lower(name), ?4) > 0" } else { " and ?4 is null" });
+        let total: i64 = sqlx::query_scalar(&format!("select count(*) from clients where account_id = ?1{conditions}"))
             .bind(account_id.as_str())
             .bind(client_type)
+            .bind(filter.enabled)
+            .bind(needle.as_deref())
             .fetch_one(&self.readers)
             .await
             .map_err(map_error)?;
         let sql = format!(
             "select {CLIENT_COLUMNS}, null as secret_hash from clients where seq in ( \
-               select seq from clients where account_id = ?1 {filter} order by seq limit ?3 offset ?4) \
+               select seq from clients where account_id = ?1{conditions} order by seq limit ?5 offset ?6) \
              order by seq"
         );
         let rows: Vec<ClientRow> = sqlx::query_as(&sql)
             .bind(account_id.as_str())
             .bind(client_type)
+            .bind(filter.enabled)
+            .bind(needle.as_deref())
             .bind(i64::from(page.size))
             .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
             .fetch_all(&self.readers)

@@ -422,6 +422,8 @@ fn constrain(document: &mut Value) -> Vec<String> {
             let schema = match parameter["name"].as_str() {
                 Some("page_size") => json!({"type": "integer", "minimum": 1, "maximum": paging::MAX_PAGE_SIZE}),
                 Some("page_number") => json!({"type": "integer", "minimum": 1, "maximum": u32::MAX}),
+                // A query has no null: `true` or `false`, or left out.
+                Some("enabled") => json!({"type": "boolean"}),
                 _ if parameter["schema"]["$ref"].is_string() => continue,
                 _ => json!({
                     "type": "string",

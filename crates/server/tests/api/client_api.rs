@@ -249,3 +249,46 @@ async fn patch_refuses_fields_it_does_not_allow_and_changes_nothing() {
     let after: Value = app.get(&path, &token).await.json().await.unwrap();
     assert_eq!(after, before, "nothing changed");
 }
+
+/// `GET /v1/clients` filters on the server by state and by text in the name, on top of
+/// `client_type`, and its page links keep every filter.
+#[tokio::test]
+async fn the_list_filters_by_state_and_name() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    for name in ["Billing sync", "billing EXPORT", "Warehouse feed"] {
+        app.create_client(&token, json!({"name": name})).await;
+    }
+    let list = app.get("/v1/clients?page_size=10&page_number=1", &token).await;
+    let all: Value = list.json().await.unwrap();
+    let warehouse = all["clients"].as_array().unwrap().iter().find(|c| c["name"] == "Warehouse feed").unwrap();
+    let path = format!("/v1/clients/{}", warehouse["client_id"].as_str().unwrap());
+    assert_eq!(app.patch_json(&path, &token, &json!({"enabled": false})).await.status(), StatusCode::OK);
+    let names = |query: &'static str| {
+        let app = &app;
+        let token = &token;
+        async move {
+            let body: Value = app.get(&format!("/v1/clients?{query}"), token).await.json().await.unwrap();
+            body["clients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(names("page_size=10&page_number=1&name=BILLING").await, ["Billing sync", "billing EXPORT"]);
+    assert_eq!(names("page_size=10&page_number=1&enabled=false").await, ["Warehouse feed"]);
+    assert_eq!(
+        names("page_size=10&page_number=1&enabled=true&client_type=standard&name=export").await,
+        ["billing EXPORT"]
+    );
+    let first: Value =
+        app.get("/v1/clients?page_size=1&page_number=1&name=bill&enabled=true", &token).await.json().await.unwrap();
+    assert_eq!(first["meta"]["count"], 2);
+    let next = first["meta"]["next_page_url"].as_str().unwrap();
+    assert!(next.contains("name=bill") && next.contains("enabled=true"), "{next}");
+    let response = app.get("/v1/clients?page_size=10&page_number=1&enabled=maybe", &token).await;
+    let error = assert_api_error(response, StatusCode::BAD_REQUEST).await;
+    assert_eq!(error["info"], "enabled");
+}

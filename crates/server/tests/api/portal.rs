@@ -666,3 +666,33 @@ async fn owners_manage_the_product_catalogue_and_a_product_in_use_stays() {
     let refused = developer.submit("/products", "/products", &[("name", "Sneaky")]).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 }
+
+/// With hundreds of clients, paging alone does not find one: the list filters by name, type
+/// and state on the server, and its pages keep the filter.
+#[tokio::test]
+async fn the_client_list_filters_by_name_type_and_state_and_its_pages_keep_the_filter() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    // More than a page of 50.
+    for index in 0..55 {
+        app.create_client(&owner, json!({"name": format!("Billing sync {index:02}")})).await;
+    }
+    let (other, _) = app.create_client(&owner, json!({"name": "Warehouse feed"})).await;
+    let path = format!("/v1/clients/{}", other.client_id);
+    assert_eq!(app.patch_json(&path, &owner, &json!({"enabled": false})).await.status(), StatusCode::OK);
+    let browser = Browser::signed_in_as_owner(&app).await;
+
+    let billing = browser.page("/clients?q=BILLING+sync").await;
+    assert!(billing.contains("Billing sync 00") && !billing.contains("Warehouse feed"));
+    assert!(billing.contains("55 clients"), "counted on the server");
+    assert!(billing.contains("href=\"/clients?q=BILLING+sync&amp;page=2\""), "the next page keeps the filter");
+    let second = browser.page("/clients?q=BILLING+sync&page=2").await;
+    assert!(second.contains("Billing sync 54") && !second.contains("Billing sync 00"));
+
+    let disabled = browser.page("/clients?state=disabled").await;
+    assert!(disabled.contains("Warehouse feed") && !disabled.contains("Billing sync"));
+    let admins = browser.page("/clients?type=admin").await;
+    assert!(admins.contains("1 clients") && !admins.contains("Billing sync"), "only the bootstrap client");
+    // A filter the form could not have sent is ignored, never an error page.
+    assert!(browser.page("/clients?type=root&state=maybe").await.contains("57 clients"));
+}

@@ -12,6 +12,7 @@ use gatehouse_domain::client::{
 use gatehouse_domain::clients::{ClientPatch, NewClient, RequestedScopes};
 use gatehouse_domain::ids::{AccountId, ClientId};
 use gatehouse_domain::products::parse_product_name;
+use gatehouse_domain::store::ClientFilter;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -284,6 +285,8 @@ enum IfMatch {
         ("page_size" = u32, Query, description = "1 to 500"),
         ("page_number" = u32, Query, description = "from 1"),
         ("client_type" = Option<ClientType>, Query),
+        ("enabled" = Option<bool>, Query, description = "only enabled (`true`) or disabled (`false`) clients"),
+        ("name" = Option<String>, Query, description = "only clients whose name holds this text, whatever the case of ASCII letters"),
         ("account_id" = Option<String>, Query, description = "a child account's clients"),
     ),
     responses((status = 200, body = ClientList), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -292,15 +295,24 @@ async fn list_clients(
     Authenticated(actor): Authenticated,
     RawQuery(query): RawQuery,
 ) -> Result<Json<ClientList>, ApiError> {
-    let query = ListQuery::parse(query.as_deref().unwrap_or_default(), &["client_type", "account_id"])?;
+    let query =
+        ListQuery::parse(query.as_deref().unwrap_or_default(), &["client_type", "enabled", "name", "account_id"])?;
     let client_type = query
         .get("client_type")
         .map(str::parse::<ClientType>)
         .transpose()
         .map_err(|_| ApiError::invalid_parameter("client_type", "must be \"admin\" or \"standard\""))?;
+    let enabled = match query.get("enabled") {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(ApiError::invalid_parameter("enabled", "must be \"true\" or \"false\"")),
+    };
+    let name_contains = query.get("name").filter(|name| !name.is_empty()).map(str::to_owned);
+    let filter = ClientFilter { client_type, enabled, name_contains };
     let account_id = query.get("account_id").map(AccountId::from_string);
     let (clients, count) =
-        state.gatehouse.list_clients(&actor, account_id, client_type, query.page, state.clock.now()).await?;
+        state.gatehouse.list_clients(&actor, account_id, &filter, query.page, state.clock.now()).await?;
     Ok(Json(ClientList {
         meta: query.meta(&state.public_url, "/v1/clients", count),
         clients: clients.into_iter().map(ClientView::from).collect(),

@@ -17,7 +17,7 @@ use gatehouse_domain::clients::{ClientPatch, NewClient, RequestedScopes};
 use gatehouse_domain::error::ValidationError;
 use gatehouse_domain::ids::ClientId;
 use gatehouse_domain::secret::ClientSecret;
-use gatehouse_domain::store::{AuditFilter, PageRequest};
+use gatehouse_domain::store::{AuditFilter, ClientFilter, PageRequest};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -57,6 +57,50 @@ struct ListParams {
     /// echoed.
     #[serde(default)]
     notice: Option<String>,
+    /// `admin` or `standard`; anything else shows every type.
+    #[serde(default, rename = "type")]
+    client_type: Option<String>,
+    /// `enabled` or `disabled`; anything else shows both.
+    #[serde(default)]
+    state: Option<String>,
+    /// Text the name holds.
+    #[serde(default)]
+    q: Option<String>,
+}
+
+impl ListParams {
+    /// What the list shows, read leniently: a filter the portal's own form could not have sent
+    /// is ignored rather than refused. The search text is cut to what `/v1` takes.
+    fn filter(&self) -> ClientFilter {
+        let client_type = self.client_type.as_deref().and_then(|value| value.parse::<ClientType>().ok());
+        let enabled = match self.state.as_deref() {
+            Some("enabled") => Some(true),
+            Some("disabled") => Some(false),
+            _ => None,
+        };
+        let name_contains = self
+            .q
+            .as_deref()
+            .map(|text| text.trim().chars().filter(|c| !c.is_control()).take(200).collect::<String>())
+            .filter(|text| !text.is_empty());
+        ClientFilter { client_type, enabled, name_contains }
+    }
+}
+
+/// The list's own address for `filter`, which the pager's links keep.
+fn list_url(filter: &ClientFilter) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(client_type) = filter.client_type {
+        query.append_pair("type", client_type.as_str());
+    }
+    if let Some(enabled) = filter.enabled {
+        query.append_pair("state", if enabled { "enabled" } else { "disabled" });
+    }
+    if let Some(text) = &filter.name_contains {
+        query.append_pair("q", text);
+    }
+    let query = query.finish();
+    if query.is_empty() { "/clients".to_owned() } else { format!("/clients?{query}") }
 }
 
 async fn list(
@@ -65,7 +109,9 @@ async fn list(
     Query(params): Query<ListParams>,
 ) -> Result<Response, PortalError> {
     let page = page_request(params.page.as_deref(), PAGE_SIZE);
-    let (clients, count) = state.gatehouse.list_clients(&session.actor, None, None, page, state.clock.now()).await?;
+    let filter = params.filter();
+    let (clients, count) = state.gatehouse.list_clients(&session.actor, None, &filter, page, state.clock.now()).await?;
+    let chosen = |selected: bool| selected.then_some("selected");
     let notice = match params.notice.as_deref() {
         Some("deleted") => Some("The client was deleted. Its credentials and tokens no longer work."),
         _ => None,
@@ -76,6 +122,23 @@ async fn list(
             a.button href="/clients/new" { "New client" }
         }
         @if let Some(notice) = notice { p.notice role="status" { (notice) } }
+        form.filters method="get" action="/clients" role="search" {
+            label for="q" { "Name" }
+            input #q type="search" name="q" value=[filter.name_contains.as_deref()] maxlength="200";
+            label for="type" { "Type" }
+            select #type name="type" {
+                option value="" { "any" }
+                option value="admin" selected=[chosen(filter.client_type == Some(ClientType::Admin))] { "admin" }
+                option value="standard" selected=[chosen(filter.client_type == Some(ClientType::Standard))] { "standard" }
+            }
+            label for="state" { "State" }
+            select #state name="state" {
+                option value="" { "any" }
+                option value="enabled" selected=[chosen(filter.enabled == Some(true))] { "enabled" }
+                option value="disabled" selected=[chosen(filter.enabled == Some(false))] { "disabled" }
+            }
+            button type="submit" { "Filter" }
+        }
         @if clients.is_empty() {
             p.muted { "No clients on this page." }
         } @else {
@@ -95,7 +158,7 @@ async fn list(
                 }
             }
         }
-        (pager("/clients", page, count, "clients", "Previous", "Next"))
+        (pager(&list_url(&filter), page, count, "clients", "Previous", "Next"))
     };
     Ok(layout("API clients", Some(&session), body).into_response())
 }

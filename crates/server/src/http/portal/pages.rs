@@ -96,11 +96,13 @@ pub fn page_request(page: Option<&str>, size: u32) -> PageRequest {
 pub fn pager(path: &str, page: PageRequest, count: u64, noun: &str, back: &str, forward: &str) -> Markup {
     let pages = count.div_ceil(u64::from(page.size)).max(1);
     let number = page.number;
+    // `path` may carry a query of its own (a list's filters), which the links keep.
+    let join = if path.contains('?') { "&" } else { "?" };
     html! {
         nav.pager {
-            @if number > 1 { a href={ (path) "?page=" (number - 1) } { "← " (back) } }
+            @if number > 1 { a href={ (path) (join) "page=" (number - 1) } { "← " (back) } }
             span { "Page " (number) " of " (pages) " · " (count) " " (noun) }
-            @if u64::from(number) < pages { a href={ (path) "?page=" (number + 1) } { (forward) " →" } }
+            @if u64::from(number) < pages { a href={ (path) (join) "page=" (number + 1) } { (forward) " →" } }
         }
     }
 }
