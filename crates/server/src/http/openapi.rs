@@ -360,7 +360,7 @@ fn constrain(document: &mut Value) -> Vec<String> {
     let mut product_names = json!({"items": product_name.clone()});
     product_names["items"]["type"] = json!("string");
     let limit = json!({"minimum": 1, "maximum": RateLimit::MAX});
-    let rules: [(&str, &str, &Value); 30] = [
+    let rules: &[(&str, &str, &Value)] = &[
         ("ScopesBody", "products", &product_names),
         ("CreateProfileBody", "products", &product_names),
         ("UpdateProfileBody", "products", &product_names),
@@ -401,13 +401,15 @@ fn constrain(document: &mut Value) -> Vec<String> {
         ("/components/schemas/TokenRequest/properties/grant_type", &grant_type),
         ("/components/schemas/TokenForm/properties/token", &token),
     ];
-    let properties =
-        rules.map(|(schema, property, rule)| (format!("/components/schemas/{schema}/properties/{property}"), rule));
+    let pointers = rules
+        .iter()
+        .map(|(schema, property, rule)| (format!("/components/schemas/{schema}/properties/{property}"), *rule))
+        .chain(more.into_iter().map(|(pointer, rule)| (pointer.to_owned(), rule)));
     let mut missing = Vec::new();
-    for (pointer, rule) in properties.iter().map(|(pointer, rule)| (pointer.as_str(), *rule)).chain(more) {
-        match (document.pointer_mut(pointer).and_then(Value::as_object_mut), rule.as_object()) {
+    for (pointer, rule) in pointers {
+        match (document.pointer_mut(&pointer).and_then(Value::as_object_mut), rule.as_object()) {
             (Some(target), Some(rule)) => target.extend(rule.clone()),
-            _ => missing.push(pointer.to_owned()),
+            _ => missing.push(pointer),
         }
     }
 

@@ -18,6 +18,7 @@ use gatehouse_domain::error::ValidationError;
 use gatehouse_domain::ids::ClientId;
 use gatehouse_domain::secret::ClientSecret;
 use gatehouse_domain::store::{AuditFilter, ClientFilter, PageRequest};
+use gatehouse_edge::paging;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -81,7 +82,7 @@ impl ListParams {
         let name_contains = self
             .q
             .as_deref()
-            .map(|text| text.trim().chars().filter(|c| !c.is_control()).take(200).collect::<String>())
+            .map(|text| text.trim().chars().filter(|c| !c.is_control()).take(paging::MAX_VALUE_LEN).collect::<String>())
             .filter(|text| !text.is_empty());
         ClientFilter { client_type, enabled, name_contains }
     }
