@@ -313,6 +313,9 @@ pub struct Client {
     /// Bumped by every key renewal; tokens minted under an earlier generation are refused
     /// (seed rule 8).
     pub secret_generation: i64,
+    /// When the current secret expires, if it does. Read with the client, never written with
+    /// it: the secrets' own writes set it.
+    pub secret_expires_at: Option<OffsetDateTime>,
 }
 
 impl Client {

@@ -14,9 +14,9 @@ use crate::client::{
     AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
 };
 use crate::error::{DomainError, ValidationError};
-use crate::ids::{AccountId, ClientId, UserId};
+use crate::ids::{AccountId, ClientId, SecretId, UserId};
 use crate::optimistic;
-use crate::secret::ClientSecret;
+use crate::secret::{ClientSecret, StoredSecret};
 use crate::service::Gatehouse;
 use crate::store::{ClientFilter, PageRequest, StoreError};
 
@@ -39,6 +39,8 @@ pub struct NewClient {
     pub token_expiry: Option<TokenExpiry>,
     pub allowed_ips: AllowedIps,
     pub rate_limit: Option<RateLimit>,
+    /// When the client's first secret stops working; `None`: never.
+    pub secret_expires_at: Option<OffsetDateTime>,
 }
 
 /// A partial update: `None` leaves a field as it is.
@@ -129,6 +131,7 @@ impl Gatehouse {
             actor.may_grant_admin()?;
         }
         let secret = ClientSecret::generate();
+        let stored = self.stored_secret(&secret, new.secret_expires_at, now)?;
         let client = Client {
             client_id: ClientId::generate(),
             account_id,
@@ -149,8 +152,9 @@ impl Gatehouse {
             date_updated: now,
             version: 1,
             secret_generation: 1,
+            secret_expires_at: stored.expires_at,
         };
-        let written = self.store.insert_client(&client, &self.hasher.hash(&secret)).await?;
+        let written = self.store.insert_client(&client, &stored).await?;
         self.settle(written, now).await;
         tracing::info!(client_id = %client.client_id, "client created");
         Ok((client, secret))
@@ -290,16 +294,7 @@ impl Gatehouse {
             actor.require(GlobalResource::ApiClients)?;
             let client = self.visible_client(actor, client_id).await?;
             actor.may_change(&client)?;
-            // The new secret carries the client's powers, which are its owner's: an admin
-            // client's key is renewed only by its owner or the account owner, in person, or an
-            // admin could take the owner's client and act as the owner after leaving.
-            if client.client_type == ClientType::Admin
-                && !(actor.is_owner_in_person() || actor.is_person(&client.client_owner_id))
-            {
-                return Err(DomainError::Forbidden(
-                    "only the client's owner or the account owner, signed in, renews an admin client's key".to_owned(),
-                ));
-            }
+            crate::rotation::may_hold_new_secret(actor, &client)?;
             let secret = ClientSecret::generate();
             let client = self.replace_secret(client_id, &secret, now).await?;
             tracing::info!("client key renewed");
@@ -389,7 +384,8 @@ impl Gatehouse {
         secret: &ClientSecret,
         now: OffsetDateTime,
     ) -> Result<Client, DomainError> {
-        match self.store.renew_client_secret(client_id, &self.hasher.hash(secret), None, now).await {
+        let stored = self.stored_secret(secret, None, now)?;
+        match self.store.renew_client_secret(client_id, &stored, None, now).await {
             Ok(written) => Ok(self.settle(written, now).await),
             Err(StoreError::NotFound) => Err(DomainError::NotFound("client")),
             Err(other) => Err(other.into()),
@@ -438,6 +434,21 @@ impl Gatehouse {
         } else {
             Ok(current)
         }
+    }
+
+    /// A new secret's stored form. `expires_at`, when given, must be in the future.
+    pub(crate) fn stored_secret(
+        &self,
+        secret: &ClientSecret,
+        expires_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<StoredSecret, ValidationError> {
+        let expires_at = expires_at.map(crate::clock::to_the_second);
+        if expires_at.is_some_and(|expires_at| expires_at <= now) {
+            return Err(ValidationError::new("secret_expires_at", "must be in the future"));
+        }
+        let stored = StoredSecret::new(SecretId::generate(), self.hasher.hash(secret), secret, now);
+        Ok(StoredSecret { expires_at, ..stored })
     }
 
     pub(crate) async fn visible_client(&self, actor: &Actor, client_id: &ClientId) -> Result<Client, DomainError> {

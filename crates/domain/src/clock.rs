@@ -13,3 +13,9 @@ impl Clock for SystemClock {
         OffsetDateTime::now_utc()
     }
 }
+
+/// `at` without its fraction of a second: how expiries and last uses are kept, so that every
+/// store holds exactly the instant the API showed.
+pub fn to_the_second(at: OffsetDateTime) -> OffsetDateTime {
+    at.replace_nanosecond(0).unwrap_or(at)
+}

@@ -19,9 +19,9 @@ use crate::client::{Client, Scopes};
 use crate::ids::{AccountId, ClientId, ProfileId, TokenId};
 use crate::profile::{AccessProfile, is_api_key};
 use crate::ratelimit::RateDecision;
-use crate::secret::{ClientSecret, SecretHash};
+use crate::secret::{ClientSecret, SecretHash, StoredSecret};
 use crate::service::{Gatehouse, scopes_from_claim};
-use crate::store::{Change, StoreError};
+use crate::store::{Change, StoreError, UsedCredential};
 use crate::token::{AccessTokenClaims, TokenRejection};
 
 /// A credential that verified once: what later checks need of it.
@@ -50,10 +50,10 @@ struct Minted {
     client_type: String,
 }
 
-/// A client as it is held in memory, with its secret hash for the token endpoint.
+/// A client as it is held in memory, with its secrets' hashes for the token endpoint.
 pub(crate) struct KnownClient {
     pub(crate) client: Arc<Client>,
-    pub(crate) secret_hash: SecretHash,
+    pub(crate) secrets: Vec<StoredSecret>,
 }
 
 /// An access profile as it is held in memory, with its credential hash.
@@ -400,6 +400,13 @@ impl Gatehouse {
             }
             _ => seen.scope.clone(),
         };
+        // An API key is the credential itself; a token's use is its secret's, at the token
+        // endpoint.
+        if seen.minted.is_none()
+            && let Some(profile) = &profile
+        {
+            self.credential_uses.note(UsedCredential::Profile(profile.profile_id.clone()), request.client_ip, now);
+        }
         Ok(CheckGrant { client, profile, scope, product })
     }
 
@@ -585,9 +592,9 @@ impl Gatehouse {
         let epoch = self.gate.epoch.load(Ordering::SeqCst);
         let known = self
             .store
-            .client_with_secret(client_id)
+            .client_with_secrets(client_id)
             .await?
-            .map(|(client, secret_hash)| Arc::new(KnownClient { client: Arc::new(client), secret_hash }));
+            .map(|(client, secrets)| Arc::new(KnownClient { client: Arc::new(client), secrets }));
         if known.is_some() || remember_absence {
             self.gate.remember(&self.gate.clients, epoch, client_id.clone(), known.clone());
         }

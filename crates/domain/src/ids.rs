@@ -100,6 +100,13 @@ impl ProfileId {
     pub const PREFIX: &'static str = "prf_";
 }
 
+id_newtype!(
+    /// One of a client's secrets (the current one, or the previous one during a planned
+    /// rotation's grace period). Public: it names the secret in lists and paths, never its value.
+    SecretId,
+    "sid_"
+);
+
 /// How long the random part of a generated id is: 16 bytes in unpadded base64url.
 const RANDOM_ID_CHARS: usize = 22;
 

@@ -110,68 +110,70 @@ impl Gatehouse {
         now: OffsetDateTime,
     ) -> Result<bool, DomainError> {
         // Whatever the reported value was replaced by, nobody holds it.
-        let nobodys = self.hasher.hash(&ClientSecret::generate());
-        if let Some(client_id) = self.store.client_by_secret_hash(hash).await? {
-            // Only if it is still that secret: a renewal since the lookup is never undone.
-            let written = match self.store.renew_client_secret(&client_id, &nobodys, Some(hash), now).await {
-                Ok(written) => written,
+        let nobodys = ClientSecret::generate();
+        let nobodys_hash = self.hasher.hash(&nobodys);
+        if let Some((client_id, secret_id)) = self.store.client_by_secret_hash(hash).await? {
+            // That secret ends with the tokens minted with it. A client in a rotation's grace
+            // period goes on with its other secret; one with no other live secret has it
+            // replaced by one nobody holds, as a renewal would (only if it is still that
+            // secret: a renewal since the lookup is never undone).
+            let (written, outcome) = match self.store.delete_client_secret(&client_id, &secret_id, true, now).await {
+                Ok(written) => (written, LEAKED_SECRET_REMOVED),
+                Err(StoreError::Conflict(_)) => {
+                    let stored = self.stored_secret(&nobodys, None, now)?;
+                    match self.store.renew_client_secret(&client_id, &stored, Some(hash), now).await {
+                        Ok(written) => (written, LEAKED_CREDENTIAL_REPLACED),
+                        Err(StoreError::NotFound) => return Ok(false),
+                        Err(other) => return Err(other.into()),
+                    }
+                }
                 Err(StoreError::NotFound) => return Ok(false),
                 Err(other) => return Err(other.into()),
             };
             let client = self.settle(written, now).await;
-            tracing::warn!(client_id = %client_id, "a client secret was reported leaked and has been ended");
-            self.record_leak(&client.account_id, "client.secret_leaked", "client", client_id.as_str(), reporter, now)
-                .await;
+            tracing::warn!(client_id = %client_id, secret_id = %secret_id, "a client secret was reported leaked and has been ended");
+            let leak = Leak { action: "client.secret_leaked", kind: "client", id: client_id.as_str(), outcome };
+            self.record_leak(&client.account_id, &leak, reporter, now).await;
             return Ok(true);
         }
         if let Some(profile) = self.store.profile_by_credential_hash(hash).await? {
-            let written =
-                match self.store.refresh_profile_credential(&profile.profile_id, &nobodys, Some(hash), now).await {
-                    Ok(written) => written,
-                    Err(StoreError::NotFound) => return Ok(false),
-                    Err(other) => return Err(other.into()),
-                };
+            let written = match self
+                .store
+                .refresh_profile_credential(&profile.profile_id, &nobodys_hash, Some(hash), now)
+                .await
+            {
+                Ok(written) => written,
+                Err(StoreError::NotFound) => return Ok(false),
+                Err(other) => return Err(other.into()),
+            };
             self.settle(written, now).await;
             tracing::warn!(profile_id = %profile.profile_id, "an access profile's credential was reported leaked and has been ended");
             if let Some(client) = self.store.client(&profile.client_id).await? {
-                let id = profile.profile_id.as_str();
-                self.record_leak(
-                    &client.account_id,
-                    "access_profile.credential_leaked",
-                    "access_profile",
-                    id,
-                    reporter,
-                    now,
-                )
-                .await;
+                let leak = Leak {
+                    action: "access_profile.credential_leaked",
+                    kind: "access_profile",
+                    id: profile.profile_id.as_str(),
+                    outcome: LEAKED_CREDENTIAL_REPLACED,
+                };
+                self.record_leak(&client.account_id, &leak, reporter, now).await;
             }
             return Ok(true);
         }
         Ok(false)
     }
 
-    async fn record_leak(
-        &self,
-        account_id: &AccountId,
-        action: &str,
-        target_type: &str,
-        target_id: &str,
-        reporter: IpAddr,
-        now: OffsetDateTime,
-    ) {
+    async fn record_leak(&self, account_id: &AccountId, leak: &Leak<'_>, reporter: IpAddr, now: OffsetDateTime) {
         let event = AuditEvent {
             event_id: random::random_token(16),
             account_id: account_id.clone(),
             actor_type: "anonymous".to_owned(),
             actor_id: String::new(),
             actor_email: None,
-            action: action.to_owned(),
-            target_type: target_type.to_owned(),
-            target_id: target_id.to_owned(),
+            action: leak.action.to_owned(),
+            target_type: leak.kind.to_owned(),
+            target_id: leak.id.to_owned(),
             outcome: Outcome::Success,
-            reason: Some(
-                "reported leaked: the credential was replaced by one nobody holds; renew it to go on".to_owned(),
-            ),
+            reason: Some(leak.outcome.to_owned()),
             source_ip: Some(reporter.to_string()),
             occurred_at: now,
             details: json!({"reporter": reporter.to_string()}),
@@ -179,3 +181,16 @@ impl Gatehouse {
         self.write_audit(&event, None).await;
     }
 }
+
+/// What the audit log says was done with a reported credential.
+struct Leak<'a> {
+    action: &'static str,
+    kind: &'static str,
+    id: &'a str,
+    outcome: &'static str,
+}
+
+const LEAKED_SECRET_REMOVED: &str =
+    "reported leaked: the secret and the tokens minted with it were ended; the client's other secret goes on working";
+const LEAKED_CREDENTIAL_REPLACED: &str =
+    "reported leaked: the credential was replaced by one nobody holds; renew it to go on";

@@ -13,11 +13,11 @@ use crate::account::Role;
 use crate::actor::{Actor, Principal};
 use crate::client::{Client, GlobalResource, Scopes};
 use crate::error::{AuthError, InternalError, TokenError};
-use crate::ids::{AccountId, ClientId, CredentialId, ProfileId, TokenId, UserId};
+use crate::ids::{AccountId, ClientId, CredentialId, ProfileId, SecretId, TokenId, UserId};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::secret::ClientSecret;
 use crate::service::{Gatehouse, scopes_from_claim};
-use crate::store::{Change, RecordOutcome, StoreError, TokenRecord};
+use crate::store::{Change, RecordOutcome, StoreError, TokenRecord, UsedCredential};
 use crate::throttle::network_of;
 use crate::token::AccessTokenClaims;
 
@@ -57,6 +57,8 @@ pub enum RevokeError {
 pub struct Caller {
     pub client: Arc<Client>,
     pub profile: Option<Arc<AccessProfile>>,
+    /// The client secret presented; `None` for a profile.
+    pub secret_id: Option<SecretId>,
 }
 
 impl Caller {
@@ -82,6 +84,13 @@ impl Caller {
 
     fn secret_generation(&self) -> i64 {
         self.profile.as_ref().map_or(self.client.secret_generation, |profile| profile.secret_generation)
+    }
+
+    fn used_credential(&self) -> Option<UsedCredential> {
+        match &self.profile {
+            Some(profile) => Some(UsedCredential::Profile(profile.profile_id.clone())),
+            None => self.secret_id.clone().map(UsedCredential::ClientSecret),
+        }
     }
 }
 
@@ -128,9 +137,14 @@ impl Gatehouse {
         if let Some(retry_after_seconds) = self.client_throttle.blocked(key, now) {
             return Err(TokenError::Throttled { retry_after_seconds });
         }
-        let result = self.check_client_credentials(freshness, credentials, peer).await;
+        let result = self.check_client_credentials(freshness, credentials, peer, now).await;
         match &result {
-            Ok(_) => self.client_throttle.succeeded(key),
+            Ok(caller) => {
+                self.client_throttle.succeeded(key);
+                if let Some(credential) = caller.used_credential() {
+                    self.credential_uses.note(credential, peer, now);
+                }
+            }
             Err(TokenError::InvalidClient) => self.client_throttle.failed(key, now),
             Err(_) => {}
         }
@@ -142,13 +156,14 @@ impl Gatehouse {
         freshness: Freshness,
         credentials: &PresentedCredentials,
         peer: IpAddr,
+        now: OffsetDateTime,
     ) -> Result<Caller, TokenError> {
-        match self.admitted_caller(freshness, credentials, peer).await {
+        match self.admitted_caller(freshness, credentials, peer, now).await {
             // Memory only ever says yes. A refusal is decided on the store's state, which another
             // instance may have changed since it was cached (enabled again, addresses widened, a
             // profile reactivated).
             Err(TokenError::InvalidClient) if freshness == Freshness::Memory => {
-                self.admitted_caller(Freshness::Store, credentials, peer).await
+                self.admitted_caller(Freshness::Store, credentials, peer, now).await
             }
             other => other,
         }
@@ -159,14 +174,16 @@ impl Gatehouse {
         freshness: Freshness,
         credentials: &PresentedCredentials,
         peer: IpAddr,
+        now: OffsetDateTime,
     ) -> Result<Caller, TokenError> {
         let caller = match &credentials.id {
             CredentialId::Profile(profile_id) => {
                 self.authenticate_profile(freshness, profile_id, &credentials.client_secret).await?
             }
             CredentialId::Client(client_id) => {
-                let client = self.verified_client(freshness, client_id, &credentials.client_secret).await?;
-                Caller { client, profile: None }
+                let (client, secret_id) =
+                    self.verified_client(freshness, client_id, &credentials.client_secret, now).await?;
+                Caller { client, profile: None, secret_id: Some(secret_id) }
             }
         };
         // Seed rule 7: a disabled client's credentials, and its profiles', are refused.
@@ -183,39 +200,53 @@ impl Gatehouse {
         Ok(caller)
     }
 
-    /// The client whose secret `secret` is. From memory when what is held there matches;
-    /// otherwise (not held, or the secret differs: it may have been renewed on another instance
+    /// The client whose secret `secret` is, and which of its secrets it is; an expired secret
+    /// is refused as a wrong one. From memory when what is held there matches; otherwise (not
+    /// held, or no secret matches: it may have been renewed or rotated on another instance
     /// since) from the store.
     async fn verified_client(
         &self,
         freshness: Freshness,
         client_id: &ClientId,
         secret: &ClientSecret,
-    ) -> Result<Arc<Client>, TokenError> {
+        now: OffsetDateTime,
+    ) -> Result<(Arc<Client>, SecretId), TokenError> {
         // Memory only ever says yes. Everything else goes to the store pass, which every refusal
         // passes through, so that a wrong secret and an unknown id cost the same: one hash
         // here (the dummy one on a miss), one read and one hash there. (A refusal once read the
         // store in both passes for a known client, and its row was parsed twice: a wrong
         // secret took 28 us longer than an unknown id, measured by bench/refusal_timing.py.)
-        if freshness == Freshness::Memory {
-            return match self.gate.cached_client(client_id) {
-                Some(Some(known)) if self.hasher.verify(secret, &known.secret_hash) => Ok(known.client.clone()),
-                Some(Some(_)) => Err(TokenError::InvalidClient),
+        let known = if freshness == Freshness::Memory {
+            match self.gate.cached_client(client_id) {
+                Some(Some(known)) => known,
                 _ => {
                     self.hasher.verify_against_dummy(secret);
-                    Err(TokenError::InvalidClient)
+                    return Err(TokenError::InvalidClient);
                 }
+            }
+        } else {
+            let Some(known) = self.load_client(client_id, false).await? else {
+                self.hasher.verify_against_dummy(secret);
+                return Err(TokenError::InvalidClient);
             };
-        }
-        let Some(known) = self.load_client(client_id, false).await? else {
-            self.hasher.verify_against_dummy(secret);
-            return Err(TokenError::InvalidClient);
+            known
         };
-        if !self.hasher.verify(secret, &known.secret_hash) {
-            tracing::info!("client refused: wrong secret");
-            return Err(TokenError::InvalidClient);
+        let matched = self.hasher.matching(secret, &known.secrets).map(|index| &known.secrets[index]);
+        match matched {
+            Some(stored) if stored.is_live(now) => Ok((known.client.clone(), stored.secret_id.clone())),
+            Some(_) => {
+                if freshness == Freshness::Store {
+                    tracing::info!("client refused: expired secret");
+                }
+                Err(TokenError::InvalidClient)
+            }
+            None => {
+                if freshness == Freshness::Store {
+                    tracing::info!("client refused: wrong secret");
+                }
+                Err(TokenError::InvalidClient)
+            }
         }
-        Ok(known.client.clone())
     }
 
     async fn authenticate_profile(
@@ -256,7 +287,7 @@ impl Gatehouse {
             Freshness::Store => self.load_client(&profile.client_id, false).await?.map(|known| known.client.clone()),
         };
         let client = client.ok_or(TokenError::InvalidClient)?;
-        Ok(Caller { client, profile: Some(profile.clone()) })
+        Ok(Caller { client, profile: Some(profile.clone()), secret_id: None })
     }
 
     /// The client-credentials grant (RFC 6749 §4.4), under the live-token cap (seed rule 11).
@@ -320,6 +351,7 @@ impl Gatehouse {
             client_id: client.client_id.clone(),
             profile_id: caller.profile.as_ref().map(|profile| profile.profile_id.clone()),
             secret_generation: caller.secret_generation(),
+            secret_id: caller.secret_id.clone(),
             issued_at: now,
             expires_at: now + time::Duration::seconds(i64::from(expires_in)),
             client_version: client.version,

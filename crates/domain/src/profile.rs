@@ -15,7 +15,7 @@ use crate::client::{AllowedIps, Client, ClientName, GlobalResource, RateLimit};
 use crate::error::{DomainError, ValidationError};
 use crate::ids::{ClientId, ProfileId};
 use crate::optimistic;
-use crate::secret::{ClientSecret, SecretHash};
+use crate::secret::{ClientSecret, LastUse, SecretHash};
 use crate::service::Gatehouse;
 use crate::store::StoreError;
 
@@ -67,6 +67,8 @@ pub struct AccessProfile {
     pub version: i64,
     /// Bumped by every refresh; tokens of an earlier generation are refused.
     pub secret_generation: i64,
+    /// When and from where its credential was last used, as last written in a batch.
+    pub last_use: Option<LastUse>,
 }
 
 /// A profile's credential, shown once (rule 1).
@@ -195,6 +197,7 @@ impl Gatehouse {
                 date_updated: now,
                 version: 1,
                 secret_generation: 1,
+                last_use: None,
             };
             let credential = ProfileCredential::generate(profile.auth_method, &profile.profile_id);
             let hash = self.hasher.hash(credential.secret());

@@ -5,9 +5,13 @@
 //! function). A password-grade hash would make every token request cost tens of milliseconds
 //! (Hydra's bcrypt: ory/hydra#1477) and buy nothing against a 2^256 search.
 
+use std::net::IpAddr;
+
 use aws_lc_rs::{constant_time, hmac};
 use secrecy::{ExposeSecret, SecretString};
+use time::{Duration, OffsetDateTime};
 
+use crate::ids::SecretId;
 use crate::master_key::MasterKey;
 use crate::random::random_token;
 
@@ -81,6 +85,62 @@ impl ClientSecret {
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
     }
+
+    /// The public start of the value, to recognise it in a list: the prefix and seven random
+    /// characters (42 of its 256 bits, which leaves 214 to guess). `None` for a value that is
+    /// not one Gatehouse generated.
+    pub fn public_prefix(&self) -> Option<String> {
+        let value = self.expose();
+        value.starts_with(SECRET_PREFIX).then(|| value.get(..PUBLIC_PREFIX_CHARS)).flatten().map(str::to_owned)
+    }
+}
+
+/// How much of a secret [`ClientSecret::public_prefix`] shows.
+const PUBLIC_PREFIX_CHARS: usize = SECRET_PREFIX.len() + 7;
+
+/// When a secret's coming expiry is worth a warning.
+pub const EXPIRES_SOON: Duration = Duration::days(14);
+
+/// When and from where a credential was last used, as the batched record of uses last wrote it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LastUse {
+    pub at: OffsetDateTime,
+    pub ip: IpAddr,
+}
+
+/// One of a client's secrets as stored: never its value, only its hash and what may be shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSecret {
+    pub secret_id: SecretId,
+    pub hash: SecretHash,
+    /// [`ClientSecret::public_prefix`]; `None` for a secret made before prefixes were kept.
+    pub prefix: Option<String>,
+    pub date_created: OffsetDateTime,
+    /// After this the secret is refused, as a wrong one is; `None`: never.
+    pub expires_at: Option<OffsetDateTime>,
+    pub last_use: Option<LastUse>,
+}
+
+impl StoredSecret {
+    pub fn new(secret_id: SecretId, hash: SecretHash, secret: &ClientSecret, now: OffsetDateTime) -> Self {
+        Self { secret_id, hash, prefix: secret.public_prefix(), date_created: now, expires_at: None, last_use: None }
+    }
+
+    pub fn is_live(&self, now: OffsetDateTime) -> bool {
+        self.expires_at.is_none_or(|expires_at| expires_at > now)
+    }
+
+    /// This secret as the previous one after a rotation at `now`: working until `until` at the
+    /// latest. `None` if it would not work past `now` (no grace period, or already expired).
+    pub fn in_grace_until(self, until: OffsetDateTime, now: OffsetDateTime) -> Option<StoredSecret> {
+        let expires_at = self.expires_at.map_or(until, |expires_at| expires_at.min(until));
+        (expires_at > now).then_some(StoredSecret { expires_at: Some(expires_at), ..self })
+    }
+
+    /// Live, but not for [`EXPIRES_SOON`] longer.
+    pub fn expires_soon(&self, now: OffsetDateTime) -> bool {
+        self.is_live(now) && self.expires_at.is_some_and(|expires_at| expires_at - now <= EXPIRES_SOON)
+    }
 }
 
 impl std::fmt::Debug for ClientSecret {
@@ -134,6 +194,19 @@ impl SecretHasher {
     pub fn verify(&self, presented: &ClientSecret, stored: &SecretHash) -> bool {
         let computed = self.hash(presented);
         constant_time::verify_slices_are_equal(computed.as_bytes(), stored.as_bytes()).is_ok()
+    }
+
+    /// Which of `stored` the presented secret is, if any. Every candidate is compared, in
+    /// constant time, so the time taken depends on how many there are, never on which matched.
+    pub fn matching(&self, presented: &ClientSecret, stored: &[StoredSecret]) -> Option<usize> {
+        let computed = self.hash(presented);
+        let mut found = None;
+        for (index, candidate) in stored.iter().enumerate() {
+            if constant_time::verify_slices_are_equal(computed.as_bytes(), candidate.hash.as_bytes()).is_ok() {
+                found = Some(index);
+            }
+        }
+        found
     }
 
     /// Spends the same work as [`Self::verify`] and always fails.

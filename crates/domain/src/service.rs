@@ -70,6 +70,8 @@ pub struct Gatehouse {
     refusal_budget: RefusalBudget,
     /// Reports of leaked credentials waiting or being worked on.
     pub(crate) leak_reports: crate::leaked::LeakReports,
+    /// Credentials used since the last batch of uses was written.
+    pub(crate) credential_uses: crate::credential_use::CredentialUses,
     root_account: std::sync::OnceLock<AccountId>,
 }
 
@@ -137,6 +139,7 @@ impl Gatehouse {
             limiter: Arc::new(crate::ratelimit::InProcessRateLimiter::default()),
             refusal_budget: RefusalBudget::default(),
             leak_reports: crate::leaked::LeakReports::default(),
+            credential_uses: crate::credential_use::CredentialUses::default(),
             root_account: std::sync::OnceLock::new(),
         })
     }
@@ -249,9 +252,10 @@ impl Gatehouse {
             date_updated: now,
             version: 1,
             secret_generation: 1,
+            secret_expires_at: None,
         };
         let bootstrap = Bootstrap {
-            client_secret_hash: self.hasher.hash(&secret),
+            client_secret: self.stored_secret(&secret, None, now)?,
             account,
             owner,
             owner_password_hash,

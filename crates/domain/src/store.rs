@@ -7,9 +7,9 @@ use time::OffsetDateTime;
 use crate::account::{Account, Email, Product, Role, User};
 use crate::audit::AuditEvent;
 use crate::client::{Client, ClientType};
-use crate::ids::{AccountId, ClientId, ProfileId, TokenId, UserId};
+use crate::ids::{AccountId, ClientId, ProfileId, SecretId, TokenId, UserId};
 use crate::profile::AccessProfile;
-use crate::secret::SecretHash;
+use crate::secret::{LastUse, SecretHash, StoredSecret};
 
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
@@ -38,7 +38,7 @@ pub struct Bootstrap {
     pub owner_password_hash: String,
     pub products: Vec<Product>,
     pub client: Client,
-    pub client_secret_hash: SecretHash,
+    pub client_secret: StoredSecret,
 }
 
 /// Which clients a listing shows; `None` fields do not filter.
@@ -154,12 +154,16 @@ pub trait AuditStore: Send + Sync {
 
 #[async_trait]
 pub trait ClientStore: Send + Sync {
-    async fn insert_client(&self, client: &Client, secret_hash: &SecretHash) -> Result<Written<()>, StoreError>;
+    async fn insert_client(&self, client: &Client, secret: &StoredSecret) -> Result<Written<()>, StoreError>;
     async fn client(&self, client_id: &ClientId) -> Result<Option<Client>, StoreError>;
-    /// The client whose secret hashes to `hash`, for reports of leaked secrets.
-    async fn client_by_secret_hash(&self, hash: &SecretHash) -> Result<Option<ClientId>, StoreError>;
-    /// The client and its secret hash, for the token endpoint only.
-    async fn client_with_secret(&self, client_id: &ClientId) -> Result<Option<(Client, SecretHash)>, StoreError>;
+    /// The client and secret whose hash is `hash`, for reports of leaked secrets.
+    async fn client_by_secret_hash(&self, hash: &SecretHash) -> Result<Option<(ClientId, SecretId)>, StoreError>;
+    /// The client and its secrets, oldest first (the last is the current one), expired ones
+    /// included: for the token endpoint and the list of secrets.
+    async fn client_with_secrets(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<(Client, Vec<StoredSecret>)>, StoreError>;
     /// A page of an account's clients that pass `filter`, oldest first, and the total number
     /// that do.
     async fn list_clients(
@@ -172,19 +176,82 @@ pub trait ClientStore: Send + Sync {
     /// version is still `expected_version`, and bumps the version. `NotFound` or
     /// `VersionMismatch` otherwise.
     async fn update_client(&self, client: &Client, expected_version: i64) -> Result<Written<Client>, StoreError>;
-    /// Replaces the secret hash, bumps the secret generation (so every earlier token is refused)
-    /// and the version, in one write. Returns the updated client. With `replacing`, only if the
-    /// stored hash is still that one (`NotFound` otherwise): a secret reported leaked is ended,
-    /// never the one its owner renewed it to meanwhile.
+    /// Replaces every secret of the client with `secret`, bumps the secret generation (so every
+    /// earlier token is refused) and the version, in one write. Returns the updated client. With
+    /// `replacing`, only if the client still holds a secret of that hash (`NotFound`
+    /// otherwise): a secret reported leaked is ended, never the one its owner renewed it to
+    /// meanwhile.
     async fn renew_client_secret(
         &self,
         client_id: &ClientId,
-        secret_hash: &SecretHash,
+        secret: &StoredSecret,
         replacing: Option<&SecretHash>,
+        now: OffsetDateTime,
+    ) -> Result<Written<Client>, StoreError>;
+    /// A planned rotation, in one write: `secret` becomes the current secret; the current one
+    /// becomes the previous, its expiry brought forward to `previous_until` if later (removed
+    /// if that is not after `now`); any older one is removed. Tokens are untouched and the
+    /// secret generation stays. Bumps the version. `NotFound` if the client is gone.
+    async fn rotate_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret: &StoredSecret,
+        previous_until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Written<Rotated>, StoreError>;
+    /// Removes one secret, and with `revoke_tokens` the tokens minted with it. Bumps the
+    /// version. `NotFound` if the client or the secret is not there; `Conflict` if no other
+    /// secret live at `now` would remain.
+    async fn delete_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret_id: &SecretId,
+        revoke_tokens: bool,
         now: OffsetDateTime,
     ) -> Result<Written<Client>, StoreError>;
     /// Removes the client and everything that hangs off it. `NotFound` if it was not there.
     async fn delete_client(&self, client_id: &ClientId) -> Result<Written<()>, StoreError>;
+    /// Records when and from where credentials were last used, each only if later than what
+    /// is recorded (several instances write their own batches: the latest use wins). Unknown
+    /// credentials are ignored. Not followed state: the answers of the token endpoint and the
+    /// check never depend on it.
+    async fn record_credential_uses(&self, uses: &[CredentialUse]) -> Result<(), StoreError>;
+}
+
+/// Whether `secret_id` may be removed from `secrets`, as every store decides it: `NotFound` if
+/// it is not among them, `Conflict` if no other secret live at `now` would remain (a client is
+/// never left without a way in; renewing the key replaces the last one).
+pub fn check_deletable(secrets: &[StoredSecret], secret_id: &SecretId, now: OffsetDateTime) -> Result<(), StoreError> {
+    if !secrets.iter().any(|secret| secret.secret_id == *secret_id) {
+        return Err(StoreError::NotFound);
+    }
+    if !secrets.iter().any(|secret| secret.secret_id != *secret_id && secret.is_live(now)) {
+        return Err(StoreError::Conflict("the client's last live secret".to_owned()));
+    }
+    Ok(())
+}
+
+/// A rotation as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rotated {
+    pub client: Client,
+    /// The previous secret, now in its grace period; `None` if none remains (no grace, or it
+    /// had expired).
+    pub previous: Option<StoredSecret>,
+}
+
+/// A credential whose uses are recorded.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum UsedCredential {
+    ClientSecret(SecretId),
+    Profile(ProfileId),
+}
+
+/// The latest use of a credential in a batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialUse {
+    pub credential: UsedCredential,
+    pub last_use: LastUse,
 }
 
 /// The bookkeeping of one minted access token.
@@ -196,6 +263,8 @@ pub struct TokenRecord {
     /// then counts per profile.
     pub profile_id: Option<ProfileId>,
     pub secret_generation: i64,
+    /// The client secret it was minted with; `None` for a profile's token.
+    pub secret_id: Option<SecretId>,
     pub issued_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
     /// The version of the client (and of the profile) the token was minted from. The record is

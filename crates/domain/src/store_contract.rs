@@ -10,12 +10,12 @@ use time::OffsetDateTime;
 use crate::account::{Account, Email, Product, Role, User};
 use crate::audit::{AuditEvent, Outcome};
 use crate::client::{AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, Scopes, TokenExpiry};
-use crate::ids::{AccountId, ClientId, ProfileId, TokenId, UserId};
+use crate::ids::{AccountId, ClientId, ProfileId, SecretId, TokenId, UserId};
 use crate::profile::{AccessProfile, AuthMethod};
-use crate::secret::SecretHash;
+use crate::secret::{LastUse, SecretHash, StoredSecret};
 use crate::store::{
-    AuditFilter, Bootstrap, CapPolicy, Change, ClientFilter, LiveTokenCap, PageRequest, RecordOutcome, SessionRecord,
-    Store, StoreError, StoredSigningKey, TokenRecord, Written,
+    AuditFilter, Bootstrap, CapPolicy, Change, ClientFilter, CredentialUse, LiveTokenCap, PageRequest, RecordOutcome,
+    SessionRecord, Store, StoreError, StoredSigningKey, TokenRecord, UsedCredential, Written,
 };
 
 /// The value of a write that reported exactly `expected`: what it changed is what every cache
@@ -63,11 +63,30 @@ fn client(account_id: &AccountId, owner: &User, name: &str, client_type: ClientT
         date_updated: at,
         version: 1,
         secret_generation: 1,
+        secret_expires_at: None,
     }
 }
 
 fn hash(byte: u8) -> SecretHash {
     SecretHash::from_bytes(vec![byte; 32])
+}
+
+/// A new secret whose hash is `hash(byte)`.
+fn secret(byte: u8) -> StoredSecret {
+    StoredSecret {
+        secret_id: SecretId::generate(),
+        hash: hash(byte),
+        prefix: Some(format!("gsec_test{byte:03}")),
+        date_created: now(),
+        expires_at: None,
+        last_use: None,
+    }
+}
+
+/// A client's secrets' hashes, oldest first.
+async fn secret_hashes(store: &dyn Store, client_id: &ClientId) -> Vec<SecretHash> {
+    let (_, secrets) = store.client_with_secrets(client_id).await.unwrap().unwrap();
+    secrets.into_iter().map(|secret| secret.hash).collect()
 }
 
 /// What `init` writes, for a store that has not been initialised.
@@ -94,7 +113,7 @@ fn bootstrap_data() -> Bootstrap {
         owner_password_hash: "$argon2id$stand-in".to_owned(),
         products: Product::defaults(),
         client: admin,
-        client_secret_hash: hash(1),
+        client_secret: secret(1),
     }
 }
 
@@ -105,7 +124,7 @@ async fn bootstrap(store: &dyn Store) -> (AccountId, User, Client) {
     reported(store.insert_account(&data.account, &data.products).await.unwrap(), &[Change::Catalogue(account_id)]);
     store.insert_user(&data.owner, &data.owner_password_hash).await.unwrap();
     let client_id = data.client.client_id.clone();
-    reported(store.insert_client(&data.client, &data.client_secret_hash).await.unwrap(), &[Change::Client(client_id)]);
+    reported(store.insert_client(&data.client, &data.client_secret).await.unwrap(), &[Change::Client(client_id)]);
     (data.account.account_id, data.owner, data.client)
 }
 
@@ -115,6 +134,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     bootstrap_is_once_and_complete(store).await;
     clients_round_trip_page_and_version(store).await;
     renew_and_delete(store).await;
+    secrets_rotate_end_and_record_their_uses(store).await;
     tokens_cap_state_revoke_and_purge(store).await;
     token_batches(store).await;
     the_purge_reaches_every_expired_token(store).await;
@@ -136,9 +156,9 @@ async fn bootstrap_is_once_and_complete(store: &dyn Store) {
     let account = store.account(&account_id).await.unwrap().unwrap();
     assert_eq!(account.owner_user_id, owner.user_id);
     assert_eq!(store.user(&owner.user_id).await.unwrap().unwrap(), owner);
-    let (stored, secret) = store.client_with_secret(&admin.client_id).await.unwrap().unwrap();
+    let (stored, secrets) = store.client_with_secrets(&admin.client_id).await.unwrap().unwrap();
     assert_eq!(stored, admin, "a client reads back exactly as written");
-    assert_eq!(secret, hash(1));
+    assert_eq!(secrets, std::slice::from_ref(&data.client_secret), "a secret reads back exactly as written");
     assert_eq!(store.client(&admin.client_id).await.unwrap().unwrap(), admin);
     let names: Vec<String> = store.products(&account_id).await.unwrap().into_iter().map(|p| p.name).collect();
     assert_eq!(names, ["ProgrammableWireless", "SuperSIM"]);
@@ -149,7 +169,7 @@ async fn bootstrap_is_once_and_complete(store: &dyn Store) {
         owner_password_hash: String::new(),
         products: vec![],
         client: client(&account_id, &owner, "again", ClientType::Admin),
-        client_secret_hash: hash(2),
+        client_secret: secret(2),
     };
     assert!(matches!(store.bootstrap(&again).await, Err(StoreError::Conflict(_))));
 }
@@ -160,10 +180,10 @@ async fn clients_round_trip_page_and_version(store: &dyn Store) {
     for index in 0..5 {
         let mut c = client(&account_id, &owner, &format!("c{index}"), ClientType::Standard);
         c.locked = Some(index % 2 == 0);
-        reported(store.insert_client(&c, &hash(3)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
+        reported(store.insert_client(&c, &secret(3)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
         made.push(c);
     }
-    let duplicate = store.insert_client(&made[0], &hash(3)).await;
+    let duplicate = store.insert_client(&made[0], &secret(3)).await;
     assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
     let (page, total) = store
         .list_clients(&account_id, &of_type(ClientType::Standard), PageRequest { size: 2, number: 2 })
@@ -209,25 +229,117 @@ async fn clients_round_trip_page_and_version(store: &dyn Store) {
 async fn renew_and_delete(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
     let c = client(&account_id, &owner, "renewed", ClientType::Standard);
-    reported(store.insert_client(&c, &hash(4)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
+    reported(store.insert_client(&c, &secret(4)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
     let changed = [Change::Client(c.client_id.clone())];
-    let renewed = reported(store.renew_client_secret(&c.client_id, &hash(5), None, now()).await.unwrap(), &changed);
+    let fifth = secret(5);
+    let renewed = reported(store.renew_client_secret(&c.client_id, &fifth, None, now()).await.unwrap(), &changed);
     assert_eq!(renewed.secret_generation, 2);
     assert_eq!(renewed.version, 2);
-    assert_eq!(store.client_with_secret(&c.client_id).await.unwrap().unwrap().1, hash(5));
-    assert_eq!(store.client_by_secret_hash(&hash(5)).await.unwrap(), Some(c.client_id.clone()));
+    assert_eq!(secret_hashes(store, &c.client_id).await, [hash(5)]);
+    assert_eq!(store.client_by_secret_hash(&hash(5)).await.unwrap(), Some((c.client_id.clone(), fifth.secret_id)));
     assert_eq!(store.client_by_secret_hash(&hash(4)).await.unwrap(), None, "the renewed secret is nobody's");
     // Replacing a secret that is no longer the stored one changes nothing.
-    let stale = store.renew_client_secret(&c.client_id, &hash(60), Some(&hash(4)), now()).await;
+    let stale = store.renew_client_secret(&c.client_id, &secret(60), Some(&hash(4)), now()).await;
     assert!(matches!(stale, Err(StoreError::NotFound)));
-    assert_eq!(store.client_with_secret(&c.client_id).await.unwrap().unwrap().1, hash(5));
+    assert_eq!(secret_hashes(store, &c.client_id).await, [hash(5)]);
     let ended =
-        reported(store.renew_client_secret(&c.client_id, &hash(61), Some(&hash(5)), now()).await.unwrap(), &changed);
+        reported(store.renew_client_secret(&c.client_id, &secret(61), Some(&hash(5)), now()).await.unwrap(), &changed);
     assert_eq!(ended.secret_generation, 3);
     reported(store.delete_client(&c.client_id).await.unwrap(), &changed);
     assert!(store.client(&c.client_id).await.unwrap().is_none());
     assert!(matches!(store.delete_client(&c.client_id).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.renew_client_secret(&c.client_id, &hash(6), None, now()).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.renew_client_secret(&c.client_id, &secret(6), None, now()).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn secrets_rotate_end_and_record_their_uses(store: &dyn Store) {
+    let (account_id, owner, _) = bootstrap(store).await;
+    let c = client(&account_id, &owner, "rotated", ClientType::Standard);
+    let first = secret(70);
+    reported(store.insert_client(&c, &first).await.unwrap(), &[Change::Client(c.client_id.clone())]);
+    let changed = [Change::Client(c.client_id.clone())];
+    let at = now();
+    let grace_end = at + time::Duration::hours(1);
+
+    // A rotation keeps the current secret beside the new one until the grace period ends, and
+    // touches neither the generation nor the tokens.
+    let second = StoredSecret { expires_at: Some(at + time::Duration::days(30)), ..secret(71) };
+    let rotated = reported(store.rotate_client_secret(&c.client_id, &second, grace_end, at).await.unwrap(), &changed);
+    assert_eq!((rotated.client.version, rotated.client.secret_generation), (2, 1));
+    assert_eq!(rotated.client.secret_expires_at, second.expires_at, "the client shows its current secret's expiry");
+    assert_eq!(rotated.previous, Some(StoredSecret { expires_at: Some(grace_end), ..first.clone() }));
+    let (_, secrets) = store.client_with_secrets(&c.client_id).await.unwrap().unwrap();
+    assert_eq!(secrets, [rotated.previous.clone().unwrap(), second.clone()], "oldest first, the current last");
+    let (listed, _) =
+        store.list_clients(&account_id, &ClientFilter::default(), PageRequest { size: 10, number: 1 }).await.unwrap();
+    let listed = listed.into_iter().find(|listed| listed.client_id == c.client_id).unwrap();
+    assert_eq!(listed.secret_expires_at, second.expires_at, "and so does the list");
+
+    // Again during the grace period: the oldest ends at once; the previous keeps the earlier of
+    // its own expiry and the new grace period's end.
+    let third = secret(72);
+    let later = at + time::Duration::days(60);
+    let rotated = reported(store.rotate_client_secret(&c.client_id, &third, later, at).await.unwrap(), &changed);
+    let previous = rotated.previous.as_ref().map(|previous| (&previous.secret_id, previous.expires_at));
+    assert_eq!(previous, Some((&second.secret_id, second.expires_at)));
+    assert_eq!(secret_hashes(store, &c.client_id).await, [hash(71), hash(72)]);
+    assert_eq!(store.client_by_secret_hash(&hash(70)).await.unwrap(), None);
+
+    // Tokens minted with each secret; ending one secret with its tokens ends only those.
+    let mut with_second = token(&rotated.client, None, at);
+    with_second.secret_id = Some(second.secret_id.clone());
+    let mut with_third = token(&rotated.client, None, at);
+    with_third.secret_id = Some(third.secret_id.clone());
+    for record in [&with_second, &with_third] {
+        let (outcome, _) = store.record_token(record, LiveTokenCap::default(), at).await.unwrap().into_parts();
+        assert_eq!(outcome, RecordOutcome::Recorded { evicted: vec![] });
+    }
+    let ended = store.delete_client_secret(&c.client_id, &second.secret_id, true, at).await.unwrap();
+    assert_eq!(ended.changes(), [changed[0].clone(), Change::TokensRevoked(vec![with_second.jti.clone()])]);
+    let (client, _) = ended.into_parts();
+    assert_eq!(client.version, 4);
+    assert!(store.token_state(&with_second.jti).await.unwrap().is_none());
+    assert!(store.token_state(&with_third.jti).await.unwrap().is_some());
+
+    // The last live secret stays; what is not there is not found, and changes nothing.
+    let last = store.delete_client_secret(&c.client_id, &third.secret_id, false, at).await;
+    assert!(matches!(last, Err(StoreError::Conflict(_))), "{last:?}");
+    let unknown = store.delete_client_secret(&c.client_id, &SecretId::generate(), false, at).await;
+    assert!(matches!(unknown, Err(StoreError::NotFound)));
+    let gone = store.delete_client_secret(&ClientId::generate(), &third.secret_id, false, at).await;
+    assert!(matches!(gone, Err(StoreError::NotFound)));
+    assert_eq!(store.client(&c.client_id).await.unwrap().unwrap().version, 4);
+
+    // Without a grace period the current secret goes at once; an expired one never lingers.
+    let fourth = secret(73);
+    let rotated = reported(store.rotate_client_secret(&c.client_id, &fourth, at, at).await.unwrap(), &changed);
+    assert_eq!(rotated.previous, None);
+    assert_eq!(secret_hashes(store, &c.client_id).await, [hash(73)]);
+
+    // Uses: the latest wins, whatever order the batches arrive in; unknown credentials are
+    // ignored.
+    let use_at = |seconds: i64, ip: &str| LastUse {
+        at: at.replace_nanosecond(0).unwrap() + time::Duration::seconds(seconds),
+        ip: ip.parse().unwrap(),
+    };
+    let batch = |secret_id: &SecretId, last_use: LastUse| {
+        vec![
+            CredentialUse { credential: UsedCredential::ClientSecret(secret_id.clone()), last_use },
+            CredentialUse { credential: UsedCredential::ClientSecret(SecretId::generate()), last_use },
+            CredentialUse { credential: UsedCredential::Profile(ProfileId::generate()), last_use },
+        ]
+    };
+    let client_id = &c.client_id;
+    let last_use = || async move { store.client_with_secrets(client_id).await.unwrap().unwrap().1[0].last_use };
+    store.record_credential_uses(&batch(&fourth.secret_id, use_at(10, "192.0.2.1"))).await.unwrap();
+    assert_eq!(last_use().await, Some(use_at(10, "192.0.2.1")));
+    store.record_credential_uses(&batch(&fourth.secret_id, use_at(5, "2001:db8::5"))).await.unwrap();
+    assert_eq!(last_use().await, Some(use_at(10, "192.0.2.1")), "an older use does not win");
+    store.record_credential_uses(&batch(&fourth.secret_id, use_at(11, "2001:db8::5"))).await.unwrap();
+    assert_eq!(last_use().await, Some(use_at(11, "2001:db8::5")));
+    store.record_credential_uses(&[]).await.unwrap();
 }
 
 fn token(client: &Client, profile: Option<&AccessProfile>, issued: OffsetDateTime) -> TokenRecord {
@@ -236,6 +348,7 @@ fn token(client: &Client, profile: Option<&AccessProfile>, issued: OffsetDateTim
         client_id: client.client_id.clone(),
         profile_id: profile.map(|profile| profile.profile_id.clone()),
         secret_generation: client.secret_generation,
+        secret_id: None,
         issued_at: issued,
         expires_at: issued + time::Duration::hours(1),
         client_version: client.version,
@@ -248,7 +361,7 @@ fn token(client: &Client, profile: Option<&AccessProfile>, issued: OffsetDateTim
 async fn the_ledger_records_concurrent_tokens_and_isolates_a_bad_one(store: Arc<dyn Store>) {
     let (account_id, owner, _) = bootstrap(store.as_ref()).await;
     let c = client(&account_id, &owner, "ledger", ClientType::Standard);
-    reported(store.insert_client(&c, &hash(50)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
+    reported(store.insert_client(&c, &secret(50)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
     let gate = Arc::new(crate::gate::Gate::default());
     let ledger = Arc::new(crate::token_ledger::TokenLedger::start(store.clone(), LiveTokenCap::default(), gate));
     let at = now();
@@ -301,7 +414,7 @@ fn revoked(jtis: &[&TokenId]) -> Vec<Change> {
 async fn tokens_cap_state_revoke_and_purge(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
     let c = client(&account_id, &owner, "tokens", ClientType::Standard);
-    reported(store.insert_client(&c, &hash(7)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
+    reported(store.insert_client(&c, &secret(7)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
     let start = now();
     let cap = LiveTokenCap::default();
     let mut records: Vec<TokenRecord> = Vec::new();
@@ -344,7 +457,7 @@ async fn tokens_cap_state_revoke_and_purge(store: &dyn Store) {
 async fn the_purge_reaches_every_expired_token(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
     let c = client(&account_id, &owner, "many tokens", ClientType::Standard);
-    reported(store.insert_client(&c, &hash(50)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
+    reported(store.insert_client(&c, &secret(50)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
     let start = now();
     let uncapped = LiveTokenCap { max_live: 10_000, policy: CapPolicy::Refuse };
     // Tokens alternate between expiring after a minute and after an hour, so expired and live
@@ -378,8 +491,8 @@ async fn token_batches(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
     let a = client(&account_id, &owner, "batch a", ClientType::Standard);
     let b = client(&account_id, &owner, "batch b", ClientType::Standard);
-    reported(store.insert_client(&a, &hash(40)).await.unwrap(), &[Change::Client(a.client_id.clone())]);
-    reported(store.insert_client(&b, &hash(41)).await.unwrap(), &[Change::Client(b.client_id.clone())]);
+    reported(store.insert_client(&a, &secret(40)).await.unwrap(), &[Change::Client(a.client_id.clone())]);
+    reported(store.insert_client(&b, &secret(41)).await.unwrap(), &[Change::Client(b.client_id.clone())]);
     let at = now();
     let cap = LiveTokenCap { max_live: 3, policy: CapPolicy::RevokeOldest };
     let earlier = token(&a, None, at);
@@ -427,7 +540,7 @@ async fn token_batches(store: &dyn Store) {
     let outcome = store.record_token(&after, cap, at).await.unwrap().into_parts().0;
     assert!(matches!(outcome, RecordOutcome::Recorded { .. }));
     let c = client(&account_id, &owner, "after a failed batch", ClientType::Standard);
-    reported(store.insert_client(&c, &hash(42)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
+    reported(store.insert_client(&c, &secret(42)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
 }
 
 async fn users_sessions_and_hand_over(store: &dyn Store) {
@@ -460,7 +573,7 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
     assert_eq!(store.user_by_email(&other_account, &dev.email).await.unwrap().unwrap(), copy);
     // Ownership follows the user id, not the email: the copy's removal hands over only its own.
     let copys = client(&other_account, &copy, "the copy's", ClientType::Standard);
-    reported(store.insert_client(&copys, &hash(11)).await.unwrap(), &[Change::Client(copys.client_id.clone())]);
+    reported(store.insert_client(&copys, &secret(11)).await.unwrap(), &[Change::Client(copys.client_id.clone())]);
     let handed = reported(store.delete_user(&copy.user_id).await.unwrap(), &[Change::Client(copys.client_id.clone())]);
     assert_eq!(handed, std::slice::from_ref(&copys.client_id));
     let copys = store.client(&copys.client_id).await.unwrap().unwrap();
@@ -497,10 +610,10 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
     assert!(store.user(&owner.user_id).await.unwrap().is_some());
 
     let owned = client(&account_id, &dev, "owned", ClientType::Standard);
-    reported(store.insert_client(&owned, &hash(8)).await.unwrap(), &[Change::Client(owned.client_id.clone())]);
+    reported(store.insert_client(&owned, &secret(8)).await.unwrap(), &[Change::Client(owned.client_id.clone())]);
     let admin_client = client(&account_id, &dev, "owned admin", ClientType::Admin);
     reported(
-        store.insert_client(&admin_client, &hash(9)).await.unwrap(),
+        store.insert_client(&admin_client, &secret(9)).await.unwrap(),
         &[Change::Client(admin_client.client_id.clone())],
     );
     let (mut handed, mut changes) = store.delete_user(&dev.user_id).await.unwrap().into_parts();
@@ -556,7 +669,7 @@ async fn audit_is_newest_first_and_filtered(store: &dyn Store) {
 async fn profiles_round_trip(store: &dyn Store) {
     let (account_id, owner, _) = bootstrap(store).await;
     let c = client(&account_id, &owner, "profiled", ClientType::Standard);
-    reported(store.insert_client(&c, &hash(10)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
+    reported(store.insert_client(&c, &secret(10)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
     let profile = |index: u8, method: AuthMethod| AccessProfile {
         profile_id: ProfileId::generate(),
         client_id: c.client_id.clone(),
@@ -570,6 +683,7 @@ async fn profiles_round_trip(store: &dyn Store) {
         date_updated: now(),
         version: 1,
         secret_generation: 1,
+        last_use: None,
     };
     let key = profile(0, AuthMethod::ApiKey);
     let changed = |profile: &AccessProfile| [Change::Profile(profile.profile_id.clone())];
@@ -602,6 +716,15 @@ async fn profiles_round_trip(store: &dyn Store) {
     assert!(matches!(stale, Err(StoreError::NotFound)), "the credential is no longer that one");
     assert_eq!(store.profile_by_credential_hash(&hash(23)).await.unwrap().unwrap().secret_generation, 2);
     assert!(store.profile_by_key_hash(&hash(20)).await.unwrap().is_none());
+
+    // A profile's credential's uses are recorded as a client secret's are, latest first.
+    let used = LastUse { at: now().replace_nanosecond(0).unwrap(), ip: "198.51.100.7".parse().unwrap() };
+    let earlier = LastUse { at: used.at - time::Duration::seconds(1), ..used };
+    for last_use in [used, earlier] {
+        let uses = [CredentialUse { credential: UsedCredential::Profile(key.profile_id.clone()), last_use }];
+        store.record_credential_uses(&uses).await.unwrap();
+    }
+    assert_eq!(store.profile(&key.profile_id).await.unwrap().unwrap().last_use, Some(used));
 
     // The cap counts per profile, apart from the client's own tokens.
     let start = now();
@@ -636,7 +759,7 @@ async fn products_and_keys(store: &dyn Store) {
     assert!(store.product_in_use(&account_id, "SuperSIM").await.unwrap(), "the bootstrap client holds it");
     let mut user = client(&account_id, &owner, "billing", ClientType::Standard);
     user.scopes.products = ["Billing".to_owned()].into_iter().collect();
-    reported(store.insert_client(&user, &hash(30)).await.unwrap(), &[Change::Client(user.client_id.clone())]);
+    reported(store.insert_client(&user, &secret(30)).await.unwrap(), &[Change::Client(user.client_id.clone())]);
     assert!(store.product_in_use(&account_id, "Billing").await.unwrap());
     reported(store.delete_product(&account_id, "SuperSIM").await.unwrap(), &catalogue);
     reported(store.delete_product(&account_id, "SuperSIM").await.unwrap(), &[]);

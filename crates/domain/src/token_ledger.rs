@@ -250,6 +250,7 @@ mod tests {
             client_id: ClientId::from_string(client),
             profile_id: profile.map(ProfileId::from_string),
             secret_generation: 1,
+            secret_id: None,
             issued_at: now,
             expires_at: now + time::Duration::hours(1),
             client_version: 3,

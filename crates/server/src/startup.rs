@@ -131,6 +131,7 @@ impl Application {
         let key_refresh =
             tokio::spawn(refresh_keys(self.state.gatehouse.clone(), self.state.clock.clone(), self.key_refresh));
         let changes = tokio::spawn(follow_changes(self.state.gatehouse.clone(), self.state.clock.clone()));
+        let credential_uses = tokio::spawn(write_credential_uses(self.state.gatehouse.clone()));
         let trusted_proxies = self.state.trusted_proxies.clone();
         let gatehouse = self.state.gatehouse.clone();
         let app = http::router(self.state);
@@ -141,6 +142,11 @@ impl Application {
         housekeeping.abort();
         key_refresh.abort();
         changes.abort();
+        credential_uses.abort();
+        // The last uses, so that a restart does not lose up to a batch interval of them.
+        if let Err(error) = gatehouse.write_credential_uses().await {
+            tracing::warn!(%error, "the last credential uses could not be written at shutdown");
+        }
         served
     }
 }
@@ -213,6 +219,20 @@ async fn serve(
         tracing::warn!("some connections were still busy 30 s after shutdown began");
     }
     Ok(())
+}
+
+/// Writes the credentials' last uses in batches (see `gatehouse_domain::credential_use`).
+async fn write_credential_uses(gatehouse: Arc<Gatehouse>) {
+    let mut interval = tokio::time::interval(gatehouse_domain::credential_use::WRITE_EVERY);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        interval.tick().await;
+        match gatehouse.write_credential_uses().await {
+            Ok(0) => {}
+            Ok(written) => tracing::debug!(written, "credential uses written"),
+            Err(error) => tracing::warn!(%error, "credential uses could not be written; kept for the next batch"),
+        }
+    }
 }
 
 /// Applies what other instances change, as the store reports it. A store that cannot report

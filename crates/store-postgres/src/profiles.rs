@@ -13,7 +13,7 @@ use crate::changes::commit;
 use crate::rows::{ProfileRow, json, map_error};
 
 const PROFILE_COLUMNS: &str = "profile_id, client_id, name, products, auth_method, allowed_ips, rate_limit, active, \
-     secret_generation, version, date_created, date_updated";
+     secret_generation, version, date_created, date_updated, last_used_at, last_used_ip";
 
 impl PostgresStore {
     async fn profile_row(&self, profile_id: &ProfileId) -> Result<Option<(ProfileRow, Vec<u8>)>, StoreError> {

@@ -2,7 +2,7 @@
 
 use gatehouse_domain::store::StoreError;
 pub(crate) use gatehouse_store_rows::{
-    AccountRow, AuditRow, ClientRow, ProfileRow, SigningKeyRow, UserRow, from_json, json,
+    AccountRow, AuditRow, ClientRow, ProfileRow, SECRET_COLUMNS, SecretRow, SigningKeyRow, UserRow, from_json, json,
 };
 
 /// Maps sqlx errors onto the store's: uniqueness violations are conflicts, connection, pool,

@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
-use gatehouse_domain::ids::{ClientId, ProfileId, TokenId};
+use gatehouse_domain::ids::{ClientId, ProfileId, SecretId, TokenId};
 use gatehouse_domain::store::{
     Change, LiveToken, LiveTokenCap, RecordOutcome, StoreError, TokenRecord, TokenState, TokenStore, Written,
 };
@@ -100,16 +100,17 @@ impl TokenStore for PostgresStore {
             let inserted: Vec<&TokenRecord> = plan.insert.iter().map(|index| &tokens[*index]).collect();
             let column = |value: fn(&TokenRecord) -> i64| inserted.iter().map(|token| value(token)).collect::<Vec<_>>();
             sqlx::query(
-                "insert into access_tokens (jti, client_id, profile_id, secret_generation, issued_at, expires_at) \
-                 select jti, client_id, profile_id, secret_generation, issued_at, expires_at \
-                 from unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[]) \
-                 with ordinality as batch (jti, client_id, profile_id, secret_generation, issued_at, expires_at, n) \
+                "insert into access_tokens (jti, client_id, profile_id, secret_generation, secret_id, issued_at, expires_at) \
+                 select jti, client_id, profile_id, secret_generation, secret_id, issued_at, expires_at \
+                 from unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], $7::int8[]) \
+                 with ordinality as batch (jti, client_id, profile_id, secret_generation, secret_id, issued_at, expires_at, n) \
                  order by n",
             )
             .bind(inserted.iter().map(|token| token.jti.as_str()).collect::<Vec<_>>())
             .bind(inserted.iter().map(|token| token.client_id.as_str()).collect::<Vec<_>>())
             .bind(inserted.iter().map(|token| token.profile_id.as_ref().map(ProfileId::as_str)).collect::<Vec<_>>())
             .bind(column(|token| token.secret_generation))
+            .bind(inserted.iter().map(|token| token.secret_id.as_ref().map(SecretId::as_str)).collect::<Vec<_>>())
             .bind(column(|token| token.issued_at.unix_timestamp()))
             .bind(column(|token| token.expires_at.unix_timestamp()))
             .execute(&mut *tx)

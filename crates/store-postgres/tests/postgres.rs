@@ -14,9 +14,9 @@ use gatehouse_domain::audit::{AuditEvent, Outcome};
 use gatehouse_domain::client::{
     AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
 };
-use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, TokenId, UserId};
+use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, SecretId, TokenId, UserId};
 use gatehouse_domain::profile::{AccessProfile, AuthMethod};
-use gatehouse_domain::secret::SecretHash;
+use gatehouse_domain::secret::{SecretHash, StoredSecret};
 use gatehouse_domain::store::{
     AccountStore, AuditFilter, AuditStore, Bootstrap, CapPolicy, Change, ClientFilter, ClientStore, KeyStore,
     LiveTokenCap, PageRequest, ProfileStore, RecordOutcome, SessionRecord, SessionStore, Store, StoreError,
@@ -126,6 +126,7 @@ fn client_of(account_id: &AccountId, owner: &User, at: OffsetDateTime) -> Client
         date_updated: at,
         version: 1,
         secret_generation: 1,
+        secret_expires_at: None,
     }
 }
 
@@ -152,7 +153,7 @@ fn bootstrap() -> Bootstrap {
         owner,
         owner_password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
         products: Product::defaults(),
-        client_secret_hash: SecretHash::from_bytes(vec![7; 32]),
+        client_secret: secret(7),
     }
 }
 
@@ -170,6 +171,7 @@ fn profile_of(client_id: &ClientId, at: OffsetDateTime) -> AccessProfile {
         date_updated: at,
         version: 1,
         secret_generation: 1,
+        last_use: None,
     }
 }
 
@@ -179,6 +181,7 @@ fn token_of(client: &Client, profile: Option<&AccessProfile>, at: OffsetDateTime
         client_id: client.client_id.clone(),
         profile_id: profile.map(|profile| profile.profile_id.clone()),
         secret_generation: client.secret_generation,
+        secret_id: None,
         issued_at: at,
         expires_at: at + time::Duration::hours(1),
         client_version: client.version,
@@ -193,6 +196,17 @@ async fn next_change(feed: &mut Receiver<Change>, wait: Duration) -> Option<Chan
 
 fn hash(byte: u8) -> SecretHash {
     SecretHash::from_bytes(vec![byte; 32])
+}
+
+fn secret(byte: u8) -> StoredSecret {
+    StoredSecret {
+        secret_id: SecretId::generate(),
+        hash: hash(byte),
+        prefix: None,
+        date_created: now(),
+        expires_at: None,
+        last_use: None,
+    }
 }
 
 /// The value of a write, once another instance's feed has delivered exactly the changes it
@@ -273,7 +287,17 @@ async fn a_change_on_one_instance_reaches_another() {
     let mut edited = client.clone();
     edited.enabled = false;
     announced(&mut feed, a.update_client(&edited, client.version).await.unwrap()).await;
-    announced(&mut feed, a.renew_client_secret(&client.client_id, &hash(8), None, now()).await.unwrap()).await;
+    announced(&mut feed, a.renew_client_secret(&client.client_id, &secret(8), None, now()).await.unwrap()).await;
+    let twelfth = secret(12);
+    let rotated = a.rotate_client_secret(&client.client_id, &twelfth, now() + time::Duration::hours(1), now());
+    let previous = announced(&mut feed, rotated.await.unwrap()).await.previous.unwrap();
+    let client = a.client(&client.client_id).await.unwrap().unwrap();
+    let mut minted_with_previous = token_of(&client, None, now());
+    minted_with_previous.secret_id = Some(previous.secret_id.clone());
+    announced(&mut feed, a.record_token(&minted_with_previous, LiveTokenCap::default(), now()).await.unwrap()).await;
+    let ended = a.delete_client_secret(&client.client_id, &previous.secret_id, true, now()).await.unwrap();
+    assert_eq!(ended.changes()[1], Change::TokensRevoked(vec![minted_with_previous.jti.clone()]));
+    announced(&mut feed, ended).await;
 
     let profile = profile_of(&client.client_id, now());
     announced(&mut feed, a.insert_profile(&profile, &hash(9), 10).await.unwrap()).await;
@@ -323,7 +347,7 @@ async fn a_change_on_one_instance_reaches_another() {
     };
     a.insert_user(&dev, "$argon2id$dev").await.unwrap();
     let theirs = client_of(&account_id, &dev, now());
-    announced(&mut feed, a.insert_client(&theirs, &hash(11)).await.unwrap()).await;
+    announced(&mut feed, a.insert_client(&theirs, &secret(11)).await.unwrap()).await;
     let handed_over = announced(&mut feed, a.delete_user(&dev.user_id).await.unwrap()).await;
     assert_eq!(handed_over, std::slice::from_ref(&theirs.client_id));
 
@@ -560,18 +584,15 @@ async fn every_method_behaves_as_in_sqlite() {
     // Clients.
     let client = store.client(&boot.client.client_id).await.unwrap().unwrap();
     assert_eq!(client, boot.client);
-    let (_, hash) = store.client_with_secret(&client.client_id).await.unwrap().unwrap();
-    assert_eq!(hash, boot.client_secret_hash);
+    let (_, secrets) = store.client_with_secrets(&client.client_id).await.unwrap().unwrap();
+    assert_eq!(secrets, std::slice::from_ref(&boot.client_secret));
     let mut standard = client_of(&account_id, &dev, now());
     standard.client_type = ClientType::Standard;
     standard.scopes.global_resources.clear();
     standard.locked = Some(false);
     standard.rate_limit = None;
-    done(store.insert_client(&standard, &SecretHash::from_bytes(vec![2; 32])).await.unwrap());
-    assert!(matches!(
-        store.insert_client(&standard, &SecretHash::from_bytes(vec![2; 32])).await,
-        Err(StoreError::Conflict(_))
-    ));
+    done(store.insert_client(&standard, &secret(2)).await.unwrap());
+    assert!(matches!(store.insert_client(&standard, &secret(2)).await, Err(StoreError::Conflict(_))));
     let page = PageRequest { size: 1, number: 2 };
     assert_eq!(
         store.list_clients(&account_id, &ClientFilter::default(), page).await.unwrap(),
@@ -595,12 +616,11 @@ async fn every_method_behaves_as_in_sqlite() {
     assert_eq!(updated.version, 2);
     assert_eq!(updated.name.as_str(), "edited");
     assert!(matches!(store.update_client(&edited, 1).await, Err(StoreError::VersionMismatch)));
-    let renewed =
-        store.renew_client_secret(&standard.client_id, &SecretHash::from_bytes(vec![4; 32]), None, now()).await;
+    let renewed = store.renew_client_secret(&standard.client_id, &secret(4), None, now()).await;
     let renewed = done(renewed.unwrap());
     assert_eq!((renewed.version, renewed.secret_generation), (3, 2));
     assert!(matches!(
-        store.renew_client_secret(&ClientId::generate(), &SecretHash::from_bytes(vec![4; 32]), None, now()).await,
+        store.renew_client_secret(&ClientId::generate(), &secret(4), None, now()).await,
         Err(StoreError::NotFound)
     ));
 

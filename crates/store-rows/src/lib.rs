@@ -10,8 +10,9 @@ use gatehouse_domain::client::{
     AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
 };
 use gatehouse_domain::error::ValidationError;
-use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, UserId};
+use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, SecretId, UserId};
 use gatehouse_domain::profile::{AccessProfile, AuthMethod};
+use gatehouse_domain::secret::{LastUse, SecretHash, StoredSecret};
 use gatehouse_domain::store::{StoreError, StoredSigningKey};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -49,7 +50,7 @@ pub struct ClientRow {
     version: i64,
     date_created: OffsetDateTime,
     date_updated: OffsetDateTime,
-    pub secret_hash: Option<Vec<u8>>,
+    secret_expires_at: Option<OffsetDateTime>,
 }
 
 impl ClientRow {
@@ -84,7 +85,45 @@ impl ClientRow {
             date_updated: self.date_updated,
             version: self.version,
             secret_generation: self.secret_generation,
+            secret_expires_at: self.secret_expires_at,
         })
+    }
+}
+
+/// The columns [`SecretRow`] reads.
+pub const SECRET_COLUMNS: &str = "secret_id, secret_hash, prefix, date_created, expires_at, last_used_at, last_used_ip";
+
+#[derive(sqlx::FromRow)]
+pub struct SecretRow {
+    secret_id: String,
+    secret_hash: Vec<u8>,
+    prefix: Option<String>,
+    date_created: OffsetDateTime,
+    expires_at: Option<OffsetDateTime>,
+    last_used_at: Option<OffsetDateTime>,
+    last_used_ip: Option<String>,
+}
+
+impl SecretRow {
+    pub fn into_secret(self) -> Result<StoredSecret, StoreError> {
+        Ok(StoredSecret {
+            secret_id: SecretId::from_string(self.secret_id),
+            hash: SecretHash::from_bytes(self.secret_hash),
+            prefix: self.prefix,
+            date_created: self.date_created,
+            expires_at: self.expires_at,
+            last_use: last_use(self.last_used_at, self.last_used_ip)?,
+        })
+    }
+}
+
+fn last_use(at: Option<OffsetDateTime>, ip: Option<String>) -> Result<Option<LastUse>, StoreError> {
+    match (at, ip) {
+        (Some(at), Some(ip)) => {
+            let ip = ip.parse().map_err(|_| StoreError::Internal("a stored last-use address does not parse".into()))?;
+            Ok(Some(LastUse { at, ip }))
+        }
+        _ => Ok(None),
     }
 }
 
@@ -202,6 +241,8 @@ pub struct ProfileRow {
     version: i64,
     date_created: OffsetDateTime,
     date_updated: OffsetDateTime,
+    last_used_at: Option<OffsetDateTime>,
+    last_used_ip: Option<String>,
     pub credential_hash: Option<Vec<u8>>,
 }
 
@@ -221,6 +262,7 @@ impl ProfileRow {
             version: self.version,
             date_created: self.date_created,
             date_updated: self.date_updated,
+            last_use: last_use(self.last_used_at, self.last_used_ip)?,
         })
     }
 }

@@ -30,7 +30,7 @@ impl AccountStore for SqliteStore {
         }
         insert_account_in(&mut tx, &bootstrap.account, &bootstrap.products).await?;
         insert_user_in(&mut tx, &bootstrap.owner, &bootstrap.owner_password_hash).await?;
-        insert_client_in(&mut tx, &bootstrap.client, &bootstrap.client_secret_hash).await?;
+        insert_client_in(&mut tx, &bootstrap.client, &bootstrap.client_secret).await?;
         let changes = vec![
             Change::Catalogue(bootstrap.account.account_id.clone()),
             Change::Client(bootstrap.client.client_id.clone()),

@@ -2,20 +2,25 @@
 
 use async_trait::async_trait;
 use gatehouse_domain::client::{Client, ClientType};
-use gatehouse_domain::ids::{AccountId, ClientId};
-use gatehouse_domain::secret::SecretHash;
-use gatehouse_domain::store::{Change, ClientFilter, ClientStore, PageRequest, StoreError, Written};
+use gatehouse_domain::ids::{AccountId, ClientId, SecretId, TokenId};
+use gatehouse_domain::secret::{SecretHash, StoredSecret};
+use gatehouse_domain::store::{
+    Change, ClientFilter, ClientStore, CredentialUse, PageRequest, Rotated, StoreError, UsedCredential, Written,
+    check_deletable,
+};
 use sqlx::{Sqlite, Transaction};
 use time::OffsetDateTime;
 
 use crate::SqliteStore;
 use crate::changes::commit;
-use crate::rows::{ClientRow, json, map_error};
+use crate::rows::{ClientRow, SECRET_COLUMNS, SecretRow, json, map_error};
 
 /// Column list shared by every query that reads a whole client.
 const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_owner, client_owner_id, client_type, locked, enabled, \
      global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_generation, version, \
-     date_created, date_updated";
+     date_created, date_updated, \
+     (select s.expires_at from client_secrets s where s.client_id = clients.client_id order by s.seq desc limit 1) \
+       as secret_expires_at";
 
 impl SqliteStore {
     async fn client_from(&self, sql: &str, client_id: &ClientId) -> Result<Option<ClientRow>, StoreError> {
@@ -29,34 +34,45 @@ impl SqliteStore {
 
 #[async_trait]
 impl ClientStore for SqliteStore {
-    async fn insert_client(&self, client: &Client, secret_hash: &SecretHash) -> Result<Written<()>, StoreError> {
+    async fn insert_client(&self, client: &Client, secret: &StoredSecret) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
-        insert_client_in(&mut tx, client, secret_hash).await?;
+        insert_client_in(&mut tx, client, secret).await?;
         // A check may have asked after the id before it existed, and remembered that it did not.
         commit(tx, (), vec![Change::Client(client.client_id.clone())]).await
     }
 
     async fn client(&self, client_id: &ClientId) -> Result<Option<Client>, StoreError> {
-        let sql = format!("select {CLIENT_COLUMNS}, null as secret_hash from clients where client_id = ?");
+        let sql = format!("select {CLIENT_COLUMNS} from clients where client_id = ?");
         self.client_from(&sql, client_id).await?.map(ClientRow::into_client).transpose()
     }
 
-    async fn client_by_secret_hash(&self, hash: &SecretHash) -> Result<Option<ClientId>, StoreError> {
-        let found: Option<String> = sqlx::query_scalar("select client_id from clients where secret_hash = ?")
-            .bind(hash.as_bytes())
-            .fetch_optional(&self.readers)
-            .await
-            .map_err(map_error)?;
-        Ok(found.map(ClientId::from_string))
+    async fn client_by_secret_hash(&self, hash: &SecretHash) -> Result<Option<(ClientId, SecretId)>, StoreError> {
+        let found: Option<(String, String)> =
+            sqlx::query_as("select client_id, secret_id from client_secrets where secret_hash = ?")
+                .bind(hash.as_bytes())
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(map_error)?;
+        Ok(found.map(|(client_id, secret_id)| (ClientId::from_string(client_id), SecretId::from_string(secret_id))))
     }
 
-    async fn client_with_secret(&self, client_id: &ClientId) -> Result<Option<(Client, SecretHash)>, StoreError> {
-        let sql = format!("select {CLIENT_COLUMNS}, secret_hash from clients where client_id = ?");
-        let Some(row) = self.client_from(&sql, client_id).await? else {
+    async fn client_with_secrets(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<(Client, Vec<StoredSecret>)>, StoreError> {
+        // One snapshot for both reads: a rotation between them must not pair a client with
+        // secrets it never held together.
+        let mut connection = self.readers.acquire().await.map_err(map_error)?;
+        let mut tx = sqlx::Connection::begin(&mut *connection).await.map_err(map_error)?;
+        let sql = format!("select {CLIENT_COLUMNS} from clients where client_id = ?");
+        let row: Option<ClientRow> =
+            sqlx::query_as(&sql).bind(client_id.as_str()).fetch_optional(&mut *tx).await.map_err(map_error)?;
+        let Some(row) = row else {
             return Ok(None);
         };
-        let hash = row.secret_hash.clone().ok_or_else(|| StoreError::Internal("client without a secret".into()))?;
-        Ok(Some((row.into_client()?, SecretHash::from_bytes(hash))))
+        let secrets = secrets_in(&mut tx, client_id).await?;
+        tx.commit().await.map_err(map_error)?;
+        Ok(Some((row.into_client()?, secrets)))
     }
 
     async fn list_clients(
@@ -84,7 +100,7 @@ impl ClientStore for SqliteStore {
             .await
             .map_err(map_error)?;
         let sql = format!(
-            "select {CLIENT_COLUMNS}, null as secret_hash from clients where seq in ( \
+            "select {CLIENT_COLUMNS} from clients where seq in ( \
                select seq from clients where account_id = ?1{conditions} order by seq limit ?5 offset ?6) \
              order by seq"
         );
@@ -143,16 +159,16 @@ impl ClientStore for SqliteStore {
     async fn renew_client_secret(
         &self,
         client_id: &ClientId,
-        secret_hash: &SecretHash,
+        secret: &StoredSecret,
         replacing: Option<&SecretHash>,
         now: OffsetDateTime,
     ) -> Result<Written<Client>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
-            "update clients set secret_hash = ?, secret_generation = secret_generation + 1, version = version + 1, \
-             date_updated = ? where client_id = ? and (?4 is null or secret_hash = ?4)",
+            "update clients set secret_generation = secret_generation + 1, version = version + 1, date_updated = ?1 \
+             where client_id = ?2 and (?3 is null \
+               or exists (select 1 from client_secrets where client_id = ?2 and secret_hash = ?3))",
         )
-        .bind(secret_hash.as_bytes())
         .bind(now)
         .bind(client_id.as_str())
         .bind(replacing.map(SecretHash::as_bytes))
@@ -162,6 +178,12 @@ impl ClientStore for SqliteStore {
         if result.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        sqlx::query("delete from client_secrets where client_id = ?")
+            .bind(client_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        insert_secret_in(&mut tx, client_id, secret).await?;
         // The generation bump already refuses them; deleting keeps the table small.
         sqlx::query("delete from access_tokens where client_id = ? and profile_id is null")
             .bind(client_id.as_str())
@@ -170,6 +192,71 @@ impl ClientStore for SqliteStore {
             .map_err(map_error)?;
         let updated = fetch_client_in(&mut tx, client_id).await?;
         commit(tx, updated, vec![Change::Client(client_id.clone())]).await
+    }
+
+    async fn rotate_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret: &StoredSecret,
+        previous_until: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Written<Rotated>, StoreError> {
+        let mut tx = self.begin().await?;
+        touch_client_in(&mut tx, client_id, now).await?;
+        let current = secrets_in(&mut tx, client_id).await?.pop();
+        let previous = current.and_then(|current| current.in_grace_until(previous_until, now));
+        // Only the current secret may stay beside the new one, as the previous: a rotation
+        // during a grace period ends the older secret at once.
+        sqlx::query("delete from client_secrets where client_id = ? and secret_id is not ?")
+            .bind(client_id.as_str())
+            .bind(previous.as_ref().map(|previous| previous.secret_id.as_str()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if let Some(previous) = &previous {
+            sqlx::query("update client_secrets set expires_at = ? where secret_id = ?")
+                .bind(previous.expires_at)
+                .bind(previous.secret_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+        }
+        insert_secret_in(&mut tx, client_id, secret).await?;
+        let client = fetch_client_in(&mut tx, client_id).await?;
+        commit(tx, Rotated { client, previous }, vec![Change::Client(client_id.clone())]).await
+    }
+
+    async fn delete_client_secret(
+        &self,
+        client_id: &ClientId,
+        secret_id: &SecretId,
+        revoke_tokens: bool,
+        now: OffsetDateTime,
+    ) -> Result<Written<Client>, StoreError> {
+        let mut tx = self.begin().await?;
+        touch_client_in(&mut tx, client_id, now).await?;
+        let secrets = secrets_in(&mut tx, client_id).await?;
+        check_deletable(&secrets, secret_id, now)?;
+        sqlx::query("delete from client_secrets where secret_id = ?")
+            .bind(secret_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        let mut changes = vec![Change::Client(client_id.clone())];
+        if revoke_tokens {
+            let ended: Vec<String> =
+                sqlx::query_scalar("delete from access_tokens where client_id = ? and secret_id = ? returning jti")
+                    .bind(client_id.as_str())
+                    .bind(secret_id.as_str())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(map_error)?;
+            if !ended.is_empty() {
+                changes.push(Change::TokensRevoked(ended.into_iter().map(TokenId::from_string).collect()));
+            }
+        }
+        let client = fetch_client_in(&mut tx, client_id).await?;
+        commit(tx, client, changes).await
     }
 
     async fn delete_client(&self, client_id: &ClientId) -> Result<Written<()>, StoreError> {
@@ -184,18 +271,41 @@ impl ClientStore for SqliteStore {
         }
         commit(tx, (), vec![Change::Client(client_id.clone())]).await
     }
+
+    async fn record_credential_uses(&self, uses: &[CredentialUse]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for CredentialUse { credential, last_use } in uses {
+            // `julianday` compares the instants, whatever digits of a second each was written with.
+            let (table, key, id) = match credential {
+                UsedCredential::ClientSecret(secret_id) => ("client_secrets", "secret_id", secret_id.as_str()),
+                UsedCredential::Profile(profile_id) => ("access_profiles", "profile_id", profile_id.as_str()),
+            };
+            let sql = format!(
+                "update {table} set last_used_at = ?1, last_used_ip = ?2 \
+                 where {key} = ?3 and (last_used_at is null or julianday(last_used_at) < julianday(?1))"
+            );
+            sqlx::query(&sql)
+                .bind(last_use.at)
+                .bind(last_use.ip.to_string())
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+        }
+        tx.commit().await.map_err(map_error)
+    }
 }
 
 pub(crate) async fn insert_client_in(
     tx: &mut Transaction<'_, Sqlite>,
     client: &Client,
-    secret_hash: &SecretHash,
+    secret: &StoredSecret,
 ) -> Result<(), StoreError> {
     sqlx::query(
         "insert into clients (client_id, account_id, name, description, client_owner, client_owner_id, client_type, \
-         locked, enabled, global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_hash, \
+         locked, enabled, global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, \
          secret_generation, version, date_created, date_updated) \
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(client.client_id.as_str())
     .bind(client.account_id.as_str())
@@ -211,7 +321,6 @@ pub(crate) async fn insert_client_in(
     .bind(i64::from(client.token_expiry.seconds()))
     .bind(json(&client.allowed_ips)?)
     .bind(client.rate_limit.map(|limit| json(&limit)).transpose()?)
-    .bind(secret_hash.as_bytes())
     .bind(client.secret_generation)
     .bind(client.version)
     .bind(client.date_created)
@@ -219,11 +328,59 @@ pub(crate) async fn insert_client_in(
     .execute(&mut **tx)
     .await
     .map_err(map_error)?;
+    insert_secret_in(tx, &client.client_id, secret).await
+}
+
+async fn insert_secret_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    client_id: &ClientId,
+    secret: &StoredSecret,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "insert into client_secrets (secret_id, client_id, secret_hash, prefix, date_created, expires_at) \
+         values (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(secret.secret_id.as_str())
+    .bind(client_id.as_str())
+    .bind(secret.hash.as_bytes())
+    .bind(secret.prefix.as_deref())
+    .bind(secret.date_created)
+    .bind(secret.expires_at)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+/// A client's secrets, oldest first.
+async fn secrets_in(tx: &mut Transaction<'_, Sqlite>, client_id: &ClientId) -> Result<Vec<StoredSecret>, StoreError> {
+    let sql = format!("select {SECRET_COLUMNS} from client_secrets where client_id = ? order by seq");
+    let rows: Vec<SecretRow> =
+        sqlx::query_as(&sql).bind(client_id.as_str()).fetch_all(&mut **tx).await.map_err(map_error)?;
+    rows.into_iter().map(SecretRow::into_secret).collect()
+}
+
+/// Bumps the version of a client whose secrets change, as every change of what the token
+/// endpoint accepts does: a token minted from the state before is then never recorded.
+async fn touch_client_in(
+    tx: &mut Transaction<'_, Sqlite>,
+    client_id: &ClientId,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let result = sqlx::query("update clients set version = version + 1, date_updated = ? where client_id = ?")
+        .bind(now)
+        .bind(client_id.as_str())
+        .execute(&mut **tx)
+        .await
+        .map_err(map_error)?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
     Ok(())
 }
 
 async fn fetch_client_in(tx: &mut Transaction<'_, Sqlite>, client_id: &ClientId) -> Result<Client, StoreError> {
-    let sql = format!("select {CLIENT_COLUMNS}, null as secret_hash from clients where client_id = ?");
+    let sql = format!("select {CLIENT_COLUMNS} from clients where client_id = ?");
     let row: ClientRow = sqlx::query_as(&sql)
         .bind(client_id.as_str())
         .fetch_optional(&mut **tx)

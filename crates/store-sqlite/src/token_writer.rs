@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
-use gatehouse_domain::ids::{ClientId, ProfileId, TokenId};
+use gatehouse_domain::ids::{ClientId, ProfileId, SecretId, TokenId};
 use gatehouse_domain::store::{LiveToken, LiveTokenCap, RecordOutcome, StoreError, TokenRecord, Written};
 use gatehouse_domain::token_ledger::plan_recording;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
@@ -193,8 +193,8 @@ fn write_batch(
         delete.execute([jti.as_str()])?;
     }
     let mut insert = connection.prepare_cached(
-        "insert into access_tokens (jti, client_id, profile_id, secret_generation, issued_at, expires_at, seq) \
-         values (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "insert into access_tokens (jti, client_id, profile_id, secret_generation, secret_id, issued_at, expires_at, seq) \
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for &index in &plan.insert {
         let token = &tokens[index];
@@ -205,6 +205,7 @@ fn write_batch(
             token.client_id.as_str(),
             token.profile_id.as_ref().map(ProfileId::as_str),
             token.secret_generation,
+            token.secret_id.as_ref().map(SecretId::as_str),
             token.issued_at.unix_timestamp(),
             token.expires_at.unix_timestamp(),
             *seq,

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use gatehouse_domain::account::{Email, Role, User};
 use gatehouse_domain::ids::{AccountId, ClientId, TokenId, UserId};
+use gatehouse_domain::secret::SecretHash;
 use gatehouse_domain::store::{
     AccountStore, ClientStore, LiveTokenCap, RecordOutcome, SessionStore, TokenRecord, TokenStore, UserStore,
 };
@@ -17,7 +18,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 /// A database migrated by the first `count` migrations, empty.
 async fn migrated_by(path: &Path, count: usize) -> SqlitePool {
     let mut first = Migrator::new(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))).await.unwrap();
-    first.migrations = first.migrations.iter().take(count).cloned().collect::<Vec<_>>().into();
+    // In version order: the directory may list them in any.
+    let mut all = first.migrations.to_vec();
+    all.sort_by_key(|migration| migration.version);
+    first.migrations = all.into_iter().take(count).collect::<Vec<_>>().into();
     let options = SqliteConnectOptions::new().filename(path).create_if_missing(true).foreign_keys(true);
     let pool = SqlitePool::connect_with(options).await.unwrap();
     first.run(&pool).await.unwrap();
@@ -60,6 +64,7 @@ async fn tokens_on_record_survive_the_rebuild_of_the_token_table() {
         client_id: ClientId::from_string("cli"),
         profile_id: None,
         secret_generation: 3,
+        secret_id: None,
         issued_at: at,
         expires_at: at + time::Duration::hours(1),
         client_version: 1,
@@ -136,4 +141,45 @@ async fn owners_become_user_ids_and_sessions_survive_the_rebuild_of_the_users_ta
     };
     store.insert_user(&copy("other"), "hash").await.unwrap();
     assert!(store.insert_user(&copy("acc"), "hash").await.is_err());
+}
+
+/// Secrets moved to a table of their own, so that a client can hold two: each client's secret is
+/// carried over as its only one, still found by its hash, and its live tokens are marked as
+/// minted with it, so that ending the secret early can end them too.
+#[tokio::test]
+async fn each_clients_secret_becomes_its_first_secret_with_its_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("upgrade.db");
+    let url = format!("sqlite://{}", path.display());
+    let pool = migrated_by(&path, 5).await;
+    for statement in [
+        "insert into accounts (account_id, name, owner_user_id, date_created) values ('acc', 'a', 'u', '2026-01-01T00:00:00Z')",
+        "insert into users (user_id, account_id, email, role, password_hash, date_created) \
+         values ('u', 'acc', 'o@example.com', 'owner', 'hash', '2026-01-01T00:00:00Z')",
+        "insert into clients (client_id, account_id, name, client_owner, client_owner_id, client_type, enabled, \
+         token_expiry_seconds, secret_hash, secret_generation, version, date_created, date_updated) values \
+         ('cli', 'acc', 'c', 'o@example.com', 'u', 'standard', 1, 3600, x'0a0b', 1, 1, '2026-01-01T00:00:00Z', \
+          '2026-02-01T00:00:00Z')",
+        "insert into access_tokens (jti, client_id, secret_generation, issued_at, expires_at, revoked, seq) \
+         values ('live', 'cli', 1, 100, 4000000000, 0, 1)",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let store = SqliteStore::connect(&url).await.unwrap();
+    let client_id = ClientId::from_string("cli");
+    let (client, secrets) = store.client_with_secrets(&client_id).await.unwrap().unwrap();
+    assert_eq!(client.secret_expires_at, None);
+    assert_eq!(secrets.len(), 1);
+    let secret = &secrets[0];
+    assert_eq!(secret.hash, SecretHash::from_bytes(vec![0x0a, 0x0b]));
+    assert!(secret.secret_id.as_str().starts_with("sid_") && secret.secret_id.is_well_formed());
+    assert_eq!((secret.prefix.as_deref(), secret.expires_at, secret.last_use), (None, None, None));
+    let found = store.client_by_secret_hash(&secret.hash).await.unwrap();
+    assert_eq!(found, Some((client_id, secret.secret_id.clone())));
+    let pool = SqlitePool::connect(&url).await.unwrap();
+    let minted_with: Option<String> =
+        sqlx::query_scalar("select secret_id from access_tokens where jti = 'live'").fetch_one(&pool).await.unwrap();
+    assert_eq!(minted_with.as_deref(), Some(secret.secret_id.as_str()));
 }

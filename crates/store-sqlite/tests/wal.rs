@@ -17,8 +17,8 @@ async fn a_steady_mint_does_not_grow_the_wal_without_end() {
     for statement in [
         "insert into accounts (account_id, name, owner_user_id, date_created) values ('acc', 'a', 'u', 'now')",
         "insert into clients (client_id, account_id, name, client_owner, client_type, enabled, \
-         token_expiry_seconds, secret_hash, secret_generation, version, date_created, date_updated) \
-         values ('cli', 'acc', 'c', 'o@example.com', 'standard', 1, 3600, x'00', 1, 1, 'now', 'now')",
+         token_expiry_seconds, secret_generation, version, date_created, date_updated) \
+         values ('cli', 'acc', 'c', 'o@example.com', 'standard', 1, 3600, 1, 1, 'now', 'now')",
     ] {
         sqlx::query(statement).execute(&pool).await.unwrap();
     }
@@ -51,6 +51,7 @@ async fn a_steady_mint_does_not_grow_the_wal_without_end() {
                 client_id: ClientId::from_string("cli"),
                 profile_id: None,
                 secret_generation: 1,
+                secret_id: None,
                 issued_at: at,
                 expires_at: at + time::Duration::hours(1),
                 client_version: 1,

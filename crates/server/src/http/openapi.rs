@@ -10,6 +10,7 @@ use gatehouse_domain::account::Email;
 use gatehouse_domain::account::MAX_ACCOUNT_NAME_CHARS;
 use gatehouse_domain::client::{AllowedIps, ClientName, Description, GlobalResource, RateLimit, TokenExpiry};
 use gatehouse_domain::products::{MAX_PATH_PREFIX_CHARS, MAX_PATH_PREFIXES};
+use gatehouse_domain::rotation::GracePeriod;
 use gatehouse_edge::paging;
 use serde_json::{Value, json};
 use utoipa::OpenApi as _;
@@ -275,11 +276,17 @@ fn links(method: &str, path: &str) -> Option<Value> {
                 "update_client",
                 "delete_client",
                 "renew_key",
+                "rotate_secret",
+                "list_secrets",
                 "transfer_ownership",
                 "list_profiles",
                 "create_profile",
             ],
             client,
+        )),
+        ("post", "/v1/clients/{client_id}/rotate-secret") => Some(to(
+            &["delete_secret"],
+            json!({"client_id": "$response.body#/client_id", "secret_id": "$response.body#/secret_id"}),
         )),
         ("post", "/v1/clients/{client_id}/access-profiles") => {
             Some(to(&["get_profile", "update_profile", "delete_profile", "refresh_profile"], client_of_profile))
@@ -360,6 +367,7 @@ fn constrain(document: &mut Value) -> Vec<String> {
     let mut product_names = json!({"items": product_name.clone()});
     product_names["items"]["type"] = json!("string");
     let limit = json!({"minimum": 1, "maximum": RateLimit::MAX});
+    let grace = json!({"minimum": 0, "maximum": GracePeriod::MAX});
     let rules: &[(&str, &str, &Value)] = &[
         ("ScopesBody", "products", &product_names),
         ("CreateProfileBody", "products", &product_names),
@@ -391,6 +399,7 @@ fn constrain(document: &mut Value) -> Vec<String> {
         ("TransferAccountBody", "email", &email),
         ("LoginBody", "email", &email),
         ("CreateProfileBody", "auth_method", &json!({"enum": ["client_secret", "api_key"]})),
+        ("RotateBody", "grace_period_seconds", &grace),
     ];
     // Unknown fields in a rate limit are refused like everywhere else in a body.
     let rate_limit = json!({"additionalProperties": false});

@@ -53,7 +53,7 @@ async fn create_answers_201_with_the_seed_body_and_the_secret_once() {
     let get = app.get(&location, &token).await.text().await.unwrap();
     let list = app.get("/v1/clients?page_size=500&page_number=1", &token).await.text().await.unwrap();
     assert!(!get.contains(secret) && !list.contains(secret));
-    assert!(!get.contains("secret") && !list.contains("secret"));
+    assert!(!get.contains("client_secret") && !list.contains("client_secret"));
 }
 
 #[tokio::test]

@@ -310,6 +310,7 @@ impl<'a> Sequence<'a> {
                     token_expiry: None,
                     allowed_ips: Default::default(),
                     rate_limit: None,
+                    secret_expires_at: None,
                 };
                 let result = gatehouse.create_client(&actor, new, self.now).await;
                 expect_outcome(&result, allowed, op)?;

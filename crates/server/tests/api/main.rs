@@ -29,6 +29,7 @@ mod permission_matrix;
 mod portal;
 mod process;
 mod processes;
+mod secret_rotation;
 mod token_endpoint;
 
 /// A reqwest client builder for the tests. reqwest is built with rustls but no crypto provider of

@@ -7,6 +7,8 @@ use std::marker::PhantomData;
 use serde::de::value::{MapAccessDeserializer, StringDeserializer};
 use serde::de::{DeserializeOwned, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::error::ApiError;
 
@@ -73,6 +75,17 @@ impl<'de> Deserialize<'de> for RateLimitBody {
         let Object(Fields { requests_per_second, burst }) = Object::deserialize(deserializer)?;
         Ok(Self { requests_per_second, burst })
     }
+}
+
+/// An instant sent as RFC 3339 text (`2027-01-31T00:00:00Z`), in UTC.
+pub fn instant(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
+    value
+        .map(|text| {
+            OffsetDateTime::parse(text.trim(), &Rfc3339).map(|at| at.to_offset(time::UtcOffset::UTC)).map_err(|_| {
+                ApiError::invalid_field(field, "must be an RFC 3339 date and time, such as 2027-01-31T00:00:00Z")
+            })
+        })
+        .transpose()
 }
 
 pub fn rate_limit(body: Option<RateLimitBody>) -> Result<Option<RateLimit>, ApiError> {

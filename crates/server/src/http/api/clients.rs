@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
-use super::body::{Object, RateLimitBody, Text, present, rate_limit};
+use super::body::{Object, RateLimitBody, Text, instant, present, rate_limit};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
 use super::paging::{ListMeta, ListQuery};
@@ -52,6 +52,8 @@ struct ClientView {
     allowed_ips: Vec<String>,
     rate_limit: Option<RateLimit>,
     date_updated: String,
+    /// When the current secret stops working; `null`: never.
+    secret_expires_at: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -84,6 +86,7 @@ impl From<Client> for ClientView {
             allowed_ips: client.allowed_ips.to_strings(),
             rate_limit: client.rate_limit,
             date_updated: timestamp(client.date_updated),
+            secret_expires_at: client.secret_expires_at.map(timestamp),
         }
     }
 }
@@ -169,6 +172,10 @@ struct CreateClientBody {
     #[serde(default)]
     #[schema(value_type = Option<RateLimit>)]
     rate_limit: Option<RateLimitBody>,
+    /// When the client's secret stops working (RFC 3339, in the future); absent: never.
+    #[serde(default)]
+    #[schema(format = DateTime)]
+    secret_expires_at: Option<String>,
 }
 
 impl CreateClientBody {
@@ -185,6 +192,7 @@ impl CreateClientBody {
             token_expiry: self.token_expiry_seconds.map(TokenExpiry::parse).transpose()?,
             allowed_ips: AllowedIps::parse(&self.allowed_ips.unwrap_or_default())?,
             rate_limit: rate_limit(self.rate_limit)?,
+            secret_expires_at: instant("secret_expires_at", self.secret_expires_at.as_deref())?,
         })
     }
 }

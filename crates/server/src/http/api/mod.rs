@@ -8,6 +8,7 @@ mod paging;
 mod people;
 mod products;
 mod profiles;
+mod secrets;
 
 use axum::routing::get;
 use axum::{Json, Router};
@@ -31,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .merge(people::routes())
         .merge(products::routes())
         .merge(profiles::routes())
+        .merge(secrets::routes())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -58,6 +60,7 @@ pub(super) fn openapi() -> utoipa::openapi::OpenApi {
         people::PeopleApi::openapi(),
         products::ProductsApi::openapi(),
         profiles::ProfilesApi::openapi(),
+        secrets::SecretsApi::openapi(),
     ] {
         document.merge(part);
     }

@@ -40,6 +40,10 @@ struct ProfileView {
     active: bool,
     date_created: String,
     date_updated: String,
+    /// When and from where the credential was last used; written in batches, at most a few
+    /// seconds behind.
+    last_used_at: Option<String>,
+    last_used_ip: Option<String>,
 }
 
 impl From<AccessProfile> for ProfileView {
@@ -55,6 +59,8 @@ impl From<AccessProfile> for ProfileView {
             active: profile.active,
             date_created: timestamp(profile.date_created),
             date_updated: timestamp(profile.date_updated),
+            last_used_at: profile.last_use.map(|last_use| timestamp(last_use.at)),
+            last_used_ip: profile.last_use.map(|last_use| last_use.ip.to_string()),
         }
     }
 }

@@ -396,6 +396,7 @@ async fn create(
             token_expiry: fields.token_expiry,
             allowed_ips: fields.allowed_ips,
             rate_limit: fields.rate_limit,
+            secret_expires_at: None,
         };
         Ok::<_, PortalError>(state.gatehouse.create_client(&session.actor, new, state.clock.now()).await?)
     }
