@@ -367,6 +367,9 @@ async fn no_credential_acts_with_more_power_than_the_people_who_can_hold_it() {
     // An admin may not renew the key of the owner's admin client (the bootstrap one).
     let renew = app.post_json(&format!("/v1/clients/{}/renew-key", app.admin.client_id), &admin, &json!({})).await;
     assert_api_error(renew, StatusCode::FORBIDDEN).await;
+    // Nor rotate its secret, which would hand the admin a secret of it just the same.
+    let rotate = app.post_json(&format!("/v1/clients/{}/rotate-secret", app.admin.client_id), &admin, &json!({})).await;
+    assert_api_error(rotate, StatusCode::FORBIDDEN).await;
 
     // The owner's own admin client acts with the owner's role, but owner-only actions need the
     // owner signed in: whoever created or renewed a client may hold its secret.

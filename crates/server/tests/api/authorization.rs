@@ -136,6 +136,9 @@ async fn another_accounts_clients_are_invisible() {
         (reqwest::Method::PATCH, "", Some(json!({"enabled": false}))),
         (reqwest::Method::DELETE, "", None),
         (reqwest::Method::POST, "/renew-key", Some(json!({}))),
+        (reqwest::Method::POST, "/rotate-secret", Some(json!({}))),
+        (reqwest::Method::GET, "/secrets", None),
+        (reqwest::Method::DELETE, "/secrets/sid_x", None),
         (reqwest::Method::POST, "/transfer-ownership", Some(transfer)),
     ] {
         let foreign = answer(method.clone(), format!("{ours_path}{suffix}"), body.clone()).await;

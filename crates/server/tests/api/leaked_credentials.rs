@@ -90,6 +90,36 @@ async fn reported_credentials_stop_working_and_the_reporter_learns_nothing() {
     assert_eq!(check(&app, &app.token(&client).await).await, StatusCode::OK);
 }
 
+/// During a rotation's grace period, a leaked previous secret ends alone, with the tokens it
+/// minted: the client, already moving to its new secret, goes on working.
+#[tokio::test]
+async fn a_leaked_previous_secret_ends_alone_during_a_rotation() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let (old, _) = app.create_client(&owner, json!({"name": "rotating"})).await;
+    let old_token = app.token(&old).await;
+    let rotated: Value = app
+        .post_json(&format!("/v1/clients/{}/rotate-secret", old.client_id), &owner, &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new = Credentials { client_secret: rotated["client_secret"].as_str().unwrap().to_owned(), ..old.clone() };
+    let new_token = app.token(&new).await;
+
+    assert_eq!(report(&app, &[&old.client_secret]).await.0, StatusCode::ACCEPTED);
+    refused_within_a_second(&app, &old_token).await;
+    assert_eq!(
+        app.token_request_basic(&old, &[("grant_type", "client_credentials")]).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(check(&app, &new_token).await, StatusCode::OK);
+    assert_eq!(check(&app, &app.token(&new).await).await, StatusCode::OK);
+    let listed: Value = app.get(&format!("/v1/clients/{}/secrets", old.client_id), &owner).await.json().await.unwrap();
+    assert_eq!(listed["secrets"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["secrets"][0]["secret_id"], rotated["secret_id"]);
+}
+
 #[tokio::test]
 async fn reports_are_rate_limited_per_address_and_bounded() {
     let app = TestApp::spawn().await;

@@ -11,11 +11,15 @@ enum Action {
     Edit,
     Disable,
     Renew,
+    Rotate,
+    /// Ends the client's previous secret, left by a rotation made by someone allowed to.
+    EndSecret,
     Transfer,
     Delete,
 }
 
-const ACTIONS: [Action; 5] = [Action::Edit, Action::Disable, Action::Renew, Action::Transfer, Action::Delete];
+const ACTIONS: [Action; 7] =
+    [Action::Edit, Action::Disable, Action::Renew, Action::Rotate, Action::EndSecret, Action::Transfer, Action::Delete];
 
 async fn perform(app: &TestApp, token: &str, client: &Credentials, action: Action) -> StatusCode {
     let path = format!("/v1/clients/{}", client.client_id);
@@ -23,6 +27,15 @@ async fn perform(app: &TestApp, token: &str, client: &Credentials, action: Actio
         Action::Edit => app.patch_json(&path, token, &json!({"description": "edited"})).await,
         Action::Disable => app.patch_json(&path, token, &json!({"enabled": false})).await,
         Action::Renew => app.post_json(&format!("{path}/renew-key"), token, &json!({})).await,
+        Action::Rotate => app.post_json(&format!("{path}/rotate-secret"), token, &json!({})).await,
+        Action::EndSecret => {
+            let owner = app.owner_session().await;
+            let rotated = app.post_json(&format!("{path}/rotate-secret"), &owner, &json!({})).await;
+            assert_eq!(rotated.status(), StatusCode::OK);
+            let listed: Value = app.get(&format!("{path}/secrets"), &owner).await.json().await.unwrap();
+            let previous = listed["secrets"][0]["secret_id"].as_str().unwrap().to_owned();
+            app.delete(&format!("{path}/secrets/{previous}"), token).await
+        }
         Action::Transfer => {
             app.post_json(&format!("{path}/transfer-ownership"), token, &json!({"client_owner": OWNER_EMAIL})).await
         }
@@ -64,7 +77,7 @@ async fn who_may_change_which_client() {
                 let status = perform(&app, token, &target, action).await;
                 let allowed = if locked { locked_ok } else { unlocked_ok };
                 let expected = match (allowed, action) {
-                    (true, Action::Delete) => StatusCode::NO_CONTENT,
+                    (true, Action::Delete | Action::EndSecret) => StatusCode::NO_CONTENT,
                     (true, _) => StatusCode::OK,
                     (false, _) => StatusCode::FORBIDDEN,
                 };
@@ -121,6 +134,10 @@ async fn admin_clients_are_for_owners_and_admins() {
     let path = format!("/v1/clients/{}", created["client_id"].as_str().unwrap());
     assert_eq!(
         app.post_json(&format!("{path}/renew-key"), &developer, &json!({})).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post_json(&format!("{path}/rotate-secret"), &developer, &json!({})).await.status(),
         StatusCode::FORBIDDEN
     );
     assert_eq!(app.patch_json(&path, &developer, &json!({"enabled": false})).await.status(), StatusCode::FORBIDDEN);
