@@ -69,6 +69,8 @@ pub struct ClientView {
     pub allowed_ips: Vec<String>,
     pub rate_limit: Option<RateLimit>,
     pub date_updated: String,
+    #[serde(default)]
+    pub secret_expires_at: Option<String>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -123,6 +125,43 @@ pub struct RenewedKey {
     pub message: String,
 }
 
+/// `POST /v1/clients/{id}/rotate-secret`'s answer, which holds the new secret.
+#[derive(Deserialize)]
+pub struct RotatedSecret {
+    pub client_id: String,
+    pub client_secret: String,
+    pub secret_id: String,
+    pub previous_secret_expires_at: Option<String>,
+    pub message: String,
+}
+
+/// One of a client's secrets as listed: never its value.
+#[derive(Deserialize)]
+pub struct SecretView {
+    pub secret_id: String,
+    pub prefix: Option<String>,
+    pub current: bool,
+    pub date_created: String,
+    pub expires_at: Option<String>,
+    pub expired: bool,
+    pub expires_soon: bool,
+    pub last_used_at: Option<String>,
+    pub last_used_ip: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SecretList {
+    pub secrets: Vec<SecretView>,
+}
+
+#[derive(Default, Serialize)]
+pub struct Rotation {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grace_period_seconds: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_expires_at: Option<String>,
+}
+
 #[derive(Default, Serialize)]
 pub struct ScopesBody {
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -146,6 +185,8 @@ pub struct NewClient {
     pub allowed_ips: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_expires_at: Option<String>,
 }
 
 /// `PATCH /v1/clients/{id}`: only the fields that are set are sent, so the rest stay as they are.
@@ -300,6 +341,30 @@ impl AdminClient {
     pub async fn renew_key(&self, client_id: &str) -> Result<Reply<RenewedKey>, AdminError> {
         let url = client_endpoint(&self.base, client_id, Some("renew-key"))?;
         self.json(self.request(Method::POST, url)).await
+    }
+
+    pub async fn client_secrets(&self, client_id: &str) -> Result<Reply<SecretList>, AdminError> {
+        let url = client_endpoint(&self.base, client_id, Some("secrets"))?;
+        self.json(self.request(Method::GET, url)).await
+    }
+
+    pub async fn rotate_secret(
+        &self,
+        client_id: &str,
+        rotation: &Rotation,
+    ) -> Result<Reply<RotatedSecret>, AdminError> {
+        let url = client_endpoint(&self.base, client_id, Some("rotate-secret"))?;
+        self.json(self.request(Method::POST, url).json(rotation)).await
+    }
+
+    pub async fn delete_secret(&self, client_id: &str, secret_id: &str, revoke_tokens: bool) -> Result<(), AdminError> {
+        if secret_id.is_empty() || secret_id == "." || secret_id == ".." {
+            return Err(AdminError::Invalid(format!("{secret_id:?} is not a secret id")));
+        }
+        let mut url = client_endpoint(&self.base, client_id, Some("secrets"))?;
+        push_segments(&mut url, &[secret_id]);
+        url.query_pairs_mut().append_pair("revoke_tokens", if revoke_tokens { "true" } else { "false" });
+        self.send(self.request(Method::DELETE, url)).await.map(drop)
     }
 
     pub async fn transfer_ownership(

@@ -11,7 +11,8 @@ use serde_json::value::RawValue;
 
 use super::Failure;
 use crate::admin_client::{
-    AdminClient, AdminError, ClientPatch, ClientView, Credentials, NewClient, RateLimit, ScopesBody,
+    AdminClient, AdminError, ClientPatch, ClientView, Credentials, NewClient, RateLimit, Rotation, ScopesBody,
+    SecretView,
 };
 
 /// Exit statuses, so a script can tell "the server said no" from "no server".
@@ -74,6 +75,12 @@ enum ClientsCommand {
     Delete(ClientIdArg),
     /// Give a client a new secret: the old one and every earlier token are refused at once.
     RenewKey(ClientIdArg),
+    /// List a client's secrets (never their values) with their expiry and last use.
+    Secrets(ClientIdArg),
+    /// Give a client a new secret while the current one goes on working for a grace period.
+    RotateSecret(RotateArgs),
+    /// End one of a client's secrets now (not its last live one: renew the key instead).
+    DeleteSecret(DeleteSecretArgs),
     /// Make another user of the account the client's owner.
     Transfer(TransferArgs),
 }
@@ -154,6 +161,9 @@ struct CreateArgs {
     /// Only the account owner, its admins and the client owner may then edit it.
     #[arg(long)]
     locked: bool,
+    /// When the client's secret stops working (RFC 3339, for example 2027-06-30T00:00:00Z).
+    #[arg(long, value_name = "WHEN")]
+    secret_expires_at: Option<String>,
 }
 
 #[derive(Args)]
@@ -183,6 +193,30 @@ struct UpdateArgs {
     /// Accept calls from any address (clears the allowed IPs).
     #[arg(long, conflicts_with = "allowed_ips")]
     any_ip: bool,
+}
+
+#[derive(Args)]
+struct RotateArgs {
+    #[command(flatten)]
+    client: ClientIdArg,
+    /// How long the current secret goes on working, 0 to 604800 seconds (default: a day).
+    #[arg(long, value_name = "SECONDS")]
+    grace_period: Option<i64>,
+    /// When the new secret stops working (RFC 3339, for example 2027-06-30T00:00:00Z).
+    #[arg(long, value_name = "WHEN")]
+    expires_at: Option<String>,
+}
+
+#[derive(Args)]
+struct DeleteSecretArgs {
+    #[command(flatten)]
+    client: ClientIdArg,
+    /// The secret's id, as `clients secrets` lists it.
+    #[arg(value_name = "SECRET_ID", allow_hyphen_values = true, value_parser = NonEmptyStringValueParser::new())]
+    secret_id: String,
+    /// Also end the tokens minted with this secret; without it they live to their expiry.
+    #[arg(long)]
+    revoke_tokens: bool,
 }
 
 #[derive(Args)]
@@ -308,6 +342,7 @@ async fn execute(client: &AdminClient, command: ClientsCommand, json: bool) -> R
                 token_expiry_seconds: args.fields.token_expiry_seconds,
                 allowed_ips: args.fields.allowed_ips,
                 rate_limit: args.fields.rate_limit,
+                secret_expires_at: args.secret_expires_at,
             };
             let reply = client.create_client(&new).await?;
             if json {
@@ -350,6 +385,40 @@ async fn execute(client: &AdminClient, command: ClientsCommand, json: bool) -> R
                 aligned(&[("client_id", renewed.client_id), ("client_secret", renewed.client_secret)]),
                 printable(&renewed.message),
             ))
+        }
+        ClientsCommand::Secrets(args) => {
+            let reply = client.client_secrets(&args.id).await?;
+            if json {
+                return emit(&reply.body);
+            }
+            emit(&secret_table(&reply.value.secrets))
+        }
+        ClientsCommand::RotateSecret(args) => {
+            let rotation = Rotation { grace_period_seconds: args.grace_period, secret_expires_at: args.expires_at };
+            let reply = client.rotate_secret(&args.client.id, &rotation).await?;
+            if json {
+                return emit(&reply.body);
+            }
+            let rotated = reply.value;
+            let previous = rotated.previous_secret_expires_at.unwrap_or_else(|| "now (no grace period)".to_owned());
+            emit(&format!(
+                "{}{}\nThe new client secret is shown only this once: store it now.\n",
+                aligned(&[
+                    ("client_id", rotated.client_id),
+                    ("client_secret", rotated.client_secret),
+                    ("secret_id", rotated.secret_id),
+                    ("previous_secret_ends", previous),
+                ]),
+                printable(&rotated.message),
+            ))
+        }
+        ClientsCommand::DeleteSecret(args) => {
+            client.delete_secret(&args.client.id, &args.secret_id, args.revoke_tokens).await?;
+            if json {
+                return Ok(());
+            }
+            let tokens = if args.revoke_tokens { "; its tokens too" } else { "; its tokens live to their expiry" };
+            emit(&format!("secret {} of client {} ended{tokens}\n", args.secret_id, args.client.id))
         }
         ClientsCommand::Transfer(args) => {
             let reply = client.transfer_ownership(&args.client.id, &args.owner).await?;
@@ -527,9 +596,33 @@ fn client_details(client: &ClientView) -> String {
                 |limit| format!("{} requests/s, burst {}", limit.requests_per_second, limit.burst),
             ),
         ),
+        ("secret_expires_at", client.secret_expires_at.clone().unwrap_or_else(|| "never".to_owned())),
         ("date_created", client.date_created.clone()),
         ("date_updated", client.date_updated.clone()),
     ])
+}
+
+/// One line per secret, oldest first, as the server lists them.
+fn secret_table(secrets: &[SecretView]) -> String {
+    let header = ["SECRET_ID", "PREFIX", "STATE", "CREATED", "EXPIRES", "LAST_USED", "FROM"].map(str::to_owned);
+    let rows = secrets.iter().map(|secret| {
+        let state = match (secret.current, secret.expired, secret.expires_soon) {
+            (_, true, _) => "expired",
+            (true, _, true) => "current, expires soon",
+            (true, _, false) => "current",
+            (false, _, _) => "previous",
+        };
+        [
+            secret.secret_id.clone(),
+            secret.prefix.as_deref().map_or_else(|| "-".to_owned(), printable),
+            state.to_owned(),
+            secret.date_created.clone(),
+            secret.expires_at.clone().unwrap_or_else(|| "never".to_owned()),
+            secret.last_used_at.clone().unwrap_or_else(|| "never".to_owned()),
+            secret.last_used_ip.clone().unwrap_or_else(|| "-".to_owned()),
+        ]
+    });
+    table(header, rows)
 }
 
 /// One line per client, columns padded to their widest cell; the name last, as it varies most.
@@ -538,22 +631,26 @@ fn client_table(clients: &[ClientView]) -> String {
         return "no clients\n".to_owned();
     }
     let header = ["CLIENT_ID", "TYPE", "STATUS", "OWNER", "NAME"].map(str::to_owned);
-    let rows: Vec<[String; 5]> = std::iter::once(header)
-        .chain(clients.iter().map(|client| {
-            let mut status = if client.enabled { "enabled" } else { "disabled" }.to_owned();
-            if client.locked == Some(true) {
-                status.push_str(",locked");
-            }
-            [
-                client.client_id.clone(),
-                client.client_type.clone(),
-                status,
-                printable(&client.client_owner),
-                printable(&client.name),
-            ]
-        }))
-        .collect();
-    let mut widths = [0; 5];
+    let rows = clients.iter().map(|client| {
+        let mut status = if client.enabled { "enabled" } else { "disabled" }.to_owned();
+        if client.locked == Some(true) {
+            status.push_str(",locked");
+        }
+        [
+            client.client_id.clone(),
+            client.client_type.clone(),
+            status,
+            printable(&client.client_owner),
+            printable(&client.name),
+        ]
+    });
+    table(header, rows)
+}
+
+/// `header` and `rows` as columns padded to their widest cell, the last column unpadded.
+fn table<const N: usize>(header: [String; N], rows: impl Iterator<Item = [String; N]>) -> String {
+    let rows: Vec<[String; N]> = std::iter::once(header).chain(rows).collect();
+    let mut widths = [0; N];
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());

@@ -166,6 +166,30 @@ async fn an_operator_manages_a_client_from_the_command_line() {
     assert_eq!(token_status(&app, &credentials).await, StatusCode::UNAUTHORIZED);
     assert_eq!(token_status(&app, &renewed_credentials).await, StatusCode::OK);
 
+    // A planned rotation: both secrets work, the list shows them, ending the previous one early
+    // leaves only the new one.
+    let rotated = as_admin(&app, &["rotate-secret", &client_id, "--grace-period", "3600"]).await.ok();
+    assert!(rotated.contains("shown only this once"), "{rotated}");
+    let rotated_credentials =
+        Credentials { client_id: client_id.clone(), client_secret: field(&rotated, "client_secret") };
+    assert_eq!(token_status(&app, &renewed_credentials).await, StatusCode::OK, "in its grace period");
+    assert_eq!(token_status(&app, &rotated_credentials).await, StatusCode::OK);
+    let listed = as_admin(&app, &["secrets", &client_id]).await.ok();
+    assert!(listed.starts_with("SECRET_ID"), "{listed}");
+    assert!(listed.contains("previous") && listed.contains("current"), "{listed}");
+    assert!(!listed.contains(&rotated_credentials.client_secret), "never a value");
+    let secrets = as_admin(&app, &["secrets", &client_id, "--json"]).await.json();
+    let previous = secrets["secrets"][0]["secret_id"].as_str().unwrap().to_owned();
+    let last = as_admin(&app, &["delete-secret", &client_id, &field(&rotated, "secret_id")]).await;
+    assert_eq!(last.code, Some(0), "the previous secret is still live: {}", last.stderr);
+    let refused = as_admin(&app, &["delete-secret", &client_id, &previous, "--revoke-tokens"]).await;
+    assert_eq!(refused.code, Some(1), "the last live secret stays");
+    assert!(refused.stderr.contains("409") && refused.stderr.contains("renew"), "{}", refused.stderr);
+    assert_eq!(token_status(&app, &rotated_credentials).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(token_status(&app, &renewed_credentials).await, StatusCode::OK);
+    let bad = as_admin(&app, &["rotate-secret", &client_id, "--grace-period", "604801"]).await;
+    assert_eq!(bad.code, Some(1));
+
     app.add_user("dev@example.com", Role::Admin).await;
     let moved = as_admin(&app, &["transfer", &client_id, "--owner", "dev@example.com", "--json"]).await.json();
     assert_eq!(moved["client"]["client_owner"], "dev@example.com");
