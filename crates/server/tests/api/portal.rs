@@ -696,3 +696,64 @@ async fn the_client_list_filters_by_name_type_and_state_and_its_pages_keep_the_f
     // A filter the form could not have sent is ignored, never an error page.
     assert!(browser.page("/clients?type=root&state=maybe").await.contains("57 clients"));
 }
+
+#[tokio::test]
+async fn a_secret_rotated_in_the_portal_keeps_the_old_one_for_its_grace_period_and_shows_last_use() {
+    let app = TestApp::spawn().await;
+    let in_ten_days =
+        (gatehouse_domain::clock::Clock::now(app.clock.as_ref()) + time::Duration::days(10)).date().to_string();
+    let (credentials, _) = app
+        .create_client(&app.admin_token().await, json!({"secret_expires_at": format!("{in_ten_days}T00:00:00Z")}))
+        .await;
+    let browser = Browser::signed_in_as_owner(&app).await;
+    let page = format!("/clients/{}", credentials.client_id);
+    assert_eq!(mint_status(&app, &credentials).await, StatusCode::OK);
+    app.gatehouse.write_credential_uses().await.unwrap();
+    let shown = browser.page(&page).await;
+    assert!(shown.contains("secret expires soon") && shown.contains(&in_ten_days), "the expiry shows");
+    assert!(shown.contains(" from 127.0.0.1"), "the last use shows");
+    assert!(!shown.contains(&credentials.client_secret));
+    assert!(browser.page("/clients").await.contains("secret expires soon"), "in the list too");
+
+    // A grace period out of range is shown back, and nothing rotates.
+    let form = format!("{page}/rotate-secret");
+    let shown_at = field_value(&browser.page(&form).await, "version");
+    let refused = browser.submit(&form, &form, &[("version", &shown_at), ("grace_hours", "169")]).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("168 hours"));
+
+    let rotated = browser.submit(&form, &form, &[("version", &shown_at), ("grace_hours", "2")]).await;
+    assert_eq!(rotated.status(), StatusCode::OK);
+    assert_eq!(rotated.headers()["cache-control"], "no-store");
+    let rotated = rotated.text().await.unwrap();
+    assert!(rotated.contains("The previous secret goes on working until"), "{rotated}");
+    let new = Credentials {
+        client_id: credentials.client_id.clone(),
+        client_secret: element_text(&rotated, "client-secret"),
+    };
+    assert_eq!(mint_status(&app, &credentials).await, StatusCode::OK, "still in its grace period");
+    assert_eq!(mint_status(&app, &new).await, StatusCode::OK);
+    // Posting the form again (a reload) rotates nothing.
+    let again = browser.submit(&form, &form, &[("version", &shown_at), ("grace_hours", "2")]).await;
+    assert_eq!(again.status(), StatusCode::CONFLICT);
+    assert_eq!(mint_status(&app, &new).await, StatusCode::OK);
+
+    // Ending the previous secret early, with its tokens.
+    let token = app.token(&credentials).await;
+    let shown = browser.page(&page).await;
+    assert!(shown.contains("previous") && shown.contains("current"));
+    let end = shown
+        .split(r#"href=""#)
+        .filter_map(|rest| rest.split('"').next())
+        .find(|href| href.ends_with("/delete") && href.contains("/secrets/"))
+        .expect("an End now link for the previous secret")
+        .to_owned();
+    assert!(browser.page(&end).await.contains("cannot be undone"));
+    let ended = browser.submit(&end, &end, &[("revoke_tokens", "on")]).await;
+    assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+    assert_eq!(mint_status(&app, &credentials).await, StatusCode::UNAUTHORIZED);
+    let check = app.http.get(app.url("/v1/auth/products/SuperSIM/check")).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(check.status(), StatusCode::UNAUTHORIZED, "its tokens ended too");
+    assert_eq!(mint_status(&app, &new).await, StatusCode::OK);
+    assert!(!browser.page(&page).await.contains("End now"), "the last live secret cannot be ended");
+}

@@ -1,5 +1,5 @@
 //! The API client pages: list, create (the secret shown once), view, edit, enable and disable,
-//! lock and unlock, renew the key, transfer ownership, delete. Each action is the same domain
+//! lock and unlock, renew the key, transfer ownership, delete (rotation is in `secrets`). Each action is the same domain
 //! operation `/v1/clients` calls, so the rules (seed rules 1-10) hold here unchanged.
 
 use std::collections::BTreeSet;
@@ -16,11 +16,12 @@ use gatehouse_domain::client::{
 use gatehouse_domain::clients::{ClientPatch, NewClient, RequestedScopes};
 use gatehouse_domain::error::ValidationError;
 use gatehouse_domain::ids::ClientId;
-use gatehouse_domain::secret::ClientSecret;
+use gatehouse_domain::secret::{ClientSecret, EXPIRES_SOON};
 use gatehouse_domain::store::{AuditFilter, ClientFilter, PageRequest};
 use gatehouse_edge::paging;
 use maud::{Markup, html};
 use serde::Deserialize;
+use time::OffsetDateTime;
 
 use super::forms::{FormFields, entries};
 use super::pages::{self, csrf_field, form_error, layout, page_request, pager, shown_once, when};
@@ -111,7 +112,8 @@ async fn list(
 ) -> Result<Response, PortalError> {
     let page = page_request(params.page.as_deref(), PAGE_SIZE);
     let filter = params.filter();
-    let (clients, count) = state.gatehouse.list_clients(&session.actor, None, &filter, page, state.clock.now()).await?;
+    let now = state.clock.now();
+    let (clients, count) = state.gatehouse.list_clients(&session.actor, None, &filter, page, now).await?;
     let chosen = |selected: bool| selected.then_some("selected");
     let notice = match params.notice.as_deref() {
         Some("deleted") => Some("The client was deleted. Its credentials and tokens no longer work."),
@@ -151,7 +153,7 @@ async fn list(
                             td { a href=(client_url(&client.client_id)) { (client.name.as_str()) } }
                             td { code { (client.client_id) } }
                             td { (client.client_type.as_str()) }
-                            td { (state_badges(client)) }
+                            td { (state_badges(client, now)) }
                             td { (client.client_owner) }
                             td { (when(client.date_created)) }
                         }
@@ -164,10 +166,13 @@ async fn list(
     Ok(layout("API clients", Some(&session), body).into_response())
 }
 
-fn state_badges(client: &Client) -> Markup {
+fn state_badges(client: &Client, now: OffsetDateTime) -> Markup {
+    let expiry = client.secret_expires_at;
     html! {
         @if client.enabled { span.badge.ok { "enabled" } } @else { span.badge.off { "disabled" } }
         @if client.is_locked() { " " span.badge.locked { "locked" } }
+        @if expiry.is_some_and(|at| at <= now) { " " span.badge.off { "secret expired" } }
+        @else if expiry.is_some_and(|at| at - now <= EXPIRES_SOON) { " " span.badge.locked { "secret expires soon" } }
     }
 }
 
@@ -187,6 +192,7 @@ struct FormValues {
     requests_per_second: String,
     burst: String,
     locked: bool,
+    secret_expires_on: String,
 }
 
 impl FormValues {
@@ -202,6 +208,7 @@ impl FormValues {
             requests_per_second: String::new(),
             burst: String::new(),
             locked: false,
+            secret_expires_on: String::new(),
         }
     }
 
@@ -220,6 +227,7 @@ impl FormValues {
                 .unwrap_or_default(),
             burst: client.rate_limit.map(|limit| limit.burst.to_string()).unwrap_or_default(),
             locked: client.is_locked(),
+            secret_expires_on: String::new(),
         }
     }
 
@@ -239,6 +247,7 @@ impl FormValues {
             requests_per_second: form.text("requests_per_second").to_owned(),
             burst: form.text("burst").to_owned(),
             locked: form.checked("locked"),
+            secret_expires_on: form.text("secret_expires_on").to_owned(),
         }
     }
 }
@@ -349,6 +358,8 @@ fn client_fields(values: &FormValues, catalogue: &[Product], may_grant_admin: bo
         }
         @if creating {
             label.check { input type="checkbox" name="locked" value="true" checked[values.locked]; " Locked: only the account owner, admins and the client owner may change it" }
+            label for="secret_expires_on" { "Secret expires on " span.muted { "(optional, UTC; empty: never)" } }
+            input #secret_expires_on type="date" name="secret_expires_on" value=(values.secret_expires_on);
         }
     }
 }
@@ -396,13 +407,15 @@ async fn create(
             token_expiry: fields.token_expiry,
             allowed_ips: fields.allowed_ips,
             rate_limit: fields.rate_limit,
-            secret_expires_at: None,
+            secret_expires_at: super::secrets::start_of_day("secret_expires_at", form.text("secret_expires_on"))?,
         };
         Ok::<_, PortalError>(state.gatehouse.create_client(&session.actor, new, state.clock.now()).await?)
     }
     .await;
     match result {
-        Ok((client, secret)) => Ok(secret_page(&state, &session, &client, &secret, "Client created").into_response()),
+        Ok((client, secret)) => {
+            Ok(secret_page(&state, &session, &client, &secret, "Client created", None).into_response())
+        }
         Err(error) if error.status() == StatusCode::BAD_REQUEST || error.status() == StatusCode::FORBIDDEN => {
             let catalogue = catalogue(&state, &session).await?;
             let page = new_page(&session, &catalogue, &FormValues::submitted(&form), Some(error.message()));
@@ -412,19 +425,22 @@ async fn create(
     }
 }
 
-/// The one page that shows a secret (seed rule 1): after creation and after renewal. Pages are
-/// never cached (`guard`), so going back does not bring it up again.
-fn secret_page(
+/// The one page that shows a secret (seed rule 1): after creation, renewal and rotation, with
+/// `note` on what became of the previous one. Pages are never cached (`guard`), so going back
+/// does not bring it up again.
+pub(super) fn secret_page(
     state: &AppState,
     session: &PortalSession,
     client: &Client,
     secret: &ClientSecret,
     title: &str,
+    note: Option<&str>,
 ) -> Markup {
     let token_url = format!("{}/api-services/v1/auth/token", state.public_url.trim_end_matches('/'));
     let body = html! {
         h1 { (title) }
         (shown_once("client secret", "a hash"))
+        @if let Some(note) = note { p { (note) } }
         dl.credentials {
             dt { "Client ID" } dd { code #client-id { (client.client_id) } }
             dt { "Client secret" } dd { code #client-secret { (secret.expose()) } (pages::copy_button("client-secret", "client secret")) }
@@ -439,7 +455,11 @@ fn secret_page(
 // ---------------------------------------------------------------------------------------------
 // One client
 
-async fn load(state: &AppState, session: &PortalSession, client_id: &ClientId) -> Result<Client, PortalError> {
+pub(super) async fn load(
+    state: &AppState,
+    session: &PortalSession,
+    client_id: &ClientId,
+) -> Result<Client, PortalError> {
     Ok(state.gatehouse.get_client(&session.actor, client_id, state.clock.now()).await?)
 }
 
@@ -460,7 +480,9 @@ async fn show(
     } else {
         Vec::new()
     };
-    let profiles = state.gatehouse.list_profiles(&session.actor, &client.client_id, state.clock.now()).await?;
+    let now = state.clock.now();
+    let profiles = state.gatehouse.list_profiles(&session.actor, &client.client_id, now).await?;
+    let secrets = state.gatehouse.client_secrets(&session.actor, &client.client_id, now).await?;
     let url = client_url(&client.client_id);
     let rate_limit = client.rate_limit.map_or_else(
         || "none".to_owned(),
@@ -468,7 +490,7 @@ async fn show(
     );
     let body = html! {
         div.heading {
-            h1 { (client.name.as_str()) " " (state_badges(&client)) }
+            h1 { (client.name.as_str()) " " (state_badges(&client, now)) }
             a.button href={ (url) "/edit" } { "Edit" }
         }
         @if !client.description.as_str().is_empty() { p { (client.description.as_str()) } }
@@ -481,6 +503,7 @@ async fn show(
             dt { "Token lifetime" } dd { (client.token_expiry.seconds()) " s" }
             dt { "Allowed addresses" } dd { (list_or_none(client.allowed_ips.to_strings().iter().map(String::as_str))) }
             dt { "Rate limit" } dd { (rate_limit) }
+            dt { "Secret expires" } dd { (client.secret_expires_at.map_or_else(|| "never".to_owned(), when)) }
             dt { "Created" } dd { (when(client.date_created)) }
             dt { "Updated" } dd { (when(client.date_updated)) }
         }
@@ -511,6 +534,7 @@ async fn show(
                 "A locked client can be changed only by the account owner, admins and its owner."
             }
         }
+        (super::secrets::section(&client, &secrets, now))
         (super::profiles::section(&session, &client, &profiles))
         @if !history.is_empty() {
             section {
@@ -730,7 +754,8 @@ async fn renew_key(
         ));
     }
     let (client, secret) = state.gatehouse.renew_key(&session.actor, &client_id, state.clock.now()).await?;
-    Ok(secret_page(&state, &session, &client, &secret, "Key renewed").into_response())
+    let note = "The previous secret, and every token minted before, no longer work.";
+    Ok(secret_page(&state, &session, &client, &secret, "Key renewed", Some(note)).into_response())
 }
 
 async fn transfer_ownership(

@@ -15,6 +15,7 @@ mod login;
 mod pages;
 mod products;
 mod profiles;
+mod secrets;
 mod users;
 
 use std::net::SocketAddr;
@@ -46,6 +47,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/portal.js", get(script))
         .merge(login::routes())
         .merge(clients::routes())
+        .merge(secrets::routes())
         .merge(audit::routes())
         .merge(users::routes())
         .merge(profiles::routes())
