@@ -434,7 +434,7 @@ fn constrain(document: &mut Value) -> Vec<String> {
                 Some("page_size") => json!({"type": "integer", "minimum": 1, "maximum": paging::MAX_PAGE_SIZE}),
                 Some("page_number") => json!({"type": "integer", "minimum": 1, "maximum": u32::MAX}),
                 // A query has no null: `true` or `false`, or left out.
-                Some("enabled") => json!({"type": "boolean"}),
+                Some("enabled" | "revoke_tokens") => json!({"type": "boolean"}),
                 _ if parameter["schema"]["$ref"].is_string() => continue,
                 _ => json!({
                     "type": "string",
