@@ -107,7 +107,19 @@ def test_a_person_creates_a_client_in_the_portal_and_its_secret_works(server, br
     assert token.json()["scope"] == "SuperSIM"
     assert token.json()["expires_in"] == 900
 
-    follow(browser, By.PARTIAL_LINK_TEXT, "Browser-made <client>")
+    # Post/redirect/get: the secret came by a redirect, not in the POST's answer, so a reload
+    # shows it no more and creates nothing, and neither does going back and forward again.
+    assert "/shown/" in browser.current_url and client_secret not in browser.current_url
+    browser.refresh()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Shown once already"
+    assert client_secret not in browser.page_source
+    browser.back()
+    browser.forward()
+    assert client_secret not in browser.page_source
+    browser.get(base + "/clients?q=Browser-made")
+    assert browser.page_source.count("Browser-made &lt;client&gt;") == 1, "created once"
+    browser.get(base + "/clients/" + client_id)
+
     assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Browser-made <client>")
     assert client_secret not in browser.page_source, "the secret is shown only once"
 

@@ -53,6 +53,9 @@ pub enum InternalError {
     Signing(#[source] KeyError),
     #[error("hashing a password failed: {0}")]
     PasswordHashing(String),
+    /// Sealing a value shown once for the page after a redirect failed.
+    #[error("sealing a value for the portal failed: {0}")]
+    Sealing(#[source] crate::master_key::MasterKeyError),
 }
 
 /// Why a bearer token was not accepted. Deliberately coarse: the caller learns only that the

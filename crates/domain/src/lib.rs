@@ -11,6 +11,7 @@ pub mod clock;
 pub mod credential_use;
 pub mod error;
 pub mod gate;
+pub mod handoff;
 pub mod ids;
 pub mod leaked;
 pub mod master_key;

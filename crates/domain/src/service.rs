@@ -45,7 +45,7 @@ pub struct BootstrapCredentials {
 pub struct Gatehouse {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) hasher: SecretHasher,
-    master_key: MasterKey,
+    pub(crate) master_key: MasterKey,
     /// Swapped whole when keys are reloaded; readers never wait.
     pub(crate) keys: ArcSwap<KeyRing>,
     pub(crate) settings: Settings,

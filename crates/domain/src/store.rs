@@ -124,8 +124,29 @@ pub struct SessionRecord {
     pub expires_at: OffsetDateTime,
 }
 
+/// A value shown once in the portal, sealed, on its way from the POST that made it to the page
+/// after the redirect. Stored by the SHA-256 of its id.
+#[derive(Clone, Debug)]
+pub struct HandoffRecord {
+    pub id_hash: Vec<u8>,
+    /// The session it is for (the SHA-256 of its token); it goes with the session.
+    pub session_hash: Vec<u8>,
+    pub sealed: Vec<u8>,
+    pub expires_at: OffsetDateTime,
+}
+
 #[async_trait]
 pub trait SessionStore: Send + Sync {
+    /// Keeps a handoff, and drops every handoff whose time has passed.
+    async fn insert_handoff(&self, handoff: &HandoffRecord, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Removes and returns the sealed value of the handoff `id_hash` of session `session_hash`,
+    /// if its time has not passed: it can be taken once.
+    async fn take_handoff(
+        &self,
+        id_hash: &[u8],
+        session_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError>;
     /// The session's user, if the session exists and has not expired at `now`.
     async fn session_user(&self, token_hash: &[u8], now: OffsetDateTime) -> Result<Option<User>, StoreError>;

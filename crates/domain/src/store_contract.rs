@@ -14,8 +14,8 @@ use crate::ids::{AccountId, ClientId, ProfileId, SecretId, TokenId, UserId};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::secret::{LastUse, SecretHash, StoredSecret};
 use crate::store::{
-    AuditFilter, Bootstrap, CapPolicy, Change, ClientFilter, CredentialUse, LiveTokenCap, PageRequest, RecordOutcome,
-    SessionRecord, Store, StoreError, StoredSigningKey, TokenRecord, UsedCredential, Written,
+    AuditFilter, Bootstrap, CapPolicy, Change, ClientFilter, CredentialUse, HandoffRecord, LiveTokenCap, PageRequest,
+    RecordOutcome, SessionRecord, Store, StoreError, StoredSigningKey, TokenRecord, UsedCredential, Written,
 };
 
 /// The value of a write that reported exactly `expected`: what it changed is what every cache
@@ -592,6 +592,28 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
     store.insert_session(&session).await.unwrap();
     assert_eq!(store.session_user(&session.token_hash, now()).await.unwrap().unwrap().user_id, dev.user_id);
     assert!(store.session_user(&session.token_hash, now() + time::Duration::hours(2)).await.unwrap().is_none());
+
+    // A handoff is taken once, by its own session, before it expires; an expired one is
+    // dropped by the next insert, and every one goes with its session.
+    let at = now();
+    let handoff = |id: u8| HandoffRecord {
+        id_hash: vec![id; 32],
+        session_hash: session.token_hash.clone(),
+        sealed: vec![id, id],
+        expires_at: at + time::Duration::minutes(5),
+    };
+    store.insert_handoff(&handoff(1), at).await.unwrap();
+    store.insert_handoff(&handoff(2), at).await.unwrap();
+    assert_eq!(store.take_handoff(&[1; 32], &[8; 32], at).await.unwrap(), None, "another session's");
+    assert_eq!(store.take_handoff(&[1; 32], &session.token_hash, at).await.unwrap(), Some(vec![1, 1]));
+    assert_eq!(store.take_handoff(&[1; 32], &session.token_hash, at).await.unwrap(), None, "taken once");
+    let later = at + time::Duration::minutes(6);
+    assert_eq!(store.take_handoff(&[2; 32], &session.token_hash, later).await.unwrap(), None, "expired");
+    store.insert_handoff(&handoff(3), later).await.unwrap();
+    assert_eq!(store.take_handoff(&[2; 32], &session.token_hash, at).await.unwrap(), None, "dropped");
+    store.delete_session(&session.token_hash).await.unwrap();
+    assert_eq!(store.take_handoff(&[3; 32], &session.token_hash, at).await.unwrap(), None, "gone with the session");
+    store.insert_session(&session).await.unwrap();
 
     // Ownership moves to another user of the account; the previous owner stays on as an admin.
     store.transfer_account_ownership(&account_id, &dev.user_id).await.unwrap();

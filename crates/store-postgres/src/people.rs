@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use gatehouse_domain::account::{Email, Role, User};
 use gatehouse_domain::ids::{AccountId, ClientId, UserId};
-use gatehouse_domain::store::{Change, SessionRecord, SessionStore, StoreError, UserStore, Written};
+use gatehouse_domain::store::{Change, HandoffRecord, SessionRecord, SessionStore, StoreError, UserStore, Written};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
@@ -171,6 +171,41 @@ impl UserStore for PostgresStore {
 
 #[async_trait]
 impl SessionStore for PostgresStore {
+    async fn insert_handoff(&self, handoff: &HandoffRecord, now: OffsetDateTime) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("delete from portal_handoffs where expires_at <= $1")
+            .bind(now.unix_timestamp())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        sqlx::query("insert into portal_handoffs (id_hash, session_hash, sealed, expires_at) values ($1, $2, $3, $4)")
+            .bind(&handoff.id_hash)
+            .bind(&handoff.session_hash)
+            .bind(&handoff.sealed)
+            .bind(handoff.expires_at.unix_timestamp())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        tx.commit().await.map_err(map_error)
+    }
+
+    async fn take_handoff(
+        &self,
+        id_hash: &[u8],
+        session_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar(
+            "delete from portal_handoffs where id_hash = $1 and session_hash = $2 and expires_at > $3 returning sealed",
+        )
+        .bind(id_hash)
+        .bind(session_hash)
+        .bind(now.unix_timestamp())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_error)
+    }
+
     async fn insert_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
         sqlx::query("insert into sessions (token_hash, user_id, created_at, expires_at) values ($1, $2, $3, $4)")
             .bind(&session.token_hash)

@@ -36,6 +36,23 @@ impl<'a> Browser<'a> {
         response
     }
 
+    /// The page a value shown once was handed to: the POST answered 303 there, and read once
+    /// it is gone, so a reload shows it no more and repeats nothing.
+    async fn shown_once(&self, posted: reqwest::Response) -> String {
+        assert_eq!(posted.status(), StatusCode::SEE_OTHER, "post/redirect/get");
+        assert!(posted.headers().get("set-cookie").is_none(), "never in a cookie");
+        let target = location(&posted).to_owned();
+        assert!(target.starts_with("/shown/"), "{target}");
+        let shown = self.get(&target).await;
+        assert_eq!(shown.status(), StatusCode::OK);
+        assert_eq!(shown.headers()["cache-control"], "no-store");
+        let page = shown.text().await.unwrap();
+        let again = self.get(&target).await;
+        assert_eq!(again.status(), StatusCode::GONE, "read once");
+        assert!(again.text().await.unwrap().contains("Shown once already"));
+        page
+    }
+
     async fn get(&self, path: &str) -> reqwest::Response {
         let mut request = self.http.get(self.app.url(path));
         if let Some(cookie) = &self.cookie {
@@ -168,9 +185,7 @@ async fn a_client_created_in_the_portal_shows_its_secret_once_and_the_secret_min
             ],
         )
         .await;
-    assert_eq!(created.status(), StatusCode::OK);
-    assert_eq!(created.headers()["cache-control"], "no-store");
-    let page = created.text().await.unwrap();
+    let page = browser.shown_once(created).await;
     let credentials = Credentials {
         client_id: element_text(&page, "client-id"),
         client_secret: element_text(&page, "client-secret"),
@@ -253,7 +268,7 @@ async fn forms_without_the_sessions_token_or_from_another_site_change_nothing() 
         .send()
         .await
         .unwrap();
-    assert_eq!(same_origin.status(), StatusCode::OK);
+    assert_eq!(same_origin.status(), StatusCode::SEE_OTHER);
     assert_eq!(app.client_count(&admin_token).await, before + 1);
     // Behind a proxy that rewrites Host, the public URL's origin still counts as this site.
     let behind_proxy = browser
@@ -266,7 +281,7 @@ async fn forms_without_the_sessions_token_or_from_another_site_change_nothing() 
         .send()
         .await
         .unwrap();
-    assert_eq!(behind_proxy.status(), StatusCode::OK);
+    assert_eq!(behind_proxy.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -329,11 +344,9 @@ async fn disable_renew_and_delete_in_the_portal_take_effect_at_once() {
     let shown_at = field_value(&confirm, "version");
     let renewed =
         browser.submit(&format!("{page}/renew-key"), &format!("{page}/renew-key"), &[("version", &shown_at)]).await;
-    assert_eq!(renewed.status(), StatusCode::OK);
-    assert_eq!(renewed.headers()["cache-control"], "no-store");
     let renewed = Credentials {
         client_id: credentials.client_id.clone(),
-        client_secret: element_text(&renewed.text().await.unwrap(), "client-secret"),
+        client_secret: element_text(&browser.shown_once(renewed).await, "client-secret"),
     };
     assert_ne!(renewed.client_secret, credentials.client_secret);
     assert_eq!(mint_status(&app, &credentials).await, StatusCode::UNAUTHORIZED);
@@ -458,9 +471,7 @@ async fn the_owner_adds_a_user_whose_password_is_shown_once_and_works() {
     assert!(owner.page("/users").await.contains(OWNER_EMAIL));
 
     let added = owner.submit("/users", "/users", &[("email", "ops@example.com"), ("role", "admin")]).await;
-    assert_eq!(added.status(), StatusCode::OK);
-    assert_eq!(added.headers()["cache-control"], "no-store");
-    let password = element_text(&added.text().await.unwrap(), "user-password");
+    let password = element_text(&owner.shown_once(added).await, "user-password");
     let listed = owner.page("/users").await;
     assert!(listed.contains("ops@example.com") && !listed.contains(&password));
 
@@ -529,9 +540,7 @@ async fn an_access_profile_made_in_the_portal_gets_a_working_key_that_deactivati
             &[("name", "Partner"), ("auth_method", "api_key"), ("products", "SuperSIM")],
         )
         .await;
-    assert_eq!(created.status(), StatusCode::OK);
-    assert_eq!(created.headers()["cache-control"], "no-store");
-    let key = element_text(&created.text().await.unwrap(), "profile-secret");
+    let key = element_text(&browser.shown_once(created).await, "profile-secret");
     assert_eq!(check(key.clone()).await, StatusCode::OK);
 
     let shown = browser.page(&page).await;
@@ -554,8 +563,7 @@ async fn an_access_profile_made_in_the_portal_gets_a_working_key_that_deactivati
 
     let version = field_value(&browser.page(&page).await, "version");
     let refreshed = browser.submit(&page, &format!("{profile_page}/refresh"), &[("version", &version)]).await;
-    assert_eq!(refreshed.status(), StatusCode::OK);
-    let new_key = element_text(&refreshed.text().await.unwrap(), "profile-secret");
+    let new_key = element_text(&browser.shown_once(refreshed).await, "profile-secret");
     assert_eq!(check(key).await, StatusCode::UNAUTHORIZED);
     assert_eq!(check(new_key.clone()).await, StatusCode::OK);
     // Posted again (a reload of the credential page): refused, the new key lives on.
@@ -723,9 +731,7 @@ async fn a_secret_rotated_in_the_portal_keeps_the_old_one_for_its_grace_period_a
     assert!(refused.text().await.unwrap().contains("168 hours"));
 
     let rotated = browser.submit(&form, &form, &[("version", &shown_at), ("grace_hours", "2")]).await;
-    assert_eq!(rotated.status(), StatusCode::OK);
-    assert_eq!(rotated.headers()["cache-control"], "no-store");
-    let rotated = rotated.text().await.unwrap();
+    let rotated = browser.shown_once(rotated).await;
     assert!(rotated.contains("The previous secret goes on working until"), "{rotated}");
     let new = Credentials {
         client_id: credentials.client_id.clone(),
@@ -756,4 +762,32 @@ async fn a_secret_rotated_in_the_portal_keeps_the_old_one_for_its_grace_period_a
     assert_eq!(check.status(), StatusCode::UNAUTHORIZED, "its tokens ended too");
     assert_eq!(mint_status(&app, &new).await, StatusCode::OK);
     assert!(!browser.page(&page).await.contains("End now"), "the last live secret cannot be ended");
+}
+
+/// The handoff behind a page shown once lives in the database, not in one instance's memory: on
+/// PostgreSQL the page after the redirect may be served by another instance. It is the session's
+/// own: another session, even the same person's, finds nothing and takes nothing.
+#[tokio::test]
+async fn a_value_shown_once_is_read_by_its_own_session_on_any_instance() {
+    let on_postgres = std::env::var("GATEHOUSE_TEST_POSTGRES_URL").is_ok_and(|url| !url.is_empty());
+    let app = TestApp::spawn().await;
+    let other = if on_postgres { Some(app.spawn_beside(|_| {}).await) } else { None };
+    let browser = Browser::signed_in_as_owner(&app).await;
+    let fields = [("name", "Handed over"), ("client_type", "standard"), ("products", "SuperSIM")];
+    let created = browser.submit("/clients/new", "/clients/new", &fields).await;
+    assert_eq!(created.status(), StatusCode::SEE_OTHER);
+    let target = location(&created).to_owned();
+
+    let intruder = Browser::signed_in_as_owner(&app).await;
+    assert_eq!(intruder.get(&target).await.status(), StatusCode::GONE, "another session's");
+    let elsewhere = Browser { app: other.as_ref().unwrap_or(&app), ..browser };
+    let page = elsewhere.get(&target).await;
+    assert_eq!(page.status(), StatusCode::OK, "the intruder took nothing");
+    let page = page.text().await.unwrap();
+    let credentials = Credentials {
+        client_id: element_text(&page, "client-id"),
+        client_secret: element_text(&page, "client-secret"),
+    };
+    assert_eq!(mint_status(&app, &credentials).await, StatusCode::OK);
+    assert_eq!(elsewhere.get(&target).await.status(), StatusCode::GONE);
 }

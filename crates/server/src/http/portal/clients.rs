@@ -24,7 +24,8 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::forms::{FormFields, entries};
-use super::pages::{self, csrf_field, form_error, layout, page_request, pager, shown_once, when};
+use super::pages::{csrf_field, form_error, layout, page_request, pager, when};
+use super::shown::{ShownField, ShownOnce};
 use super::{PortalError, PortalForm, PortalSession};
 use crate::http::AppState;
 
@@ -414,7 +415,7 @@ async fn create(
     .await;
     match result {
         Ok((client, secret)) => {
-            Ok(secret_page(&state, &session, &client, &secret, "Client created", None).into_response())
+            session.show_once(&state, &shown_secret(&state, &client, &secret, "Client created", None)).await
         }
         Err(error) if error.status() == StatusCode::BAD_REQUEST || error.status() == StatusCode::FORBIDDEN => {
             let catalogue = catalogue(&state, &session).await?;
@@ -425,31 +426,32 @@ async fn create(
     }
 }
 
-/// The one page that shows a secret (seed rule 1): after creation, renewal and rotation, with
-/// `note` on what became of the previous one. Pages are never cached (`guard`), so going back
-/// does not bring it up again.
-pub(super) fn secret_page(
+/// The page that shows a client's new secret once (seed rule 1): after creation, renewal and
+/// rotation, with `note` on what became of the previous one.
+pub(super) fn shown_secret(
     state: &AppState,
-    session: &PortalSession,
     client: &Client,
     secret: &ClientSecret,
     title: &str,
-    note: Option<&str>,
-) -> Markup {
+    note: Option<String>,
+) -> ShownOnce {
     let token_url = format!("{}/api-services/v1/auth/token", state.public_url.trim_end_matches('/'));
-    let body = html! {
-        h1 { (title) }
-        (shown_once("client secret", "a hash"))
-        @if let Some(note) = note { p { (note) } }
-        dl.credentials {
-            dt { "Client ID" } dd { code #client-id { (client.client_id) } }
-            dt { "Client secret" } dd { code #client-secret { (secret.expose()) } (pages::copy_button("client-secret", "client secret")) }
-        }
-        p { "Get an access token with the client-credentials grant:" }
-        pre { "curl -u '" (client.client_id) ":<client secret>' -d grant_type=client_credentials " (token_url) }
-        p { a href=(client_url(&client.client_id)) { "Go to " (client.name.as_str()) } }
-    };
-    layout(title, Some(session), body)
+    ShownOnce {
+        title: title.to_owned(),
+        what: "client secret".to_owned(),
+        kept_as: "a hash".to_owned(),
+        note,
+        fields: vec![
+            ShownField::plain("Client ID", "client-id", client.client_id.to_string()),
+            ShownField::copied("Client secret", "client-secret", secret.expose(), "client secret"),
+        ],
+        example: Some(format!(
+            "curl -u '{}:<client secret>' -d grant_type=client_credentials {token_url}",
+            client.client_id
+        )),
+        back_href: client_url(&client.client_id),
+        back_text: format!("Go to {}", client.name.as_str()),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -743,9 +745,8 @@ async fn renew_key(
     PortalForm { session, fields: form }: PortalForm,
 ) -> Result<Response, PortalError> {
     let client_id = ClientId::from_string(client_id);
-    // The page shows the new secret in answer to this POST, so a reload would post it again and
-    // renew once more, killing the secret just copied. The form carries the version it was shown
-    // at; a renewal since (that one included) makes it stale.
+    // The form carries the version it was shown at: a second submission (a double click, or a
+    // resubmitted form) finds the client renewed since and renews nothing.
     let current = load(&state, &session, &client_id).await?;
     if form.text("version") != current.version.to_string() {
         return Err(PortalError::page(
@@ -754,8 +755,8 @@ async fn renew_key(
         ));
     }
     let (client, secret) = state.gatehouse.renew_key(&session.actor, &client_id, state.clock.now()).await?;
-    let note = "The previous secret, and every token minted before, no longer work.";
-    Ok(secret_page(&state, &session, &client, &secret, "Key renewed", Some(note)).into_response())
+    let note = "The previous secret, and every token minted before, no longer work.".to_owned();
+    session.show_once(&state, &shown_secret(&state, &client, &secret, "Key renewed", Some(note))).await
 }
 
 async fn transfer_ownership(

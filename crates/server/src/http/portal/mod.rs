@@ -16,6 +16,7 @@ mod pages;
 mod products;
 mod profiles;
 mod secrets;
+mod shown;
 mod users;
 
 use std::net::SocketAddr;
@@ -48,6 +49,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(login::routes())
         .merge(clients::routes())
         .merge(secrets::routes())
+        .merge(shown::routes())
         .merge(audit::routes())
         .merge(users::routes())
         .merge(profiles::routes())

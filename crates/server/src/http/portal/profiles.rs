@@ -14,7 +14,8 @@ use maud::{Markup, html};
 
 use super::clients::{client_url, list_or_none, parse_rate_limit};
 use super::forms::entries;
-use super::pages::{self, csrf_field, layout, shown_once};
+use super::pages::csrf_field;
+use super::shown::{ShownField, ShownOnce};
 use super::{PortalError, PortalForm, PortalSession};
 use crate::http::AppState;
 
@@ -111,32 +112,33 @@ pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfi
     }
 }
 
-/// The one page that shows a profile's credential: after creation and after a refresh.
-fn credential_page(
-    session: &PortalSession,
+/// The page that shows a profile's credential once: after creation and after a refresh.
+fn shown_credential(
     client_id: &ClientId,
     profile: &AccessProfile,
     credential: &ProfileCredential,
     title: &str,
-) -> Markup {
-    let body = html! {
-        h1 { (title) }
-        (shown_once("credential", "a hash"))
-        dl.credentials {
-            dt { "Profile" } dd { (profile.name.as_str()) }
-            @match credential {
-                ProfileCredential::ClientSecret { client_id, client_secret } => {
-                    dt { "Client ID" } dd { code #profile-client-id { (client_id) } }
-                    dt { "Client secret" } dd { code #profile-secret { (client_secret.expose()) } (pages::copy_button("profile-secret", "client secret")) }
-                }
-                ProfileCredential::ApiKey(key) => {
-                    dt { "API key" } dd { code #profile-secret { (key.expose()) } (pages::copy_button("profile-secret", "API key")) }
-                }
-            }
+) -> ShownOnce {
+    let mut fields = vec![ShownField::plain("Profile", "profile-name", profile.name.as_str())];
+    match credential {
+        ProfileCredential::ClientSecret { client_id, client_secret } => {
+            fields.push(ShownField::plain("Client ID", "profile-client-id", client_id.to_string()));
+            fields.push(ShownField::copied("Client secret", "profile-secret", client_secret.expose(), "client secret"));
         }
-        p { a href=(client_url(client_id)) { "Back to the client" } }
-    };
-    layout(title, Some(session), body)
+        ProfileCredential::ApiKey(key) => {
+            fields.push(ShownField::copied("API key", "profile-secret", key.expose(), "API key"));
+        }
+    }
+    ShownOnce {
+        title: title.to_owned(),
+        what: "credential".to_owned(),
+        kept_as: "a hash".to_owned(),
+        note: None,
+        fields,
+        example: None,
+        back_href: client_url(client_id),
+        back_text: "Back to the client".to_owned(),
+    }
 }
 
 async fn create(
@@ -156,7 +158,7 @@ async fn create(
     };
     let (profile, credential) =
         state.gatehouse.create_profile(&session.actor, &client_id, new, state.clock.now()).await?;
-    Ok(credential_page(&session, &client_id, &profile, &credential, "Access profile created").into_response())
+    session.show_once(&state, &shown_credential(&client_id, &profile, &credential, "Access profile created")).await
 }
 
 async fn change_state(
@@ -195,7 +197,7 @@ async fn refresh(
     }
     let (profile, credential) =
         state.gatehouse.refresh_profile(&session.actor, &client_id, &profile_id, state.clock.now()).await?;
-    Ok(credential_page(&session, &client_id, &profile, &credential, "Credential refreshed").into_response())
+    session.show_once(&state, &shown_credential(&client_id, &profile, &credential, "Credential refreshed")).await
 }
 
 async fn remove(

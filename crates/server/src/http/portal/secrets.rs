@@ -15,7 +15,7 @@ use maud::{Markup, html};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use super::clients::{client_url, load, secret_page};
+use super::clients::{client_url, load, shown_secret};
 use super::pages::{csrf_field, form_error, layout, when};
 use super::{PortalError, PortalForm, PortalSession};
 use crate::http::AppState;
@@ -144,8 +144,8 @@ async fn rotate(
 ) -> Result<Response, PortalError> {
     let client_id = ClientId::from_string(client_id);
     let current = load(&state, &session, &client_id).await?;
-    // As for renewal: the answer to this POST shows the new secret, so a reload would rotate
-    // again and end the secret just copied. The form carries the version it was shown at.
+    // As for renewal: the form carries the version it was shown at, so a second submission
+    // rotates nothing (another rotation would end the secret just copied).
     if form.text("version") != current.version.to_string() {
         return Err(PortalError::page(
             StatusCode::CONFLICT,
@@ -174,8 +174,9 @@ async fn rotate(
         Some(until) => format!("The previous secret goes on working until {}.", when(until)),
         None => "The previous secret no longer works.".to_owned(),
     };
-    Ok(secret_page(&state, &session, &rotated.client, &rotated.secret, "Secret rotated", Some(&previous))
-        .into_response())
+    session
+        .show_once(&state, &shown_secret(&state, &rotated.client, &rotated.secret, "Secret rotated", Some(previous)))
+        .await
 }
 
 async fn delete_confirm(

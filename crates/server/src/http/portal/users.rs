@@ -13,7 +13,8 @@ use gatehouse_domain::ids::UserId;
 use gatehouse_domain::people::NewUser;
 use maud::{Markup, html};
 
-use super::pages::{self, csrf_field, form_error, layout, shown_once, when};
+use super::pages::{csrf_field, form_error, layout, when};
+use super::shown::{ShownField, ShownOnce};
 use super::{PortalError, PortalForm, PortalSession};
 use crate::http::AppState;
 
@@ -103,17 +104,21 @@ async fn create(
     .await;
     match result {
         Ok((user, password)) => {
-            let body = html! {
-                h1 { "User added" }
-                (shown_once("password", "an Argon2id hash"))
-                dl.credentials {
-                    dt { "Email" } dd { code #user-email { (user.email) } }
-                    dt { "Role" } dd { (user.role.as_str()) }
-                    dt { "Password" } dd { code #user-password { (password) } (pages::copy_button("user-password", "password")) }
-                }
-                p { a href="/users" { "Back to the users" } }
+            let shown = ShownOnce {
+                title: "User added".to_owned(),
+                what: "password".to_owned(),
+                kept_as: "an Argon2id hash".to_owned(),
+                note: None,
+                fields: vec![
+                    ShownField::plain("Email", "user-email", user.email.to_string()),
+                    ShownField::plain("Role", "user-role", user.role.as_str()),
+                    ShownField::copied("Password", "user-password", password.to_string(), "password"),
+                ],
+                example: None,
+                back_href: "/users".to_owned(),
+                back_text: "Back to the users".to_owned(),
             };
-            Ok(layout("User added", Some(&session), body).into_response())
+            session.show_once(&state, &shown).await
         }
         Err(error) if matches!(error.status(), StatusCode::BAD_REQUEST | StatusCode::CONFLICT) => {
             let users = state.gatehouse.list_users(&session.actor, None, state.clock.now()).await?;
