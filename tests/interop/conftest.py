@@ -9,6 +9,7 @@ the base URL (which is also the token issuer) and the bootstrap client's credent
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 import requests
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOKEN_PATH = "/api-services/v1/auth/token"
@@ -112,3 +115,30 @@ def _wait_until_healthy(proc, base_url, stderr_path):
     proc.kill()
     proc.wait()
     pytest.fail(f"gatehouse serve was not healthy within {STARTUP_TIMEOUT_S}s\nstderr:\n{stderr_path.read_text()}")
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@pytest.fixture
+def browser():
+    for path in (CHROMIUM, CHROMEDRIVER):
+        if shutil.which(path) is None:
+            pytest.fail(f"{path} is missing: install Debian's chromium and chromium-driver (scripts/test does)")
+    profile = tempfile.mkdtemp(prefix="gatehouse-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # Root in a sandboxless VM, and a machine with no outside network: these flags keep Chromium
+    # from trying to reach Google's services at start.
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(5)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)

@@ -6,63 +6,13 @@ details (CSRF, escaping, status codes) are covered by the Rust suite (crates/ser
 portal.rs); this test proves the pages work as pages: forms submit, redirects land, cookies stick.
 """
 
-import shutil
-import tempfile
-
-import pytest
 import requests
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.support.ui import WebDriverWait
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+from browsing import follow
+
 HTTP_TIMEOUT_S = 10
-
-
-@pytest.fixture
-def browser():
-    for path in (CHROMIUM, CHROMEDRIVER):
-        if shutil.which(path) is None:
-            pytest.fail(f"{path} is missing: install Debian's chromium and chromium-driver (scripts/test does)")
-    profile = tempfile.mkdtemp(prefix="gatehouse-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    # Root in a sandboxless VM, and a machine with no outside network: these flags keep Chromium
-    # from trying to reach Google's services at start.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.implicitly_wait(5)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def follow(browser, by, selector):
-    """Clicks what `selector` finds and waits until the browser has loaded the next page."""
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(by, selector).click()
-
-    def replaced(driver):
-        try:
-            page.tag_name
-        except StaleElementReferenceException:
-            return True
-        except WebDriverException:
-            # Chrome, while the new document replaces the old one: "Node with given id does not
-            # belong to the document". The old page is gone either way.
-            return True
-        return False
-
-    WebDriverWait(browser, 10).until(replaced)
-    WebDriverWait(browser, 10).until(lambda driver: driver.execute_script("return document.readyState") == "complete")
 
 
 def mint(server, client_id, client_secret):

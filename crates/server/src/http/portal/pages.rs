@@ -28,7 +28,7 @@ pub fn layout(title: &str, session: Option<&PortalSession>, body: Markup) -> Mar
                 header.top {
                     a.brand href="/" { "Gatehouse" }
                     @if let Some(session) = session {
-                        nav {
+                        nav aria-label="Main" {
                             a href="/clients" { "API clients" }
                             a href="/products" { "Products" }
                             @if session.actor.role.is_owner_or_admin() {
@@ -99,7 +99,7 @@ pub fn pager(path: &str, page: PageRequest, count: u64, noun: &str, back: &str, 
     // `path` may carry a query of its own (a list's filters), which the links keep.
     let join = if path.contains('?') { "&" } else { "?" };
     html! {
-        nav.pager {
+        nav.pager aria-label="Pages" {
             @if number > 1 { a href={ (path) (join) "page=" (number - 1) } { "← " (back) } }
             span { "Page " (number) " of " (pages) " · " (count) " " (noun) }
             @if u64::from(number) < pages { a href={ (path) (join) "page=" (number + 1) } { (forward) " →" } }

@@ -40,7 +40,7 @@ fn page(session: &PortalSession, products: &[Product], error: Option<&str>) -> M
         }
         (form_error(error))
         table.list {
-            thead { tr { th { "Name" } th { "Description" } th { "Path prefixes" } @if editor { th { "" } } } }
+            thead { tr { th { "Name" } th { "Description" } th { "Path prefixes" } @if editor { th { span.visually-hidden { "Actions" } } } } }
             tbody {
                 @for product in products {
                     tr {

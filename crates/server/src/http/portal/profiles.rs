@@ -46,7 +46,7 @@ pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfi
             }
             @if !profiles.is_empty() {
                 table.list {
-                    thead { tr { th { "Name" } th { "Credential" } th { "Products" } th { "Addresses" } th { "State" } th { "" } } }
+                    thead { tr { th { "Name" } th { "Credential" } th { "Products" } th { "Addresses" } th { "State" } th { span.visually-hidden { "Actions" } } } }
                     tbody {
                         @for profile in profiles {
                             @let url = format!("{base}/{}", profile.profile_id);

@@ -37,7 +37,7 @@ pub(super) fn section(client: &Client, secrets: &[StoredSecret], now: OffsetDate
                 a.button href={ (url) "/rotate-secret" } { "Rotate secret…" }
             }
             table.list {
-                thead { tr { th { "Secret" } th { "State" } th { "Created" } th { "Expires" } th { "Last used" } th { span.visually-hidden { "Action" } } } }
+                thead { tr { th { "Secret" } th { "State" } th { "Created" } th { "Expires" } th { "Last used" } th { span.visually-hidden { "Actions" } } } }
                 tbody {
                     @for (index, secret) in secrets.iter().enumerate() {
                         tr {

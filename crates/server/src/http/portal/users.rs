@@ -40,7 +40,7 @@ fn page(session: &PortalSession, users: &[User], email: &str, error: Option<&str
             "developers manage standard clients. Only the owner grants or removes the admin role."
         }
         table.list {
-            thead { tr { th { "Email" } th { "Role" } th { "Added" } th { "" } } }
+            thead { tr { th { "Email" } th { "Role" } th { "Added" } th { span.visually-hidden { "Actions" } } } }
             tbody {
                 @for user in users {
                     tr {
