@@ -791,3 +791,57 @@ async fn a_value_shown_once_is_read_by_its_own_session_on_any_instance() {
     assert_eq!(mint_status(&app, &credentials).await, StatusCode::OK);
     assert_eq!(elsewhere.get(&target).await.status(), StatusCode::GONE);
 }
+
+#[tokio::test]
+async fn a_profile_is_edited_and_a_client_handed_to_a_user_chosen_from_a_list() {
+    let app = TestApp::spawn().await;
+    let admin_token = app.admin_token().await;
+    let (credentials, _) = app.create_client(&admin_token, json!({})).await;
+    let profiles = format!("/v1/clients/{}/access-profiles", credentials.client_id);
+    let body = json!({"name": "Partner", "products": ["SuperSIM"], "auth_method": "api_key"});
+    let created: Value = app.post_json(&profiles, &admin_token, &body).await.json().await.unwrap();
+    let profile_id = created["access_profile"]["profile_id"].as_str().unwrap();
+    let browser = Browser::signed_in_as_owner(&app).await;
+    let page = format!("/clients/{}", credentials.client_id);
+    let edit = format!("{page}/profiles/{profile_id}/edit");
+    assert!(browser.page(&page).await.contains(&edit), "each profile links to its edit page");
+
+    // A bad address is shown back with what was typed, and nothing changes.
+    let typed = [
+        ("name", "Partner EU"),
+        ("allowed_ips", "10.0.0.0/8\nnot-an-address"),
+        ("requests_per_second", "5"),
+        ("burst", "9"),
+    ];
+    let refused = browser.submit(&edit, &edit, &typed).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let refused = refused.text().await.unwrap();
+    assert!(refused.contains("allowed_ips") && refused.contains("not-an-address") && refused.contains("Partner EU"));
+    let saved = browser
+        .submit(
+            &edit,
+            &edit,
+            &[("name", "Partner EU"), ("allowed_ips", "10.0.0.0/8"), ("requests_per_second", "5"), ("burst", "9")],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let profile: Value = app.get(&format!("{profiles}/{profile_id}"), &admin_token).await.json().await.unwrap();
+    let profile = &profile["access_profile"];
+    assert_eq!(profile["name"], "Partner EU");
+    assert_eq!(profile["products"], json!([]), "no product ticked: none");
+    assert_eq!(profile["allowed_ips"], json!(["10.0.0.0/8"]));
+    assert_eq!(profile["rate_limit"], json!({"requests_per_second": 5, "burst": 9}));
+
+    // The owner picks the new owner from the account's users.
+    let owner_session = app.owner_session().await;
+    app.create_user(&owner_session, "dev@example.com", "developer").await;
+    let shown = browser.page(&page).await;
+    assert!(shown.contains(r#"<select id="client_owner" name="client_owner""#), "a list of users");
+    assert!(shown.contains(r#"<option value="dev@example.com">"#));
+    let handed =
+        browser.submit(&page, &format!("{page}/transfer-ownership"), &[("client_owner", "dev@example.com")]).await;
+    assert_eq!(handed.status(), StatusCode::SEE_OTHER);
+    let client: Value =
+        app.get(&format!("/v1/clients/{}", credentials.client_id), &admin_token).await.json().await.unwrap();
+    assert_eq!(client["client"]["client_owner"], "dev@example.com");
+}

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use gatehouse_domain::account::{Email, Product};
+use gatehouse_domain::account::{Email, Product, User};
 use gatehouse_domain::client::{
     AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, TokenExpiry,
 };
@@ -485,6 +485,21 @@ async fn show(
     let now = state.clock.now();
     let profiles = state.gatehouse.list_profiles(&session.actor, &client.client_id, now).await?;
     let secrets = state.gatehouse.client_secrets(&session.actor, &client.client_id, now).await?;
+    // Who the client may be handed to, for those who may see the account's users (asked only
+    // of them: a refusal would go on the audit log); the others type an email.
+    let new_owners: Option<Vec<User>> = match session.actor.require(GlobalResource::Users) {
+        Ok(()) => Some(
+            state
+                .gatehouse
+                .list_users(&session.actor, Some(client.account_id.clone()), now)
+                .await?
+                .into_iter()
+                .filter(|user| user.user_id != client.client_owner_id)
+                .filter(|user| client.client_type == ClientType::Standard || user.role.is_owner_or_admin())
+                .collect(),
+        ),
+        Err(_) => None,
+    };
     let url = client_url(&client.client_id);
     let rate_limit = client.rate_limit.map_or_else(
         || "none".to_owned(),
@@ -528,8 +543,24 @@ async fn show(
             a.button.danger href={ (url) "/delete" } { "Delete…" }
             form.inline method="post" action={ (url) "/transfer-ownership" } {
                 (csrf_field(&session))
-                label { "New owner " input type="email" name="client_owner" placeholder="user@example.com" required; }
-                button type="submit" { "Transfer ownership" }
+                @match &new_owners {
+                    Some(users) if users.is_empty() => {
+                        span.muted { "No other user of the account can own this client." }
+                    }
+                    Some(users) => {
+                        label for="client_owner" { "New owner " }
+                        select #client_owner name="client_owner" required {
+                            @for user in users {
+                                option value=(user.email) { (user.email) " (" (user.role.as_str()) ")" }
+                            }
+                        }
+                        " " button type="submit" { "Transfer ownership" }
+                    }
+                    None => {
+                        label { "New owner " input type="email" name="client_owner" placeholder="user@example.com" required; }
+                        " " button type="submit" { "Transfer ownership" }
+                    }
+                }
             }
             p.muted {
                 "Disabling refuses the client's secret and every token it holds until it is enabled again. "

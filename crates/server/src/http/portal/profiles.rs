@@ -5,16 +5,16 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::post;
-use gatehouse_domain::client::{AllowedIps, Client, ClientName};
+use axum::routing::{get, post};
+use gatehouse_domain::client::{AllowedIps, Client, ClientName, RateLimit};
 use gatehouse_domain::error::ValidationError;
 use gatehouse_domain::ids::{ClientId, ProfileId};
 use gatehouse_domain::profile::{AccessProfile, AuthMethod, NewProfile, ProfileCredential, ProfilePatch};
 use maud::{Markup, html};
 
-use super::clients::{client_url, list_or_none, parse_rate_limit};
-use super::forms::entries;
-use super::pages::csrf_field;
+use super::clients::{client_url, list_or_none, load, parse_rate_limit};
+use super::forms::{FormFields, entries};
+use super::pages::{csrf_field, form_error, layout, when};
 use super::shown::{ShownField, ShownOnce};
 use super::{PortalError, PortalForm, PortalSession};
 use crate::http::AppState;
@@ -22,6 +22,7 @@ use crate::http::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/clients/{client_id}/profiles", post(create))
+        .route("/clients/{client_id}/profiles/{profile_id}/edit", get(edit_form).post(update))
         .route("/clients/{client_id}/profiles/{profile_id}/state", post(change_state))
         .route("/clients/{client_id}/profiles/{profile_id}/refresh", post(refresh))
         .route("/clients/{client_id}/profiles/{profile_id}/delete", post(remove))
@@ -46,7 +47,7 @@ pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfi
             }
             @if !profiles.is_empty() {
                 table.list {
-                    thead { tr { th { "Name" } th { "Credential" } th { "Products" } th { "Addresses" } th { "State" } th { span.visually-hidden { "Actions" } } } }
+                    thead { tr { th { "Name" } th { "Credential" } th { "Products" } th { "Addresses" } th { "State" } th { "Last used" } th { span.visually-hidden { "Actions" } } } }
                     tbody {
                         @for profile in profiles {
                             @let url = format!("{base}/{}", profile.profile_id);
@@ -57,6 +58,13 @@ pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfi
                                 td { (list_or_none(profile.allowed_ips.to_strings().iter().map(String::as_str))) }
                                 td { @if profile.active { span.badge.ok { "active" } } @else { span.badge.off { "inactive" } } }
                                 td {
+                                    @match profile.last_use {
+                                        Some(last_use) => { (when(last_use.at)) span.muted { " from " (last_use.ip) } }
+                                        None => span.muted { "not yet" },
+                                    }
+                                }
+                                td {
+                                    a href={ (url) "/edit" } { "Edit" } " "
                                     form.inline method="post" action={ (url) "/state" } {
                                         (csrf_field(session))
                                         @if profile.active {
@@ -159,6 +167,105 @@ async fn create(
     let (profile, credential) =
         state.gatehouse.create_profile(&session.actor, &client_id, new, state.clock.now()).await?;
     session.show_once(&state, &shown_credential(&client_id, &profile, &credential, "Access profile created")).await
+}
+
+fn edit_page(
+    session: &PortalSession,
+    client: &Client,
+    profile: &AccessProfile,
+    form: Option<&FormFields>,
+    error: Option<&str>,
+) -> Markup {
+    let url = format!("{}/profiles/{}", client_url(&client.client_id), profile.profile_id);
+    // What was just submitted, when the form comes back with an error; the profile otherwise.
+    let name = form.map_or(profile.name.as_str(), |form| form.text("name"));
+    let products: Vec<String> =
+        form.map_or_else(|| profile.products.iter().cloned().collect(), |form| form.all("products"));
+    let allowed_ips =
+        form.map_or_else(|| profile.allowed_ips.to_strings().join("\n"), |form| form.text("allowed_ips").to_owned());
+    let limit = |pick: fn(&RateLimit) -> u32, field: &str| {
+        form.map_or_else(
+            || profile.rate_limit.as_ref().map(|limit| pick(limit).to_string()).unwrap_or_default(),
+            |form| form.text(field).to_owned(),
+        )
+    };
+    let (requests_per_second, burst) =
+        (limit(|l| l.requests_per_second, "requests_per_second"), limit(|l| l.burst, "burst"));
+    let body = html! {
+        h1 { "Edit access profile" }
+        p { "Profile " code { (profile.profile_id) } " of client " strong { (client.name.as_str()) } }
+        (form_error(error))
+        form.stacked method="post" action={ (url) "/edit" } {
+            (csrf_field(session))
+            label for="name" { "Name" }
+            input #name type="text" name="name" value=(name) maxlength=(ClientName::MAX_CHARS) required;
+            fieldset {
+                legend { "Products " span.muted { "(a subset of the client's)" } }
+                @if client.scopes.products.is_empty() { p.muted { "The client holds no products." } }
+                @for product in &client.scopes.products {
+                    label.check { input type="checkbox" name="products" value=(product) checked[products.contains(product)]; " " (product) }
+                }
+            }
+            label for="allowed_ips" { "Allowed addresses " span.muted { "(IPs or CIDR blocks, one per line; empty allows any)" } }
+            textarea #allowed_ips name="allowed_ips" rows="3" { (allowed_ips) }
+            fieldset.row {
+                legend { "Rate limit " span.muted { "(empty for none)" } }
+                label { "Requests per second " input type="number" name="requests_per_second" min="1" value=(requests_per_second); }
+                label { "Burst " input type="number" name="burst" min="1" value=(burst); }
+            }
+            button type="submit" { "Save changes" }
+        }
+        p { a href=(client_url(&client.client_id)) { "Cancel" } }
+    };
+    layout("Edit access profile", Some(session), body)
+}
+
+async fn edit_form(
+    State(state): State<AppState>,
+    session: PortalSession,
+    Path((client_id, profile_id)): Path<(String, String)>,
+) -> Result<Response, PortalError> {
+    let (client_id, profile_id) = (ClientId::from_string(client_id), ProfileId::from_string(profile_id));
+    let client = load(&state, &session, &client_id).await?;
+    let profile = state.gatehouse.get_profile(&session.actor, &client_id, &profile_id, state.clock.now()).await?;
+    Ok(edit_page(&session, &client, &profile, None, None).into_response())
+}
+
+fn parse_patch(fields: &FormFields) -> Result<ProfilePatch, ValidationError> {
+    Ok(ProfilePatch {
+        name: Some(ClientName::parse(fields.text("name"))?),
+        products: Some(fields.all("products")),
+        allowed_ips: Some(AllowedIps::parse(&entries(fields.text("allowed_ips")))?),
+        rate_limit: Some(parse_rate_limit(fields.text("requests_per_second"), fields.text("burst"))?),
+        active: None,
+    })
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Path((client_id, profile_id)): Path<(String, String)>,
+    PortalForm { session, fields }: PortalForm,
+) -> Result<Response, PortalError> {
+    let (client_id, profile_id) = (ClientId::from_string(client_id), ProfileId::from_string(profile_id));
+    let now = state.clock.now();
+    let result = match parse_patch(&fields) {
+        Ok(patch) => state
+            .gatehouse
+            .update_profile(&session.actor, &client_id, &profile_id, patch, now)
+            .await
+            .map_err(PortalError::from),
+        Err(error) => Err(error.into()),
+    };
+    match result {
+        Ok(_) => Ok(Redirect::to(&client_url(&client_id)).into_response()),
+        Err(error) if matches!(error.status(), StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN) => {
+            let client = load(&state, &session, &client_id).await?;
+            let profile = state.gatehouse.get_profile(&session.actor, &client_id, &profile_id, now).await?;
+            let page = edit_page(&session, &client, &profile, Some(&fields), Some(error.message()));
+            Ok((error.status(), page).into_response())
+        }
+        Err(error) => Err(error),
+    }
 }
 
 async fn change_state(
