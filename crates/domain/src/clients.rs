@@ -85,6 +85,10 @@ impl ClientPatch {
     }
 }
 
+/// How far ahead a secret's expiry may be set: further is no expiry in practice, and instants
+/// near the end of the calendar overflow date arithmetic.
+const MAX_SECRET_LIFETIME: time::Duration = time::Duration::days(3653);
+
 fn client_target(client_id: &ClientId) -> Target<'_> {
     Target { kind: "client", id: client_id.as_str(), account_id: None }
 }
@@ -446,6 +450,9 @@ impl Gatehouse {
         let expires_at = expires_at.map(crate::clock::to_the_second);
         if expires_at.is_some_and(|expires_at| expires_at <= now) {
             return Err(ValidationError::new("secret_expires_at", "must be in the future"));
+        }
+        if expires_at.is_some_and(|expires_at| expires_at - now > MAX_SECRET_LIFETIME) {
+            return Err(ValidationError::new("secret_expires_at", "must be within ten years"));
         }
         let stored = StoredSecret::new(SecretId::generate(), self.hasher.hash(secret), secret, now);
         Ok(StoredSecret { expires_at, ..stored })

@@ -113,10 +113,10 @@ impl Gatehouse {
         let nobodys = ClientSecret::generate();
         let nobodys_hash = self.hasher.hash(&nobodys);
         if let Some((client_id, secret_id)) = self.store.client_by_secret_hash(hash).await? {
-            // That secret ends with the tokens minted with it. A client in a rotation's grace
-            // period goes on with its other secret; one with no other live secret has it
-            // replaced by one nobody holds, as a renewal would (only if it is still that
-            // secret: a renewal since the lookup is never undone).
+            // A previous secret (in a rotation's grace period) ends with the tokens minted with
+            // it, and the client goes on with its current one. The current secret is replaced,
+            // with every other, by one nobody holds, as a renewal would, and every token ends
+            // (only if the client still holds it: a renewal since the lookup is never undone).
             let (written, outcome) = match self.store.delete_client_secret(&client_id, &secret_id, true, now).await {
                 Ok(written) => (written, LEAKED_SECRET_REMOVED),
                 Err(StoreError::Conflict(_)) => {
@@ -190,7 +190,6 @@ struct Leak<'a> {
     outcome: &'static str,
 }
 
-const LEAKED_SECRET_REMOVED: &str =
-    "reported leaked: the secret and the tokens minted with it were ended; the client's other secret goes on working";
+const LEAKED_SECRET_REMOVED: &str = "reported leaked: this previous secret and the tokens minted with it were ended; the current secret goes on working";
 const LEAKED_CREDENTIAL_REPLACED: &str =
     "reported leaked: the credential was replaced by one nobody holds; renew it to go on";

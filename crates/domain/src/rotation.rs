@@ -130,8 +130,8 @@ impl Gatehouse {
         result
     }
 
-    /// Ends one secret before its time; with `revoke_tokens`, the tokens minted with it too.
-    /// The client's last live secret stays: renewing the key replaces it.
+    /// Ends a previous secret before its grace period does; with `revoke_tokens`, the tokens
+    /// minted with it too. The current secret stays: rotating or renewing the key replaces it.
     #[instrument(skip_all, fields(client_id = %client_id, secret_id = %secret_id))]
     pub async fn delete_secret(
         &self,
@@ -155,7 +155,7 @@ impl Gatehouse {
                 }
                 Err(StoreError::NotFound) => Err(DomainError::NotFound("secret")),
                 Err(StoreError::Conflict(_)) => Err(DomainError::Conflict(
-                    "this is the client's last live secret: renew the key to replace it".to_owned(),
+                    "this is the client's current secret: rotate or renew the key to replace it".to_owned(),
                 )),
                 Err(other) => Err(other.into()),
             }

@@ -220,9 +220,9 @@ pub trait ClientStore: Send + Sync {
         previous_until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<Written<Rotated>, StoreError>;
-    /// Removes one secret, and with `revoke_tokens` the tokens minted with it. Bumps the
-    /// version. `NotFound` if the client or the secret is not there; `Conflict` if no other
-    /// secret live at `now` would remain.
+    /// Removes one of the client's previous secrets, and with `revoke_tokens` the tokens minted
+    /// with it. Bumps the version. `NotFound` if the client or the secret is not there;
+    /// `Conflict` for the current secret (see [`check_deletable`]).
     async fn delete_client_secret(
         &self,
         client_id: &ClientId,
@@ -239,17 +239,19 @@ pub trait ClientStore: Send + Sync {
     async fn record_credential_uses(&self, uses: &[CredentialUse]) -> Result<(), StoreError>;
 }
 
-/// Whether `secret_id` may be removed from `secrets`, as every store decides it: `NotFound` if
-/// it is not among them, `Conflict` if no other secret live at `now` would remain (a client is
-/// never left without a way in; renewing the key replaces the last one).
-pub fn check_deletable(secrets: &[StoredSecret], secret_id: &SecretId, now: OffsetDateTime) -> Result<(), StoreError> {
-    if !secrets.iter().any(|secret| secret.secret_id == *secret_id) {
-        return Err(StoreError::NotFound);
+/// Whether `secret_id` may be removed from `secrets` (oldest first), as every store decides it:
+/// `NotFound` if it is not among them, `Conflict` if it is the current (newest) one. Only a
+/// previous secret is ended early: ending the current one would leave the client with a
+/// secret whose grace period runs out, or none, and then no way in; renewing the key or
+/// rotating replaces the current secret.
+pub fn check_deletable(secrets: &[StoredSecret], secret_id: &SecretId) -> Result<(), StoreError> {
+    match secrets.iter().position(|secret| secret.secret_id == *secret_id) {
+        None => Err(StoreError::NotFound),
+        Some(index) if index + 1 == secrets.len() => {
+            Err(StoreError::Conflict("the client's current secret".to_owned()))
+        }
+        Some(_) => Ok(()),
     }
-    if !secrets.iter().any(|secret| secret.secret_id != *secret_id && secret.is_live(now)) {
-        return Err(StoreError::Conflict("the client's last live secret".to_owned()));
-    }
-    Ok(())
 }
 
 /// A rotation as written.

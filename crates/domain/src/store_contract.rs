@@ -303,7 +303,7 @@ async fn secrets_rotate_end_and_record_their_uses(store: &dyn Store) {
     assert!(store.token_state(&with_second.jti).await.unwrap().is_none());
     assert!(store.token_state(&with_third.jti).await.unwrap().is_some());
 
-    // The last live secret stays; what is not there is not found, and changes nothing.
+    // The current secret stays; what is not there is not found, and changes nothing.
     let last = store.delete_client_secret(&c.client_id, &third.secret_id, false, at).await;
     assert!(matches!(last, Err(StoreError::Conflict(_))), "{last:?}");
     let unknown = store.delete_client_secret(&c.client_id, &SecretId::generate(), false, at).await;

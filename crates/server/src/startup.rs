@@ -131,7 +131,8 @@ impl Application {
         let key_refresh =
             tokio::spawn(refresh_keys(self.state.gatehouse.clone(), self.state.clock.clone(), self.key_refresh));
         let changes = tokio::spawn(follow_changes(self.state.gatehouse.clone(), self.state.clock.clone()));
-        let credential_uses = tokio::spawn(write_credential_uses(self.state.gatehouse.clone()));
+        let (stop_writing_uses, stopped) = tokio::sync::watch::channel(false);
+        let credential_uses = tokio::spawn(write_credential_uses(self.state.gatehouse.clone(), stopped));
         let trusted_proxies = self.state.trusted_proxies.clone();
         let gatehouse = self.state.gatehouse.clone();
         let app = http::router(self.state);
@@ -142,10 +143,10 @@ impl Application {
         housekeeping.abort();
         key_refresh.abort();
         changes.abort();
-        credential_uses.abort();
-        // The last uses, so that a restart does not lose up to a batch interval of them.
-        if let Err(error) = gatehouse.write_credential_uses().await {
-            tracing::warn!(%error, "the last credential uses could not be written at shutdown");
+        // Not aborted: a batch it has taken would be lost with it. It writes what is left and ends.
+        let _ = stop_writing_uses.send(true);
+        if credential_uses.await.is_err() {
+            tracing::warn!("the writer of credential uses ended abnormally");
         }
         served
     }
@@ -221,16 +222,27 @@ async fn serve(
     Ok(())
 }
 
-/// Writes the credentials' last uses in batches (see `gatehouse_domain::credential_use`).
-async fn write_credential_uses(gatehouse: Arc<Gatehouse>) {
+/// Writes the credentials' last uses in batches (see `gatehouse_domain::credential_use`), and
+/// once more when `stop` turns true, so that a restart loses none. Only the wait between
+/// batches is ever cut short, never a write under way.
+async fn write_credential_uses(gatehouse: Arc<Gatehouse>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(gatehouse_domain::credential_use::WRITE_EVERY);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        interval.tick().await;
+        let stopping = tokio::select! {
+            _ = interval.tick() => false,
+            _ = stop.wait_for(|stop| *stop) => true,
+        };
         match gatehouse.write_credential_uses().await {
             Ok(0) => {}
             Ok(written) => tracing::debug!(written, "credential uses written"),
+            Err(error) if stopping => {
+                tracing::warn!(%error, "the last credential uses could not be written at shutdown")
+            }
             Err(error) => tracing::warn!(%error, "credential uses could not be written; kept for the next batch"),
+        }
+        if stopping {
+            return;
         }
     }
 }

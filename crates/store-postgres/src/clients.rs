@@ -66,12 +66,11 @@ impl ClientStore for PostgresStore {
         let sql = format!("select {CLIENT_COLUMNS} from clients where client_id = $1");
         let row: Option<ClientRow> =
             sqlx::query_as(&sql).bind(client_id.as_str()).fetch_optional(&mut *tx).await.map_err(map_error)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
+        // The secrets are read, and the transaction ended, whether the client exists or not: an
+        // unknown id must cost what a wrong secret costs, or timing tells which ids exist.
         let secrets = secrets_in(&mut tx, client_id).await?;
         tx.commit().await.map_err(map_error)?;
-        Ok(Some((row.into_client()?, secrets)))
+        row.map(|row| Ok((row.into_client()?, secrets))).transpose()
     }
 
     async fn list_clients(
@@ -243,7 +242,7 @@ impl ClientStore for PostgresStore {
         let mut tx = self.begin().await?;
         touch_client_in(&mut tx, client_id, now).await?;
         let secrets = secrets_in(&mut tx, client_id).await?;
-        check_deletable(&secrets, secret_id, now)?;
+        check_deletable(&secrets, secret_id)?;
         sqlx::query("delete from client_secrets where secret_id = $1")
             .bind(secret_id.as_str())
             .execute(&mut *tx)
@@ -298,10 +297,13 @@ impl ClientStore for PostgresStore {
             if batch.ids.is_empty() {
                 continue;
             }
-            // Concurrent batches from several instances lock the rows in the same order.
+            // The rows are locked in id order first, as the token recorder locks profiles, so
+            // that concurrent batches (of several instances) and token batches never deadlock.
+            let lock = format!("select 1 from {table} where {key} = any($1) order by {key} for no key update");
+            sqlx::query(&lock).bind(&batch.ids).execute(&mut *tx).await.map_err(map_error)?;
             let sql = format!(
                 "update {table} t set last_used_at = u.at, last_used_ip = u.ip \
-                 from (select * from unnest($1::text[], $2::timestamptz[], $3::text[]) as u (id, at, ip) order by id) u \
+                 from unnest($1::text[], $2::timestamptz[], $3::text[]) as u (id, at, ip) \
                  where t.{key} = u.id and (t.last_used_at is null or t.last_used_at < u.at)"
             );
             sqlx::query(&sql)

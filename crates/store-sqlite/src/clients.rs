@@ -67,12 +67,11 @@ impl ClientStore for SqliteStore {
         let sql = format!("select {CLIENT_COLUMNS} from clients where client_id = ?");
         let row: Option<ClientRow> =
             sqlx::query_as(&sql).bind(client_id.as_str()).fetch_optional(&mut *tx).await.map_err(map_error)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
+        // The secrets are read, and the transaction ended, whether the client exists or not: an
+        // unknown id must cost what a wrong secret costs, or timing tells which ids exist.
         let secrets = secrets_in(&mut tx, client_id).await?;
         tx.commit().await.map_err(map_error)?;
-        Ok(Some((row.into_client()?, secrets)))
+        row.map(|row| Ok((row.into_client()?, secrets))).transpose()
     }
 
     async fn list_clients(
@@ -236,7 +235,7 @@ impl ClientStore for SqliteStore {
         let mut tx = self.begin().await?;
         touch_client_in(&mut tx, client_id, now).await?;
         let secrets = secrets_in(&mut tx, client_id).await?;
-        check_deletable(&secrets, secret_id, now)?;
+        check_deletable(&secrets, secret_id)?;
         sqlx::query("delete from client_secrets where secret_id = ?")
             .bind(secret_id.as_str())
             .execute(&mut *tx)
@@ -273,6 +272,20 @@ impl ClientStore for SqliteStore {
     }
 
     async fn record_credential_uses(&self, uses: &[CredentialUse]) -> Result<(), StoreError> {
+        // In short transactions: the writer is shared with every other write, token batches
+        // included, and must not be held for a large batch at once.
+        for chunk in uses.chunks(USES_PER_TRANSACTION) {
+            self.record_uses_in_one_transaction(chunk).await?;
+        }
+        Ok(())
+    }
+}
+
+/// How many last uses one transaction writes.
+const USES_PER_TRANSACTION: usize = 128;
+
+impl SqliteStore {
+    async fn record_uses_in_one_transaction(&self, uses: &[CredentialUse]) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
         for CredentialUse { credential, last_use } in uses {
             // `julianday` compares the instants, whatever digits of a second each was written with.

@@ -120,6 +120,29 @@ async fn a_leaked_previous_secret_ends_alone_during_a_rotation() {
     assert_eq!(listed["secrets"][0]["secret_id"], rotated["secret_id"]);
 }
 
+/// A leaked current secret ends everything, as a renewal does, even during a grace period: the
+/// previous secret is about to expire and cannot carry the client.
+#[tokio::test]
+async fn a_leaked_current_secret_ends_every_secret_even_during_a_rotation() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let (old, _) = app.create_client(&owner, json!({"name": "rotating"})).await;
+    let rotated: Value = app
+        .post_json(&format!("/v1/clients/{}/rotate-secret", old.client_id), &owner, &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let new = Credentials { client_secret: rotated["client_secret"].as_str().unwrap().to_owned(), ..old.clone() };
+    let new_token = app.token(&new).await;
+    assert_eq!(report(&app, &[&new.client_secret]).await.0, StatusCode::ACCEPTED);
+    refused_within_a_second(&app, &new_token).await;
+    for credentials in [&old, &new] {
+        let minted = app.token_request_basic(credentials, &[("grant_type", "client_credentials")]).await;
+        assert_eq!(minted.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
 #[tokio::test]
 async fn reports_are_rate_limited_per_address_and_bounded() {
     let app = TestApp::spawn().await;

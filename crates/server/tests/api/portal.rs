@@ -761,7 +761,7 @@ async fn a_secret_rotated_in_the_portal_keeps_the_old_one_for_its_grace_period_a
     let check = app.http.get(app.url("/v1/auth/products/SuperSIM/check")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(check.status(), StatusCode::UNAUTHORIZED, "its tokens ended too");
     assert_eq!(mint_status(&app, &new).await, StatusCode::OK);
-    assert!(!browser.page(&page).await.contains("End now"), "the last live secret cannot be ended");
+    assert!(!browser.page(&page).await.contains("End now"), "the current secret cannot be ended");
 }
 
 /// The handoff behind a page shown once lives in the database, not in one instance's memory: on

@@ -154,7 +154,10 @@ async fn a_secret_ended_early_is_refused_and_its_tokens_only_if_asked() {
     let (old_id, new_id) = (listed[0]["secret_id"].as_str().unwrap(), body["secret_id"].as_str().unwrap());
     let secret_path = |id: &str| format!("/v1/clients/{}/secrets/{id}", old.client_id);
 
-    // The client's only live secret would remain: refused, until another one exists.
+    // The current secret stays, whatever else the client holds: ending it during the grace
+    // period would leave only a secret about to expire.
+    let current = assert_api_error(app.delete(&secret_path(new_id), &admin).await, StatusCode::CONFLICT).await;
+    assert!(current["message"].as_str().unwrap().contains("current secret"), "{current}");
     let malformed = app.delete(&format!("{}?revoke_tokens=yes", secret_path(old_id)), &admin).await;
     assert_api_error(malformed, StatusCode::BAD_REQUEST).await;
     assert_api_error(app.delete(&secret_path("sid_unknown"), &admin).await, StatusCode::NOT_FOUND).await;
@@ -191,6 +194,15 @@ async fn a_secret_may_expire_and_is_then_refused_like_a_wrong_one() {
     let error =
         assert_api_error(app.post_json("/v1/clients", &admin, &unreadable).await, StatusCode::BAD_REQUEST).await;
     assert!(error["message"].as_str().unwrap().contains("secret_expires_at"), "{error}");
+    // Past the end of year 9999 in UTC (found in review: it was a 500), and merely far off.
+    let (target, _) = app.create_client(&admin, json!({})).await;
+    for far in ["9999-12-31T23:59:59-01:00", "9999-12-31T00:00:00Z", "2200-01-01T00:00:00Z"] {
+        let body = json!({"name": "x", "locked": null, "scopes": {}, "secret_expires_at": far});
+        assert_api_error(app.post_json("/v1/clients", &admin, &body).await, StatusCode::BAD_REQUEST).await;
+        let path = format!("/v1/clients/{}/rotate-secret", target.client_id);
+        let rotate = app.post_json(&path, &admin, &json!({"secret_expires_at": far})).await;
+        assert_api_error(rotate, StatusCode::BAD_REQUEST).await;
+    }
 
     let expires = now + time::Duration::days(20);
     let (credentials, _) = app.create_client(&admin, json!({"secret_expires_at": at(expires)})).await;
@@ -318,4 +330,18 @@ async fn a_client_that_switches_secrets_during_the_grace_period_is_never_refused
     assert!(calls > 40, "the client kept calling ({calls} calls)");
     assert_eq!(refused.load(Ordering::Relaxed), 0, "refused during a planned rotation, of {calls} calls");
     assert_eq!(mints(&used, &old).await, StatusCode::UNAUTHORIZED, "and the old secret ended after");
+}
+
+/// Uses noted since the last batch are written when the server stops, not lost with it.
+#[tokio::test]
+async fn last_uses_not_yet_written_survive_a_restart() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (credentials, _) = app.create_client(&admin, json!({})).await;
+    app.gatehouse.write_credential_uses().await.unwrap();
+    app.token(&credentials).await;
+    let app = app.restart().await;
+    let admin = app.admin_token().await;
+    let listed = secrets(&app, &admin, &credentials.client_id).await;
+    assert_eq!(listed[0]["last_used_ip"], "127.0.0.1", "written at shutdown");
 }

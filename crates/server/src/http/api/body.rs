@@ -81,9 +81,14 @@ impl<'de> Deserialize<'de> for RateLimitBody {
 pub fn instant(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
     value
         .map(|text| {
-            OffsetDateTime::parse(text.trim(), &Rfc3339).map(|at| at.to_offset(time::UtcOffset::UTC)).map_err(|_| {
-                ApiError::invalid_field(field, "must be an RFC 3339 date and time, such as 2027-01-31T00:00:00Z")
-            })
+            // `checked_to_offset`: an instant near the end of year 9999 with a negative offset
+            // lies past it in UTC, where `to_offset` would panic.
+            OffsetDateTime::parse(text.trim(), &Rfc3339)
+                .ok()
+                .and_then(|at| at.checked_to_offset(time::UtcOffset::UTC))
+                .ok_or_else(|| {
+                    ApiError::invalid_field(field, "must be an RFC 3339 date and time, such as 2027-01-31T00:00:00Z")
+                })
         })
         .transpose()
 }

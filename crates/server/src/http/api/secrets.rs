@@ -146,9 +146,9 @@ async fn rotate_secret(
     Ok(no_store(Json(body).into_response()))
 }
 
-/// `DELETE /v1/clients/{client_id}/secrets/{secret_id}?revoke_tokens=true|false`: ends one
-/// secret now; with `revoke_tokens=true`, the tokens minted with it too. 409 for the client's
-/// last live secret: renew the key to replace it.
+/// `DELETE /v1/clients/{client_id}/secrets/{secret_id}?revoke_tokens=true|false`: ends a
+/// previous secret now; with `revoke_tokens=true`, the tokens minted with it too. 409 for the
+/// current secret: rotate or renew the key to replace it.
 #[utoipa::path(delete, path = "/v1/clients/{client_id}/secrets/{secret_id}", tag = "clients", security(("bearer" = [])),
     params(
         ("client_id" = String, Path), ("secret_id" = String, Path),
@@ -157,7 +157,7 @@ async fn rotate_secret(
     responses(
         (status = 204, description = "the secret is refused from now on"), (status = 400, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "the client's last live secret"),
+        (status = 409, body = ErrorBody, description = "the client's current secret"),
     ))]
 async fn delete_secret(
     State(state): State<AppState>,

@@ -29,7 +29,6 @@ pub fn routes() -> Router<AppState> {
 /// The secrets section of a client's page, oldest first: the last is the current one.
 pub(super) fn section(client: &Client, secrets: &[StoredSecret], now: OffsetDateTime) -> Markup {
     let url = client_url(&client.client_id);
-    let live = secrets.iter().filter(|secret| secret.is_live(now)).count();
     html! {
         section #secrets {
             div.heading {
@@ -52,8 +51,8 @@ pub(super) fn section(client: &Client, secrets: &[StoredSecret], now: OffsetDate
                                 }
                             }
                             td {
-                                // The last live secret stays: renewing the key replaces it.
-                                @if live > 1 || !secret.is_live(now) {
+                                // The current secret stays: rotating or renewing replaces it.
+                                @if index + 1 < secrets.len() {
                                     a href={ (url) "/secrets/" (secret.secret_id) "/delete" } { "End now…" }
                                 }
                             }
