@@ -48,6 +48,13 @@ def audit(browser, axe_source, name):
 
 def test_every_page_passes_axe_core(server, browser, axe_source):
     base = server["base_url"]
+    # A child account, so that the header's account switcher is on every page.
+    login = requests.post(base + "/v1/auth/login", timeout=10,
+                          json={"email": server["owner_email"], "password": server["owner_password"]})
+    session = login.json()["session_token"]
+    child = requests.post(base + "/v1/accounts", json={"name": "Child"}, timeout=10,
+                          headers={"Authorization": f"Bearer {session}"})
+    assert child.status_code == 201, child.text
     found = []
     browser.get(base + "/login")
     found += audit(browser, axe_source, "login")
@@ -95,6 +102,10 @@ def test_every_page_passes_axe_core(server, browser, axe_source):
     for name, path in pages.items():
         browser.get(base + path)
         found += audit(browser, axe_source, name)
+    browser.get(base + "/clients")
+    assert browser.find_element(By.ID, "account_id"), "the account switcher is on the pages"
+    follow(browser, By.XPATH, "//button[text()='Switch']")
+    found += audit(browser, axe_source, "clients-after-switch")
     assert not found, "accessibility violations:\n" + "\n".join(found)
 
 

@@ -433,6 +433,16 @@ impl Gatehouse {
         self.audited_read(actor, "account.list", &target, result, now).await
     }
 
+    /// The actor acting in `account_id` rather than its own account, as the portal's account
+    /// switcher asks (seed 000: owners and admins "switch to the account"). Never more than the
+    /// actor may already do: the account must be one it sees (its own, or for owners and
+    /// admins one below it), the role stays its own, and the accounts above drop out of sight.
+    pub async fn acting_in(&self, actor: &Actor, account_id: &AccountId) -> Result<(Actor, Account), DomainError> {
+        let account = self.visible_account(actor, account_id).await?;
+        let acting = Actor { account_id: account.account_id.clone(), ..actor.clone() };
+        Ok((acting, account))
+    }
+
     /// A child account of the caller's account, created by its owner, who owns the child too.
     #[instrument(skip_all)]
     pub async fn create_account(&self, actor: &Actor, name: &str, now: OffsetDateTime) -> Result<Account, DomainError> {

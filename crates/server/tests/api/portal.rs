@@ -845,3 +845,65 @@ async fn a_profile_is_edited_and_a_client_handed_to_a_user_chosen_from_a_list() 
         app.get(&format!("/v1/clients/{}", credentials.client_id), &admin_token).await.json().await.unwrap();
     assert_eq!(client["client"]["client_owner"], "dev@example.com");
 }
+
+/// Seed 000: an owner or admin of a parent account switches to a child account; the current
+/// account is always shown, and every page and action is scoped to it. The choice grants
+/// nothing: an account the person may not act in is refused, and a planted cookie naming one
+/// is ignored.
+#[tokio::test]
+async fn the_owner_switches_to_a_child_account_and_every_page_follows() {
+    let app = TestApp::spawn().await;
+    let owner_session = app.owner_session().await;
+    let child = app.create_child_account(&owner_session, "Child tenant").await;
+    let mut browser = Browser::signed_in_as_owner(&app).await;
+    let home = browser.page("/clients").await;
+    assert!(home.contains("Account: <strong>") && home.contains(r#"action="/switch-account""#));
+    assert!(home.contains(&format!(r#"<option value="{child}">Child tenant</option>"#)));
+
+    let switched = browser.submit("/clients", "/switch-account", &[("account_id", &child)]).await;
+    assert_eq!(switched.status(), StatusCode::SEE_OTHER);
+    let cookie = switched.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert!(cookie.starts_with("gatehouse_account="), "{cookie}");
+    browser.cookie = Some(format!("{}; {cookie}", browser.cookie.clone().unwrap()));
+    let listed = browser.page("/clients").await;
+    assert!(listed.contains("Account: <strong>Child tenant</strong>"), "the current account shows");
+    assert!(listed.contains("No clients on this page."), "the root's clients are not the child's");
+
+    // A client created now is the child's.
+    let created =
+        browser.submit("/clients/new", "/clients/new", &[("name", "In the child"), ("client_type", "standard")]).await;
+    browser.shown_once(created).await;
+    let in_child: Value = app
+        .get(&format!("/v1/clients?page_size=10&page_number=1&account_id={child}"), &owner_session)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(in_child["clients"][0]["name"], "In the child");
+    assert_eq!(in_child["meta"]["count"], 1);
+    // A root client is out of sight while acting in the child.
+    let root_client = format!("/clients/{}", app.admin.client_id);
+    assert_eq!(browser.get(&root_client).await.status(), StatusCode::NOT_FOUND);
+
+    // Another tenant's account is refused like one that does not exist, and a cookie naming it
+    // is ignored.
+    let stranger = app.add_account("stranger@example.com").await;
+    let refused = browser.submit("/clients", "/switch-account", &[("account_id", stranger.account_id.as_str())]).await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    assert!(refused.headers().get("set-cookie").is_none());
+    let planted = Browser {
+        cookie: Some(format!(
+            "{}; gatehouse_account={}",
+            browser.cookie.clone().unwrap().split(';').next().unwrap(),
+            stranger.account_id
+        )),
+        ..Browser::new(&app)
+    };
+    let page = planted.page("/clients").await;
+    assert!(!page.contains("Another tenant") && page.contains(&app.admin.client_id), "acts in its own account");
+
+    // Back home: the cookie is cleared, and the root's clients are back.
+    let back = browser.submit("/clients", "/switch-account", &[("account_id", &app.account_id)]).await;
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    assert!(back.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+}

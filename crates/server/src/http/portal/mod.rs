@@ -8,6 +8,7 @@
 //! cookie. Every state-changing form also carries a CSRF token derived from the session, and a
 //! cross-site `Origin` is refused before anything else runs.
 
+mod accounts;
 mod audit;
 mod clients;
 mod forms;
@@ -32,6 +33,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use gatehouse_domain::account::Account;
 use gatehouse_domain::actor::Actor;
 use gatehouse_domain::error::{AuthError, DomainError, ValidationError};
 
@@ -47,6 +49,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/portal.css", get(stylesheet))
         .route("/portal.js", get(script))
         .merge(login::routes())
+        .merge(accounts::routes())
         .merge(clients::routes())
         .merge(secrets::routes())
         .merge(shown::routes())
@@ -139,7 +142,14 @@ fn is_cross_site(headers: &HeaderMap, public_origin: &str) -> bool {
 /// A signed-in person. Extracting it from a request without a live session sends the browser
 /// to the sign-in page.
 pub struct PortalSession {
+    /// The person, acting in the account the portal shows (see `accounts`).
     pub actor: Actor,
+    /// The same person in their own account, from where they switch.
+    pub home: Actor,
+    /// The account every page and action is scoped to.
+    pub account: Account,
+    /// The accounts the person may switch to, their own first.
+    pub accounts: Vec<Account>,
     /// The CSRF token every form of this session carries.
     pub csrf: String,
     /// The session token itself, kept only to end the session at sign-out.
@@ -156,11 +166,13 @@ impl PortalSession {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| state.trusted_proxies.client_ip(info.0, &parts.headers));
-        match state.gatehouse.authenticate_session(token, source, state.clock.now()).await {
-            Ok(actor) => Ok(Some(PortalSession { actor, csrf: csrf_token(token), token: token.to_owned() })),
-            Err(AuthError::InvalidToken) => Ok(None),
-            Err(AuthError::Store(error)) => Err(ApiError::from(error).into()),
-        }
+        let home = match state.gatehouse.authenticate_session(token, source, state.clock.now()).await {
+            Ok(actor) => actor,
+            Err(AuthError::InvalidToken) => return Ok(None),
+            Err(AuthError::Store(error)) => return Err(ApiError::from(error).into()),
+        };
+        let (actor, account, accounts) = accounts::resolve(parts, state, &home).await?;
+        Ok(Some(PortalSession { actor, home, account, accounts, csrf: csrf_token(token), token: token.to_owned() }))
     }
 }
 

@@ -38,6 +38,21 @@ pub fn layout(title: &str, session: Option<&PortalSession>, body: Markup) -> Mar
                         }
                         div.who {
                             span { (session.actor.email()) " · " (session.actor.role.as_str()) }
+                            span.account { "Account: " strong { (session.account.name) } }
+                            @if session.accounts.len() > 1 {
+                                form.inline method="post" action="/switch-account" {
+                                    (csrf_field(session))
+                                    label for="account_id" { "Switch to" }
+                                    " "
+                                    select #account_id name="account_id" {
+                                        @for account in &session.accounts {
+                                            option value=(account.account_id) selected[account.account_id == session.account.account_id] { (account.name) }
+                                        }
+                                    }
+                                    " "
+                                    button type="submit" { "Switch" }
+                                }
+                            }
                             form.inline method="post" action="/logout" {
                                 (csrf_field(session))
                                 button.link type="submit" { "Sign out" }
