@@ -27,6 +27,9 @@ pub struct Actor {
     pub principal: Principal,
     /// Where the request came from, for the audit log.
     pub source_ip: Option<IpAddr>,
+    /// The person's own account when they act in one below it (`Gatehouse::acting_in`): their
+    /// refusals are recorded there, never in the account they switched to.
+    pub acting_from: Option<AccountId>,
 }
 
 impl Actor {

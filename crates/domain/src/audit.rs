@@ -91,10 +91,12 @@ impl AuditEvent {
             Err(error) => (Outcome::Denied, Some(error.to_string())),
         };
         // A refused attempt on an object the actor cannot see is recorded in the actor's own
-        // account: the other account learns nothing, the actor's account sees the attempt.
+        // account (the one it switched from, if it acts in another): the other account learns
+        // nothing, the actor's account sees the attempt.
         let account_id = match (outcome, target.account_id) {
             (Outcome::Success, Some(account_id)) => account_id.clone(),
-            _ => actor.account_id.clone(),
+            (Outcome::Success, None) => actor.account_id.clone(),
+            _ => actor.acting_from.clone().unwrap_or_else(|| actor.account_id.clone()),
         };
         Self {
             event_id: crate::random::random_token(16),

@@ -316,6 +316,8 @@ pub struct Client {
     /// When the current secret expires, if it does. Read with the client, never written with
     /// it: the secrets' own writes set it.
     pub secret_expires_at: Option<OffsetDateTime>,
+    /// Whether it has a logo (seed file 002). Read with the client; the logo's own writes set it.
+    pub has_logo: bool,
 }
 
 impl Client {

@@ -157,6 +157,7 @@ impl Gatehouse {
             version: 1,
             secret_generation: 1,
             secret_expires_at: stored.expires_at,
+            has_logo: false,
         };
         let written = self.store.insert_client(&client, &stored).await?;
         self.settle(written, now).await;

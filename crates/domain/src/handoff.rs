@@ -16,6 +16,9 @@ use crate::store::HandoffRecord;
 /// How long a handoff waits for its page to be read.
 pub const HANDOFF_LIFETIME: Duration = Duration::minutes(5);
 
+/// The master key's subkey for handoffs: no other use shares it.
+const HANDOFF_KEY: &[u8] = b"gatehouse portal handoff v1";
+
 fn sha256(value: &str) -> Vec<u8> {
     digest::digest(&digest::SHA256, value.as_bytes()).as_ref().to_vec()
 }
@@ -41,7 +44,7 @@ impl Gatehouse {
         let (id_hash, session_hash) = (sha256(&id), sha256(session_token));
         let sealed = self
             .master_key
-            .seal(&context(&id_hash, &session_hash), payload)
+            .seal_for(HANDOFF_KEY, &context(&id_hash, &session_hash), payload)
             .map_err(|error| DomainError::Internal(InternalError::Sealing(error)))?;
         let record = HandoffRecord { id_hash, session_hash, sealed, expires_at: now + HANDOFF_LIFETIME };
         self.store.insert_handoff(&record, now).await?;
@@ -63,7 +66,7 @@ impl Gatehouse {
         let Some(sealed) = self.store.take_handoff(&id_hash, &session_hash, now).await? else {
             return Ok(None);
         };
-        match self.master_key.open(&context(&id_hash, &session_hash), &sealed) {
+        match self.master_key.open_for(HANDOFF_KEY, &context(&id_hash, &session_hash), &sealed) {
             Ok(payload) => Ok(Some(payload)),
             Err(error) => {
                 // Only a changed master key or a tampered row gets here: nothing to show.

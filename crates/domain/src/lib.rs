@@ -14,6 +14,7 @@ pub mod gate;
 pub mod handoff;
 pub mod ids;
 pub mod leaked;
+pub mod logo;
 pub mod master_key;
 pub mod oauth;
 mod optimistic;

@@ -54,9 +54,18 @@ impl MasterKey {
     }
 
     /// AES-256-GCM encryption of `plaintext`, bound to `context` (for example a key id), as
-    /// nonce || ciphertext || tag.
+    /// nonce || ciphertext || tag, under the key that wraps signing keys.
     pub fn seal(&self, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, MasterKeyError> {
-        let key = self.wrapping_key()?;
+        self.seal_for(SIGNING_KEY_WRAP, context, plaintext)
+    }
+
+    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, MasterKeyError> {
+        self.open_for(SIGNING_KEY_WRAP, context, sealed)
+    }
+
+    /// [`Self::seal`] under the subkey for `purpose`, so that no two uses share a key.
+    pub fn seal_for(&self, purpose: &[u8], context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, MasterKeyError> {
+        let key = self.aead_key(purpose)?;
         let mut nonce = [0u8; aead::NONCE_LEN];
         random::fill(&mut nonce);
         let mut in_out = plaintext.to_vec();
@@ -67,7 +76,7 @@ impl MasterKey {
         Ok(sealed)
     }
 
-    pub fn open(&self, context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, MasterKeyError> {
+    pub fn open_for(&self, purpose: &[u8], context: &[u8], sealed: &[u8]) -> Result<Vec<u8>, MasterKeyError> {
         if sealed.len() < aead::NONCE_LEN {
             return Err(MasterKeyError::Decrypt);
         }
@@ -75,18 +84,21 @@ impl MasterKey {
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| MasterKeyError::Decrypt)?;
         let mut in_out = ciphertext.to_vec();
         let plain = self
-            .wrapping_key()?
+            .aead_key(purpose)?
             .open_in_place(nonce, Aad::from(context), &mut in_out)
             .map_err(|_| MasterKeyError::Decrypt)?;
         Ok(plain.to_vec())
     }
 
-    fn wrapping_key(&self) -> Result<LessSafeKey, MasterKeyError> {
-        let bytes = self.derive(b"gatehouse signing key wrap v1");
+    fn aead_key(&self, purpose: &[u8]) -> Result<LessSafeKey, MasterKeyError> {
+        let bytes = self.derive(purpose);
         let key = UnboundKey::new(&aead::AES_256_GCM, &bytes).map_err(|_| MasterKeyError::Crypto)?;
         Ok(LessSafeKey::new(key))
     }
 }
+
+/// The subkey purpose signing keys are sealed under (unchanged since the first release).
+const SIGNING_KEY_WRAP: &[u8] = b"gatehouse signing key wrap v1";
 
 struct Len32;
 

@@ -448,6 +448,7 @@ impl Gatehouse {
                 scopes: scopes_from_claim(&claims.scope),
             },
             source_ip: source,
+            acting_from: None,
         })
     }
 

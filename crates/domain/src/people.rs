@@ -200,6 +200,7 @@ impl Gatehouse {
             role: user.role,
             principal: Principal::User { user_id: user.user_id, email: user.email },
             source_ip: source,
+            acting_from: None,
         })
     }
 
@@ -434,12 +435,14 @@ impl Gatehouse {
     }
 
     /// The actor acting in `account_id` rather than its own account, as the portal's account
-    /// switcher asks (seed 000: owners and admins "switch to the account"). Never more than the
-    /// actor may already do: the account must be one it sees (its own, or for owners and
-    /// admins one below it), the role stays its own, and the accounts above drop out of sight.
+    /// switcher asks (seed 000: owners and admins "switch to the account"). The account must be
+    /// one it sees (its own, or for owners and admins one below it); the role stays its own,
+    /// as it is over every account below; the accounts above drop out of sight; and refusals
+    /// are still recorded in its own account.
     pub async fn acting_in(&self, actor: &Actor, account_id: &AccountId) -> Result<(Actor, Account), DomainError> {
         let account = self.visible_account(actor, account_id).await?;
-        let acting = Actor { account_id: account.account_id.clone(), ..actor.clone() };
+        let acting_from = (account.account_id != actor.account_id).then(|| actor.account_id.clone());
+        let acting = Actor { account_id: account.account_id.clone(), acting_from, ..actor.clone() };
         Ok((acting, account))
     }
 

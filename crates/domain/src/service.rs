@@ -253,6 +253,7 @@ impl Gatehouse {
             version: 1,
             secret_generation: 1,
             secret_expires_at: None,
+            has_logo: false,
         };
         let bootstrap = Bootstrap {
             client_secret: self.stored_secret(&secret, None, now)?,

@@ -8,6 +8,7 @@ use crate::account::{Account, Email, Product, Role, User};
 use crate::audit::AuditEvent;
 use crate::client::{Client, ClientType};
 use crate::ids::{AccountId, ClientId, ProfileId, SecretId, TokenId, UserId};
+use crate::logo::Logo;
 use crate::profile::AccessProfile;
 use crate::secret::{LastUse, SecretHash, StoredSecret};
 
@@ -232,6 +233,12 @@ pub trait ClientStore: Send + Sync {
     ) -> Result<Written<Client>, StoreError>;
     /// Removes the client and everything that hangs off it. `NotFound` if it was not there.
     async fn delete_client(&self, client_id: &ClientId) -> Result<Written<()>, StoreError>;
+    /// Sets or replaces the client's logo. `NotFound` if the client is not there. Not followed
+    /// state: nothing the token endpoint or the check answers depends on it.
+    async fn set_client_logo(&self, client_id: &ClientId, logo: &Logo, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Removes the client's logo, if any. `NotFound` if the client is not there.
+    async fn delete_client_logo(&self, client_id: &ClientId) -> Result<(), StoreError>;
+    async fn client_logo(&self, client_id: &ClientId) -> Result<Option<Logo>, StoreError>;
     /// Records when and from where credentials were last used, each only if later than what
     /// is recorded (several instances write their own batches: the latest use wins). Unknown
     /// credentials are ignored. Not followed state: the answers of the token endpoint and the

@@ -64,6 +64,7 @@ fn client(account_id: &AccountId, owner: &User, name: &str, client_type: ClientT
         version: 1,
         secret_generation: 1,
         secret_expires_at: None,
+        has_logo: false,
     }
 }
 
@@ -135,6 +136,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     clients_round_trip_page_and_version(store).await;
     renew_and_delete(store).await;
     secrets_rotate_end_and_record_their_uses(store).await;
+    logos_round_trip(store).await;
     tokens_cap_state_revoke_and_purge(store).await;
     token_batches(store).await;
     the_purge_reaches_every_expired_token(store).await;
@@ -340,6 +342,32 @@ async fn secrets_rotate_end_and_record_their_uses(store: &dyn Store) {
     store.record_credential_uses(&batch(&fourth.secret_id, use_at(11, "2001:db8::5"))).await.unwrap();
     assert_eq!(last_use().await, Some(use_at(11, "2001:db8::5")));
     store.record_credential_uses(&[]).await.unwrap();
+}
+
+async fn logos_round_trip(store: &dyn Store) {
+    let (account_id, owner, _) = bootstrap(store).await;
+    let c = client(&account_id, &owner, "logo", ClientType::Standard);
+    reported(store.insert_client(&c, &secret(80)).await.unwrap(), &[Change::Client(c.client_id.clone())]);
+    let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x00IEND\xaeB`\x82";
+    let jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\xff\xd9";
+    assert_eq!(store.client_logo(&c.client_id).await.unwrap(), None);
+    assert!(!store.client(&c.client_id).await.unwrap().unwrap().has_logo);
+    for bytes in [png.to_vec(), jpeg.to_vec()] {
+        let logo = crate::logo::Logo::sniff(bytes).unwrap();
+        store.set_client_logo(&c.client_id, &logo, now()).await.unwrap();
+        assert_eq!(store.client_logo(&c.client_id).await.unwrap(), Some(logo), "set, then replaced");
+    }
+    assert!(store.client(&c.client_id).await.unwrap().unwrap().has_logo);
+    store.delete_client_logo(&c.client_id).await.unwrap();
+    assert_eq!(store.client_logo(&c.client_id).await.unwrap(), None);
+    store.delete_client_logo(&c.client_id).await.unwrap();
+    let jpeg_logo = crate::logo::Logo::sniff(jpeg.to_vec()).unwrap();
+    let missing = ClientId::generate();
+    assert!(matches!(store.set_client_logo(&missing, &jpeg_logo, now()).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.delete_client_logo(&missing).await, Err(StoreError::NotFound)));
+    store.set_client_logo(&c.client_id, &jpeg_logo, now()).await.unwrap();
+    reported(store.delete_client(&c.client_id).await.unwrap(), &[Change::Client(c.client_id.clone())]);
+    assert_eq!(store.client_logo(&c.client_id).await.unwrap(), None, "it goes with its client");
 }
 
 fn token(client: &Client, profile: Option<&AccessProfile>, issued: OffsetDateTime) -> TokenRecord {

@@ -127,6 +127,7 @@ fn client_of(account_id: &AccountId, owner: &User, at: OffsetDateTime) -> Client
         version: 1,
         secret_generation: 1,
         secret_expires_at: None,
+        has_logo: false,
     }
 }
 

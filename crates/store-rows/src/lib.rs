@@ -51,6 +51,7 @@ pub struct ClientRow {
     date_created: OffsetDateTime,
     date_updated: OffsetDateTime,
     secret_expires_at: Option<OffsetDateTime>,
+    has_logo: bool,
 }
 
 impl ClientRow {
@@ -86,6 +87,7 @@ impl ClientRow {
             version: self.version,
             secret_generation: self.secret_generation,
             secret_expires_at: self.secret_expires_at,
+            has_logo: self.has_logo,
         })
     }
 }

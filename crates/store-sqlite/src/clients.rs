@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use gatehouse_domain::client::{Client, ClientType};
 use gatehouse_domain::ids::{AccountId, ClientId, SecretId, TokenId};
+use gatehouse_domain::logo::{ImageType, Logo};
 use gatehouse_domain::secret::{SecretHash, StoredSecret};
 use gatehouse_domain::store::{
     Change, ClientFilter, ClientStore, CredentialUse, PageRequest, Rotated, StoreError, UsedCredential, Written,
@@ -20,7 +21,8 @@ const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_o
      global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, secret_generation, version, \
      date_created, date_updated, \
      (select s.expires_at from client_secrets s where s.client_id = clients.client_id order by s.seq desc limit 1) \
-       as secret_expires_at";
+       as secret_expires_at, \
+     exists (select 1 from client_logos l where l.client_id = clients.client_id) as has_logo";
 
 impl SqliteStore {
     async fn client_from(&self, sql: &str, client_id: &ClientId) -> Result<Option<ClientRow>, StoreError> {
@@ -269,6 +271,54 @@ impl ClientStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         commit(tx, (), vec![Change::Client(client_id.clone())]).await
+    }
+
+    async fn set_client_logo(&self, client_id: &ClientId, logo: &Logo, now: OffsetDateTime) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "insert into client_logos (client_id, content_type, bytes, date_updated) \
+             select ?1, ?2, ?3, ?4 where exists (select 1 from clients where client_id = ?1) \
+             on conflict (client_id) do update set content_type = ?2, bytes = ?3, date_updated = ?4",
+        )
+        .bind(client_id.as_str())
+        .bind(logo.image_type().content_type())
+        .bind(logo.bytes())
+        .bind(now)
+        .execute(&self.writer)
+        .await
+        .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_client_logo(&self, client_id: &ClientId) -> Result<(), StoreError> {
+        sqlx::query("delete from client_logos where client_id = ?")
+            .bind(client_id.as_str())
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        let exists: Option<i32> = sqlx::query_scalar("select 1 from clients where client_id = ?")
+            .bind(client_id.as_str())
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(map_error)?;
+        exists.map(drop).ok_or(StoreError::NotFound)
+    }
+
+    async fn client_logo(&self, client_id: &ClientId) -> Result<Option<Logo>, StoreError> {
+        let row: Option<(String, Vec<u8>)> =
+            sqlx::query_as("select content_type, bytes from client_logos where client_id = ?")
+                .bind(client_id.as_str())
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(map_error)?;
+        // Stored logos are read as strictly as uploads: a row that no longer sniffs is reported.
+        row.map(|(content_type, bytes)| match Logo::sniff(bytes) {
+            Ok(logo) if Some(logo.image_type()) == ImageType::parse(&content_type) => Ok(logo),
+            _ => Err(StoreError::Internal("a stored logo is not the image its row says".to_owned())),
+        })
+        .transpose()
     }
 
     async fn record_credential_uses(&self, uses: &[CredentialUse]) -> Result<(), StoreError> {

@@ -112,6 +112,7 @@ fn complete(document: &mut Value) {
         let Some(item) = item.as_object_mut() else { continue };
         for (method, operation) in item.iter_mut() {
             let Some(operation) = operation.as_object_mut() else { continue };
+            images_as_bytes(operation);
             let kind = Kind::of(path);
             let secured = operation.get("security").is_some_and(|security| security != &json!([]));
             let has_body = operation.contains_key("requestBody");
@@ -278,6 +279,9 @@ fn links(method: &str, path: &str) -> Option<Value> {
                 "renew_key",
                 "rotate_secret",
                 "list_secrets",
+                "set_logo",
+                "get_logo",
+                "delete_logo",
                 "transfer_ownership",
                 "list_profiles",
                 "create_profile",
@@ -299,6 +303,27 @@ fn links(method: &str, path: &str) -> Option<Value> {
             json!({"name": "$response.body#/product/name"}),
         )),
         _ => None,
+    }
+}
+
+/// An image travels as its own bytes. utoipa describes `Vec<u8>` as an array of numbers, which
+/// would have a client send JSON; this says what the server takes and gives. The size limit
+/// counts bytes, which a string's `maxLength` (in characters) cannot say: the operation says
+/// it, and a larger body is a 413.
+fn images_as_bytes(operation: &mut serde_json::Map<String, Value>) {
+    let binary = json!({"type": "string", "format": "binary"});
+    let set = |content: Option<&mut Value>| {
+        for (media_type, media) in content.and_then(Value::as_object_mut).into_iter().flatten() {
+            if media_type.starts_with("image/") {
+                media["schema"] = binary.clone();
+            }
+        }
+    };
+    set(operation.get_mut("requestBody").and_then(|body| body.get_mut("content")));
+    if let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) {
+        for response in responses.values_mut() {
+            set(response.get_mut("content"));
+        }
     }
 }
 

@@ -139,6 +139,8 @@ async fn another_accounts_clients_are_invisible() {
         (reqwest::Method::POST, "/rotate-secret", Some(json!({}))),
         (reqwest::Method::GET, "/secrets", None),
         (reqwest::Method::DELETE, "/secrets/sid_x", None),
+        (reqwest::Method::GET, "/logo", None),
+        (reqwest::Method::DELETE, "/logo", None),
         (reqwest::Method::POST, "/transfer-ownership", Some(transfer)),
     ] {
         let foreign = answer(method.clone(), format!("{ours_path}{suffix}"), body.clone()).await;

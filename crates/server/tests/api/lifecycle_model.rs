@@ -232,6 +232,7 @@ impl<'a> Sequence<'a> {
             role: person.role,
             principal: Principal::User { user_id: person.user_id.clone(), email: person.email.clone() },
             source_ip: None,
+            acting_from: None,
         }
     }
 

@@ -21,6 +21,7 @@ mod gateways;
 mod leaked_credentials;
 mod lifecycle;
 mod lifecycle_model;
+mod logos;
 mod multi_instance;
 mod oauth_standards;
 mod operations;

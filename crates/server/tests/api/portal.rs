@@ -807,7 +807,9 @@ async fn a_profile_is_edited_and_a_client_handed_to_a_user_chosen_from_a_list() 
     assert!(browser.page(&page).await.contains(&edit), "each profile links to its edit page");
 
     // A bad address is shown back with what was typed, and nothing changes.
+    let version = field_value(&browser.page(&edit).await, "version");
     let typed = [
+        ("version", version.as_str()),
         ("name", "Partner EU"),
         ("allowed_ips", "10.0.0.0/8\nnot-an-address"),
         ("requests_per_second", "5"),
@@ -817,13 +819,14 @@ async fn a_profile_is_edited_and_a_client_handed_to_a_user_chosen_from_a_list() 
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     let refused = refused.text().await.unwrap();
     assert!(refused.contains("allowed_ips") && refused.contains("not-an-address") && refused.contains("Partner EU"));
-    let saved = browser
-        .submit(
-            &edit,
-            &edit,
-            &[("name", "Partner EU"), ("allowed_ips", "10.0.0.0/8"), ("requests_per_second", "5"), ("burst", "9")],
-        )
-        .await;
+    let fields = [
+        ("version", version.as_str()),
+        ("name", "Partner EU"),
+        ("allowed_ips", "10.0.0.0/8"),
+        ("requests_per_second", "5"),
+        ("burst", "9"),
+    ];
+    let saved = browser.submit(&edit, &edit, &fields).await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
     let profile: Value = app.get(&format!("{profiles}/{profile_id}"), &admin_token).await.json().await.unwrap();
     let profile = &profile["access_profile"];
@@ -831,6 +834,9 @@ async fn a_profile_is_edited_and_a_client_handed_to_a_user_chosen_from_a_list() 
     assert_eq!(profile["products"], json!([]), "no product ticked: none");
     assert_eq!(profile["allowed_ips"], json!(["10.0.0.0/8"]));
     assert_eq!(profile["rate_limit"], json!({"requests_per_second": 5, "burst": 9}));
+    // The same form again, now stale: refused, and nothing is undone.
+    let stale = browser.submit(&edit, &edit, &[("version", version.as_str()), ("name", "Partner")]).await;
+    assert_eq!(stale.status(), StatusCode::CONFLICT);
 
     // The owner picks the new owner from the account's users.
     let owner_session = app.owner_session().await;
@@ -881,9 +887,22 @@ async fn the_owner_switches_to_a_child_account_and_every_page_follows() {
         .unwrap();
     assert_eq!(in_child["clients"][0]["name"], "In the child");
     assert_eq!(in_child["meta"]["count"], 1);
-    // A root client is out of sight while acting in the child.
+    // A root client is out of sight while acting in the child, and the refusal is recorded in
+    // the person's own account, never in the child's.
     let root_client = format!("/clients/{}", app.admin.client_id);
     assert_eq!(browser.get(&root_client).await.status(), StatusCode::NOT_FOUND);
+    let audit = |account: String| {
+        let (app, session) = (&app, &owner_session);
+        async move {
+            let path = format!("/v1/audit-events?page_size=100&page_number=1&account_id={account}");
+            app.get(&path, session).await.text().await.unwrap()
+        }
+    };
+    assert!(!audit(child.clone()).await.contains(app.admin.client_id.as_str()), "the child learns nothing of the root");
+    assert!(audit(app.account_id.clone()).await.contains(app.admin.client_id.as_str()));
+    // A form shown before the switch no longer posts: it would act in the account chosen since.
+    let stale = browser.post_form("/clients/new", &[("csrf", &csrf_of(&home)), ("name", "Stale")]).await;
+    assert_eq!(stale.status(), StatusCode::FORBIDDEN);
 
     // Another tenant's account is refused like one that does not exist, and a cookie naming it
     // is ignored.
@@ -906,4 +925,69 @@ async fn the_owner_switches_to_a_child_account_and_every_page_follows() {
     let back = browser.submit("/clients", "/switch-account", &[("account_id", &app.account_id)]).await;
     assert_eq!(back.status(), StatusCode::SEE_OTHER);
     assert!(back.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+}
+
+/// A form body with a file, as a browser sends it.
+fn multipart(csrf: Option<&str>, file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----gatehouse-test-boundary";
+    let mut body = Vec::new();
+    if let Some(csrf) = csrf {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"logo.png\"\r\n\
+             Content-Type: image/png\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+#[tokio::test]
+async fn a_logo_uploaded_in_the_portal_shows_on_the_client_and_in_the_list() {
+    let app = TestApp::spawn().await;
+    let (credentials, _) = app.create_client(&app.admin_token().await, json!({"name": "With a logo"})).await;
+    let browser = Browser::signed_in_as_owner(&app).await;
+    let page = format!("/clients/{}", credentials.client_id);
+    let shown = browser.page(&page).await;
+    assert!(shown.contains(r#"enctype="multipart/form-data""#) && !shown.contains("<img"));
+    let csrf = csrf_of(&shown);
+    let upload = |csrf: Option<&str>, file: &[u8]| {
+        let (content_type, body) = multipart(csrf, file);
+        browser
+            .http
+            .post(app.url(&format!("{page}/logo")))
+            .header("cookie", browser.cookie.clone().unwrap())
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+
+    let html = b"<html><script>alert(document.cookie)</script></html>";
+    let refused = upload(Some(&csrf), html).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("PNG or JPEG"));
+    let forged = upload(None, crate::logos::TINY_PNG).await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN, "the form's CSRF token is needed");
+    assert!(!browser.page(&page).await.contains("<img"), "nothing was set");
+
+    let uploaded = upload(Some(&csrf), crate::logos::TINY_PNG).await.unwrap();
+    assert_eq!(uploaded.status(), StatusCode::SEE_OTHER);
+    let logo = format!("{page}/logo");
+    assert!(browser.page(&page).await.contains(&format!(r#"<img class="logo" src="{logo}" alt="With a logo logo""#)));
+    assert!(browser.page("/clients").await.contains(&format!(r#"src="{logo}""#)), "in the list too");
+    let served = browser.get(&logo).await;
+    assert_eq!(served.headers()["content-type"], "image/png");
+    assert_eq!(served.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(served.bytes().await.unwrap().as_ref(), crate::logos::TINY_PNG);
+
+    let removed = browser.submit(&page, &format!("{logo}/delete"), &[]).await;
+    assert_eq!(removed.status(), StatusCode::SEE_OTHER);
+    assert!(!browser.page(&page).await.contains("<img"));
+    assert_eq!(browser.get(&logo).await.status(), StatusCode::NOT_FOUND);
 }

@@ -346,6 +346,7 @@ impl TestApp {
             role,
             principal: Principal::User { user_id: user.user_id, email: user.email },
             source_ip: None,
+            acting_from: None,
         }
     }
 
@@ -374,6 +375,7 @@ impl TestApp {
             role: Role::Owner,
             principal: Principal::User { user_id: owner.user_id, email: owner.email },
             source_ip: None,
+            acting_from: None,
         }
     }
 }

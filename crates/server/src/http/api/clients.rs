@@ -54,6 +54,8 @@ struct ClientView {
     date_updated: String,
     /// When the current secret stops working; `null`: never.
     secret_expires_at: Option<String>,
+    /// Where its logo is (`GET`, with the same credentials); `null` without one.
+    logo_url: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -87,6 +89,7 @@ impl From<Client> for ClientView {
             rate_limit: client.rate_limit,
             date_updated: timestamp(client.date_updated),
             secret_expires_at: client.secret_expires_at.map(timestamp),
+            logo_url: client.has_logo.then(|| format!("/v1/clients/{}/logo", client.client_id)),
         }
     }
 }

@@ -4,6 +4,7 @@ mod body;
 mod clients;
 pub mod error;
 pub mod extract;
+pub mod logo;
 mod paging;
 mod people;
 mod products;
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .merge(products::routes())
         .merge(profiles::routes())
         .merge(secrets::routes())
+        .merge(logo::routes())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -61,6 +63,7 @@ pub(super) fn openapi() -> utoipa::openapi::OpenApi {
         products::ProductsApi::openapi(),
         profiles::ProfilesApi::openapi(),
         secrets::SecretsApi::openapi(),
+        logo::LogoApi::openapi(),
     ] {
         document.merge(part);
     }

@@ -63,6 +63,12 @@ impl AccountCookie {
     }
 }
 
+/// The `Set-Cookie` that forgets the account chosen: at sign-in and sign-out, so that the next
+/// person on a shared browser starts in their own account.
+pub(super) fn cleared_cookie(public_url: &str) -> Option<HeaderValue> {
+    AccountCookie::for_public_url(public_url).clear()
+}
+
 /// Where a signed-in person acts: the account the cookie names if they may act in it, their own
 /// otherwise. Returns the acting actor, that account, and the accounts they may switch to (their
 /// own first; only their own for those who act in no other).

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 
 use super::forms::{FormFields, entries};
+use super::logo::logo_url;
 use super::pages::{csrf_field, form_error, layout, page_request, pager, when};
 use super::shown::{ShownField, ShownOnce};
 use super::{PortalError, PortalForm, PortalSession};
@@ -151,7 +152,10 @@ async fn list(
                 tbody {
                     @for client in &clients {
                         tr {
-                            td { a href=(client_url(&client.client_id)) { (client.name.as_str()) } }
+                            td {
+                                @if client.has_logo { img.logo src=(logo_url(&client.client_id)) alt="" height="20"; " " }
+                                a href=(client_url(&client.client_id)) { (client.name.as_str()) }
+                            }
                             td { code { (client.client_id) } }
                             td { (client.client_type.as_str()) }
                             td { (state_badges(client, now)) }
@@ -521,6 +525,22 @@ async fn show(
             dt { "Allowed addresses" } dd { (list_or_none(client.allowed_ips.to_strings().iter().map(String::as_str))) }
             dt { "Rate limit" } dd { (rate_limit) }
             dt { "Secret expires" } dd { (client.secret_expires_at.map_or_else(|| "never".to_owned(), when)) }
+            dt { "Logo" }
+            dd {
+                @if client.has_logo {
+                    img.logo src=(logo_url(&client.client_id)) alt={ (client.name.as_str()) " logo" } height="48";
+                    form.inline method="post" action={ (logo_url(&client.client_id)) "/delete" } {
+                        (csrf_field(&session))
+                        " " button type="submit" { "Remove logo" }
+                    }
+                }
+                form.inline method="post" action=(logo_url(&client.client_id)) enctype="multipart/form-data" {
+                    (csrf_field(&session))
+                    label for="logo" { "PNG or JPEG, at most 256 KiB " }
+                    input #logo type="file" name="logo" accept="image/png,image/jpeg" required;
+                    " " button type="submit" { "Upload logo" }
+                }
+            }
             dt { "Created" } dd { (when(client.date_created)) }
             dt { "Updated" } dd { (when(client.date_updated)) }
         }

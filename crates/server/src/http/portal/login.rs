@@ -91,6 +91,10 @@ async fn sign_in(
             {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
+            // A new session starts in the person's own account, whoever used this browser before.
+            if let Some(clear) = super::accounts::cleared_cookie(&state.public_url) {
+                response.headers_mut().append(header::SET_COOKIE, clear);
+            }
             Ok(response)
         }
         // The same words for an unknown email and a wrong password, as at `/v1/auth/login`.
@@ -123,5 +127,8 @@ async fn sign_out(
     state.gatehouse.logout(&session.token).await.map_err(ApiError::from)?;
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(header::SET_COOKIE, SessionCookie::for_public_url(&state.public_url).clear());
+    if let Some(clear) = super::accounts::cleared_cookie(&state.public_url) {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
     Ok(response)
 }

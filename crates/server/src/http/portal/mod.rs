@@ -13,6 +13,7 @@ mod audit;
 mod clients;
 mod forms;
 mod login;
+mod logo;
 mod pages;
 mod products;
 mod profiles;
@@ -36,6 +37,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use gatehouse_domain::account::Account;
 use gatehouse_domain::actor::Actor;
 use gatehouse_domain::error::{AuthError, DomainError, ValidationError};
+use gatehouse_domain::ids::AccountId;
 
 use self::forms::FormFields;
 use super::AppState;
@@ -51,6 +53,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(login::routes())
         .merge(accounts::routes())
         .merge(clients::routes())
+        .merge(logo::routes())
         .merge(secrets::routes())
         .merge(shown::routes())
         .merge(audit::routes())
@@ -172,7 +175,8 @@ impl PortalSession {
             Err(AuthError::Store(error)) => return Err(ApiError::from(error).into()),
         };
         let (actor, account, accounts) = accounts::resolve(parts, state, &home).await?;
-        Ok(Some(PortalSession { actor, home, account, accounts, csrf: csrf_token(token), token: token.to_owned() }))
+        let csrf = csrf_token(token, &actor.account_id);
+        Ok(Some(PortalSession { actor, home, account, accounts, csrf, token: token.to_owned() }))
     }
 }
 
@@ -205,7 +209,10 @@ impl PortalSession {
         if valid {
             Ok(())
         } else {
-            Err(PortalError::page(StatusCode::FORBIDDEN, "The form has expired. Reload the page and try again."))
+            Err(PortalError::page(
+                StatusCode::FORBIDDEN,
+                "The form has expired, or the account was switched since it was shown. Reload the page and try again.",
+            ))
         }
     }
 }
@@ -231,12 +238,16 @@ impl FromRequest<AppState> for PortalForm {
     }
 }
 
-/// A CSRF token bound to the session: a one-way function of the session token, so it needs no
-/// storage, dies with the session, and reveals nothing about the token itself.
-fn csrf_token(session_token: &str) -> String {
+/// A CSRF token bound to the session and to the account it acts in: a one-way function of the
+/// session token, so it needs no storage, dies with the session, and reveals nothing about the
+/// token itself. A form shown in one account no longer posts after a switch to another (in
+/// another tab, say): it would otherwise act in the account chosen since, not the one shown.
+fn csrf_token(session_token: &str, account_id: &AccountId) -> String {
     let mut context = digest::Context::new(&digest::SHA256);
-    context.update(b"gatehouse portal csrf\0");
+    context.update(b"gatehouse portal csrf v2\0");
     context.update(session_token.as_bytes());
+    context.update(b"\0");
+    context.update(account_id.as_str().as_bytes());
     URL_SAFE_NO_PAD.encode(context.finish().as_ref())
 }
 

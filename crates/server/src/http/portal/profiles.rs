@@ -197,6 +197,7 @@ fn edit_page(
         (form_error(error))
         form.stacked method="post" action={ (url) "/edit" } {
             (csrf_field(session))
+            input type="hidden" name="version" value=(profile.version);
             label for="name" { "Name" }
             input #name type="text" name="name" value=(name) maxlength=(ClientName::MAX_CHARS) required;
             fieldset {
@@ -248,6 +249,15 @@ async fn update(
 ) -> Result<Response, PortalError> {
     let (client_id, profile_id) = (ClientId::from_string(client_id), ProfileId::from_string(profile_id));
     let now = state.clock.now();
+    // The form carries the version it was shown at: a change made since (by someone else, or
+    // in another tab) is never silently undone by this older picture of the profile.
+    let current = state.gatehouse.get_profile(&session.actor, &client_id, &profile_id, now).await?;
+    if fields.text("version") != current.version.to_string() {
+        return Err(PortalError::page(
+            StatusCode::CONFLICT,
+            "The profile changed since this page was shown. Nothing was saved: reload the page and edit it again.",
+        ));
+    }
     let result = match parse_patch(&fields) {
         Ok(patch) => state
             .gatehouse

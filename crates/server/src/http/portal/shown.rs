@@ -6,10 +6,10 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
-use maud::html;
+use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use super::pages::{self, layout, shown_once};
@@ -59,19 +59,40 @@ impl ShownField {
 
 impl PortalSession {
     /// Hands `shown` off to the page after the redirect, and redirects there (303).
+    ///
+    /// The value exists only here now (the action that made it is done and cannot be undone),
+    /// so if it cannot be handed off it is shown in this answer instead, as before
+    /// post/redirect/get, rather than lost.
     pub async fn show_once(&self, state: &AppState, shown: &ShownOnce) -> Result<Response, PortalError> {
-        let payload = serde_json::to_vec(shown)
-            .map_err(|_| PortalError::page(StatusCode::INTERNAL_SERVER_ERROR, "the page could not be prepared"))?;
-        let id = state.gatehouse.hand_off(&self.token, &payload, state.clock.now()).await?;
-        Ok(Redirect::to(&format!("/shown/{id}")).into_response())
+        let handed = match serde_json::to_vec(shown) {
+            Ok(payload) => state
+                .gatehouse
+                .hand_off(&self.token, &payload, state.clock.now())
+                .await
+                .map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match handed {
+            Ok(id) => Ok(Redirect::to(&format!("/shown/{id}")).into_response()),
+            Err(error) => {
+                tracing::warn!(%error, "a value shown once could not be handed off; shown in the answer itself");
+                Ok(page(self, shown).into_response())
+            }
+        }
     }
 }
 
 async fn show(
     State(state): State<AppState>,
+    method: Method,
     session: PortalSession,
     Path(id): Path<String>,
 ) -> Result<Response, PortalError> {
+    // Axum answers HEAD with the GET handler: a HEAD (a link checker, a prefetch) must not take
+    // the value before the person sees it.
+    if method == Method::HEAD {
+        return Ok(StatusCode::OK.into_response());
+    }
     let taken = state.gatehouse.take_handoff(&session.token, &id, state.clock.now()).await?;
     let Some(shown) = taken.and_then(|payload| serde_json::from_slice::<ShownOnce>(&payload).ok()) else {
         let body = html! {
@@ -84,6 +105,10 @@ async fn show(
         };
         return Ok((StatusCode::GONE, layout("Shown once already", Some(&session), body)).into_response());
     };
+    Ok(page(&session, &shown).into_response())
+}
+
+fn page(session: &PortalSession, shown: &ShownOnce) -> Markup {
     let body = html! {
         h1 { (shown.title) }
         (shown_once(&shown.what, &shown.kept_as))
@@ -100,5 +125,5 @@ async fn show(
         @if let Some(example) = &shown.example { p { "Try it:" } pre { (example) } }
         p { a href=(shown.back_href) { (shown.back_text) } }
     };
-    Ok(layout(&shown.title, Some(&session), body).into_response())
+    layout(&shown.title, Some(session), body)
 }
