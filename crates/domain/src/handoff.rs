@@ -47,7 +47,7 @@ impl Gatehouse {
             .seal_for(HANDOFF_KEY, &context(&id_hash, &session_hash), payload)
             .map_err(|error| DomainError::Internal(InternalError::Sealing(error)))?;
         let record = HandoffRecord { id_hash, session_hash, sealed, expires_at: now + HANDOFF_LIFETIME };
-        self.store.insert_handoff(&record, now).await?;
+        self.store.insert_handoff(&record).await?;
         Ok(id)
     }
 

@@ -482,6 +482,11 @@ impl Gatehouse {
     /// Drops the bookkeeping of tokens that can no longer verify (expired beyond the leeway).
     pub async fn purge_expired_tokens(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         self.gate.sweep(now);
+        // Values shown once that nobody came for: they hold secrets, sealed, for no one.
+        let handoffs = self.store.purge_expired_handoffs(now).await?;
+        if handoffs > 0 {
+            tracing::debug!(handoffs, "expired portal handoffs purged");
+        }
         self.store.purge_expired_tokens(now - time::Duration::seconds(self.settings.leeway_seconds)).await
     }
 }

@@ -138,8 +138,9 @@ pub struct HandoffRecord {
 
 #[async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Keeps a handoff, and drops every handoff whose time has passed.
-    async fn insert_handoff(&self, handoff: &HandoffRecord, now: OffsetDateTime) -> Result<(), StoreError>;
+    async fn insert_handoff(&self, handoff: &HandoffRecord) -> Result<(), StoreError>;
+    /// Drops every handoff whose time has passed (they are never taken then); how many.
+    async fn purge_expired_handoffs(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
     /// Removes and returns the sealed value of the handoff `id_hash` of session `session_hash`,
     /// if its time has not passed: it can be taken once.
     async fn take_handoff(

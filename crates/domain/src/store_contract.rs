@@ -622,7 +622,7 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
     assert!(store.session_user(&session.token_hash, now() + time::Duration::hours(2)).await.unwrap().is_none());
 
     // A handoff is taken once, by its own session, before it expires; an expired one is
-    // dropped by the next insert, and every one goes with its session.
+    // dropped by the purge, and every one goes with its session.
     let at = now();
     let handoff = |id: u8| HandoffRecord {
         id_hash: vec![id; 32],
@@ -630,15 +630,16 @@ async fn users_sessions_and_hand_over(store: &dyn Store) {
         sealed: vec![id, id],
         expires_at: at + time::Duration::minutes(5),
     };
-    store.insert_handoff(&handoff(1), at).await.unwrap();
-    store.insert_handoff(&handoff(2), at).await.unwrap();
+    store.insert_handoff(&handoff(1)).await.unwrap();
+    store.insert_handoff(&handoff(2)).await.unwrap();
     assert_eq!(store.take_handoff(&[1; 32], &[8; 32], at).await.unwrap(), None, "another session's");
     assert_eq!(store.take_handoff(&[1; 32], &session.token_hash, at).await.unwrap(), Some(vec![1, 1]));
     assert_eq!(store.take_handoff(&[1; 32], &session.token_hash, at).await.unwrap(), None, "taken once");
     let later = at + time::Duration::minutes(6);
     assert_eq!(store.take_handoff(&[2; 32], &session.token_hash, later).await.unwrap(), None, "expired");
-    store.insert_handoff(&handoff(3), later).await.unwrap();
+    assert_eq!(store.purge_expired_handoffs(later).await.unwrap(), 1, "the second, never taken");
     assert_eq!(store.take_handoff(&[2; 32], &session.token_hash, at).await.unwrap(), None, "dropped");
+    store.insert_handoff(&handoff(3)).await.unwrap();
     store.delete_session(&session.token_hash).await.unwrap();
     assert_eq!(store.take_handoff(&[3; 32], &session.token_hash, at).await.unwrap(), None, "gone with the session");
     store.insert_session(&session).await.unwrap();

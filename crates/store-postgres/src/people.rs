@@ -171,22 +171,25 @@ impl UserStore for PostgresStore {
 
 #[async_trait]
 impl SessionStore for PostgresStore {
-    async fn insert_handoff(&self, handoff: &HandoffRecord, now: OffsetDateTime) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        sqlx::query("delete from portal_handoffs where expires_at <= $1")
-            .bind(now.unix_timestamp())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
+    async fn insert_handoff(&self, handoff: &HandoffRecord) -> Result<(), StoreError> {
         sqlx::query("insert into portal_handoffs (id_hash, session_hash, sealed, expires_at) values ($1, $2, $3, $4)")
             .bind(&handoff.id_hash)
             .bind(&handoff.session_hash)
             .bind(&handoff.sealed)
             .bind(handoff.expires_at.unix_timestamp())
-            .execute(&mut *tx)
+            .execute(&self.pool)
             .await
             .map_err(map_error)?;
-        tx.commit().await.map_err(map_error)
+        Ok(())
+    }
+
+    async fn purge_expired_handoffs(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let result = sqlx::query("delete from portal_handoffs where expires_at <= $1")
+            .bind(now.unix_timestamp())
+            .execute(&self.pool)
+            .await
+            .map_err(map_error)?;
+        Ok(result.rows_affected())
     }
 
     async fn take_handoff(
