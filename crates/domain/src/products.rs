@@ -94,14 +94,33 @@ impl Gatehouse {
         self.audited_read(actor, "product.list", &target, result, now).await
     }
 
-    pub async fn get_product(&self, actor: &Actor, name: &str, now: OffsetDateTime) -> Result<Product, DomainError> {
+    /// A product of `account_id` (the actor's own account if `None`; an owner or admin also
+    /// names one below it, as for every catalogue operation).
+    pub async fn get_product(
+        &self,
+        actor: &Actor,
+        account_id: Option<AccountId>,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<Product, DomainError> {
         let result = async {
             actor.require(GlobalResource::ApiClients)?;
-            self.find_product(&actor.account_id, name).await
+            let account_id = self.catalogue_account(actor, account_id).await?;
+            self.find_product(&account_id, name).await
         }
         .await;
         let target = Target { kind: "product", id: name, account_id: None };
         self.audited_read(actor, "product.read", &target, result, now).await
+    }
+
+    /// The account whose catalogue is meant: the actor's own, or one it may see.
+    async fn catalogue_account(&self, actor: &Actor, account_id: Option<AccountId>) -> Result<AccountId, DomainError> {
+        match account_id {
+            Some(account_id) if account_id != actor.account_id => {
+                Ok(self.visible_account(actor, &account_id).await?.account_id)
+            }
+            _ => Ok(actor.account_id.clone()),
+        }
     }
 
     async fn find_product(&self, account_id: &AccountId, name: &str) -> Result<Product, DomainError> {
@@ -157,13 +176,15 @@ impl Gatehouse {
     pub async fn update_product(
         &self,
         actor: &Actor,
+        account_id: Option<AccountId>,
         name: &str,
         patch: ProductPatch,
         now: OffsetDateTime,
     ) -> Result<Product, DomainError> {
-        let account_id = actor.account_id.clone();
+        let account_id = account_id.unwrap_or_else(|| actor.account_id.clone());
         let result = async {
             Self::may_edit_catalogue(actor)?;
+            let account_id = self.catalogue_account(actor, Some(account_id.clone())).await?;
             let mut product = self.find_product(&account_id, name).await?;
             if let Some(description) = patch.description {
                 product.description = description;
@@ -184,10 +205,17 @@ impl Gatehouse {
     /// A product still granted to a client cannot be deleted (409): remove it from the clients
     /// first, so no client silently loses access.
     #[instrument(skip_all)]
-    pub async fn delete_product(&self, actor: &Actor, name: &str, now: OffsetDateTime) -> Result<(), DomainError> {
-        let account_id = actor.account_id.clone();
+    pub async fn delete_product(
+        &self,
+        actor: &Actor,
+        account_id: Option<AccountId>,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), DomainError> {
+        let account_id = account_id.unwrap_or_else(|| actor.account_id.clone());
         let result = async {
             Self::may_edit_catalogue(actor)?;
+            let account_id = self.catalogue_account(actor, Some(account_id.clone())).await?;
             self.find_product(&account_id, name).await?;
             if self.store.product_in_use(&account_id, name).await? {
                 return Err(DomainError::Conflict("the product is still granted to clients".to_owned()));

@@ -389,3 +389,29 @@ async fn redis_shares_rate_limits_between_instances() {
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(status(&two, &token).await, StatusCode::OK);
 }
+
+/// An owner or admin manages a child account's catalogue as they manage its clients: by naming
+/// it (`?account_id=`); another tenant's catalogue is not found.
+#[tokio::test]
+async fn a_parent_manages_a_child_accounts_catalogue_by_naming_it() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let child = app.create_child_account(&owner, "Child").await;
+    let body = json!({"name": "Voice", "path_prefixes": ["/voice"], "account_id": child});
+    assert_eq!(app.post_json("/v1/products", &owner, &body).await.status(), StatusCode::CREATED);
+    let in_child = format!("/v1/products/Voice?account_id={child}");
+    assert_eq!(app.get("/v1/products/Voice", &owner).await.status(), StatusCode::NOT_FOUND, "not the root's");
+    assert_eq!(app.get(&in_child, &owner).await.status(), StatusCode::OK);
+    let patched = app.patch_json(&in_child, &owner, &json!({"path_prefixes": ["/voice/v2"]})).await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    let product: serde_json::Value = app.get(&in_child, &owner).await.json().await.unwrap();
+    assert_eq!(product["product"]["path_prefixes"], json!(["/voice/v2"]));
+
+    let stranger = app.add_account("stranger@example.com").await;
+    let theirs = format!("/v1/products/SuperSIM?account_id={}", stranger.account_id);
+    assert_eq!(app.get(&theirs, &owner).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.patch_json(&theirs, &owner, &json!({"description": "x"})).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.delete(&theirs, &owner).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.delete(&in_child, &owner).await.status(), StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&in_child, &owner).await.status(), StatusCode::NOT_FOUND);
+}

@@ -39,11 +39,16 @@ async fn list_products(
     Authenticated(actor): Authenticated,
     RawQuery(query): RawQuery,
 ) -> Result<Json<ProductList>, ApiError> {
-    let account_id = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(key, _)| key == "account_id")
-        .map(|(_, value)| AccountId::from_string(value.into_owned()));
+    let account_id = account_of(query);
     let products = state.gatehouse.list_products(&actor, account_id, state.clock.now()).await?;
     Ok(Json(ProductList { products }))
+}
+
+/// `?account_id=`: a catalogue of an account below the caller's.
+fn account_of(query: Option<String>) -> Option<AccountId> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "account_id")
+        .map(|(_, value)| AccountId::from_string(value.into_owned()))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -76,14 +81,15 @@ async fn create_product(
 }
 
 #[utoipa::path(get, path = "/v1/products/{name}", tag = "products", security(("bearer" = [])),
-    params(("name" = String, Path)),
+    params(("name" = String, Path), ("account_id" = Option<String>, Query, description = "a child account's catalogue")),
     responses((status = 200, body = ProductEnvelope), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn get_product(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     Path(name): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<ProductEnvelope>, ApiError> {
-    let product = state.gatehouse.get_product(&actor, &name, state.clock.now()).await?;
+    let product = state.gatehouse.get_product(&actor, account_of(query), &name, state.clock.now()).await?;
     Ok(Json(ProductEnvelope { product }))
 }
 
@@ -97,31 +103,33 @@ struct UpdateProductBody {
 }
 
 #[utoipa::path(patch, path = "/v1/products/{name}", tag = "products", security(("bearer" = [])),
-    params(("name" = String, Path)), request_body = UpdateProductBody,
+    params(("name" = String, Path), ("account_id" = Option<String>, Query, description = "a child account's catalogue")), request_body = UpdateProductBody,
     responses((status = 200, body = ProductEnvelope), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn update_product(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     Path(name): Path<String>,
+    RawQuery(query): RawQuery,
     ApiJson(body): ApiJson<UpdateProductBody>,
 ) -> Result<Json<ProductEnvelope>, ApiError> {
     let patch = ProductPatch {
         description: body.description.as_deref().map(parse_product_description).transpose()?,
         path_prefixes: body.path_prefixes.as_deref().map(parse_path_prefixes).transpose()?,
     };
-    let product = state.gatehouse.update_product(&actor, &name, patch, state.clock.now()).await?;
+    let product = state.gatehouse.update_product(&actor, account_of(query), &name, patch, state.clock.now()).await?;
     Ok(Json(ProductEnvelope { product }))
 }
 
 #[utoipa::path(delete, path = "/v1/products/{name}", tag = "products", security(("bearer" = [])),
-    params(("name" = String, Path)),
+    params(("name" = String, Path), ("account_id" = Option<String>, Query, description = "a child account's catalogue")),
     responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn delete_product(
     State(state): State<AppState>,
     Authenticated(actor): Authenticated,
     Path(name): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<StatusCode, ApiError> {
-    state.gatehouse.delete_product(&actor, &name, state.clock.now()).await?;
+    state.gatehouse.delete_product(&actor, account_of(query), &name, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

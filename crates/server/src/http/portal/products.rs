@@ -126,7 +126,9 @@ async fn update(
             description: Some(parse_product_description(fields.text("description"))?),
             path_prefixes: Some(parse_path_prefixes(&entries(fields.text("path_prefixes")))?),
         };
-        Ok::<_, PortalError>(state.gatehouse.update_product(&session.actor, &name, patch, state.clock.now()).await?)
+        Ok::<_, PortalError>(
+            state.gatehouse.update_product(&session.actor, None, &name, patch, state.clock.now()).await?,
+        )
     }
     .await;
     match result {
@@ -140,7 +142,7 @@ async fn remove(
     Path(name): Path<String>,
     PortalForm { session, .. }: PortalForm,
 ) -> Result<Response, PortalError> {
-    match state.gatehouse.delete_product(&session.actor, &name, state.clock.now()).await {
+    match state.gatehouse.delete_product(&session.actor, None, &name, state.clock.now()).await {
         Ok(()) => Ok(Redirect::to("/products").into_response()),
         Err(error) => refused(&state, &session, error.into()).await,
     }
