@@ -92,19 +92,21 @@ async fn reported_credentials_stop_working_and_the_reporter_learns_nothing() {
 
 /// During a rotation's grace period, a leaked previous secret ends alone, with the tokens it
 /// minted: the client, already moving to its new secret, goes on working.
+/// Rotates `old`'s secret with the default grace period: the new credentials, and the answer.
+async fn rotate(app: &TestApp, owner: &str, old: &Credentials) -> (Credentials, Value) {
+    let path = format!("/v1/clients/{}/rotate-secret", old.client_id);
+    let rotated: Value = app.post_json(&path, owner, &json!({})).await.json().await.unwrap();
+    let new = Credentials { client_secret: rotated["client_secret"].as_str().unwrap().to_owned(), ..old.clone() };
+    (new, rotated)
+}
+
 #[tokio::test]
 async fn a_leaked_previous_secret_ends_alone_during_a_rotation() {
     let app = TestApp::spawn().await;
     let owner = app.owner_session().await;
     let (old, _) = app.create_client(&owner, json!({"name": "rotating"})).await;
     let old_token = app.token(&old).await;
-    let rotated: Value = app
-        .post_json(&format!("/v1/clients/{}/rotate-secret", old.client_id), &owner, &json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let new = Credentials { client_secret: rotated["client_secret"].as_str().unwrap().to_owned(), ..old.clone() };
+    let (new, rotated) = rotate(&app, &owner, &old).await;
     let new_token = app.token(&new).await;
 
     assert_eq!(report(&app, &[&old.client_secret]).await.0, StatusCode::ACCEPTED);
@@ -127,13 +129,7 @@ async fn a_leaked_current_secret_ends_every_secret_even_during_a_rotation() {
     let app = TestApp::spawn().await;
     let owner = app.owner_session().await;
     let (old, _) = app.create_client(&owner, json!({"name": "rotating"})).await;
-    let rotated: Value = app
-        .post_json(&format!("/v1/clients/{}/rotate-secret", old.client_id), &owner, &json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let new = Credentials { client_secret: rotated["client_secret"].as_str().unwrap().to_owned(), ..old.clone() };
+    let (new, _) = rotate(&app, &owner, &old).await;
     let new_token = app.token(&new).await;
     assert_eq!(report(&app, &[&new.client_secret]).await.0, StatusCode::ACCEPTED);
     refused_within_a_second(&app, &new_token).await;

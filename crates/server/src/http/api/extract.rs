@@ -160,17 +160,21 @@ impl SessionCookie {
 
     /// The session token the request's cookie carries, if any.
     pub fn read(self, parts: &Parts) -> Option<&str> {
-        parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.name())
-            .map(|(_, value)| value)
-            .filter(|value| value.starts_with(SESSION_PREFIX))
+        cookie(parts, self.name()).filter(|value| value.starts_with(SESSION_PREFIX))
     }
+}
+
+/// The value of the request's cookie `name`, if it sent one.
+pub(crate) fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(cookie, _)| *cookie == name)
+        .map(|(_, value)| value)
 }
 
 /// The caller's address, as the trusted proxies say.

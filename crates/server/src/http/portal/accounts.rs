@@ -18,6 +18,7 @@ use gatehouse_domain::ids::AccountId;
 use super::{PortalError, PortalForm};
 use crate::http::AppState;
 use crate::http::api::error::ApiError;
+use crate::http::api::extract::cookie;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/switch-account", post(switch))
@@ -50,16 +51,7 @@ impl AccountCookie {
     }
 
     fn read(self, parts: &Parts) -> Option<AccountId> {
-        parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.name())
-            .map(|(_, value)| AccountId::from_string(value))
-            .filter(AccountId::is_well_formed)
+        cookie(parts, self.name()).map(AccountId::from_string).filter(AccountId::is_well_formed)
     }
 }
 

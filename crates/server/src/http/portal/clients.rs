@@ -799,12 +799,10 @@ async fn renew_key(
     // The form carries the version it was shown at: a second submission (a double click, or a
     // resubmitted form) finds the client renewed since and renews nothing.
     let current = load(&state, &session, &client_id).await?;
-    if form.text("version") != current.version.to_string() {
-        return Err(PortalError::page(
-            StatusCode::CONFLICT,
-            "The client changed since this page was shown (was its key just renewed?). Nothing was renewed.",
-        ));
-    }
+    form.shown_at(
+        current.version,
+        "The client changed since this page was shown (was its key just renewed?). Nothing was renewed.",
+    )?;
     let (client, secret) = state.gatehouse.renew_key(&session.actor, &client_id, state.clock.now()).await?;
     let note = "The previous secret, and every token minted before, no longer work.".to_owned();
     session.show_once(&state, &shown_secret(&state, &client, &secret, "Key renewed", Some(note))).await

@@ -39,6 +39,17 @@ impl FormFields {
     pub fn csrf(&self) -> Option<&str> {
         self.get(CSRF_FIELD)
     }
+
+    /// Refuses (409, with `refusal`) a form whose `version` field is not `current`: the object
+    /// changed since the page was shown, by someone else, in another tab, or by this very form
+    /// submitted twice.
+    pub fn shown_at(&self, current: i64, refusal: &str) -> Result<(), PortalError> {
+        if self.text("version") == current.to_string() {
+            Ok(())
+        } else {
+            Err(PortalError::page(StatusCode::CONFLICT, refusal))
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequest<S> for FormFields {

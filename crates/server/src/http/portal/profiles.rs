@@ -252,12 +252,10 @@ async fn update(
     // The form carries the version it was shown at: a change made since (by someone else, or
     // in another tab) is never silently undone by this older picture of the profile.
     let current = state.gatehouse.get_profile(&session.actor, &client_id, &profile_id, now).await?;
-    if fields.text("version") != current.version.to_string() {
-        return Err(PortalError::page(
-            StatusCode::CONFLICT,
-            "The profile changed since this page was shown. Nothing was saved: reload the page and edit it again.",
-        ));
-    }
+    fields.shown_at(
+        current.version,
+        "The profile changed since this page was shown. Nothing was saved: reload the page and edit it again.",
+    )?;
     let result = match parse_patch(&fields) {
         Ok(patch) => state
             .gatehouse
@@ -306,12 +304,10 @@ async fn refresh(
     let profile_id = ProfileId::from_string(profile_id);
     // As for a client's key: a reload must not refresh again and kill the credential just shown.
     let current = state.gatehouse.get_profile(&session.actor, &client_id, &profile_id, state.clock.now()).await?;
-    if fields.text("version") != current.version.to_string() {
-        return Err(PortalError::page(
-            StatusCode::CONFLICT,
-            "The profile changed since this page was shown (was its credential just refreshed?). Nothing was refreshed.",
-        ));
-    }
+    fields.shown_at(
+        current.version,
+        "The profile changed since this page was shown (was its credential just refreshed?). Nothing was refreshed.",
+    )?;
     let (profile, credential) =
         state.gatehouse.refresh_profile(&session.actor, &client_id, &profile_id, state.clock.now()).await?;
     session.show_once(&state, &shown_credential(&client_id, &profile, &credential, "Credential refreshed")).await

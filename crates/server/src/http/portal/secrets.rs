@@ -145,12 +145,10 @@ async fn rotate(
     let current = load(&state, &session, &client_id).await?;
     // As for renewal: the form carries the version it was shown at, so a second submission
     // rotates nothing (another rotation would end the secret just copied).
-    if form.text("version") != current.version.to_string() {
-        return Err(PortalError::page(
-            StatusCode::CONFLICT,
-            "The client changed since this page was shown (was its secret just rotated?). Nothing was rotated.",
-        ));
-    }
+    form.shown_at(
+        current.version,
+        "The client changed since this page was shown (was its secret just rotated?). Nothing was rotated.",
+    )?;
     let rotation = match parse_rotation(&form) {
         Ok(rotation) => rotation,
         Err(error) => {
