@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use crate::account::Email;
 use crate::error::ValidationError;
-use crate::ids::{AccountId, ClientId, UserId};
+use crate::ids::{AccountId, ClientId, ProjectId, UserId};
 
 /// Seed file 000: `admin` clients may hold global resources and products, `standard` clients
 /// only products.
@@ -87,6 +87,20 @@ fn check_text(field: &'static str, value: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// A name as people type it: trimmed, 1 to `max_chars` characters, printable.
+pub(crate) fn parse_name(value: &str, max_chars: usize) -> Result<String, ValidationError> {
+    let trimmed = value.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 {
+        return Err(ValidationError::new("name", "must not be empty"));
+    }
+    if chars > max_chars {
+        return Err(ValidationError::new("name", format!("must be at most {max_chars} characters")));
+    }
+    check_text("name", trimmed)?;
+    Ok(trimmed.to_owned())
+}
+
 /// A client name: 1 to 200 characters after trimming, counted in characters.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -96,16 +110,7 @@ impl ClientName {
     pub const MAX_CHARS: usize = 200;
 
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
-        let trimmed = value.trim();
-        let chars = trimmed.chars().count();
-        if chars == 0 {
-            return Err(ValidationError::new("name", "must not be empty"));
-        }
-        if chars > Self::MAX_CHARS {
-            return Err(ValidationError::new("name", "must be at most 200 characters"));
-        }
-        check_text("name", trimmed)?;
-        Ok(Self(trimmed.to_owned()))
+        parse_name(value, Self::MAX_CHARS).map(Self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -318,6 +323,9 @@ pub struct Client {
     pub secret_expires_at: Option<OffsetDateTime>,
     /// Whether it has a logo (seed file 002). Read with the client; the logo's own writes set it.
     pub has_logo: bool,
+    /// The project it belongs to, if any (seed file 002): then only the project's members
+    /// among developers see it.
+    pub project_id: Option<ProjectId>,
 }
 
 impl Client {

@@ -14,8 +14,9 @@ use crate::client::{
     AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
 };
 use crate::error::{DomainError, ValidationError};
-use crate::ids::{AccountId, ClientId, SecretId, UserId};
+use crate::ids::{AccountId, ClientId, ProjectId, SecretId, UserId};
 use crate::optimistic;
+use crate::project::ProjectScope;
 use crate::secret::{ClientSecret, StoredSecret};
 use crate::service::Gatehouse;
 use crate::store::{ClientFilter, PageRequest, StoreError};
@@ -41,6 +42,8 @@ pub struct NewClient {
     pub rate_limit: Option<RateLimit>,
     /// When the client's first secret stops working; `None`: never.
     pub secret_expires_at: Option<OffsetDateTime>,
+    /// The project it belongs to (seed file 002); `None`: none.
+    pub project_id: Option<ProjectId>,
 }
 
 /// A partial update: `None` leaves a field as it is.
@@ -55,6 +58,8 @@ pub struct ClientPatch {
     pub token_expiry: Option<TokenExpiry>,
     pub allowed_ips: Option<AllowedIps>,
     pub rate_limit: Option<Option<RateLimit>>,
+    /// `Some(None)` takes the client out of its project.
+    pub project_id: Option<Option<ProjectId>>,
 }
 
 impl ClientPatch {
@@ -70,6 +75,7 @@ impl ClientPatch {
             ("token_expiry_seconds", self.token_expiry.is_some()),
             ("allowed_ips", self.allowed_ips.is_some()),
             ("rate_limit", self.rate_limit.is_some()),
+            ("project_id", self.project_id.is_some()),
         ];
         fields.into_iter().filter(|(_, set)| *set).map(|(name, _)| name).collect()
     }
@@ -134,6 +140,9 @@ impl Gatehouse {
         if !scopes.global_resources.is_empty() {
             actor.may_grant_admin()?;
         }
+        if let Some(project_id) = &new.project_id {
+            self.project_for_client(actor, &account_id, project_id).await?;
+        }
         let secret = ClientSecret::generate();
         let stored = self.stored_secret(&secret, new.secret_expires_at, now)?;
         let client = Client {
@@ -158,6 +167,7 @@ impl Gatehouse {
             secret_generation: 1,
             secret_expires_at: stored.expires_at,
             has_logo: false,
+            project_id: new.project_id,
         };
         let written = self.store.insert_client(&client, &stored).await?;
         self.settle(written, now).await;
@@ -194,7 +204,7 @@ impl Gatehouse {
         let result = async {
             actor.require(GlobalResource::ApiClients)?;
             self.visible_account(actor, &account_id).await?;
-            Ok(self.store.list_clients(&account_id, filter, page).await?)
+            Ok(self.store.list_clients(&account_id, filter, &actor.project_scope(), page).await?)
         }
         .await;
         if result.is_err() {
@@ -373,6 +383,13 @@ impl Gatehouse {
                 )
                 .into());
             }
+            // A developer who is not in the client's project would own a client they cannot see.
+            if let Some(project_id) = &current.project_id
+                && !user.role.is_owner_or_admin()
+                && !self.store.is_project_member(project_id, &user.user_id).await?
+            {
+                return Err(ValidationError::new("client_owner", "must be a member of the client's project").into());
+            }
             let current = self.rekeyed_if_handed_over(actor, current, &user.user_id, now).await?;
             match self.write_owner(&current, &user, now).await {
                 Err(DomainError::Store(StoreError::VersionMismatch)) => optimistic::back_off(attempt).await,
@@ -465,6 +482,9 @@ impl Gatehouse {
         }
         let client = self.store.client(client_id).await?.ok_or(DomainError::NotFound("client"))?;
         self.visible_account(actor, &client.account_id).await.map_err(|_| DomainError::NotFound("client"))?;
+        if !self.sees_by_project(actor, &client).await? {
+            return Err(DomainError::NotFound("client"));
+        }
         Ok(client)
     }
 
@@ -511,6 +531,23 @@ impl Gatehouse {
         }
         if let Some(rate_limit) = patch.rate_limit {
             next.rate_limit = rate_limit;
+        }
+        match &patch.project_id {
+            Some(Some(project_id)) if current.project_id.as_ref() != Some(project_id) => {
+                self.project_for_client(actor, &current.account_id, project_id).await?;
+                next.project_id = Some(project_id.clone());
+            }
+            // Out of its project, the client is seen by every developer of the account: the
+            // project's restriction was chosen by an owner or admin, so only they lift it.
+            Some(None) if current.project_id.is_some() => {
+                if actor.project_scope() != ProjectScope::Every {
+                    return Err(DomainError::Forbidden(
+                        "only the account owner and admins take a client out of its project".to_owned(),
+                    ));
+                }
+                next.project_id = None;
+            }
+            _ => {}
         }
         next.date_updated = now;
         Ok(next)

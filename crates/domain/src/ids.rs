@@ -107,6 +107,12 @@ id_newtype!(
     "sid_"
 );
 
+id_newtype!(
+    /// A project (seed file 002): clients in it are seen only by its members among developers.
+    ProjectId,
+    "prj_"
+);
+
 /// How long the random part of a generated id is: 16 bytes in unpadded base64url.
 const RANDOM_ID_CHARS: usize = 22;
 

@@ -22,6 +22,8 @@ pub mod password_work;
 pub mod people;
 pub mod products;
 pub mod profile;
+pub mod project;
+pub mod projects;
 pub mod random;
 pub mod ratelimit;
 pub mod rotation;

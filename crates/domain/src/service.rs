@@ -254,6 +254,7 @@ impl Gatehouse {
             secret_generation: 1,
             secret_expires_at: None,
             has_logo: false,
+            project_id: None,
         };
         let bootstrap = Bootstrap {
             client_secret: self.stored_secret(&secret, None, now)?,

@@ -1,4 +1,4 @@
-//! The storage traits. Each backend (SQLite now, PostgreSQL later) implements them; the domain
+//! The storage traits. Each backend (SQLite, PostgreSQL) implements them; the domain
 //! and the HTTP layer see nothing else of storage.
 
 use async_trait::async_trait;
@@ -7,9 +7,10 @@ use time::OffsetDateTime;
 use crate::account::{Account, Email, Product, Role, User};
 use crate::audit::AuditEvent;
 use crate::client::{Client, ClientType};
-use crate::ids::{AccountId, ClientId, ProfileId, SecretId, TokenId, UserId};
+use crate::ids::{AccountId, ClientId, ProfileId, ProjectId, SecretId, TokenId, UserId};
 use crate::logo::Logo;
 use crate::profile::AccessProfile;
+use crate::project::{Project, ProjectScope};
 use crate::secret::{LastUse, SecretHash, StoredSecret};
 
 #[derive(Clone, Debug, thiserror::Error)]
@@ -50,6 +51,8 @@ pub struct ClientFilter {
     /// Clients whose name holds this text, ignoring the case of ASCII letters (and, on
     /// PostgreSQL, of every letter).
     pub name_contains: Option<String>,
+    /// Only the clients of this project.
+    pub project_id: Option<ProjectId>,
 }
 
 /// One page of a listing.
@@ -193,6 +196,7 @@ pub trait ClientStore: Send + Sync {
         &self,
         account_id: &AccountId,
         filter: &ClientFilter,
+        scope: &ProjectScope,
         page: PageRequest,
     ) -> Result<(Vec<Client>, u64), StoreError>;
     /// Writes `client` (everything but its id, account, creation date and secret) if the stored
@@ -421,6 +425,39 @@ pub trait KeyStore: Send + Sync {
     async fn delete_signing_key(&self, kid: &str) -> Result<Written<()>, StoreError>;
 }
 
+/// Projects and their members (seed file 002). Nothing is cached from them: who sees a client is
+/// read from the store on every request, so no change needs to reach another instance.
+#[async_trait]
+pub trait ProjectStore: Send + Sync {
+    /// `Conflict` when the account has a project of that name already.
+    async fn insert_project(&self, project: &Project) -> Result<(), StoreError>;
+    async fn project(&self, project_id: &ProjectId) -> Result<Option<Project>, StoreError>;
+    /// An account's projects by name; with `member`, only those the user is a member of.
+    async fn projects(&self, account_id: &AccountId, member: Option<&UserId>) -> Result<Vec<Project>, StoreError>;
+    /// Writes the name, the description and `date_updated`. `NotFound`, or `Conflict` on a
+    /// name the account has already.
+    async fn update_project(&self, project: &Project) -> Result<(), StoreError>;
+    /// `Conflict` while any client is in it: its clients would otherwise become visible to every
+    /// developer of the account at once.
+    async fn delete_project(&self, project_id: &ProjectId) -> Result<(), StoreError>;
+    /// Adds the user (no change if already a member). `NotFound` if either is gone.
+    async fn add_project_member(
+        &self,
+        project_id: &ProjectId,
+        user_id: &UserId,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// `NotFound` if the user is not a member.
+    async fn remove_project_member(
+        &self,
+        project_id: &ProjectId,
+        user_id: &UserId,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Whether the user is a member of the project.
+    async fn is_project_member(&self, project_id: &ProjectId, user_id: &UserId) -> Result<bool, StoreError>;
+}
+
 #[async_trait]
 pub trait ProfileStore: Send + Sync {
     /// Inserts a profile and its credential hash, unless the client already holds `max`
@@ -518,7 +555,7 @@ impl<T> Written<T> {
 /// A complete storage backend.
 #[async_trait]
 pub trait Store:
-    AccountStore + UserStore + SessionStore + AuditStore + ClientStore + ProfileStore + TokenStore + KeyStore
+    AccountStore + UserStore + SessionStore + AuditStore + ClientStore + ProfileStore + ProjectStore + TokenStore + KeyStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

@@ -10,8 +10,9 @@ use time::OffsetDateTime;
 use crate::account::{Account, Email, Product, Role, User};
 use crate::audit::{AuditEvent, Outcome};
 use crate::client::{AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, Scopes, TokenExpiry};
-use crate::ids::{AccountId, ClientId, ProfileId, SecretId, TokenId, UserId};
+use crate::ids::{AccountId, ClientId, ProfileId, ProjectId, SecretId, TokenId, UserId};
 use crate::profile::{AccessProfile, AuthMethod};
+use crate::project::{Project, ProjectName, ProjectScope};
 use crate::secret::{LastUse, SecretHash, StoredSecret};
 use crate::store::{
     AuditFilter, Bootstrap, CapPolicy, Change, ClientFilter, CredentialUse, HandoffRecord, LiveTokenCap, PageRequest,
@@ -65,6 +66,7 @@ fn client(account_id: &AccountId, owner: &User, name: &str, client_type: ClientT
         secret_generation: 1,
         secret_expires_at: None,
         has_logo: false,
+        project_id: None,
     }
 }
 
@@ -137,6 +139,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     renew_and_delete(store).await;
     secrets_rotate_end_and_record_their_uses(store).await;
     logos_round_trip(store).await;
+    projects_members_and_who_sees_which_client(store).await;
     tokens_cap_state_revoke_and_purge(store).await;
     token_batches(store).await;
     the_purge_reaches_every_expired_token(store).await;
@@ -188,13 +191,23 @@ async fn clients_round_trip_page_and_version(store: &dyn Store) {
     let duplicate = store.insert_client(&made[0], &secret(3)).await;
     assert!(matches!(duplicate, Err(StoreError::Conflict(_))));
     let (page, total) = store
-        .list_clients(&account_id, &of_type(ClientType::Standard), PageRequest { size: 2, number: 2 })
+        .list_clients(
+            &account_id,
+            &of_type(ClientType::Standard),
+            &ProjectScope::Every,
+            PageRequest { size: 2, number: 2 },
+        )
         .await
         .unwrap();
     assert_eq!(total, 5);
     assert_eq!(page.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["c2", "c3"], "oldest first");
     let (admins, total) = store
-        .list_clients(&account_id, &of_type(ClientType::Admin), PageRequest { size: 10, number: 1 })
+        .list_clients(
+            &account_id,
+            &of_type(ClientType::Admin),
+            &ProjectScope::Every,
+            PageRequest { size: 10, number: 1 },
+        )
         .await
         .unwrap();
     assert_eq!((admins.len(), total), (1, 1));
@@ -210,7 +223,10 @@ async fn clients_round_trip_page_and_version(store: &dyn Store) {
     // Filters combine; a name matches anywhere in it, whatever the case of ASCII letters.
     let account = &account_id;
     let names = |filter: ClientFilter| async move {
-        let (page, total) = store.list_clients(account, &filter, PageRequest { size: 10, number: 1 }).await.unwrap();
+        let (page, total) = store
+            .list_clients(account, &filter, &ProjectScope::Every, PageRequest { size: 10, number: 1 })
+            .await
+            .unwrap();
         assert_eq!(total, page.len() as u64);
         page.into_iter().map(|c| c.name.as_str().to_owned()).collect::<Vec<_>>()
     };
@@ -274,8 +290,10 @@ async fn secrets_rotate_end_and_record_their_uses(store: &dyn Store) {
     assert_eq!(rotated.previous, Some(StoredSecret { expires_at: Some(grace_end), ..first.clone() }));
     let (_, secrets) = store.client_with_secrets(&c.client_id).await.unwrap().unwrap();
     assert_eq!(secrets, [rotated.previous.clone().unwrap(), second.clone()], "oldest first, the current last");
-    let (listed, _) =
-        store.list_clients(&account_id, &ClientFilter::default(), PageRequest { size: 10, number: 1 }).await.unwrap();
+    let (listed, _) = store
+        .list_clients(&account_id, &ClientFilter::default(), &ProjectScope::Every, PageRequest { size: 10, number: 1 })
+        .await
+        .unwrap();
     let listed = listed.into_iter().find(|listed| listed.client_id == c.client_id).unwrap();
     assert_eq!(listed.secret_expires_at, second.expires_at, "and so does the list");
 
@@ -386,6 +404,111 @@ fn token(client: &Client, profile: Option<&AccessProfile>, issued: OffsetDateTim
 
 /// The group-commit writer over this store: concurrent requests share batches, the cap holds
 /// over them, and a record that cannot be written fails alone.
+fn project(account_id: &AccountId, name: &str) -> Project {
+    let now = now();
+    Project {
+        project_id: ProjectId::generate(),
+        account_id: account_id.clone(),
+        name: ProjectName::parse(name).unwrap(),
+        description: Description::parse("a team").unwrap(),
+        members: Vec::new(),
+        date_created: now,
+        date_updated: now,
+    }
+}
+
+async fn projects_members_and_who_sees_which_client(store: &dyn Store) {
+    let (account_id, owner, _) = bootstrap(store).await;
+    let developer = User {
+        user_id: UserId::generate(),
+        account_id: account_id.clone(),
+        email: Email::parse("member@contract.example").unwrap(),
+        role: Role::Developer,
+        date_created: OffsetDateTime::now_utc(),
+    };
+    store.insert_user(&developer, "hash").await.unwrap();
+    let billing = project(&account_id, "Billing");
+    let search = project(&account_id, "Search");
+    store.insert_project(&billing).await.unwrap();
+    store.insert_project(&search).await.unwrap();
+    assert!(matches!(store.insert_project(&project(&account_id, "Billing")).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.project(&billing.project_id).await.unwrap().unwrap(), billing);
+    assert!(store.project(&ProjectId::generate()).await.unwrap().is_none());
+
+    let now = now();
+    store.add_project_member(&billing.project_id, &developer.user_id, now).await.unwrap();
+    store.add_project_member(&billing.project_id, &developer.user_id, now).await.unwrap();
+    store.add_project_member(&billing.project_id, &owner.user_id, now).await.unwrap();
+    let missing = store.add_project_member(&billing.project_id, &UserId::generate(), now).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+    let missing = store.add_project_member(&ProjectId::generate(), &developer.user_id, now).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+    let read = store.project(&billing.project_id).await.unwrap().unwrap();
+    let emails: Vec<&str> = read.members.iter().map(|member| member.email.as_str()).collect();
+    assert_eq!(emails, ["member@contract.example", owner.email.as_str()], "each once, by email");
+    assert_eq!(read.date_updated, now);
+    assert!(store.is_project_member(&billing.project_id, &developer.user_id).await.unwrap());
+    assert!(!store.is_project_member(&search.project_id, &developer.user_id).await.unwrap());
+    let all = store.projects(&account_id, None).await.unwrap();
+    assert_eq!(all.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["Billing", "Search"]);
+    assert_eq!(all[0].members.len(), 2);
+    let theirs = store.projects(&account_id, Some(&developer.user_id)).await.unwrap();
+    assert_eq!(theirs.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["Billing"]);
+
+    // Clients in projects: a member's listing holds those of their projects and those outside
+    // any; everyone else's holds all.
+    let mut in_billing = client(&account_id, &owner, "in billing", ClientType::Standard);
+    in_billing.project_id = Some(billing.project_id.clone());
+    let mut in_search = client(&account_id, &owner, "in search", ClientType::Standard);
+    in_search.project_id = Some(search.project_id.clone());
+    for c in [&in_billing, &in_search] {
+        let _ = store.insert_client(c, &secret(7)).await.unwrap();
+    }
+    assert_eq!(store.client(&in_billing.client_id).await.unwrap().unwrap().project_id, in_billing.project_id);
+    let account = &account_id;
+    let names = |filter: ClientFilter, scope: ProjectScope| async move {
+        let (page, total) =
+            store.list_clients(account, &filter, &scope, PageRequest { size: 10, number: 1 }).await.unwrap();
+        assert_eq!(total, page.len() as u64);
+        let mut names: Vec<String> = page.into_iter().map(|c| c.name.as_str().to_owned()).collect();
+        names.sort();
+        names
+    };
+    let member = ProjectScope::MemberOf(developer.user_id.clone());
+    assert_eq!(names(ClientFilter::default(), ProjectScope::Every).await, ["bootstrap", "in billing", "in search"]);
+    assert_eq!(names(ClientFilter::default(), member.clone()).await, ["bootstrap", "in billing"]);
+    let only_search = ClientFilter { project_id: Some(search.project_id.clone()), ..ClientFilter::default() };
+    assert_eq!(names(only_search.clone(), ProjectScope::Every).await, ["in search"]);
+    assert!(names(only_search, member.clone()).await.is_empty());
+
+    // Moving a client is an update like any other.
+    let mut moved = in_search.clone();
+    moved.project_id = Some(billing.project_id.clone());
+    let moved = reported(store.update_client(&moved, 1).await.unwrap(), &[Change::Client(moved.client_id.clone())]);
+    assert_eq!(moved.project_id, Some(billing.project_id.clone()));
+    assert_eq!(names(ClientFilter::default(), member.clone()).await, ["bootstrap", "in billing", "in search"]);
+
+    // A project with clients stays; an empty one goes, and its members with it.
+    assert!(matches!(store.delete_project(&billing.project_id).await, Err(StoreError::Conflict(_))));
+    let mut renamed = search.clone();
+    renamed.name = ProjectName::parse("Billing").unwrap();
+    assert!(matches!(store.update_project(&renamed).await, Err(StoreError::Conflict(_))));
+    renamed.name = ProjectName::parse("Discovery").unwrap();
+    store.update_project(&renamed).await.unwrap();
+    assert_eq!(store.project(&search.project_id).await.unwrap().unwrap().name.as_str(), "Discovery");
+    store.add_project_member(&search.project_id, &developer.user_id, now).await.unwrap();
+    store.delete_project(&search.project_id).await.unwrap();
+    assert!(matches!(store.delete_project(&search.project_id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.update_project(&renamed).await, Err(StoreError::NotFound)));
+
+    // Members leave one at a time, or with their user.
+    store.remove_project_member(&billing.project_id, &owner.user_id, now).await.unwrap();
+    let again = store.remove_project_member(&billing.project_id, &owner.user_id, now).await;
+    assert!(matches!(again, Err(StoreError::NotFound)));
+    let _ = store.delete_user(&developer.user_id).await.unwrap();
+    assert!(store.project(&billing.project_id).await.unwrap().unwrap().members.is_empty());
+}
+
 async fn the_ledger_records_concurrent_tokens_and_isolates_a_bad_one(store: Arc<dyn Store>) {
     let (account_id, owner, _) = bootstrap(store.as_ref()).await;
     let c = client(&account_id, &owner, "ledger", ClientType::Standard);

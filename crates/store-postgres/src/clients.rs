@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 use gatehouse_domain::client::{Client, ClientType};
-use gatehouse_domain::ids::{AccountId, ClientId, SecretId, TokenId};
+use gatehouse_domain::ids::{AccountId, ClientId, ProjectId, SecretId, TokenId};
 use gatehouse_domain::logo::{ImageType, Logo};
+use gatehouse_domain::project::ProjectScope;
 use gatehouse_domain::secret::{SecretHash, StoredSecret};
 use gatehouse_domain::store::{
     Change, ClientFilter, ClientStore, CredentialUse, PageRequest, Rotated, StoreError, UsedCredential, Written,
@@ -22,7 +23,7 @@ const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_o
      date_created, date_updated, \
      (select s.expires_at from client_secrets s where s.client_id = clients.client_id order by s.seq desc limit 1) \
        as secret_expires_at, \
-     exists (select 1 from client_logos l where l.client_id = clients.client_id) as has_logo";
+     exists (select 1 from client_logos l where l.client_id = clients.client_id) as has_logo, project_id";
 
 impl PostgresStore {
     async fn client_from(&self, sql: &str, client_id: &ClientId) -> Result<Option<ClientRow>, StoreError> {
@@ -79,6 +80,7 @@ impl ClientStore for PostgresStore {
         &self,
         account_id: &AccountId,
         filter: &ClientFilter,
+        scope: &ProjectScope,
         page: PageRequest,
     ) -> Result<(Vec<Client>, u64), StoreError> {
         let client_type = filter.client_type.map(ClientType::as_str);
@@ -94,17 +96,31 @@ impl ClientStore for PostgresStore {
         } else {
             " and $4::text is null"
         });
+        let project = filter.project_id.as_ref().map(ProjectId::as_str);
+        conditions.push_str(if project.is_some() { " and project_id = $5" } else { " and $5::text is null" });
+        // A developer sees clients outside any project, and those of their own projects.
+        let member = match scope {
+            ProjectScope::Every => None,
+            ProjectScope::MemberOf(user_id) => Some(user_id.as_str()),
+        };
+        conditions.push_str(if member.is_some() {
+            " and (project_id is null or project_id in (select project_id from project_members where user_id = $6))"
+        } else {
+            " and $6::text is null"
+        });
         let total: i64 = sqlx::query_scalar(&format!("select count(*) from clients where account_id = $1{conditions}"))
             .bind(account_id.as_str())
             .bind(client_type)
             .bind(filter.enabled)
             .bind(needle.as_deref())
+            .bind(project)
+            .bind(member)
             .fetch_one(&self.pool)
             .await
             .map_err(map_error)?;
         let sql = format!(
             "select {CLIENT_COLUMNS} from clients where seq in ( \
-               select seq from clients where account_id = $1{conditions} order by seq limit $5 offset $6) \
+               select seq from clients where account_id = $1{conditions} order by seq limit $7 offset $8) \
              order by seq"
         );
         let rows: Vec<ClientRow> = sqlx::query_as(&sql)
@@ -112,6 +128,8 @@ impl ClientStore for PostgresStore {
             .bind(client_type)
             .bind(filter.enabled)
             .bind(needle.as_deref())
+            .bind(project)
+            .bind(member)
             .bind(i64::from(page.size))
             .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
@@ -129,7 +147,7 @@ impl ClientStore for PostgresStore {
             "update clients set name = $1, description = $2, client_owner = $3, client_owner_id = $4, \
              client_type = $5, locked = $6, enabled = $7, global_resources = $8, products = $9, \
              token_expiry_seconds = $10, allowed_ips = $11, rate_limit = $12, date_updated = $13, \
-             version = version + 1 \
+             project_id = $16, version = version + 1 \
              where client_id = $14 and version = $15 \
              returning {CLIENT_COLUMNS}"
         ))
@@ -148,6 +166,7 @@ impl ClientStore for PostgresStore {
         .bind(client.date_updated)
         .bind(client.client_id.as_str())
         .bind(expected_version)
+        .bind(client.project_id.as_ref().map(ProjectId::as_str))
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_error)?;
@@ -384,8 +403,8 @@ pub(crate) async fn insert_client_in(
     sqlx::query(
         "insert into clients (client_id, account_id, name, description, client_owner, client_owner_id, client_type, \
          locked, enabled, global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, \
-         secret_generation, version, date_created, date_updated) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         secret_generation, version, date_created, date_updated, project_id) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
     )
     .bind(client.client_id.as_str())
     .bind(client.account_id.as_str())
@@ -405,6 +424,7 @@ pub(crate) async fn insert_client_in(
     .bind(client.version)
     .bind(client.date_created)
     .bind(client.date_updated)
+    .bind(client.project_id.as_ref().map(ProjectId::as_str))
     .execute(&mut *conn)
     .await
     .map_err(map_error)?;

@@ -14,6 +14,7 @@ mod clients;
 mod keys;
 mod people;
 mod profiles;
+mod projects;
 mod rows;
 mod tokens;
 

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use gatehouse_domain::project::ProjectScope;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -128,6 +129,7 @@ fn client_of(account_id: &AccountId, owner: &User, at: OffsetDateTime) -> Client
         secret_generation: 1,
         secret_expires_at: None,
         has_logo: false,
+        project_id: None,
     }
 }
 
@@ -596,7 +598,7 @@ async fn every_method_behaves_as_in_sqlite() {
     assert!(matches!(store.insert_client(&standard, &secret(2)).await, Err(StoreError::Conflict(_))));
     let page = PageRequest { size: 1, number: 2 };
     assert_eq!(
-        store.list_clients(&account_id, &ClientFilter::default(), page).await.unwrap(),
+        store.list_clients(&account_id, &ClientFilter::default(), &ProjectScope::Every, page).await.unwrap(),
         (vec![standard.clone()], 2)
     );
     let all = PageRequest { size: 10, number: 1 };
@@ -605,6 +607,7 @@ async fn every_method_behaves_as_in_sqlite() {
             .list_clients(
                 &account_id,
                 &ClientFilter { client_type: Some(ClientType::Admin), ..ClientFilter::default() },
+                &ProjectScope::Every,
                 all
             )
             .await

@@ -10,8 +10,9 @@ use gatehouse_domain::client::{
     AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
 };
 use gatehouse_domain::error::ValidationError;
-use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, SecretId, UserId};
+use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, ProjectId, SecretId, UserId};
 use gatehouse_domain::profile::{AccessProfile, AuthMethod};
+use gatehouse_domain::project::{Project, ProjectMember, ProjectName};
 use gatehouse_domain::secret::{LastUse, SecretHash, StoredSecret};
 use gatehouse_domain::store::{StoreError, StoredSigningKey};
 use serde_json::Value;
@@ -52,6 +53,7 @@ pub struct ClientRow {
     date_updated: OffsetDateTime,
     secret_expires_at: Option<OffsetDateTime>,
     has_logo: bool,
+    project_id: Option<String>,
 }
 
 impl ClientRow {
@@ -88,6 +90,7 @@ impl ClientRow {
             secret_generation: self.secret_generation,
             secret_expires_at: self.secret_expires_at,
             has_logo: self.has_logo,
+            project_id: self.project_id.map(ProjectId::from_string),
         })
     }
 }
@@ -127,6 +130,55 @@ fn last_use(at: Option<OffsetDateTime>, ip: Option<String>) -> Result<Option<Las
         }
         _ => Ok(None),
     }
+}
+
+/// The columns [`ProjectRow`] reads.
+pub const PROJECT_COLUMNS: &str = "project_id, account_id, name, description, date_created, date_updated";
+
+#[derive(sqlx::FromRow)]
+pub struct ProjectRow {
+    project_id: String,
+    account_id: String,
+    name: String,
+    description: String,
+    date_created: OffsetDateTime,
+    date_updated: OffsetDateTime,
+}
+
+/// A member of a project, with the email it is shown by.
+#[derive(sqlx::FromRow)]
+pub struct MemberRow {
+    project_id: String,
+    user_id: String,
+    email: String,
+}
+
+/// Projects with their members (sorted by email), from one read of each.
+pub fn projects_from(rows: Vec<ProjectRow>, members: Vec<MemberRow>) -> Result<Vec<Project>, StoreError> {
+    let mut projects = rows
+        .into_iter()
+        .map(|row| {
+            Ok(Project {
+                project_id: ProjectId::from_string(row.project_id),
+                account_id: AccountId::from_string(row.account_id),
+                name: ProjectName::parse(&row.name).map_err(corrupt)?,
+                description: Description::parse(&row.description).map_err(corrupt)?,
+                members: Vec::new(),
+                date_created: row.date_created,
+                date_updated: row.date_updated,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    for member in members {
+        if let Some(project) = projects.iter_mut().find(|project| project.project_id.as_str() == member.project_id) {
+            let email = Email::parse(&member.email).map_err(corrupt)?;
+            project.members.push(ProjectMember { user_id: UserId::from_string(member.user_id), email });
+        }
+    }
+    for project in &mut projects {
+        project.members.sort_by(|a, b| a.email.as_str().cmp(b.email.as_str()));
+    }
+    Ok(projects)
 }
 
 #[derive(sqlx::FromRow)]

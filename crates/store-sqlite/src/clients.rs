@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 use gatehouse_domain::client::{Client, ClientType};
-use gatehouse_domain::ids::{AccountId, ClientId, SecretId, TokenId};
+use gatehouse_domain::ids::{AccountId, ClientId, ProjectId, SecretId, TokenId};
 use gatehouse_domain::logo::{ImageType, Logo};
+use gatehouse_domain::project::ProjectScope;
 use gatehouse_domain::secret::{SecretHash, StoredSecret};
 use gatehouse_domain::store::{
     Change, ClientFilter, ClientStore, CredentialUse, PageRequest, Rotated, StoreError, UsedCredential, Written,
@@ -22,7 +23,7 @@ const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_o
      date_created, date_updated, \
      (select s.expires_at from client_secrets s where s.client_id = clients.client_id order by s.seq desc limit 1) \
        as secret_expires_at, \
-     exists (select 1 from client_logos l where l.client_id = clients.client_id) as has_logo";
+     exists (select 1 from client_logos l where l.client_id = clients.client_id) as has_logo, project_id";
 
 impl SqliteStore {
     async fn client_from(&self, sql: &str, client_id: &ClientId) -> Result<Option<ClientRow>, StoreError> {
@@ -80,6 +81,7 @@ impl ClientStore for SqliteStore {
         &self,
         account_id: &AccountId,
         filter: &ClientFilter,
+        scope: &ProjectScope,
         page: PageRequest,
     ) -> Result<(Vec<Client>, u64), StoreError> {
         let client_type = filter.client_type.map(ClientType::as_str);
@@ -92,17 +94,31 @@ impl ClientStore for SqliteStore {
         conditions.push_str(if client_type.is_some() { " and client_type = ?2" } else { " and ?2 is null" });
         conditions.push_str(if filter.enabled.is_some() { " and enabled = ?3" } else { " and ?3 is null" });
         conditions.push_str(if needle.is_some() { " and instr(lower(name), ?4) > 0" } else { " and ?4 is null" });
+        let project = filter.project_id.as_ref().map(ProjectId::as_str);
+        conditions.push_str(if project.is_some() { " and project_id = ?5" } else { " and ?5 is null" });
+        // A developer sees clients outside any project, and those of their own projects.
+        let member = match scope {
+            ProjectScope::Every => None,
+            ProjectScope::MemberOf(user_id) => Some(user_id.as_str()),
+        };
+        conditions.push_str(if member.is_some() {
+            " and (project_id is null or project_id in (select project_id from project_members where user_id = ?6))"
+        } else {
+            " and ?6 is null"
+        });
         let total: i64 = sqlx::query_scalar(&format!("select count(*) from clients where account_id = ?1{conditions}"))
             .bind(account_id.as_str())
             .bind(client_type)
             .bind(filter.enabled)
             .bind(needle.as_deref())
+            .bind(project)
+            .bind(member)
             .fetch_one(&self.readers)
             .await
             .map_err(map_error)?;
         let sql = format!(
             "select {CLIENT_COLUMNS} from clients where seq in ( \
-               select seq from clients where account_id = ?1{conditions} order by seq limit ?5 offset ?6) \
+               select seq from clients where account_id = ?1{conditions} order by seq limit ?7 offset ?8) \
              order by seq"
         );
         let rows: Vec<ClientRow> = sqlx::query_as(&sql)
@@ -110,6 +126,8 @@ impl ClientStore for SqliteStore {
             .bind(client_type)
             .bind(filter.enabled)
             .bind(needle.as_deref())
+            .bind(project)
+            .bind(member)
             .bind(i64::from(page.size))
             .bind(i64::try_from(page.offset()).unwrap_or(i64::MAX))
             .fetch_all(&self.readers)
@@ -124,7 +142,7 @@ impl ClientStore for SqliteStore {
         let result = sqlx::query(
             "update clients set name = ?, description = ?, client_owner = ?, client_owner_id = ?, client_type = ?, \
              locked = ?, enabled = ?, global_resources = ?, products = ?, token_expiry_seconds = ?, allowed_ips = ?, rate_limit = ?, \
-             date_updated = ?, version = version + 1 \
+             date_updated = ?, project_id = ?, version = version + 1 \
              where client_id = ? and version = ?",
         )
         .bind(client.name.as_str())
@@ -140,6 +158,7 @@ impl ClientStore for SqliteStore {
         .bind(json(&client.allowed_ips)?)
         .bind(client.rate_limit.map(|limit| json(&limit)).transpose()?)
         .bind(client.date_updated)
+        .bind(client.project_id.as_ref().map(ProjectId::as_str))
         .bind(client.client_id.as_str())
         .bind(expected_version)
         .execute(&mut *tx)
@@ -367,8 +386,8 @@ pub(crate) async fn insert_client_in(
     sqlx::query(
         "insert into clients (client_id, account_id, name, description, client_owner, client_owner_id, client_type, \
          locked, enabled, global_resources, products, token_expiry_seconds, allowed_ips, rate_limit, \
-         secret_generation, version, date_created, date_updated) \
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         secret_generation, version, date_created, date_updated, project_id) \
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(client.client_id.as_str())
     .bind(client.account_id.as_str())
@@ -388,6 +407,7 @@ pub(crate) async fn insert_client_in(
     .bind(client.version)
     .bind(client.date_created)
     .bind(client.date_updated)
+    .bind(client.project_id.as_ref().map(ProjectId::as_str))
     .execute(&mut **tx)
     .await
     .map_err(map_error)?;

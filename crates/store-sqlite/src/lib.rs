@@ -11,6 +11,7 @@ mod clients;
 mod keys;
 mod people;
 mod profiles;
+mod projects;
 mod rows;
 mod token_writer;
 mod tokens;

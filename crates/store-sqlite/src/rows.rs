@@ -2,7 +2,8 @@
 
 use gatehouse_domain::store::StoreError;
 pub(crate) use gatehouse_store_rows::{
-    AccountRow, AuditRow, ClientRow, ProfileRow, SECRET_COLUMNS, SecretRow, SigningKeyRow, UserRow, from_json, json,
+    AccountRow, AuditRow, ClientRow, MemberRow, PROJECT_COLUMNS, ProfileRow, ProjectRow, SECRET_COLUMNS, SecretRow,
+    SigningKeyRow, UserRow, from_json, json, projects_from,
 };
 
 /// Maps sqlx errors onto the store's: see [`from_sqlite_code`]; a pool or socket failure is

@@ -109,6 +109,7 @@ async fn another_accounts_clients_are_invisible() {
         allowed_ips: Default::default(),
         rate_limit: None,
         secret_expires_at: None,
+        project_id: None,
     };
     let (theirs, secret) =
         app.gatehouse.create_client(&other_owner, new, time::OffsetDateTime::now_utc()).await.unwrap();

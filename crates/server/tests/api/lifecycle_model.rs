@@ -312,6 +312,7 @@ impl<'a> Sequence<'a> {
                     allowed_ips: Default::default(),
                     rate_limit: None,
                     secret_expires_at: None,
+                    project_id: None,
                 };
                 let result = gatehouse.create_client(&actor, new, self.now).await;
                 expect_outcome(&result, allowed, op)?;

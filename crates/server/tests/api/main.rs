@@ -30,6 +30,7 @@ mod permission_matrix;
 mod portal;
 mod process;
 mod processes;
+mod projects;
 mod secret_rotation;
 mod token_endpoint;
 

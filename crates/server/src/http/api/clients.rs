@@ -10,7 +10,7 @@ use gatehouse_domain::client::{
     AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, TokenExpiry,
 };
 use gatehouse_domain::clients::{ClientPatch, NewClient, RequestedScopes};
-use gatehouse_domain::ids::{AccountId, ClientId};
+use gatehouse_domain::ids::{AccountId, ClientId, ProjectId};
 use gatehouse_domain::products::parse_product_name;
 use gatehouse_domain::store::ClientFilter;
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,9 @@ struct ClientView {
     secret_expires_at: Option<String>,
     /// Where its logo is (`GET`, with the same credentials); `null` without one.
     logo_url: Option<String>,
+    /// Its project (seed file 002): among developers, only the project's members see it.
+    /// `null`: none, and every developer of the account sees it.
+    project_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -90,6 +93,7 @@ impl From<Client> for ClientView {
             date_updated: timestamp(client.date_updated),
             secret_expires_at: client.secret_expires_at.map(timestamp),
             logo_url: client.has_logo.then(|| format!("/v1/clients/{}/logo", client.client_id)),
+            project_id: client.project_id.map(|project_id| project_id.to_string()),
         }
     }
 }
@@ -179,6 +183,9 @@ struct CreateClientBody {
     #[serde(default)]
     #[schema(format = DateTime)]
     secret_expires_at: Option<String>,
+    /// A project of the client's account (for a developer, one they are a member of).
+    #[serde(default)]
+    project_id: Option<String>,
 }
 
 impl CreateClientBody {
@@ -196,6 +203,7 @@ impl CreateClientBody {
             allowed_ips: AllowedIps::parse(&self.allowed_ips.unwrap_or_default())?,
             rate_limit: rate_limit(self.rate_limit)?,
             secret_expires_at: instant("secret_expires_at", self.secret_expires_at.as_deref())?,
+            project_id: self.project_id.map(ProjectId::from_string),
         })
     }
 }
@@ -226,6 +234,11 @@ struct UpdateClientBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<RateLimit>)]
     rate_limit: Option<Option<RateLimitBody>>,
+    /// Moves the client to this project; `null` takes it out of its project (owners and admins
+    /// only).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    project_id: Option<Option<String>>,
 }
 
 impl UpdateClientBody {
@@ -240,6 +253,7 @@ impl UpdateClientBody {
             token_expiry: self.token_expiry_seconds.map(TokenExpiry::parse).transpose()?,
             allowed_ips: self.allowed_ips.as_deref().map(AllowedIps::parse).transpose()?,
             rate_limit: self.rate_limit.map(rate_limit).transpose()?,
+            project_id: self.project_id.map(|project_id| project_id.map(ProjectId::from_string)),
         })
     }
 }
@@ -299,6 +313,7 @@ enum IfMatch {
         ("enabled" = Option<bool>, Query, description = "only enabled (`true`) or disabled (`false`) clients"),
         ("name" = Option<String>, Query, description = "only clients whose name holds this text, whatever the case of ASCII letters"),
         ("account_id" = Option<String>, Query, description = "a child account's clients"),
+        ("project_id" = Option<String>, Query, description = "only the clients of this project"),
     ),
     responses((status = 200, body = ClientList), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn list_clients(
@@ -306,8 +321,10 @@ async fn list_clients(
     Authenticated(actor): Authenticated,
     RawQuery(query): RawQuery,
 ) -> Result<Json<ClientList>, ApiError> {
-    let query =
-        ListQuery::parse(query.as_deref().unwrap_or_default(), &["client_type", "enabled", "name", "account_id"])?;
+    let query = ListQuery::parse(
+        query.as_deref().unwrap_or_default(),
+        &["client_type", "enabled", "name", "account_id", "project_id"],
+    )?;
     let client_type = query
         .get("client_type")
         .map(str::parse::<ClientType>)
@@ -320,7 +337,8 @@ async fn list_clients(
         Some(_) => return Err(ApiError::invalid_parameter("enabled", "must be \"true\" or \"false\"")),
     };
     let name_contains = query.get("name").filter(|name| !name.is_empty()).map(str::to_owned);
-    let filter = ClientFilter { client_type, enabled, name_contains };
+    let project_id = query.get("project_id").map(ProjectId::from_string);
+    let filter = ClientFilter { client_type, enabled, name_contains, project_id };
     let account_id = query.get("account_id").map(AccountId::from_string);
     let (clients, count) =
         state.gatehouse.list_clients(&actor, account_id, &filter, query.page, state.clock.now()).await?;

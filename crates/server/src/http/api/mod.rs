@@ -9,6 +9,7 @@ mod paging;
 mod people;
 mod products;
 mod profiles;
+mod projects;
 mod secrets;
 
 use axum::routing::get;
@@ -33,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .merge(people::routes())
         .merge(products::routes())
         .merge(profiles::routes())
+        .merge(projects::routes())
         .merge(secrets::routes())
         .merge(logo::routes())
 }
@@ -62,6 +64,7 @@ pub(super) fn openapi() -> utoipa::openapi::OpenApi {
         people::PeopleApi::openapi(),
         products::ProductsApi::openapi(),
         profiles::ProfilesApi::openapi(),
+        projects::ProjectsApi::openapi(),
         secrets::SecretsApi::openapi(),
         logo::LogoApi::openapi(),
     ] {

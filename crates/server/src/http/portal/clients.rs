@@ -15,7 +15,8 @@ use gatehouse_domain::client::{
 };
 use gatehouse_domain::clients::{ClientPatch, NewClient, RequestedScopes};
 use gatehouse_domain::error::ValidationError;
-use gatehouse_domain::ids::ClientId;
+use gatehouse_domain::ids::{ClientId, ProjectId};
+use gatehouse_domain::project::Project;
 use gatehouse_domain::secret::{ClientSecret, EXPIRES_SOON};
 use gatehouse_domain::store::{AuditFilter, ClientFilter, PageRequest};
 use gatehouse_edge::paging;
@@ -70,6 +71,9 @@ struct ListParams {
     /// Text the name holds.
     #[serde(default)]
     q: Option<String>,
+    /// A project's id: only its clients.
+    #[serde(default)]
+    project: Option<String>,
 }
 
 impl ListParams {
@@ -87,7 +91,8 @@ impl ListParams {
             .as_deref()
             .map(|text| text.trim().chars().filter(|c| !c.is_control()).take(paging::MAX_VALUE_LEN).collect::<String>())
             .filter(|text| !text.is_empty());
-        ClientFilter { client_type, enabled, name_contains }
+        let project_id = self.project.as_deref().filter(|id| !id.is_empty()).map(ProjectId::from_string);
+        ClientFilter { client_type, enabled, name_contains, project_id }
     }
 }
 
@@ -103,6 +108,9 @@ fn list_url(filter: &ClientFilter) -> String {
     if let Some(text) = &filter.name_contains {
         query.append_pair("q", text);
     }
+    if let Some(project_id) = &filter.project_id {
+        query.append_pair("project", project_id.as_str());
+    }
     let query = query.finish();
     if query.is_empty() { "/clients".to_owned() } else { format!("/clients?{query}") }
 }
@@ -116,6 +124,12 @@ async fn list(
     let filter = params.filter();
     let now = state.clock.now();
     let (clients, count) = state.gatehouse.list_clients(&session.actor, None, &filter, page, now).await?;
+    let projects = state.gatehouse.list_projects(&session.actor, None, now).await?;
+    let project_name = |client: &Client| -> Option<String> {
+        let id = client.project_id.as_ref()?;
+        let project = projects.iter().find(|project| &project.project_id == id);
+        Some(project.map_or_else(|| id.to_string(), |project| project.name.as_str().to_owned()))
+    };
     let chosen = |selected: bool| selected.then_some("selected");
     let notice = match params.notice.as_deref() {
         Some("deleted") => Some("The client was deleted. Its credentials and tokens no longer work."),
@@ -142,13 +156,22 @@ async fn list(
                 option value="enabled" selected=[chosen(filter.enabled == Some(true))] { "enabled" }
                 option value="disabled" selected=[chosen(filter.enabled == Some(false))] { "disabled" }
             }
+            @if !projects.is_empty() {
+                label for="project" { "Project" }
+                select #project name="project" {
+                    option value="" { "any" }
+                    @for project in &projects {
+                        option value=(project.project_id) selected=[chosen(filter.project_id.as_ref() == Some(&project.project_id))] { (project.name.as_str()) }
+                    }
+                }
+            }
             button type="submit" { "Filter" }
         }
         @if clients.is_empty() {
             p.muted { "No clients on this page." }
         } @else {
             table.list {
-                thead { tr { th { "Name" } th { "Client ID" } th { "Type" } th { "State" } th { "Owner" } th { "Created" } } }
+                thead { tr { th { "Name" } th { "Client ID" } th { "Type" } th { "State" } th { "Project" } th { "Owner" } th { "Created" } } }
                 tbody {
                     @for client in &clients {
                         tr {
@@ -159,6 +182,7 @@ async fn list(
                             td { code { (client.client_id) } }
                             td { (client.client_type.as_str()) }
                             td { (state_badges(client, now)) }
+                            td { @if let Some(name) = project_name(client) { (name) } @else { span.muted { "none" } } }
                             td { (client.client_owner) }
                             td { (when(client.date_created)) }
                         }
@@ -198,6 +222,8 @@ struct FormValues {
     burst: String,
     locked: bool,
     secret_expires_on: String,
+    /// A project's id, or empty for none.
+    project_id: String,
 }
 
 impl FormValues {
@@ -214,6 +240,7 @@ impl FormValues {
             burst: String::new(),
             locked: false,
             secret_expires_on: String::new(),
+            project_id: String::new(),
         }
     }
 
@@ -233,6 +260,7 @@ impl FormValues {
             burst: client.rate_limit.map(|limit| limit.burst.to_string()).unwrap_or_default(),
             locked: client.is_locked(),
             secret_expires_on: String::new(),
+            project_id: client.project_id.as_ref().map(ProjectId::to_string).unwrap_or_default(),
         }
     }
 
@@ -253,6 +281,7 @@ impl FormValues {
             burst: form.text("burst").to_owned(),
             locked: form.checked("locked"),
             secret_expires_on: form.text("secret_expires_on").to_owned(),
+            project_id: form.text("project_id").to_owned(),
         }
     }
 }
@@ -266,6 +295,9 @@ struct ParsedFields {
     token_expiry: Option<TokenExpiry>,
     allowed_ips: AllowedIps,
     rate_limit: Option<RateLimit>,
+    /// `None` when the form had no project choice (the account has no project the person may
+    /// use); `Some(None)` for "none".
+    project_id: Option<Option<ProjectId>>,
 }
 
 fn parse_fields(form: &FormFields, may_grant_admin: bool) -> Result<ParsedFields, ValidationError> {
@@ -297,6 +329,7 @@ fn parse_fields(form: &FormFields, may_grant_admin: bool) -> Result<ParsedFields
         token_expiry,
         allowed_ips: AllowedIps::parse(&entries(form.text("allowed_ips")))?,
         rate_limit: parse_rate_limit(form.text("requests_per_second"), form.text("burst"))?,
+        project_id: form.get("project_id").map(|id| (!id.is_empty()).then(|| ProjectId::from_string(id))),
     })
 }
 
@@ -315,12 +348,22 @@ pub(super) fn parse_rate_limit(requests_per_second: &str, burst: &str) -> Result
 }
 
 /// The form's fields, shared by create and edit.
-fn client_fields(values: &FormValues, catalogue: &[Product], may_grant_admin: bool, creating: bool) -> Markup {
+fn client_fields(values: &FormValues, choices: &Choices, may_grant_admin: bool, creating: bool) -> Markup {
+    let catalogue = &choices.products;
     html! {
         label for="name" { "Name" }
         input #name type="text" name="name" value=(values.name) maxlength=(ClientName::MAX_CHARS) required;
         label for="description" { "Description" }
         textarea #description name="description" rows="2" maxlength=(Description::MAX_CHARS) { (values.description) }
+        @if !choices.projects.is_empty() {
+            label for="project_id" { "Project " span.muted { "(among developers, only its members see the client)" } }
+            select #project_id name="project_id" {
+                option value="" { "none: every developer of the account sees it" }
+                @for project in &choices.projects {
+                    option value=(project.project_id) selected[values.project_id == project.project_id.as_str()] { (project.name.as_str()) }
+                }
+            }
+        }
         @if may_grant_admin {
             label for="client_type" { "Type" }
             select #client_type name="client_type" {
@@ -369,22 +412,33 @@ fn client_fields(values: &FormValues, catalogue: &[Product], may_grant_admin: bo
     }
 }
 
-async fn catalogue(state: &AppState, session: &PortalSession) -> Result<Vec<Product>, PortalError> {
-    Ok(state.gatehouse.list_products(&session.actor, None, state.clock.now()).await?)
+/// What a client's form offers: the account's products, and the projects the person may put
+/// the client in.
+struct Choices {
+    products: Vec<Product>,
+    projects: Vec<Project>,
+}
+
+async fn choices(state: &AppState, session: &PortalSession) -> Result<Choices, PortalError> {
+    let now = state.clock.now();
+    Ok(Choices {
+        products: state.gatehouse.list_products(&session.actor, None, now).await?,
+        projects: state.gatehouse.list_projects(&session.actor, None, now).await?,
+    })
 }
 
 fn may_grant_admin(session: &PortalSession) -> bool {
     session.actor.may_grant_admin().is_ok()
 }
 
-fn new_page(session: &PortalSession, catalogue: &[Product], values: &FormValues, error: Option<&str>) -> Markup {
+fn new_page(session: &PortalSession, choices: &Choices, values: &FormValues, error: Option<&str>) -> Markup {
     let body = html! {
         h1 { "New API client" }
         p.muted { "The client secret is shown once, on the next page. Gatehouse stores only its hash." }
         (form_error(error))
         form.stacked method="post" action="/clients/new" {
             (csrf_field(session))
-            (client_fields(values, catalogue, may_grant_admin(session), true))
+            (client_fields(values, choices, may_grant_admin(session), true))
             button type="submit" { "Create client" }
         }
     };
@@ -392,8 +446,8 @@ fn new_page(session: &PortalSession, catalogue: &[Product], values: &FormValues,
 }
 
 async fn new_form(State(state): State<AppState>, session: PortalSession) -> Result<Response, PortalError> {
-    let catalogue = catalogue(&state, &session).await?;
-    Ok(new_page(&session, &catalogue, &FormValues::blank(), None).into_response())
+    let choices = choices(&state, &session).await?;
+    Ok(new_page(&session, &choices, &FormValues::blank(), None).into_response())
 }
 
 async fn create(
@@ -413,6 +467,7 @@ async fn create(
             allowed_ips: fields.allowed_ips,
             rate_limit: fields.rate_limit,
             secret_expires_at: super::secrets::start_of_day("secret_expires_at", form.text("secret_expires_on"))?,
+            project_id: fields.project_id.flatten(),
         };
         Ok::<_, PortalError>(state.gatehouse.create_client(&session.actor, new, state.clock.now()).await?)
     }
@@ -422,8 +477,8 @@ async fn create(
             session.show_once(&state, &shown_secret(&state, &client, &secret, "Client created", None)).await
         }
         Err(error) if error.status() == StatusCode::BAD_REQUEST || error.status() == StatusCode::FORBIDDEN => {
-            let catalogue = catalogue(&state, &session).await?;
-            let page = new_page(&session, &catalogue, &FormValues::submitted(&form), Some(error.message()));
+            let choices = choices(&state, &session).await?;
+            let page = new_page(&session, &choices, &FormValues::submitted(&form), Some(error.message()));
             Ok((error.status(), page).into_response())
         }
         Err(error) => Err(error),
@@ -489,6 +544,11 @@ async fn show(
     let now = state.clock.now();
     let profiles = state.gatehouse.list_profiles(&session.actor, &client.client_id, now).await?;
     let secrets = state.gatehouse.client_secrets(&session.actor, &client.client_id, now).await?;
+    // Whoever sees the client sees its project: owners and admins every one, developers theirs.
+    let project = match &client.project_id {
+        Some(project_id) => Some(state.gatehouse.get_project(&session.actor, project_id, now).await?),
+        None => None,
+    };
     // Who the client may be handed to, for those who may see the account's users (asked only
     // of them: a refusal would go on the audit log); the others type an email.
     let new_owners: Option<Vec<User>> = match session.actor.require(GlobalResource::Users) {
@@ -500,6 +560,11 @@ async fn show(
                 .into_iter()
                 .filter(|user| user.user_id != client.client_owner_id)
                 .filter(|user| client.client_type == ClientType::Standard || user.role.is_owner_or_admin())
+                // A developer outside the client's project could not see the client they own.
+                .filter(|user| {
+                    user.role.is_owner_or_admin()
+                        || project.as_ref().is_none_or(|project| project.has_member(&user.user_id))
+                })
                 .collect(),
         ),
         Err(_) => None,
@@ -519,6 +584,13 @@ async fn show(
             dt { "Client ID" } dd { code { (client.client_id) } }
             dt { "Type" } dd { (client.client_type.as_str()) }
             dt { "Owner" } dd { (client.client_owner) }
+            dt { "Project" }
+            dd {
+                @match &project {
+                    Some(project) => a href=(super::projects::project_url(&project.project_id)) { (project.name.as_str()) },
+                    None => span.muted { "none: every developer of the account sees it" },
+                }
+            }
             dt { "Products" } dd { (list_or_none(client.scopes.products.iter().map(String::as_str))) }
             dt { "Global resources" } dd { (list_or_none(client.scopes.global_resources.iter().map(|r| r.as_str()))) }
             dt { "Token lifetime" } dd { (client.token_expiry.seconds()) " s" }
@@ -640,7 +712,7 @@ fn edit_page(
     session: &PortalSession,
     client_id: &ClientId,
     version: i64,
-    catalogue: &[Product],
+    choices: &Choices,
     values: &FormValues,
     error: Option<&str>,
 ) -> Markup {
@@ -652,7 +724,7 @@ fn edit_page(
         form.stacked method="post" action={ (url) "/edit" } {
             (csrf_field(session))
             input type="hidden" name="version" value=(version);
-            (client_fields(values, catalogue, may_grant_admin(session), false))
+            (client_fields(values, choices, may_grant_admin(session), false))
             button type="submit" { "Save" }
             " " a href=(url) { "Cancel" }
         }
@@ -667,9 +739,8 @@ async fn edit_form(
 ) -> Result<Response, PortalError> {
     let client = load(&state, &session, &ClientId::from_string(client_id)).await?;
     session.actor.may_change(&client)?;
-    let catalogue = catalogue(&state, &session).await?;
-    Ok(edit_page(&session, &client.client_id, client.version, &catalogue, &FormValues::of(&client), None)
-        .into_response())
+    let choices = choices(&state, &session).await?;
+    Ok(edit_page(&session, &client.client_id, client.version, &choices, &FormValues::of(&client), None).into_response())
 }
 
 async fn update(
@@ -702,6 +773,7 @@ async fn update(
             token_expiry: fields.token_expiry,
             allowed_ips: Some(fields.allowed_ips),
             rate_limit: Some(fields.rate_limit),
+            project_id: fields.project_id,
             ..ClientPatch::default()
         };
         Ok::<_, PortalError>(
@@ -712,12 +784,12 @@ async fn update(
     match result {
         Ok(client) => Ok(Redirect::to(&client_url(&client.client_id)).into_response()),
         Err(error) if matches!(error.status(), StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN) => {
-            let catalogue = catalogue(&state, &session).await?;
+            let choices = choices(&state, &session).await?;
             let page = edit_page(
                 &session,
                 &client_id,
                 version,
-                &catalogue,
+                &choices,
                 &FormValues::submitted(&form),
                 Some(error.message()),
             );
@@ -725,10 +797,10 @@ async fn update(
         }
         Err(error) if error.status() == StatusCode::PRECONDITION_FAILED => {
             let client = load(&state, &session, &client_id).await?;
-            let catalogue = catalogue(&state, &session).await?;
+            let choices = choices(&state, &session).await?;
             let message = "Someone changed this client while you were editing it. These are its current values; make your change again.";
             let page =
-                edit_page(&session, &client_id, client.version, &catalogue, &FormValues::of(&client), Some(message));
+                edit_page(&session, &client_id, client.version, &choices, &FormValues::of(&client), Some(message));
             Ok((StatusCode::CONFLICT, page).into_response())
         }
         Err(error) => Err(error),

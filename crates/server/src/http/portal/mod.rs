@@ -17,6 +17,7 @@ mod logo;
 mod pages;
 mod products;
 mod profiles;
+mod projects;
 mod secrets;
 mod shown;
 mod users;
@@ -60,6 +61,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(users::routes())
         .merge(profiles::routes())
         .merge(products::routes())
+        .merge(projects::routes())
         .layer(middleware::from_fn_with_state(public_origin, guard))
 }
 

@@ -31,6 +31,7 @@ pub fn layout(title: &str, session: Option<&PortalSession>, body: Markup) -> Mar
                         nav aria-label="Main" {
                             a href="/clients" { "API clients" }
                             a href="/products" { "Products" }
+                            a href="/projects" { "Projects" }
                             @if session.actor.role.is_owner_or_admin() {
                                 a href="/users" { "Users" }
                                 a href="/audit" { "Audit log" }
