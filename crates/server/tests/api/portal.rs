@@ -991,3 +991,90 @@ async fn a_logo_uploaded_in_the_portal_shows_on_the_client_and_in_the_list() {
     assert!(!browser.page(&page).await.contains("<img"));
     assert_eq!(browser.get(&logo).await.status(), StatusCode::NOT_FOUND);
 }
+
+/// Seed file 002's projects in the portal: an owner makes one and adds a developer; a client
+/// created in it is then seen by that developer and by nobody else below owners and admins.
+#[tokio::test]
+async fn a_project_made_in_the_portal_hides_its_clients_from_developers_outside_it() {
+    let app = TestApp::spawn().await;
+    let session = app.owner_session().await;
+    let mut passwords = Vec::new();
+    for email in ["member@example.com", "outsider@example.com"] {
+        let created = app.post_json("/v1/users", &session, &json!({"email": email, "role": "developer"})).await;
+        let created: Value = created.json().await.unwrap();
+        passwords.push((
+            created["user"]["user_id"].as_str().unwrap().to_owned(),
+            created["password"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let owner = Browser::signed_in_as_owner(&app).await;
+
+    let made = owner.submit("/projects", "/projects", &[("name", "Billing"), ("description", "Invoices team")]).await;
+    assert_eq!(made.status(), StatusCode::SEE_OTHER);
+    let project_path = location(&made).to_owned();
+    let project_id = project_path.trim_start_matches("/projects/").to_owned();
+    let taken = owner.submit("/projects", "/projects", &[("name", "Billing")]).await;
+    assert_eq!(taken.status(), StatusCode::CONFLICT);
+    assert!(taken.text().await.unwrap().contains("has a project with this name"));
+
+    // The member is chosen from the account's users.
+    let page = owner.page(&project_path).await;
+    assert!(page.contains("No members yet.") && page.contains("outsider@example.com"));
+    let members_action = format!("{project_path}/members");
+    let added = owner.submit(&project_path, &members_action, &[("user_id", &passwords[0].0)]).await;
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    let page = owner.page(&project_path).await;
+    assert!(page.contains("Remove member@example.com"), "listed as a member");
+
+    // A client created in the project, from the form's project choice.
+    let form = owner.page("/clients/new").await;
+    assert!(form.contains(&format!(r#"<option value="{project_id}">Billing</option>"#)), "offered on the form");
+    let created =
+        owner.submit("/clients/new", "/clients/new", &[("name", "Invoice sync"), ("project_id", &project_id)]).await;
+    owner.shown_once(created).await;
+    let listed = app.get(&format!("/v1/clients?page_size=10&page_number=1&project_id={project_id}"), &session).await;
+    let listed: Value = listed.json().await.unwrap();
+    let client_id = listed["clients"][0]["client_id"].as_str().unwrap().to_owned();
+    assert_eq!(listed["clients"][0]["name"], "Invoice sync");
+    let client_page = owner.page(&format!("/clients/{client_id}")).await;
+    assert!(client_page.contains(&format!(r#"<a href="{project_path}">Billing</a>"#)), "the client names its project");
+    let in_project = owner.page(&format!("/clients?project={project_id}")).await;
+    assert!(in_project.contains("Invoice sync") && in_project.contains("1 clients"));
+
+    // The member sees it; the outsider sees neither it nor the project.
+    let mut member = Browser::new(&app);
+    member.sign_in("member@example.com", &passwords[0].1).await;
+    assert!(member.page("/clients").await.contains("Invoice sync"));
+    assert!(member.page("/projects").await.contains("Billing"));
+    assert_eq!(member.get(&format!("/clients/{client_id}")).await.status(), StatusCode::OK);
+    let mut outsider = Browser::new(&app);
+    outsider.sign_in("outsider@example.com", &passwords[1].1).await;
+    assert!(!outsider.page("/clients").await.contains("Invoice sync"));
+    assert!(outsider.page("/projects").await.contains("You are not a member of any project."));
+    assert_eq!(outsider.get(&format!("/clients/{client_id}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(outsider.get(&project_path).await.status(), StatusCode::NOT_FOUND);
+    // Nor can they shape projects.
+    let refused = outsider.submit("/projects", "/projects", &[("name", "Mine")]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // The transfer list offers the member, never the outsider.
+    assert!(client_page.contains("member@example.com (developer)"));
+    assert!(!client_page.contains("outsider@example.com"));
+
+    // A project with a client stays; removed, the member loses sight of the client.
+    let delete_action = format!("{project_path}/delete");
+    let kept = owner.submit(&project_path, &delete_action, &[]).await;
+    assert_eq!(kept.status(), StatusCode::CONFLICT);
+    assert!(kept.text().await.unwrap().contains("still has clients"));
+    let remove_action = format!("{project_path}/members/{}/remove", passwords[0].0);
+    assert_eq!(owner.submit(&project_path, &remove_action, &[]).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(member.get(&format!("/clients/{client_id}")).await.status(), StatusCode::NOT_FOUND);
+
+    // Renamed in the portal; emptied and deleted.
+    let renamed = owner.submit(&project_path, &project_path, &[("name", "Payments"), ("description", "")]).await;
+    assert_eq!(renamed.status(), StatusCode::SEE_OTHER);
+    assert!(owner.page(&format!("/clients/{client_id}")).await.contains(">Payments</a>"));
+    app.delete(&format!("/v1/clients/{client_id}"), &session).await;
+    assert_eq!(owner.submit(&project_path, &delete_action, &[]).await.status(), StatusCode::SEE_OTHER);
+    assert!(owner.page("/projects").await.contains("No projects yet."));
+}
