@@ -10,6 +10,7 @@ use gatehouse_domain::account::Email;
 use gatehouse_domain::account::MAX_ACCOUNT_NAME_CHARS;
 use gatehouse_domain::client::{AllowedIps, ClientName, Description, GlobalResource, RateLimit, TokenExpiry};
 use gatehouse_domain::products::{MAX_PATH_PREFIX_CHARS, MAX_PATH_PREFIXES};
+use gatehouse_domain::project::ProjectName;
 use gatehouse_domain::rotation::GracePeriod;
 use gatehouse_edge::paging;
 use serde_json::{Value, json};
@@ -177,7 +178,8 @@ fn complete(document: &mut Value) {
 }
 
 /// Request bodies with an optional `account_id`: an account the caller cannot see is a 404.
-const BODIES_NAMING_AN_ACCOUNT: [&str; 3] = ["/CreateClientBody", "/CreateUserBody", "/CreateProductBody"];
+const BODIES_NAMING_AN_ACCOUNT: [&str; 4] =
+    ["/CreateClientBody", "/CreateUserBody", "/CreateProductBody", "/CreateProjectBody"];
 
 /// Which layers stand in front of an operation.
 enum Kind {
@@ -292,6 +294,10 @@ fn links(method: &str, path: &str) -> Option<Value> {
             &["delete_secret"],
             json!({"client_id": "$response.body#/client_id", "secret_id": "$response.body#/secret_id"}),
         )),
+        ("post", "/v1/projects") => Some(to(
+            &["get_project", "update_project", "delete_project", "add_member", "remove_member"],
+            json!({"project_id": "$response.body#/project/project_id"}),
+        )),
         ("post", "/v1/clients/{client_id}/access-profiles") => {
             Some(to(&["get_profile", "update_profile", "delete_profile", "refresh_profile"], client_of_profile))
         }
@@ -356,6 +362,10 @@ fn constrain(document: &mut Value) -> Vec<String> {
     let name = json!({
         "pattern": trimmed(ClientName::MAX_CHARS, &text, false),
         "description": "1 to 200 characters once trimmed; no control characters or bidi marks",
+    });
+    let project_name = json!({
+        "pattern": trimmed(ProjectName::MAX_CHARS, &text, false),
+        "description": "1 to 100 characters once trimmed; no control characters or bidi marks; unique in the account",
     });
     let description = json!({
         "pattern": trimmed(Description::MAX_CHARS, &text, true),
@@ -425,6 +435,10 @@ fn constrain(document: &mut Value) -> Vec<String> {
         ("LoginBody", "email", &email),
         ("CreateProfileBody", "auth_method", &json!({"enum": ["client_secret", "api_key"]})),
         ("RotateBody", "grace_period_seconds", &grace),
+        ("CreateProjectBody", "name", &project_name),
+        ("CreateProjectBody", "description", &description),
+        ("UpdateProjectBody", "name", &project_name),
+        ("UpdateProjectBody", "description", &description),
     ];
     // Unknown fields in a rate limit are refused like everywhere else in a body.
     let rate_limit = json!({"additionalProperties": false});
