@@ -1,5 +1,5 @@
-//! A client of a running server's management API (`/v1/clients`), for `gatehouse clients`. It
-//! speaks only the public HTTP contract (DESIGN.md "Management API"), exactly as any other
+//! A client of a running server's management API (`/v1/clients`, `/v1/projects`), for
+//! `gatehouse clients` and `gatehouse projects`. It speaks only the public HTTP contract (DESIGN.md "Management API"), exactly as any other
 //! program would, and shares no code with the server's HTTP layer.
 
 use std::net::IpAddr;
@@ -71,6 +71,9 @@ pub struct ClientView {
     pub date_updated: String,
     #[serde(default)]
     pub secret_expires_at: Option<String>,
+    /// `None`: in no project, so every developer of the account sees it.
+    #[serde(default)]
+    pub project_id: Option<String>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -187,6 +190,8 @@ pub struct NewClient {
     pub rate_limit: Option<RateLimit>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
 }
 
 /// `PATCH /v1/clients/{id}`: only the fields that are set are sent, so the rest stay as they are.
@@ -211,6 +216,60 @@ pub struct ClientPatch {
     /// `Some(None)` sends `null`: no rate limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<Option<RateLimit>>,
+    /// `Some(None)` sends `null`: out of its project.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<Option<String>>,
+}
+
+/// A project (seed file 002): among developers, only its members see its clients.
+#[derive(Deserialize)]
+pub struct ProjectView {
+    pub project_id: String,
+    pub account_id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Sorted by email.
+    #[serde(default)]
+    pub members: Vec<MemberView>,
+    pub date_created: String,
+    pub date_updated: String,
+}
+
+#[derive(Deserialize)]
+pub struct MemberView {
+    pub user_id: String,
+    pub email: String,
+}
+
+#[derive(Deserialize)]
+pub struct ProjectEnvelope {
+    pub project: ProjectView,
+}
+
+#[derive(Deserialize)]
+pub struct ProjectList {
+    pub projects: Vec<ProjectView>,
+}
+
+/// `POST /v1/projects`.
+#[derive(Serialize)]
+pub struct NewProject {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A child account's, for an owner or admin above it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+}
+
+/// `PATCH /v1/projects/{id}`: only the fields that are set are sent.
+#[derive(Default, Serialize)]
+pub struct ProjectPatch {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -294,6 +353,7 @@ impl AdminClient {
         page_size: u32,
         page_number: u32,
         client_type: Option<&str>,
+        project_id: Option<&str>,
     ) -> Result<Reply<ClientPage>, AdminError> {
         let mut url = endpoint(&self.base, &["v1", "clients"]);
         {
@@ -302,6 +362,9 @@ impl AdminClient {
             query.append_pair("page_number", &page_number.to_string());
             if let Some(client_type) = client_type {
                 query.append_pair("client_type", client_type);
+            }
+            if let Some(project_id) = project_id {
+                query.append_pair("project_id", project_id);
             }
         }
         self.json(self.request(Method::GET, url)).await
@@ -358,11 +421,8 @@ impl AdminClient {
     }
 
     pub async fn delete_secret(&self, client_id: &str, secret_id: &str, revoke_tokens: bool) -> Result<(), AdminError> {
-        if secret_id.is_empty() || secret_id == "." || secret_id == ".." {
-            return Err(AdminError::Invalid(format!("{secret_id:?} is not a secret id")));
-        }
         let mut url = client_endpoint(&self.base, client_id, Some("secrets"))?;
-        push_segments(&mut url, &[secret_id]);
+        push_segments(&mut url, &[path_id(secret_id, "secret id")?]);
         url.query_pairs_mut().append_pair("revoke_tokens", if revoke_tokens { "true" } else { "false" });
         self.send(self.request(Method::DELETE, url)).await.map(drop)
     }
@@ -375,6 +435,54 @@ impl AdminClient {
         let url = client_endpoint(&self.base, client_id, Some("transfer-ownership"))?;
         let body = serde_json::json!({ "client_owner": client_owner });
         self.json(self.request(Method::POST, url).json(&body)).await
+    }
+
+    /// With `account_id`, a child account's projects.
+    pub async fn list_projects(&self, account_id: Option<&str>) -> Result<Reply<ProjectList>, AdminError> {
+        let mut url = endpoint(&self.base, &["v1", "projects"]);
+        if let Some(account_id) = account_id {
+            url.query_pairs_mut().append_pair("account_id", account_id);
+        }
+        self.json(self.request(Method::GET, url)).await
+    }
+
+    pub async fn create_project(&self, project: &NewProject) -> Result<Reply<ProjectEnvelope>, AdminError> {
+        let url = endpoint(&self.base, &["v1", "projects"]);
+        self.json(self.request(Method::POST, url).json(project)).await
+    }
+
+    pub async fn get_project(&self, project_id: &str) -> Result<Reply<ProjectEnvelope>, AdminError> {
+        let url = project_endpoint(&self.base, project_id, None)?;
+        self.json(self.request(Method::GET, url)).await
+    }
+
+    pub async fn update_project(
+        &self,
+        project_id: &str,
+        patch: &ProjectPatch,
+    ) -> Result<Reply<ProjectEnvelope>, AdminError> {
+        let url = project_endpoint(&self.base, project_id, None)?;
+        self.json(self.request(Method::PATCH, url).json(patch)).await
+    }
+
+    /// Refused (409) while clients are in the project.
+    pub async fn delete_project(&self, project_id: &str) -> Result<(), AdminError> {
+        let url = project_endpoint(&self.base, project_id, None)?;
+        self.send(self.request(Method::DELETE, url)).await.map(drop)
+    }
+
+    pub async fn add_project_member(
+        &self,
+        project_id: &str,
+        user_id: &str,
+    ) -> Result<Reply<ProjectEnvelope>, AdminError> {
+        let url = project_endpoint(&self.base, project_id, Some(user_id))?;
+        self.json(self.request(Method::PUT, url)).await
+    }
+
+    pub async fn remove_project_member(&self, project_id: &str, user_id: &str) -> Result<(), AdminError> {
+        let url = project_endpoint(&self.base, project_id, Some(user_id))?;
+        self.send(self.request(Method::DELETE, url)).await.map(drop)
     }
 
     fn request(&self, method: Method, url: Url) -> RequestBuilder {
@@ -522,14 +630,28 @@ fn endpoint(base: &Url, path: &[&str]) -> Url {
 /// of the route (`../users`) or add a query; `.` and `..`, which URL parsing resolves away
 /// whatever their encoding, are refused.
 fn client_endpoint(base: &Url, id: &str, action: Option<&str>) -> Result<Url, AdminError> {
-    if id.is_empty() || id == "." || id == ".." {
-        return Err(AdminError::Invalid(format!("{id:?} is not a client id")));
-    }
-    let mut url = endpoint(base, &["v1", "clients", id]);
+    let mut url = endpoint(base, &["v1", "clients", path_id(id, "client id")?]);
     if let Some(action) = action {
         push_segments(&mut url, &[action]);
     }
     Ok(url)
+}
+
+/// `/v1/projects/{id}[/members/{user_id}]`, each id one segment as in `client_endpoint`.
+fn project_endpoint(base: &Url, id: &str, member: Option<&str>) -> Result<Url, AdminError> {
+    let mut url = endpoint(base, &["v1", "projects", path_id(id, "project id")?]);
+    if let Some(user_id) = member {
+        push_segments(&mut url, &["members", path_id(user_id, "user id")?]);
+    }
+    Ok(url)
+}
+
+/// `id` as a path segment: not empty, `.` or `..`, which URL parsing would resolve away.
+fn path_id<'a>(id: &'a str, what: &str) -> Result<&'a str, AdminError> {
+    if id.is_empty() || id == "." || id == ".." {
+        return Err(AdminError::Invalid(format!("{id:?} is not a {what}")));
+    }
+    Ok(id)
 }
 
 fn push_segments(url: &mut Url, segments: &[&str]) {
@@ -556,6 +678,12 @@ mod tests {
         );
         assert!(client_endpoint(&base, "..", None).is_err(), "would name /v1 itself");
         assert!(client_endpoint(&base, ".", Some("renew-key")).is_err());
+        assert_eq!(
+            project_endpoint(&base, "prj_1", Some("../../clients")).unwrap().as_str(),
+            "http://127.0.0.1:8080/v1/projects/prj_1/members/..%2F..%2Fclients"
+        );
+        assert!(project_endpoint(&base, "..", None).is_err());
+        assert!(project_endpoint(&base, "prj_1", Some(".")).is_err());
         let prefixed = parse_base_url("https://gw.internal/gatehouse/", false).unwrap();
         assert_eq!(
             endpoint(&prefixed, TOKEN_PATH).as_str(),
@@ -607,7 +735,15 @@ mod tests {
 
     #[test]
     fn a_patch_sends_only_what_is_set() {
-        let patch = ClientPatch { enabled: Some(false), rate_limit: Some(None), ..ClientPatch::default() };
-        assert_eq!(serde_json::to_value(&patch).unwrap(), serde_json::json!({"enabled": false, "rate_limit": null}));
+        let patch = ClientPatch {
+            enabled: Some(false),
+            rate_limit: Some(None),
+            project_id: Some(None),
+            ..ClientPatch::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&patch).unwrap(),
+            serde_json::json!({"enabled": false, "rate_limit": null, "project_id": null})
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! `GATEHOUSE_*` environment variable; `serve` also reads a TOML file (`--config`).
 
 mod clients;
+mod projects;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -49,6 +50,8 @@ enum Command {
     },
     /// Manage the API clients of a running server through its JSON API.
     Clients(clients::ClientsArgs),
+    /// Manage the projects of a running server, and their members, through its JSON API.
+    Projects(projects::ProjectsArgs),
 }
 
 #[derive(Subcommand)]
@@ -299,6 +302,7 @@ pub async fn run() -> ExitCode {
             rotate_keys(args, rotate_matches).await.map_err(Failure::from)
         }
         Command::Clients(args) => clients::run(args, sub_matches).await,
+        Command::Projects(args) => projects::run(args, sub_matches).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -511,9 +515,32 @@ mod tests {
             ["gatehouse", "clients", "get", "-Gx7Q"].as_slice(),
             &["gatehouse", "clients", "--client-id", "-Gx7Q", "--client-secret", "s", "delete", "-Gx7Q"],
             &["gatehouse", "clients", "transfer", "-Gx7Q", "--owner", "a@example.com"],
+            &["gatehouse", "clients", "update", "-Gx7Q", "--project", "prj_1"],
         ] {
             let matches = Cli::command().try_get_matches_from(argv);
             assert!(matches.is_ok(), "{argv:?}: {}", matches.err().map(|e| e.to_string()).unwrap_or_default());
+        }
+    }
+
+    /// `projects` takes the connection flags of `clients`, before or after its command.
+    #[test]
+    fn projects_share_the_connection_flags_and_a_client_leaves_a_project_one_way() {
+        for argv in [
+            ["gatehouse", "projects", "--url", "https://gh.example", "list", "--json"].as_slice(),
+            &["gatehouse", "projects", "create", "Billing", "--description", "d", "--token", "t"],
+            &["gatehouse", "projects", "add-member", "prj_1", "usr_1", "--client-id", "i", "--client-secret", "s"],
+            &["gatehouse", "clients", "list", "--project", "prj_1", "--all"],
+        ] {
+            let matches = Cli::command().try_get_matches_from(argv);
+            assert!(matches.is_ok(), "{argv:?}: {}", matches.err().map(|e| e.to_string()).unwrap_or_default());
+        }
+        for argv in [
+            ["gatehouse", "clients", "update", "abc", "--project", "prj_1", "--no-project"].as_slice(),
+            &["gatehouse", "clients", "create", "--name", "n", "--no-project"],
+            &["gatehouse", "clients", "list", "--project", ""],
+            &["gatehouse", "projects", "remove-member", "prj_1"],
+        ] {
+            assert!(Cli::command().try_get_matches_from(argv).is_err(), "{argv:?}");
         }
     }
 

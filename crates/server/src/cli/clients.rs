@@ -1,5 +1,7 @@
 //! `gatehouse clients ...`: the operator's client for a running server's `/v1/clients` API.
 //! Human-readable output by default; `--json` prints the server's response body as it came.
+//! The connection, credentials, exit statuses and text output here serve `gatehouse projects`
+//! too.
 
 use clap::builder::NonEmptyStringValueParser;
 use clap::parser::ValueSource;
@@ -37,10 +39,10 @@ pub struct ClientsArgs {
 
 #[derive(Args)]
 #[command(next_help_heading = "Server, credentials and output")]
-struct ConnectionArgs {
+pub(super) struct ConnectionArgs {
     /// Base URL of the running server.
     #[arg(long, env = "GATEHOUSE_URL", default_value = "http://127.0.0.1:8080", global = true)]
-    url: String,
+    pub(super) url: String,
     /// An access token or a `gss_` session token from `POST /v1/auth/login`, sent as a bearer
     /// token.
     #[arg(long, env = "GATEHOUSE_TOKEN", hide_env_values = true, global = true)]
@@ -55,10 +57,10 @@ struct ConnectionArgs {
     /// Allow a plain http:// --url to a host other than this machine. The client secret and
     /// tokens then cross the network in cleartext; without this, http:// is only for loopback.
     #[arg(long, env = "GATEHOUSE_ALLOW_INSECURE_HTTP", global = true)]
-    allow_insecure_http: bool,
+    pub(super) allow_insecure_http: bool,
     /// Print the server's JSON response body instead of text.
     #[arg(long, global = true)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 #[derive(Subcommand)]
@@ -103,6 +105,9 @@ struct ListArgs {
     /// Only clients of this type.
     #[arg(long, value_enum)]
     client_type: Option<ClientTypeArg>,
+    /// Only the clients of this project.
+    #[arg(long, value_name = "PROJECT_ID", value_parser = NonEmptyStringValueParser::new())]
+    project: Option<String>,
     /// Every client, following the pages; with --json one document shaped like a single page.
     #[arg(long)]
     all: bool,
@@ -149,6 +154,10 @@ struct ClientFields {
     /// Requests per second and burst, enforced at the gateway check.
     #[arg(long, value_name = "RPS:BURST", value_parser = parse_rate_limit)]
     rate_limit: Option<RateLimit>,
+    /// A project of the client's account (`gatehouse projects list`); among developers, only
+    /// its members then see the client. On update, moves the client there.
+    #[arg(long, value_name = "PROJECT_ID", value_parser = NonEmptyStringValueParser::new())]
+    project: Option<String>,
 }
 
 #[derive(Args)]
@@ -193,6 +202,10 @@ struct UpdateArgs {
     /// Accept calls from any address (clears the allowed IPs).
     #[arg(long, conflicts_with = "allowed_ips")]
     any_ip: bool,
+    /// Take the client out of its project: every developer of the account then sees it (owners
+    /// and admins only).
+    #[arg(long, conflicts_with = "project")]
+    no_project: bool,
 }
 
 #[derive(Args)]
@@ -239,7 +252,9 @@ impl UpdateArgs {
             && fields.token_expiry_seconds.is_none()
             && fields.allowed_ips.is_empty()
             && fields.rate_limit.is_none()
-            && !(self.enable || self.disable || self.lock || self.unlock || self.no_rate_limit || self.any_ip)
+            && fields.project.is_none()
+            && ![self.enable, self.disable, self.lock, self.unlock, self.no_rate_limit, self.any_ip, self.no_project]
+                .contains(&true)
     }
 }
 
@@ -263,10 +278,7 @@ impl From<AdminError> for Failure {
 
 /// `matches` are the `clients` subcommand's, to tell flags from environment variables.
 pub async fn run(args: ClientsArgs, matches: &ArgMatches) -> Result<(), Failure> {
-    // Global options given after the subcommand are recorded in the subcommand's matches.
-    let leaf = matches.subcommand().map_or(matches, |(_, leaf)| leaf);
-    let from_flag = |id: &str| leaf.value_source(id) == Some(ValueSource::CommandLine);
-    let credentials = credentials(&args.connection, from_flag)?;
+    let credentials = given_credentials(&args.connection, matches)?;
     if let ClientsCommand::Update(update) = &args.command
         && update.changes_nothing()
     {
@@ -279,6 +291,15 @@ pub async fn run(args: ClientsArgs, matches: &ArgMatches) -> Result<(), Failure>
     let result = execute(&client, args.command, args.connection.json).await;
     client.finish().await;
     result
+}
+
+/// The credentials of `connection`; `matches` are its subcommand's (`clients`, `projects`), to
+/// tell flags from environment variables.
+pub(super) fn given_credentials(connection: &ConnectionArgs, matches: &ArgMatches) -> Result<Credentials, Failure> {
+    // Global options given after the subcommand are recorded in the subcommand's matches.
+    let leaf = matches.subcommand().map_or(matches, |(_, leaf)| leaf);
+    let from_flag = |id: &str| leaf.value_source(id) == Some(ValueSource::CommandLine);
+    credentials(connection, from_flag)
 }
 
 /// A token, or client credentials to mint one. When both are present, what was typed on the
@@ -313,10 +334,13 @@ fn credentials(connection: &ConnectionArgs, from_flag: impl Fn(&str) -> bool) ->
 
 async fn execute(client: &AdminClient, command: ClientsCommand, json: bool) -> Result<(), Failure> {
     match command {
-        ClientsCommand::List(args) if args.all => list_all(client, args.client_type, json).await,
+        ClientsCommand::List(args) if args.all => {
+            list_all(client, args.client_type, args.project.as_deref(), json).await
+        }
         ClientsCommand::List(args) => {
             let client_type = args.client_type.map(ClientTypeArg::as_str);
-            let reply = client.list_clients(args.page_size, args.page_number, client_type).await?;
+            let reply =
+                client.list_clients(args.page_size, args.page_number, client_type, args.project.as_deref()).await?;
             if json {
                 return emit(&reply.body);
             }
@@ -333,6 +357,9 @@ async fn execute(client: &AdminClient, command: ClientsCommand, json: bool) -> R
             emit(&text)
         }
         ClientsCommand::Create(args) => {
+            // The created client's answer (file 001's) names no project; a 201 means it is in
+            // the one asked for.
+            let project_id = args.fields.project.clone();
             let new = NewClient {
                 name: args.name,
                 locked: args.locked,
@@ -343,23 +370,25 @@ async fn execute(client: &AdminClient, command: ClientsCommand, json: bool) -> R
                 allowed_ips: args.fields.allowed_ips,
                 rate_limit: args.fields.rate_limit,
                 secret_expires_at: args.secret_expires_at,
+                project_id: args.fields.project,
             };
             let reply = client.create_client(&new).await?;
             if json {
                 return emit(&reply.body);
             }
             let created = reply.value;
-            emit(&format!(
-                "{}The client secret is shown only this once: store it now.\n",
-                aligned(&[
-                    ("client_id", created.client_id),
-                    ("client_secret", created.client_secret),
-                    ("name", printable(&created.name)),
-                    ("client_type", created.client_type),
-                    ("client_owner", created.client_owner),
-                    ("account_id", created.account_id),
-                ])
-            ))
+            let mut fields = vec![
+                ("client_id", created.client_id),
+                ("client_secret", created.client_secret),
+                ("name", printable(&created.name)),
+                ("client_type", created.client_type),
+                ("client_owner", created.client_owner),
+                ("account_id", created.account_id),
+            ];
+            if let Some(project_id) = project_id {
+                fields.push(("project_id", project_id));
+            }
+            emit(&format!("{}The client secret is shown only this once: store it now.\n", aligned(&fields)))
         }
         ClientsCommand::Get(args) => {
             let reply = client.get_client(&args.id).await?;
@@ -442,6 +471,7 @@ async fn update(client: &AdminClient, args: UpdateArgs, json: bool) -> Result<()
         token_expiry_seconds: fields.token_expiry_seconds,
         allowed_ips: if args.any_ip { Some(Vec::new()) } else { non_empty(fields.allowed_ips) },
         rate_limit: if args.no_rate_limit { Some(None) } else { fields.rate_limit.map(Some) },
+        project_id: if args.no_project { Some(None) } else { fields.project.map(Some) },
     };
     // The API replaces `scopes` whole. Changing only products (or only global resources) must
     // keep the other half, so read it first and make the write conditional on that read.
@@ -466,7 +496,12 @@ async fn update(client: &AdminClient, args: UpdateArgs, json: bool) -> Result<()
     emit(&client_details(&reply.value.client))
 }
 
-async fn list_all(client: &AdminClient, client_type: Option<ClientTypeArg>, json: bool) -> Result<(), Failure> {
+async fn list_all(
+    client: &AdminClient,
+    client_type: Option<ClientTypeArg>,
+    project_id: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
     /// The clients of one page as the server wrote them, so `--json` keeps their field order.
     #[derive(Deserialize)]
     struct RawPage {
@@ -476,7 +511,7 @@ async fn list_all(client: &AdminClient, client_type: Option<ClientTypeArg>, json
     let mut views = Vec::new();
     let mut raw = Vec::new();
     for page_number in 1.. {
-        let reply = client.list_clients(MAX_PAGE_SIZE, page_number, client_type).await?;
+        let reply = client.list_clients(MAX_PAGE_SIZE, page_number, client_type, project_id).await?;
         let page = reply.value;
         let last = page.meta.next_page_url.is_none() || page.clients.len() < MAX_PAGE_SIZE as usize;
         if json {
@@ -537,7 +572,7 @@ fn non_empty(values: Vec<String>) -> Option<Vec<String>> {
 // Text output
 
 /// Writes to stdout; a closed pipe (`| head`) ends the command quietly instead of panicking.
-fn emit(text: &str) -> Result<(), Failure> {
+pub(super) fn emit(text: &str) -> Result<(), Failure> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     let mut text = text.to_owned();
@@ -555,7 +590,7 @@ fn emit(text: &str) -> Result<(), Failure> {
 /// The server refuses control characters and bidi overrides in names, which could make a name
 /// display as something it is not; replacing them here as well keeps a terminal safe from data
 /// written by an older version.
-fn printable(text: &str) -> String {
+pub(super) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
             let hostile = c.is_control()
@@ -566,12 +601,12 @@ fn printable(text: &str) -> String {
 }
 
 /// `key: value` lines with the values in one column.
-fn aligned(fields: &[(&str, String)]) -> String {
+pub(super) fn aligned(fields: &[(&str, String)]) -> String {
     let width = fields.iter().map(|(key, _)| key.len()).max().unwrap_or(0) + 1;
     fields.iter().map(|(key, value)| format!("{:<width$} {value}\n", format!("{key}:"))).collect()
 }
 
-fn list_or(values: &[String], empty: &str) -> String {
+pub(super) fn list_or(values: &[String], empty: &str) -> String {
     if values.is_empty() { empty.to_owned() } else { values.join(", ") }
 }
 
@@ -581,6 +616,7 @@ fn client_details(client: &ClientView) -> String {
         ("name", printable(&client.name)),
         ("description", printable(&client.description)),
         ("account_id", client.account_id.clone()),
+        ("project_id", client.project_id.clone().unwrap_or_else(|| "none".to_owned())),
         ("client_owner", printable(&client.client_owner)),
         ("client_type", client.client_type.clone()),
         ("enabled", client.enabled.to_string()),
@@ -630,7 +666,7 @@ fn client_table(clients: &[ClientView]) -> String {
     if clients.is_empty() {
         return "no clients\n".to_owned();
     }
-    let header = ["CLIENT_ID", "TYPE", "STATUS", "OWNER", "NAME"].map(str::to_owned);
+    let header = ["CLIENT_ID", "TYPE", "STATUS", "OWNER", "PROJECT", "NAME"].map(str::to_owned);
     let rows = clients.iter().map(|client| {
         let mut status = if client.enabled { "enabled" } else { "disabled" }.to_owned();
         if client.locked == Some(true) {
@@ -641,6 +677,7 @@ fn client_table(clients: &[ClientView]) -> String {
             client.client_type.clone(),
             status,
             printable(&client.client_owner),
+            client.project_id.clone().unwrap_or_else(|| "-".to_owned()),
             printable(&client.name),
         ]
     });
@@ -648,7 +685,7 @@ fn client_table(clients: &[ClientView]) -> String {
 }
 
 /// `header` and `rows` as columns padded to their widest cell, the last column unpadded.
-fn table<const N: usize>(header: [String; N], rows: impl Iterator<Item = [String; N]>) -> String {
+pub(super) fn table<const N: usize>(header: [String; N], rows: impl Iterator<Item = [String; N]>) -> String {
     let rows: Vec<[String; N]> = std::iter::once(header).chain(rows).collect();
     let mut widths = [0; N];
     for row in &rows {

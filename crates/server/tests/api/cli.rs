@@ -1,5 +1,6 @@
 //! The real `gatehouse` binary as an operator uses it: `serve --config` layered under the
-//! environment and flags, and `gatehouse clients ...` against a running server.
+//! environment and flags, and `gatehouse clients ...` and `gatehouse projects ...` against a
+//! running server.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -65,6 +66,19 @@ fn clients(app: &TestApp, args: &[&str]) -> Command {
 async fn as_admin(app: &TestApp, args: &[&str]) -> Run {
     let mut command = clients(app, args);
     command.env("GATEHOUSE_CLIENT_ID", &app.admin.client_id).env("GATEHOUSE_CLIENT_SECRET", &app.admin.client_secret);
+    run(command).await
+}
+
+/// `gatehouse projects ARGS --url <app>` with nothing else.
+fn projects(app: &TestApp, args: &[&str]) -> Command {
+    let mut command = gatehouse(&["projects"]);
+    command.args(args).args(["--url", &app.base_url]);
+    command
+}
+
+/// `command` with `token` (a session or access token) in `GATEHOUSE_TOKEN`.
+async fn with_token(mut command: Command, token: &str) -> Run {
+    command.env("GATEHOUSE_TOKEN", token);
     run(command).await
 }
 
@@ -293,6 +307,138 @@ async fn commands_leave_no_live_token_behind() {
         as_admin(&app, &["list"]).await.ok();
     }
     app.admin_token().await;
+}
+
+/// The client ids of `clients list --all --json` for `token`, with `args` added.
+async fn listed_ids(app: &TestApp, token: &str, args: &[&str]) -> Vec<String> {
+    let listed = with_token(clients(app, &[&["list", "--all", "--json"], args].concat()), token).await.json();
+    listed["clients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|client| client["client_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Seed file 002 from the command line: a project, a developer in it who then sees its client,
+/// the client listed by project, the member removed, the client taken out, the project deleted.
+#[tokio::test]
+async fn an_operator_manages_a_project_and_its_members_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let (developer_id, developer) = app.create_user(&owner, "dev@example.com", "developer").await;
+
+    let created =
+        with_token(projects(&app, &["create", "Billing", "--description", "the billing team"]), &owner).await.ok();
+    let project_id = field(&created, "project_id");
+    assert!(project_id.starts_with("prj_"), "{created}");
+    assert_eq!(field(&created, "name"), "Billing");
+    assert_eq!(field(&created, "account_id"), app.account_id.as_str());
+    assert_eq!(field(&created, "members"), "(none)");
+
+    let joined = with_token(projects(&app, &["add-member", &project_id, &developer_id]), &owner).await.ok();
+    assert_eq!(field(&joined, "members"), format!("dev@example.com ({developer_id})"));
+
+    // A client in the project, and one outside any.
+    let client =
+        with_token(clients(&app, &["create", "--name", "Billing sync", "--project", &project_id]), &owner).await.ok();
+    assert!(client.contains("shown only this once"), "{client}");
+    let client_id = field(&client, "client_id");
+    assert_eq!(field(&client, "project_id"), project_id);
+    let shared = with_token(clients(&app, &["create", "--name", "Shared app"]), &owner).await.ok();
+    let shared_id = field(&shared, "client_id");
+
+    let in_project = with_token(clients(&app, &["list", "--project", &project_id]), &owner).await.ok();
+    let row = in_project.lines().find(|line| line.contains(&client_id)).unwrap_or_else(|| panic!("{in_project}"));
+    assert!(row.contains(&project_id) && row.contains("Billing sync"), "{row}");
+    assert!(!in_project.contains(&shared_id) && !in_project.contains(&app.admin.client_id), "{in_project}");
+    assert_eq!(listed_ids(&app, &owner, &["--project", &project_id]).await, [client_id.as_str()]);
+    let shown = with_token(clients(&app, &["get", &client_id]), &owner).await.ok();
+    assert_eq!(field(&shown, "project_id"), project_id);
+    assert_eq!(field(&with_token(clients(&app, &["get", &shared_id]), &owner).await.ok(), "project_id"), "none");
+    assert_eq!(client_json(&app, &client_id).await["project_id"], project_id.as_str());
+    assert!(listed_ids(&app, &developer, &[]).await.contains(&client_id), "a member sees the project's client");
+
+    let project = with_token(projects(&app, &["show", &project_id]), &owner).await.ok();
+    assert_eq!(field(&project, "name"), "Billing");
+    assert_eq!(field(&project, "description"), "the billing team");
+    assert_eq!(field(&project, "members"), format!("dev@example.com ({developer_id})"));
+    let as_json = with_token(projects(&app, &["show", &project_id, "--json"]), &owner).await.json();
+    assert_eq!(
+        as_json["project"]["members"],
+        serde_json::json!([{"user_id": developer_id, "email": "dev@example.com"}])
+    );
+    let listed = with_token(projects(&app, &["list"]), &developer).await.ok();
+    assert!(listed.starts_with("PROJECT_ID"), "{listed}");
+    let row = listed.lines().find(|line| line.contains(&project_id)).unwrap_or_else(|| panic!("{listed}"));
+    assert!(row.contains("Billing"), "a developer lists their own project: {row}");
+
+    let renamed = with_token(projects(&app, &["update", &project_id, "--name", "Payments"]), &owner).await.ok();
+    assert_eq!(field(&renamed, "name"), "Payments");
+    assert_eq!(field(&renamed, "description"), "the billing team", "what is not given stays");
+    let nothing = with_token(projects(&app, &["update", &project_id]), &owner).await;
+    assert_eq!(nothing.code, Some(2), "{}", nothing.stderr);
+    assert!(nothing.stderr.contains("nothing to update"), "{}", nothing.stderr);
+
+    // Out of the project, the developer no longer sees its client...
+    let removed = with_token(projects(&app, &["remove-member", &project_id, &developer_id]), &owner).await.ok();
+    assert_eq!(removed, format!("user {developer_id} removed from project {project_id}\n"));
+    let project = with_token(projects(&app, &["show", &project_id]), &owner).await.ok();
+    assert_eq!(field(&project, "members"), "(none)");
+    assert!(!listed_ids(&app, &developer, &[]).await.contains(&client_id));
+    let hidden = with_token(clients(&app, &["get", &client_id]), &developer).await;
+    assert_eq!(hidden.code, Some(1), "{}", hidden.stderr);
+    assert!(with_token(projects(&app, &["list"]), &developer).await.ok().contains("no projects"));
+
+    // ... until the client is taken out of it, when every developer sees it.
+    let conflicting =
+        with_token(clients(&app, &["update", &client_id, "--project", &project_id, "--no-project"]), &owner).await;
+    assert_eq!(conflicting.code, Some(2), "{}", conflicting.stderr);
+    let moved_out = with_token(clients(&app, &["update", &client_id, "--no-project"]), &owner).await.ok();
+    assert_eq!(field(&moved_out, "project_id"), "none");
+    assert_eq!(field(&moved_out, "name"), "Billing sync", "the rest stays");
+    assert_eq!(client_json(&app, &client_id).await["project_id"], Value::Null);
+    assert!(listed_ids(&app, &developer, &[]).await.contains(&client_id));
+    assert!(listed_ids(&app, &owner, &["--project", &project_id]).await.is_empty());
+
+    let deleted = with_token(projects(&app, &["delete", &project_id]), &owner).await.ok();
+    assert_eq!(deleted, format!("project {project_id} deleted\n"));
+    let gone = with_token(projects(&app, &["show", &project_id]), &owner).await;
+    assert_eq!(gone.code, Some(1));
+    assert!(gone.stdout.is_empty());
+    assert!(gone.stderr.contains("project not found") && gone.stderr.contains("404"), "{}", gone.stderr);
+}
+
+/// A project that still has a client stays, and the command says why: the API's own message.
+#[tokio::test]
+async fn a_project_with_clients_is_not_deleted_from_the_command_line() {
+    let app = TestApp::spawn().await;
+    let as_admin_client = |command: Command| {
+        let mut command = command;
+        command
+            .env("GATEHOUSE_CLIENT_ID", &app.admin.client_id)
+            .env("GATEHOUSE_CLIENT_SECRET", &app.admin.client_secret);
+        run(command)
+    };
+    let created = as_admin_client(projects(&app, &["create", "Search", "--json"])).await.json();
+    let project_id = created["project"]["project_id"].as_str().unwrap().to_owned();
+    assert_eq!(created["project"]["name"], "Search");
+    let client = as_admin(&app, &["create", "--name", "Indexer", "--project", &project_id, "--json"]).await.json();
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+
+    let refused = as_admin_client(projects(&app, &["delete", &project_id])).await;
+    assert_eq!(refused.code, Some(1), "a refusal exits 1: {}", refused.stderr);
+    assert!(refused.stdout.is_empty(), "{}", refused.stdout);
+    assert_eq!(
+        refused.stderr,
+        "gatehouse: the project still has clients; move them to another project or delete them first (HTTP 409)\n"
+    );
+    let still_there = as_admin_client(projects(&app, &["show", &project_id])).await.ok();
+    assert_eq!(field(&still_there, "name"), "Search");
+
+    as_admin(&app, &["delete", &client_id]).await.ok();
+    let deleted = as_admin_client(projects(&app, &["delete", &project_id, "--json"])).await.ok();
+    assert!(deleted.is_empty(), "204 has no body to print: {deleted}");
 }
 
 // ---------------------------------------------------------------------------------------------
