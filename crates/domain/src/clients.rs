@@ -16,7 +16,7 @@ use crate::client::{
 use crate::error::{DomainError, ValidationError};
 use crate::ids::{AccountId, ClientId, ProjectId, SecretId, UserId};
 use crate::optimistic;
-use crate::project::ProjectScope;
+use crate::project::{Project, ProjectScope};
 use crate::secret::{ClientSecret, StoredSecret};
 use crate::service::Gatehouse;
 use crate::store::{ClientFilter, PageRequest, StoreError};
@@ -186,10 +186,9 @@ impl Gatehouse {
             self.visible_client(actor, client_id).await
         }
         .await;
-        if result.is_err() {
-            self.audit(actor, "client.read", &client_target(client_id), &result, json!({}), now).await;
-        }
-        result
+        // A refused read is written within the actor's budget: a developer probing ids of
+        // clients in other projects must not fill the log.
+        self.audited_read(actor, "client.read", &client_target(client_id), result, now).await
     }
 
     pub async fn list_clients(
@@ -207,11 +206,8 @@ impl Gatehouse {
             Ok(self.store.list_clients(&account_id, filter, &actor.project_scope(), page).await?)
         }
         .await;
-        if result.is_err() {
-            let target = Target { kind: "account", id: account_id.as_str(), account_id: None };
-            self.audit(actor, "client.list", &target, &result, json!({}), now).await;
-        }
-        result
+        let target = Target { kind: "account", id: account_id.as_str(), account_id: None };
+        self.audited_read(actor, "client.list", &target, result, now).await
     }
 
     /// Applies `patch`. With `if_match`, only if the client is still at that version (412
@@ -532,25 +528,42 @@ impl Gatehouse {
         if let Some(rate_limit) = patch.rate_limit {
             next.rate_limit = rate_limit;
         }
-        match &patch.project_id {
-            Some(Some(project_id)) if current.project_id.as_ref() != Some(project_id) => {
-                self.project_for_client(actor, &current.account_id, project_id).await?;
-                next.project_id = Some(project_id.clone());
+        if let Some(target) = patch.project_id.as_ref().filter(|target| **target != current.project_id) {
+            // Which developers see a client was chosen by whoever put it in its project; moving it
+            // out (to another project, or to none, which shows it to every developer of the
+            // account) changes that choice, so only owners and admins do it. A developer puts a
+            // client that is in no project into one of theirs.
+            if current.project_id.is_some() && actor.project_scope() != ProjectScope::Every {
+                return Err(DomainError::Forbidden(
+                    "only the account owner and admins move a client out of its project".to_owned(),
+                ));
             }
-            // Out of its project, the client is seen by every developer of the account: the
-            // project's restriction was chosen by an owner or admin, so only they lift it.
-            Some(None) if current.project_id.is_some() => {
-                if actor.project_scope() != ProjectScope::Every {
-                    return Err(DomainError::Forbidden(
-                        "only the account owner and admins take a client out of its project".to_owned(),
-                    ));
-                }
-                next.project_id = None;
+            if let Some(project_id) = target {
+                let project = self.project_for_client(actor, &current.account_id, project_id).await?;
+                self.owner_sees_clients_of(current, &project).await?;
             }
-            _ => {}
+            next.project_id = target.clone();
         }
         next.date_updated = now;
         Ok(next)
+    }
+
+    /// A client goes into a project only if its owner would still see it there: an owner, an
+    /// admin, or a member. Otherwise its owner would lose their own client to a move they cannot
+    /// undo (as a transfer to a non-member is refused too).
+    async fn owner_sees_clients_of(&self, client: &Client, project: &Project) -> Result<(), DomainError> {
+        if project.has_member(&client.client_owner_id) {
+            return Ok(());
+        }
+        let owner = self.store.user(&client.client_owner_id).await?;
+        if owner.is_some_and(|owner| owner.role.is_owner_or_admin()) {
+            return Ok(());
+        }
+        Err(ValidationError::new(
+            "project_id",
+            "the client's owner is not a member of this project: add them to it, or transfer the client first",
+        )
+        .into())
     }
 
     /// Seed rule 4 and the catalogue: standard clients hold products only, and every product

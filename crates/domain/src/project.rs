@@ -28,6 +28,9 @@ impl ProjectName {
     }
 }
 
+/// The most projects an account has: every client form and list offers them all.
+pub const MAX_PROJECTS: usize = 1000;
+
 /// A member of a project: a user of the project's account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectMember {
@@ -41,7 +44,7 @@ pub struct Project {
     pub account_id: AccountId,
     pub name: ProjectName,
     pub description: Description,
-    /// In the order they were added.
+    /// By email.
     pub members: Vec<ProjectMember>,
     pub date_created: OffsetDateTime,
     pub date_updated: OffsetDateTime,

@@ -11,7 +11,7 @@ use crate::audit::Target;
 use crate::client::{Client, GlobalResource};
 use crate::error::{DomainError, ValidationError};
 use crate::ids::{AccountId, ProjectId, UserId};
-use crate::project::{NewProject, Project, ProjectPatch, ProjectScope};
+use crate::project::{MAX_PROJECTS, NewProject, Project, ProjectPatch, ProjectScope};
 use crate::service::Gatehouse;
 use crate::store::StoreError;
 
@@ -98,6 +98,11 @@ impl Gatehouse {
         let result = async {
             actor.may_shape_projects()?;
             self.visible_account(actor, &requested_account).await?;
+            if self.store.projects(&requested_account, None).await?.len() >= MAX_PROJECTS {
+                return Err(DomainError::Conflict(format!(
+                    "the account has {MAX_PROJECTS} projects, the most it may have; delete one first"
+                )));
+            }
             let project = Project {
                 project_id: ProjectId::generate(),
                 account_id: requested_account.clone(),

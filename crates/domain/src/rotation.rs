@@ -81,10 +81,7 @@ impl Gatehouse {
             Ok(secrets)
         }
         .await;
-        if result.is_err() {
-            self.audit(actor, "client.list_secrets", &secret_target(client_id), &result, json!({}), now).await;
-        }
-        result
+        self.audited_read(actor, "client.list_secrets", &secret_target(client_id), result, now).await
     }
 
     /// A new current secret; the current one becomes the previous for `rotation.grace_period`.

@@ -488,6 +488,16 @@ async fn projects_members_and_who_sees_which_client(store: &dyn Store) {
     assert_eq!(moved.project_id, Some(billing.project_id.clone()));
     assert_eq!(names(ClientFilter::default(), member.clone()).await, ["bootstrap", "in billing", "in search"]);
 
+    // A project deleted between the domain's check and the write is a conflict to answer, never
+    // a fault or a client pointing nowhere.
+    let mut orphan = client(&account_id, &owner, "orphan", ClientType::Standard);
+    orphan.project_id = Some(ProjectId::generate());
+    assert!(matches!(store.insert_client(&orphan, &secret(8)).await, Err(StoreError::Conflict(_))));
+    assert!(store.client(&orphan.client_id).await.unwrap().is_none());
+    let mut astray = store.client(&in_billing.client_id).await.unwrap().unwrap();
+    astray.project_id = Some(ProjectId::generate());
+    assert!(matches!(store.update_client(&astray, astray.version).await, Err(StoreError::Conflict(_))));
+
     // A project with clients stays; an empty one goes, and its members with it.
     assert!(matches!(store.delete_project(&billing.project_id).await, Err(StoreError::Conflict(_))));
     let mut renamed = search.clone();

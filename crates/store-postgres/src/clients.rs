@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::PostgresStore;
 use crate::changes::commit;
-use crate::rows::{ClientRow, SECRET_COLUMNS, SecretRow, json, map_error};
+use crate::rows::{ClientRow, SECRET_COLUMNS, SecretRow, json, map_error, map_reference_error};
 
 /// Column list shared by every query that reads a whole client.
 const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_owner, client_owner_id, client_type, locked, enabled, \
@@ -169,7 +169,7 @@ impl ClientStore for PostgresStore {
         .bind(client.project_id.as_ref().map(ProjectId::as_str))
         .fetch_optional(&mut *tx)
         .await
-        .map_err(map_error)?;
+        .map_err(map_reference_error)?;
         let Some(row) = row else {
             let exists: bool = sqlx::query_scalar("select exists (select 1 from clients where client_id = $1)")
                 .bind(client.client_id.as_str())
@@ -427,7 +427,7 @@ pub(crate) async fn insert_client_in(
     .bind(client.project_id.as_ref().map(ProjectId::as_str))
     .execute(&mut *conn)
     .await
-    .map_err(map_error)?;
+    .map_err(map_reference_error)?;
     insert_secret_in(conn, &client.client_id, secret).await
 }
 

@@ -7,7 +7,7 @@ use gatehouse_domain::store::{ProjectStore, StoreError};
 use time::OffsetDateTime;
 
 use crate::PostgresStore;
-use crate::rows::{MemberRow, PROJECT_COLUMNS, ProjectRow, map_error, projects_from};
+use crate::rows::{MemberRow, PROJECT_COLUMNS, ProjectRow, map_error, map_reference_error, projects_from};
 
 const MEMBER_COLUMNS: &str = "m.project_id, m.user_id, u.email";
 
@@ -131,26 +131,36 @@ impl ProjectStore for PostgresStore {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin().await?;
-        let touched = sqlx::query("update projects set date_updated = $1 where project_id = $2")
-            .bind(now)
-            .bind(project_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        let user: Option<i32> = sqlx::query_scalar("select 1 from users where user_id = $1")
-            .bind(user_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        if touched.rows_affected() == 0 || user.is_none() {
+        let both: Option<i32> =
+            sqlx::query_scalar("select 1 from projects p, users u where p.project_id = $1 and u.user_id = $2")
+                .bind(project_id.as_str())
+                .bind(user_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_error)?;
+        if both.is_none() {
             return Err(StoreError::NotFound);
         }
-        sqlx::query("insert into project_members (project_id, user_id) values ($1, $2) on conflict do nothing")
-            .bind(project_id.as_str())
-            .bind(user_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
+        // Either deleted since the check above (on PostgreSQL): as if never there.
+        let added =
+            sqlx::query("insert into project_members (project_id, user_id) values ($1, $2) on conflict do nothing")
+                .bind(project_id.as_str())
+                .bind(user_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|error| match map_reference_error(error) {
+                    StoreError::Conflict(_) => StoreError::NotFound,
+                    other => other,
+                })?;
+        // A member added again changes nothing, its date included.
+        if added.rows_affected() > 0 {
+            sqlx::query("update projects set date_updated = $1 where project_id = $2")
+                .bind(now)
+                .bind(project_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_error)?;
+        }
         tx.commit().await.map_err(map_error)
     }
 

@@ -6,6 +6,18 @@ pub(crate) use gatehouse_store_rows::{
     SigningKeyRow, UserRow, from_json, json, projects_from,
 };
 
+/// For a write that names another row (a client's project, a member's user): that row being
+/// deleted meanwhile, which the domain checked before, is a conflict to answer, not a fault.
+/// 23503 is foreign_key_violation.
+pub(crate) fn map_reference_error(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23503") => {
+            StoreError::Conflict("a row it names was deleted meanwhile".to_owned())
+        }
+        _ => map_error(error),
+    }
+}
+
 /// Maps sqlx errors onto the store's: uniqueness violations are conflicts, connection, pool,
 /// lock and resource trouble is transient, everything else (including foreign-key and check
 /// violations, as in the SQLite backend) is internal.

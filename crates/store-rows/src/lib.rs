@@ -169,10 +169,12 @@ pub fn projects_from(rows: Vec<ProjectRow>, members: Vec<MemberRow>) -> Result<V
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
+    let index: std::collections::HashMap<String, usize> =
+        projects.iter().enumerate().map(|(at, project)| (project.project_id.to_string(), at)).collect();
     for member in members {
-        if let Some(project) = projects.iter_mut().find(|project| project.project_id.as_str() == member.project_id) {
+        if let Some(&at) = index.get(&member.project_id) {
             let email = Email::parse(&member.email).map_err(corrupt)?;
-            project.members.push(ProjectMember { user_id: UserId::from_string(member.user_id), email });
+            projects[at].members.push(ProjectMember { user_id: UserId::from_string(member.user_id), email });
         }
     }
     for project in &mut projects {

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::SqliteStore;
 use crate::changes::commit;
-use crate::rows::{ClientRow, SECRET_COLUMNS, SecretRow, json, map_error};
+use crate::rows::{ClientRow, SECRET_COLUMNS, SecretRow, json, map_error, map_reference_error};
 
 /// Column list shared by every query that reads a whole client.
 const CLIENT_COLUMNS: &str = "client_id, account_id, name, description, client_owner, client_owner_id, client_type, locked, enabled, \
@@ -163,7 +163,7 @@ impl ClientStore for SqliteStore {
         .bind(expected_version)
         .execute(&mut *tx)
         .await
-        .map_err(map_error)?;
+        .map_err(map_reference_error)?;
         if result.rows_affected() == 0 {
             let exists: Option<i64> = sqlx::query_scalar("select 1 from clients where client_id = ?")
                 .bind(client.client_id.as_str())
@@ -410,7 +410,7 @@ pub(crate) async fn insert_client_in(
     .bind(client.project_id.as_ref().map(ProjectId::as_str))
     .execute(&mut **tx)
     .await
-    .map_err(map_error)?;
+    .map_err(map_reference_error)?;
     insert_secret_in(tx, &client.client_id, secret).await
 }
 

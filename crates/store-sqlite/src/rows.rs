@@ -6,6 +6,18 @@ pub(crate) use gatehouse_store_rows::{
     SigningKeyRow, UserRow, from_json, json, projects_from,
 };
 
+/// For a write that names another row (a client's project, a member's user): that row being
+/// deleted meanwhile, which the domain checked before, is a conflict to answer, not a fault.
+/// 787 is SQLITE_CONSTRAINT_FOREIGNKEY.
+pub(crate) fn map_reference_error(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("787") => {
+            StoreError::Conflict("a row it names was deleted meanwhile".to_owned())
+        }
+        _ => map_error(error),
+    }
+}
+
 /// Maps sqlx errors onto the store's: see [`from_sqlite_code`]; a pool or socket failure is
 /// transient, everything else is internal.
 pub(crate) fn map_error(error: sqlx::Error) -> StoreError {

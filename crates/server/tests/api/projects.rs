@@ -181,18 +181,33 @@ async fn a_developer_puts_clients_only_in_their_own_projects() {
     let (client, _) = app.create_client(&developer, json!({"project_id": billing})).await;
     let path = format!("/v1/clients/{}", client.client_id);
 
-    // Moving it to a project they are not in is refused; into one they are in, allowed.
-    let moved = app.patch_json(&path, &developer, &json!({"project_id": search})).await;
-    assert_api_error(moved, StatusCode::BAD_REQUEST).await;
+    // Moving it out of its project changes who sees it: to another project (even one they are
+    // in, whose other members would see it) or to none (every developer would), owners and
+    // admins only.
     add_member(&app, &owner, &search, &developer_id).await;
     let moved = app.patch_json(&path, &developer, &json!({"project_id": search})).await;
-    assert_eq!(moved.status(), StatusCode::OK);
-
-    // Taking it out of every project would show it to all developers: owners and admins only.
+    assert_api_error(moved, StatusCode::FORBIDDEN).await;
     let out = app.patch_json(&path, &developer, &json!({"project_id": null})).await;
     assert_api_error(out, StatusCode::FORBIDDEN).await;
+    let same = app.patch_json(&path, &developer, &json!({"project_id": billing, "description": "kept"})).await;
+    assert_eq!(same.status(), StatusCode::OK, "naming its own project again moves nothing");
     let got: Value = app.get(&path, &owner).await.json().await.unwrap();
-    assert_eq!(got["client"]["project_id"], search.as_str(), "a refused change changes nothing");
+    assert_eq!(got["client"]["project_id"], billing.as_str(), "a refused change changes nothing");
+    let moved = app.patch_json(&path, &owner, &json!({"project_id": search})).await;
+    assert_eq!(moved.status(), StatusCode::OK);
+
+    // A client goes only where its owner still sees it: not into a project its developer owner
+    // is not in, even when an owner moves it.
+    let elsewhere = create_project(&app, &owner, "Elsewhere").await;
+    let stranded = app.patch_json(&path, &owner, &json!({"project_id": elsewhere})).await;
+    let stranded = assert_api_error(stranded, StatusCode::BAD_REQUEST).await;
+    assert_eq!(stranded["info"], "project_id", "{stranded}");
+    assert_eq!(app.get(&path, &developer).await.status(), StatusCode::OK, "still theirs to see");
+    // A developer puts a client that is in no project into one of theirs.
+    let (loose, _) = app.create_client(&developer, json!({})).await;
+    let loose_path = format!("/v1/clients/{}", loose.client_id);
+    let placed = app.patch_json(&loose_path, &developer, &json!({"project_id": billing})).await;
+    assert_eq!(placed.status(), StatusCode::OK);
     let out = app.patch_json(&path, &owner, &json!({"project_id": null})).await;
     assert_eq!(out.status(), StatusCode::OK);
     let out: Value = out.json().await.unwrap();
