@@ -1047,6 +1047,22 @@ async fn a_project_made_in_the_portal_hides_its_clients_from_developers_outside_
     assert!(member.page("/clients").await.contains("Invoice sync"));
     assert!(member.page("/projects").await.contains("Billing"));
     assert_eq!(member.get(&format!("/clients/{client_id}")).await.status(), StatusCode::OK);
+    // Their edit form keeps the client in its project: they may not move it out.
+    let edit_path = format!("/clients/{client_id}/edit");
+    let edit = member.page(&edit_path).await;
+    assert!(edit.contains("Project: Billing") && !edit.contains(r#"name="project_id""#), "no project choice");
+    let version = field_value(&edit, "version");
+    let saved = member
+        .submit(
+            &edit_path,
+            &edit_path,
+            &[("version", &version), ("name", "Invoice sync"), ("token_expiry_seconds", "3600")],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    let got: Value = app.get(&format!("/v1/clients/{client_id}"), &session).await.json().await.unwrap();
+    assert_eq!(got["client"]["project_id"], project_id.as_str(), "still in its project");
+    assert!(owner.page(&edit_path).await.contains(r#"name="project_id""#), "owners and admins move clients");
     let mut outsider = Browser::new(&app);
     outsider.sign_in("outsider@example.com", &passwords[1].1).await;
     assert!(!outsider.page("/clients").await.contains("Invoice sync"));

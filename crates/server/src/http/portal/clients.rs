@@ -16,7 +16,7 @@ use gatehouse_domain::client::{
 use gatehouse_domain::clients::{ClientPatch, NewClient, RequestedScopes};
 use gatehouse_domain::error::ValidationError;
 use gatehouse_domain::ids::{ClientId, ProjectId};
-use gatehouse_domain::project::Project;
+use gatehouse_domain::project::{Project, ProjectScope};
 use gatehouse_domain::secret::{ClientSecret, EXPIRES_SOON};
 use gatehouse_domain::store::{AuditFilter, ClientFilter, PageRequest};
 use gatehouse_edge::paging;
@@ -355,7 +355,15 @@ fn client_fields(values: &FormValues, choices: &Choices, may_grant_admin: bool, 
         input #name type="text" name="name" value=(values.name) maxlength=(ClientName::MAX_CHARS) required;
         label for="description" { "Description" }
         textarea #description name="description" rows="2" maxlength=(Description::MAX_CHARS) { (values.description) }
-        @if !choices.projects.is_empty() {
+        @if !creating && !values.project_id.is_empty() && !choices.moves_clients {
+            // A developer does not move a client out of its project: the field is left out, so
+            // the edit keeps it where it is.
+            p {
+                "Project: "
+                (choices.projects.iter().find(|p| p.project_id.as_str() == values.project_id).map_or(values.project_id.as_str(), |p| p.name.as_str()))
+                span.muted { " (owners and admins move clients between projects)" }
+            }
+        } @else if !choices.projects.is_empty() {
             label for="project_id" { "Project " span.muted { "(among developers, only its members see the client)" } }
             select #project_id name="project_id" {
                 option value="" { "none: every developer of the account sees it" }
@@ -417,6 +425,8 @@ fn client_fields(values: &FormValues, choices: &Choices, may_grant_admin: bool, 
 struct Choices {
     products: Vec<Product>,
     projects: Vec<Project>,
+    /// Whether the person may move a client out of its project: owners and admins.
+    moves_clients: bool,
 }
 
 async fn choices(state: &AppState, session: &PortalSession) -> Result<Choices, PortalError> {
@@ -424,6 +434,7 @@ async fn choices(state: &AppState, session: &PortalSession) -> Result<Choices, P
     Ok(Choices {
         products: state.gatehouse.list_products(&session.actor, None, now).await?,
         projects: state.gatehouse.list_projects(&session.actor, None, now).await?,
+        moves_clients: session.actor.project_scope() == ProjectScope::Every,
     })
 }
 
