@@ -378,3 +378,28 @@ async fn another_accounts_projects_are_not_found() {
     assert_eq!(got["project"]["name"], "Billing", "unchanged");
     assert_eq!(got["project"]["members"], json!([]));
 }
+
+/// Nothing about projects is cached: a member added or removed through one instance gains or
+/// loses sight of the project's client on another at once (on PostgreSQL; one instance on
+/// SQLite).
+#[tokio::test]
+async fn membership_holds_on_every_instance_at_once() {
+    let on_postgres = std::env::var("GATEHOUSE_TEST_POSTGRES_URL").is_ok_and(|url| !url.is_empty());
+    let app = TestApp::spawn().await;
+    let other = if on_postgres { Some(app.spawn_beside(|_| {}).await) } else { None };
+    let elsewhere = other.as_ref().unwrap_or(&app);
+    let owner = app.owner_session().await;
+    let (developer_id, developer) = app.create_user(&owner, "dev@example.com", "developer").await;
+    let billing = create_project(&app, &owner, "Billing").await;
+    let (client, _) = app.create_client(&owner, json!({"project_id": billing})).await;
+    let path = format!("/v1/clients/{}", client.client_id);
+
+    assert_api_error(elsewhere.get(&path, &developer).await, StatusCode::NOT_FOUND).await;
+    add_member(&app, &owner, &billing, &developer_id).await;
+    assert_eq!(elsewhere.get(&path, &developer).await.status(), StatusCode::OK, "added: sees it at once");
+    let removed = app.delete(&format!("/v1/projects/{billing}/members/{developer_id}"), &owner).await;
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    assert_api_error(elsewhere.get(&path, &developer).await, StatusCode::NOT_FOUND).await;
+    let edit = elsewhere.patch_json(&path, &developer, &json!({"description": "late"})).await;
+    assert_api_error(edit, StatusCode::NOT_FOUND).await;
+}
