@@ -355,9 +355,9 @@ impl Gatehouse {
             self.seen_token(request.credential, now).await?
         };
         let (client, profile) = self.live_holder(&seen, now).await?;
-        // Seed rule 13, for the client and its profile.
+        // Seed rule 13, for the client and its profile (and the profile's policy).
         let ip_allowed = client.allowed_ips.allows(request.client_ip)
-            && profile.as_ref().is_none_or(|p| p.allowed_ips.allows(request.client_ip));
+            && profile.as_ref().is_none_or(|p| p.allows(request.client_ip));
         if !ip_allowed {
             return Err(CheckDenial::Forbidden("the client may not call from this address"));
         }
@@ -384,10 +384,16 @@ impl Gatehouse {
         if !granted {
             return Err(CheckDenial::Forbidden("the credential does not grant this product"));
         }
-        // Seed rule 12: the client's limit and the profile's, each counted on its own.
+        // Seed rule 12: the client's limit, the profile's and its policy's, each counted on its
+        // own, so the stricter holds; and taking a profile out from under its policy leaves its
+        // own count as it was.
         let limits = [
             client.rate_limit.map(|limit| (format!("client:{}", client.client_id), limit)),
             profile.as_ref().and_then(|p| p.rate_limit.map(|limit| (format!("profile:{}", p.profile_id), limit))),
+            profile.as_ref().and_then(|p| {
+                let policy = p.policy.as_ref()?;
+                policy.rate_limit.map(|limit| (format!("policy:{}:{}", policy.policy_id, p.profile_id), limit))
+            }),
         ];
         for (key, limit) in limits.into_iter().flatten() {
             if let RateDecision::Limited { retry_after_seconds } = self.limiter.acquire(&key, limit, now).await? {

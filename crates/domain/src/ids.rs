@@ -113,6 +113,12 @@ id_newtype!(
     "prj_"
 );
 
+id_newtype!(
+    /// A policy (seed file 002): limits an account puts its access profiles under.
+    PolicyId,
+    "pol_"
+);
+
 /// How long the random part of a generated id is: 16 bytes in unpadded base64url.
 const RANDOM_ID_CHARS: usize = 22;
 

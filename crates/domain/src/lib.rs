@@ -20,6 +20,8 @@ pub mod oauth;
 mod optimistic;
 pub mod password_work;
 pub mod people;
+pub mod policies;
+pub mod policy;
 pub mod products;
 pub mod profile;
 pub mod project;

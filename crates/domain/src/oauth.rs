@@ -192,7 +192,7 @@ impl Gatehouse {
             return Err(TokenError::InvalidClient);
         }
         // Seed rule 13, for the client and the profile alike.
-        let profile_allows = caller.profile.as_ref().is_none_or(|profile| profile.allowed_ips.allows(peer));
+        let profile_allows = caller.profile.as_ref().is_none_or(|profile| profile.allows(peer));
         if !caller.client.allowed_ips.allows(peer) || !profile_allows {
             tracing::info!(%peer, "client refused: address not allowed");
             return Err(TokenError::InvalidClient);

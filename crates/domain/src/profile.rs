@@ -3,6 +3,7 @@
 //! rate limit and active switch.
 
 use std::collections::BTreeSet;
+use std::net::IpAddr;
 
 use serde::Serialize;
 use serde_json::json;
@@ -13,8 +14,9 @@ use crate::actor::Actor;
 use crate::audit::Target;
 use crate::client::{AllowedIps, Client, ClientName, GlobalResource, RateLimit};
 use crate::error::{DomainError, ValidationError};
-use crate::ids::{ClientId, ProfileId};
+use crate::ids::{ClientId, PolicyId, ProfileId};
 use crate::optimistic;
+use crate::policy::{PolicyLimits, both_allow};
 use crate::secret::{ClientSecret, LastUse, SecretHash};
 use crate::service::Gatehouse;
 use crate::store::StoreError;
@@ -69,6 +71,15 @@ pub struct AccessProfile {
     pub secret_generation: i64,
     /// When and from where its credential was last used, as last written in a batch.
     pub last_use: Option<LastUse>,
+    /// The policy it is under, as read with it.
+    pub policy: Option<PolicyLimits>,
+}
+
+impl AccessProfile {
+    /// Seed rule 13 for the profile: its own list and its policy's both allow `ip`.
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        both_allow(&self.allowed_ips, self.policy.as_ref(), ip)
+    }
 }
 
 /// A profile's credential, shown once (rule 1).
@@ -103,6 +114,8 @@ pub struct NewProfile {
     pub allowed_ips: AllowedIps,
     pub rate_limit: Option<RateLimit>,
     pub active: bool,
+    /// A policy of the client's account to put it under.
+    pub policy_id: Option<PolicyId>,
 }
 
 #[derive(Default)]
@@ -112,6 +125,8 @@ pub struct ProfilePatch {
     pub allowed_ips: Option<AllowedIps>,
     pub rate_limit: Option<Option<RateLimit>>,
     pub active: Option<bool>,
+    /// `Some(None)` takes it out from under its policy.
+    pub policy_id: Option<Option<PolicyId>>,
 }
 
 fn profile_products(client: &Client, requested: Vec<String>) -> Result<BTreeSet<String>, DomainError> {
@@ -184,6 +199,10 @@ impl Gatehouse {
             actor.require(GlobalResource::ApiClients)?;
             let client = self.visible_client(actor, client_id).await?;
             actor.may_change(&client)?;
+            let policy = match &new.policy_id {
+                Some(policy_id) => Some(self.policy_for_profile(actor, &client, policy_id).await?.limits()),
+                None => None,
+            };
             let profile = AccessProfile {
                 profile_id: ProfileId::generate(),
                 client_id: client.client_id.clone(),
@@ -198,6 +217,7 @@ impl Gatehouse {
                 version: 1,
                 secret_generation: 1,
                 last_use: None,
+                policy,
             };
             let credential = ProfileCredential::generate(profile.auth_method, &profile.profile_id);
             let hash = self.hasher.hash(credential.secret());
@@ -250,6 +270,13 @@ impl Gatehouse {
                 }
                 if let Some(active) = patch.active {
                     next.active = active;
+                }
+                match &patch.policy_id {
+                    Some(Some(policy_id)) => {
+                        next.policy = Some(self.policy_for_profile(actor, &client, policy_id).await?.limits());
+                    }
+                    Some(None) => next.policy = None,
+                    None => {}
                 }
                 next.date_updated = now;
                 // No precondition was asked for: another write getting in first is retried.

@@ -7,8 +7,9 @@ use time::OffsetDateTime;
 use crate::account::{Account, Email, Product, Role, User};
 use crate::audit::AuditEvent;
 use crate::client::{Client, ClientType};
-use crate::ids::{AccountId, ClientId, ProfileId, ProjectId, SecretId, TokenId, UserId};
+use crate::ids::{AccountId, ClientId, PolicyId, ProfileId, ProjectId, SecretId, TokenId, UserId};
 use crate::logo::Logo;
+use crate::policy::Policy;
 use crate::profile::AccessProfile;
 use crate::project::{Project, ProjectScope};
 use crate::secret::{LastUse, SecretHash, StoredSecret};
@@ -425,6 +426,22 @@ pub trait KeyStore: Send + Sync {
     async fn delete_signing_key(&self, kid: &str) -> Result<Written<()>, StoreError>;
 }
 
+/// Policies (seed file 002, issue 21). A profile reads its policy's limits with it, so a write
+/// to a policy reports a change to each of its profiles: the caches that hold profiles follow.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
+    /// `Conflict` when the account has a policy of that name already.
+    async fn insert_policy(&self, policy: &Policy) -> Result<(), StoreError>;
+    async fn policy(&self, policy_id: &PolicyId) -> Result<Option<Policy>, StoreError>;
+    /// An account's policies by name.
+    async fn policies(&self, account_id: &AccountId) -> Result<Vec<Policy>, StoreError>;
+    /// Writes everything but its id, account and creation date; reports a change to every
+    /// profile under it. `NotFound`, or `Conflict` on a name the account has already.
+    async fn update_policy(&self, policy: &Policy) -> Result<Written<()>, StoreError>;
+    /// `Conflict` while any profile is under it.
+    async fn delete_policy(&self, policy_id: &PolicyId) -> Result<(), StoreError>;
+}
+
 /// Projects and their members (seed file 002). Nothing is cached from them: who sees a client is
 /// read from the store on every request, so no change needs to reach another instance.
 #[async_trait]
@@ -555,7 +572,16 @@ impl<T> Written<T> {
 /// A complete storage backend.
 #[async_trait]
 pub trait Store:
-    AccountStore + UserStore + SessionStore + AuditStore + ClientStore + ProfileStore + ProjectStore + TokenStore + KeyStore
+    AccountStore
+    + UserStore
+    + SessionStore
+    + AuditStore
+    + ClientStore
+    + ProfileStore
+    + ProjectStore
+    + PolicyStore
+    + TokenStore
+    + KeyStore
 {
     /// Whether the database answers (`/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;

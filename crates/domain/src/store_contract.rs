@@ -9,8 +9,11 @@ use time::OffsetDateTime;
 
 use crate::account::{Account, Email, Product, Role, User};
 use crate::audit::{AuditEvent, Outcome};
-use crate::client::{AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, Scopes, TokenExpiry};
-use crate::ids::{AccountId, ClientId, ProfileId, ProjectId, SecretId, TokenId, UserId};
+use crate::client::{
+    AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
+};
+use crate::ids::{AccountId, ClientId, PolicyId, ProfileId, ProjectId, SecretId, TokenId, UserId};
+use crate::policy::{Policy, PolicyName};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::project::{Project, ProjectName, ProjectScope};
 use crate::secret::{LastUse, SecretHash, StoredSecret};
@@ -868,6 +871,7 @@ async fn profiles_round_trip(store: &dyn Store) {
         version: 1,
         secret_generation: 1,
         last_use: None,
+        policy: None,
     };
     let key = profile(0, AuthMethod::ApiKey);
     let changed = |profile: &AccessProfile| [Change::Profile(profile.profile_id.clone())];
@@ -918,6 +922,46 @@ async fn profiles_round_trip(store: &dyn Store) {
         let written = store.record_token(&token(&c, Some(&secret), at), LiveTokenCap::default(), at).await.unwrap();
         assert_eq!(reported(written, &[]), recorded(vec![]));
     }
+
+    // A profile reads its policy's limits with it; a change to the policy is a change to each
+    // profile under it; a policy with profiles under it stays.
+    let policy = Policy {
+        policy_id: PolicyId::generate(),
+        account_id: account_id.clone(),
+        name: PolicyName::parse("Partners").unwrap(),
+        description: Description::default(),
+        rate_limit: Some(RateLimit { requests_per_second: 5, burst: 10 }),
+        allowed_ips: AllowedIps::parse(&["10.0.0.0/8"]).unwrap(),
+        date_created: now(),
+        date_updated: now(),
+    };
+    store.insert_policy(&policy).await.unwrap();
+    let same_name = Policy { policy_id: PolicyId::generate(), ..policy.clone() };
+    assert!(matches!(store.insert_policy(&same_name).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.policy(&policy.policy_id).await.unwrap().unwrap(), policy);
+    assert_eq!(store.policies(&account_id).await.unwrap(), vec![policy.clone()]);
+    let governed =
+        AccessProfile { policy: Some(policy.limits()), ..store.profile(&secret.profile_id).await.unwrap().unwrap() };
+    let governed = reported(store.update_profile(&governed, governed.version).await.unwrap(), &changed(&secret));
+    assert_eq!(governed.policy, Some(policy.limits()));
+    let mut loosened = policy.clone();
+    loosened.rate_limit = None;
+    loosened.allowed_ips = AllowedIps::default();
+    reported(store.update_policy(&loosened).await.unwrap(), &changed(&secret));
+    assert_eq!(store.profile(&secret.profile_id).await.unwrap().unwrap().policy, Some(loosened.limits()));
+    assert!(matches!(store.delete_policy(&policy.policy_id).await, Err(StoreError::Conflict(_))));
+    let mut astray = governed.clone();
+    astray.policy = Some(Policy { policy_id: PolicyId::generate(), ..policy.clone() }.limits());
+    assert!(
+        store.update_profile(&astray, astray.version).await.is_err(),
+        "no profile under a policy that is not there"
+    );
+    let freed = AccessProfile { policy: None, ..governed.clone() };
+    reported(store.update_profile(&freed, governed.version).await.unwrap(), &changed(&secret));
+    reported(store.update_policy(&loosened).await.unwrap(), &[]);
+    store.delete_policy(&policy.policy_id).await.unwrap();
+    assert!(matches!(store.delete_policy(&policy.policy_id).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.update_policy(&loosened).await, Err(StoreError::NotFound)));
 
     reported(store.delete_profile(&secret.profile_id).await.unwrap(), &changed(&secret));
     assert!(store.profile(&secret.profile_id).await.unwrap().is_none());

@@ -10,10 +10,13 @@ use time::OffsetDateTime;
 
 use crate::PostgresStore;
 use crate::changes::commit;
-use crate::rows::{ProfileRow, json, map_error};
+use crate::rows::{ProfileRow, json, map_error, map_reference_error};
 
 const PROFILE_COLUMNS: &str = "profile_id, client_id, name, products, auth_method, allowed_ips, rate_limit, active, \
-     secret_generation, version, date_created, date_updated, last_used_at, last_used_ip";
+     secret_generation, version, date_created, date_updated, last_used_at, last_used_ip, \
+     policy_id, \
+     (select p.rate_limit from policies p where p.policy_id = access_profiles.policy_id) as policy_rate_limit, \
+     (select p.allowed_ips from policies p where p.policy_id = access_profiles.policy_id) as policy_allowed_ips";
 
 impl PostgresStore {
     async fn profile_row(&self, profile_id: &ProfileId) -> Result<Option<(ProfileRow, Vec<u8>)>, StoreError> {
@@ -49,8 +52,8 @@ impl ProfileStore for PostgresStore {
         }
         sqlx::query(
             "insert into access_profiles (profile_id, client_id, name, products, auth_method, credential_hash, \
-             allowed_ips, rate_limit, active, secret_generation, version, date_created, date_updated) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             allowed_ips, rate_limit, active, secret_generation, version, date_created, date_updated, policy_id) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(profile.profile_id.as_str())
         .bind(profile.client_id.as_str())
@@ -65,9 +68,10 @@ impl ProfileStore for PostgresStore {
         .bind(profile.version)
         .bind(profile.date_created)
         .bind(profile.date_updated)
+        .bind(profile.policy.as_ref().map(|policy| policy.policy_id.as_str()))
         .execute(&mut *tx)
         .await
-        .map_err(map_error)?;
+        .map_err(map_reference_error)?;
         // A check may have asked after the id before it existed, and remembered that it did not.
         commit(tx, (), vec![Change::Profile(profile.profile_id.clone())]).await
     }
@@ -123,7 +127,7 @@ impl ProfileStore for PostgresStore {
         let mut tx = self.begin().await?;
         let row: Option<ProfileRow> = sqlx::query_as(&format!(
             "update access_profiles set name = $1, products = $2, allowed_ips = $3, rate_limit = $4, active = $5, \
-             date_updated = $6, version = version + 1 where profile_id = $7 and version = $8 \
+             date_updated = $6, policy_id = $9, version = version + 1 where profile_id = $7 and version = $8 \
              returning {PROFILE_COLUMNS}, null::bytea as credential_hash"
         ))
         .bind(profile.name.as_str())
@@ -134,6 +138,7 @@ impl ProfileStore for PostgresStore {
         .bind(profile.date_updated)
         .bind(profile.profile_id.as_str())
         .bind(expected_version)
+        .bind(profile.policy.as_ref().map(|policy| policy.policy_id.as_str()))
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_error)?;

@@ -175,6 +175,7 @@ fn profile_of(client_id: &ClientId, at: OffsetDateTime) -> AccessProfile {
         version: 1,
         secret_generation: 1,
         last_use: None,
+        policy: None,
     }
 }
 

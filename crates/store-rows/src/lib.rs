@@ -10,7 +10,8 @@ use gatehouse_domain::client::{
     AllowedIps, Client, ClientName, ClientType, Description, GlobalResource, RateLimit, Scopes, TokenExpiry,
 };
 use gatehouse_domain::error::ValidationError;
-use gatehouse_domain::ids::{AccountId, ClientId, ProfileId, ProjectId, SecretId, UserId};
+use gatehouse_domain::ids::{AccountId, ClientId, PolicyId, ProfileId, ProjectId, SecretId, UserId};
+use gatehouse_domain::policy::{Policy, PolicyLimits, PolicyName};
 use gatehouse_domain::profile::{AccessProfile, AuthMethod};
 use gatehouse_domain::project::{Project, ProjectMember, ProjectName};
 use gatehouse_domain::secret::{LastUse, SecretHash, StoredSecret};
@@ -118,6 +119,46 @@ impl SecretRow {
             date_created: self.date_created,
             expires_at: self.expires_at,
             last_use: last_use(self.last_used_at, self.last_used_ip)?,
+        })
+    }
+}
+
+fn rate_limit(text: Option<&str>) -> Result<Option<RateLimit>, StoreError> {
+    Ok(text.map(from_json::<Option<RateLimit>>).transpose()?.flatten())
+}
+
+fn allowed_ips(text: &str) -> Result<AllowedIps, StoreError> {
+    let entries: Vec<String> = from_json(text)?;
+    AllowedIps::parse(&entries).map_err(corrupt)
+}
+
+/// The columns [`PolicyRow`] reads.
+pub const POLICY_COLUMNS: &str =
+    "policy_id, account_id, name, description, rate_limit, allowed_ips, date_created, date_updated";
+
+#[derive(sqlx::FromRow)]
+pub struct PolicyRow {
+    policy_id: String,
+    account_id: String,
+    name: String,
+    description: String,
+    rate_limit: Option<String>,
+    allowed_ips: String,
+    date_created: OffsetDateTime,
+    date_updated: OffsetDateTime,
+}
+
+impl PolicyRow {
+    pub fn into_policy(self) -> Result<Policy, StoreError> {
+        Ok(Policy {
+            policy_id: PolicyId::from_string(self.policy_id),
+            account_id: AccountId::from_string(self.account_id),
+            name: PolicyName::parse(&self.name).map_err(corrupt)?,
+            description: Description::parse(&self.description).map_err(corrupt)?,
+            rate_limit: rate_limit(self.rate_limit.as_deref())?,
+            allowed_ips: allowed_ips(&self.allowed_ips)?,
+            date_created: self.date_created,
+            date_updated: self.date_updated,
         })
     }
 }
@@ -299,26 +340,36 @@ pub struct ProfileRow {
     date_updated: OffsetDateTime,
     last_used_at: Option<OffsetDateTime>,
     last_used_ip: Option<String>,
+    policy_id: Option<String>,
+    policy_rate_limit: Option<String>,
+    policy_allowed_ips: Option<String>,
     pub credential_hash: Option<Vec<u8>>,
 }
 
 impl ProfileRow {
     pub fn into_profile(self) -> Result<AccessProfile, StoreError> {
-        let allowed_ips: Vec<String> = from_json(&self.allowed_ips)?;
         Ok(AccessProfile {
             profile_id: ProfileId::from_string(self.profile_id),
             client_id: ClientId::from_string(self.client_id),
             name: ClientName::parse(&self.name).map_err(corrupt)?,
             products: from_json(&self.products)?,
             auth_method: AuthMethod::parse(&self.auth_method).map_err(corrupt)?,
-            allowed_ips: AllowedIps::parse(&allowed_ips).map_err(corrupt)?,
-            rate_limit: self.rate_limit.as_deref().map(from_json::<Option<RateLimit>>).transpose()?.flatten(),
+            allowed_ips: allowed_ips(&self.allowed_ips)?,
+            rate_limit: rate_limit(self.rate_limit.as_deref())?,
             active: self.active,
             secret_generation: self.secret_generation,
             version: self.version,
             date_created: self.date_created,
             date_updated: self.date_updated,
             last_use: last_use(self.last_used_at, self.last_used_ip)?,
+            policy: match self.policy_id {
+                None => None,
+                Some(policy_id) => Some(PolicyLimits {
+                    policy_id: PolicyId::from_string(policy_id),
+                    rate_limit: rate_limit(self.policy_rate_limit.as_deref())?,
+                    allowed_ips: allowed_ips(self.policy_allowed_ips.as_deref().unwrap_or("[]"))?,
+                }),
+            },
         })
     }
 }

@@ -10,6 +10,7 @@ mod changes;
 mod clients;
 mod keys;
 mod people;
+mod policies;
 mod profiles;
 mod projects;
 mod rows;

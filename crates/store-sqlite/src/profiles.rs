@@ -9,10 +9,13 @@ use time::OffsetDateTime;
 
 use crate::SqliteStore;
 use crate::changes::commit;
-use crate::rows::{ProfileRow, json, map_error};
+use crate::rows::{ProfileRow, json, map_error, map_reference_error};
 
 const PROFILE_COLUMNS: &str = "profile_id, client_id, name, products, auth_method, allowed_ips, rate_limit, active, \
-     secret_generation, version, date_created, date_updated, last_used_at, last_used_ip";
+     secret_generation, version, date_created, date_updated, last_used_at, last_used_ip, \
+     policy_id, \
+     (select p.rate_limit from policies p where p.policy_id = access_profiles.policy_id) as policy_rate_limit, \
+     (select p.allowed_ips from policies p where p.policy_id = access_profiles.policy_id) as policy_allowed_ips";
 
 impl SqliteStore {
     async fn profile_row(&self, profile_id: &ProfileId) -> Result<Option<(ProfileRow, Vec<u8>)>, StoreError> {
@@ -45,8 +48,8 @@ impl ProfileStore for SqliteStore {
         }
         sqlx::query(
             "insert into access_profiles (profile_id, client_id, name, products, auth_method, credential_hash, \
-             allowed_ips, rate_limit, active, secret_generation, version, date_created, date_updated) \
-             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             allowed_ips, rate_limit, active, secret_generation, version, date_created, date_updated, policy_id) \
+             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(profile.profile_id.as_str())
         .bind(profile.client_id.as_str())
@@ -61,9 +64,10 @@ impl ProfileStore for SqliteStore {
         .bind(profile.version)
         .bind(profile.date_created)
         .bind(profile.date_updated)
+        .bind(profile.policy.as_ref().map(|policy| policy.policy_id.as_str()))
         .execute(&mut *tx)
         .await
-        .map_err(map_error)?;
+        .map_err(map_reference_error)?;
         // A check may have asked after the id before it existed, and remembered that it did not.
         commit(tx, (), vec![Change::Profile(profile.profile_id.clone())]).await
     }
@@ -117,7 +121,7 @@ impl ProfileStore for SqliteStore {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
             "update access_profiles set name = ?, products = ?, allowed_ips = ?, rate_limit = ?, active = ?, \
-             date_updated = ?, version = version + 1 where profile_id = ? and version = ?",
+             date_updated = ?, policy_id = ?, version = version + 1 where profile_id = ? and version = ?",
         )
         .bind(profile.name.as_str())
         .bind(json(&profile.products)?)
@@ -125,6 +129,7 @@ impl ProfileStore for SqliteStore {
         .bind(profile.rate_limit.map(|limit| json(&limit)).transpose()?)
         .bind(profile.active)
         .bind(profile.date_updated)
+        .bind(profile.policy.as_ref().map(|policy| policy.policy_id.as_str()))
         .bind(profile.profile_id.as_str())
         .bind(expected_version)
         .execute(&mut *tx)

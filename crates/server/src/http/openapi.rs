@@ -178,8 +178,8 @@ fn complete(document: &mut Value) {
 }
 
 /// Request bodies with an optional `account_id`: an account the caller cannot see is a 404.
-const BODIES_NAMING_AN_ACCOUNT: [&str; 4] =
-    ["/CreateClientBody", "/CreateUserBody", "/CreateProductBody", "/CreateProjectBody"];
+const BODIES_NAMING_AN_ACCOUNT: [&str; 5] =
+    ["/CreateClientBody", "/CreateUserBody", "/CreateProductBody", "/CreateProjectBody", "/CreatePolicyBody"];
 
 /// Which layers stand in front of an operation.
 enum Kind {
@@ -293,6 +293,10 @@ fn links(method: &str, path: &str) -> Option<Value> {
         ("post", "/v1/clients/{client_id}/rotate-secret") => Some(to(
             &["delete_secret"],
             json!({"client_id": "$response.body#/client_id", "secret_id": "$response.body#/secret_id"}),
+        )),
+        ("post", "/v1/policies") => Some(to(
+            &["get_policy", "update_policy", "delete_policy"],
+            json!({"policy_id": "$response.body#/policy/policy_id"}),
         )),
         ("post", "/v1/projects") => Some(to(
             &["get_project", "update_project", "delete_project", "add_member", "remove_member"],
@@ -439,6 +443,12 @@ fn constrain(document: &mut Value) -> Vec<String> {
         ("CreateProjectBody", "description", &description),
         ("UpdateProjectBody", "name", &project_name),
         ("UpdateProjectBody", "description", &description),
+        ("CreatePolicyBody", "name", &project_name),
+        ("CreatePolicyBody", "description", &description),
+        ("CreatePolicyBody", "allowed_ips", &allowed_ips),
+        ("UpdatePolicyBody", "name", &project_name),
+        ("UpdatePolicyBody", "description", &description),
+        ("UpdatePolicyBody", "allowed_ips", &allowed_ips),
     ];
     // Unknown fields in a rate limit are refused like everywhere else in a body.
     let rate_limit = json!({"additionalProperties": false});

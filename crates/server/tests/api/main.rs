@@ -27,6 +27,7 @@ mod oauth_standards;
 mod operations;
 mod people;
 mod permission_matrix;
+mod policies;
 mod portal;
 mod process;
 mod processes;

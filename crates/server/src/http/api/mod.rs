@@ -7,6 +7,7 @@ pub mod extract;
 pub mod logo;
 mod paging;
 mod people;
+mod policies;
 mod products;
 mod profiles;
 mod projects;
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/ping", get(ping))
         .merge(clients::routes())
         .merge(people::routes())
+        .merge(policies::routes())
         .merge(products::routes())
         .merge(profiles::routes())
         .merge(projects::routes())
@@ -62,6 +64,7 @@ pub(super) fn openapi() -> utoipa::openapi::OpenApi {
     for part in [
         clients::ClientsApi::openapi(),
         people::PeopleApi::openapi(),
+        policies::PoliciesApi::openapi(),
         products::ProductsApi::openapi(),
         profiles::ProfilesApi::openapi(),
         projects::ProjectsApi::openapi(),

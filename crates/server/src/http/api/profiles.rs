@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gatehouse_domain::client::{AllowedIps, ClientName, RateLimit};
-use gatehouse_domain::ids::{ClientId, ProfileId};
+use gatehouse_domain::ids::{ClientId, PolicyId, ProfileId};
 use gatehouse_domain::profile::{AccessProfile, AuthMethod, NewProfile, ProfileCredential, ProfilePatch};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -44,6 +44,9 @@ struct ProfileView {
     /// seconds behind.
     last_used_at: Option<String>,
     last_used_ip: Option<String>,
+    /// The policy it is under (`/v1/policies`): it is held to the stricter of its own limits and
+    /// the policy's. `null`: none.
+    policy_id: Option<String>,
 }
 
 impl From<AccessProfile> for ProfileView {
@@ -61,6 +64,7 @@ impl From<AccessProfile> for ProfileView {
             date_updated: timestamp(profile.date_updated),
             last_used_at: profile.last_use.map(|last_use| timestamp(last_use.at)),
             last_used_ip: profile.last_use.map(|last_use| last_use.ip.to_string()),
+            policy_id: profile.policy.map(|policy| policy.policy_id.to_string()),
         }
     }
 }
@@ -100,6 +104,9 @@ struct CreateProfileBody {
     rate_limit: Option<RateLimitBody>,
     #[serde(default = "active_by_default")]
     active: bool,
+    /// A policy of the client's account to put it under.
+    #[serde(default)]
+    policy_id: Option<String>,
 }
 
 fn active_by_default() -> bool {
@@ -121,6 +128,10 @@ struct UpdateProfileBody {
     rate_limit: Option<Option<RateLimitBody>>,
     #[serde(default)]
     active: Option<bool>,
+    /// `null` takes it out from under its policy.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    policy_id: Option<Option<String>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -156,6 +167,7 @@ async fn create_profile(
         allowed_ips: AllowedIps::parse(&body.allowed_ips)?,
         rate_limit: rate_limit(body.rate_limit)?,
         active: body.active,
+        policy_id: body.policy_id.map(PolicyId::from_string),
     };
     let (profile, credential) =
         state.gatehouse.create_profile(&actor, &ClientId::from_string(client_id), new, state.clock.now()).await?;
@@ -192,6 +204,7 @@ async fn update_profile(
         allowed_ips: body.allowed_ips.as_deref().map(AllowedIps::parse).transpose()?,
         rate_limit: body.rate_limit.map(rate_limit).transpose()?,
         active: body.active,
+        policy_id: body.policy_id.map(|policy_id| policy_id.map(PolicyId::from_string)),
     };
     let profile = state
         .gatehouse

@@ -163,6 +163,7 @@ async fn create(
         allowed_ips: AllowedIps::parse(&entries(fields.text("allowed_ips")))?,
         rate_limit: parse_rate_limit(fields.text("requests_per_second"), fields.text("burst"))?,
         active: true,
+        policy_id: None,
     };
     let (profile, credential) =
         state.gatehouse.create_profile(&session.actor, &client_id, new, state.clock.now()).await?;
@@ -239,6 +240,8 @@ fn parse_patch(fields: &FormFields) -> Result<ProfilePatch, ValidationError> {
         allowed_ips: Some(AllowedIps::parse(&entries(fields.text("allowed_ips")))?),
         rate_limit: Some(parse_rate_limit(fields.text("requests_per_second"), fields.text("burst"))?),
         active: None,
+        // Policies are chosen through `/v1` for now; the form leaves the profile's as it is.
+        policy_id: None,
     })
 }
 

@@ -1,0 +1,102 @@
+//! [`PolicyStore`]: an account's policies. A profile reads its policy's limits with it, so a
+//! write to a policy reports a change to each of its profiles.
+
+use async_trait::async_trait;
+use gatehouse_domain::ids::{AccountId, PolicyId, ProfileId};
+use gatehouse_domain::policy::Policy;
+use gatehouse_domain::store::{Change, PolicyStore, StoreError, Written};
+
+use crate::SqliteStore;
+use crate::changes::commit;
+use crate::rows::{POLICY_COLUMNS, PolicyRow, json, map_error};
+
+#[async_trait]
+impl PolicyStore for SqliteStore {
+    async fn insert_policy(&self, policy: &Policy) -> Result<(), StoreError> {
+        sqlx::query(
+            "insert into policies (policy_id, account_id, name, description, rate_limit, allowed_ips, date_created, \
+             date_updated) values (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(policy.policy_id.as_str())
+        .bind(policy.account_id.as_str())
+        .bind(policy.name.as_str())
+        .bind(policy.description.as_str())
+        .bind(policy.rate_limit.map(|limit| json(&limit)).transpose()?)
+        .bind(json(&policy.allowed_ips)?)
+        .bind(policy.date_created)
+        .bind(policy.date_updated)
+        .execute(&self.writer)
+        .await
+        .map_err(map_error)?;
+        Ok(())
+    }
+
+    async fn policy(&self, policy_id: &PolicyId) -> Result<Option<Policy>, StoreError> {
+        let row: Option<PolicyRow> =
+            sqlx::query_as(&format!("select {POLICY_COLUMNS} from policies where policy_id = ?"))
+                .bind(policy_id.as_str())
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(map_error)?;
+        row.map(PolicyRow::into_policy).transpose()
+    }
+
+    async fn policies(&self, account_id: &AccountId) -> Result<Vec<Policy>, StoreError> {
+        let rows: Vec<PolicyRow> =
+            sqlx::query_as(&format!("select {POLICY_COLUMNS} from policies where account_id = ? order by name"))
+                .bind(account_id.as_str())
+                .fetch_all(&self.readers)
+                .await
+                .map_err(map_error)?;
+        rows.into_iter().map(PolicyRow::into_policy).collect()
+    }
+
+    async fn update_policy(&self, policy: &Policy) -> Result<Written<()>, StoreError> {
+        let mut tx = self.begin().await?;
+        let result = sqlx::query(
+            "update policies set name = ?, description = ?, rate_limit = ?, allowed_ips = ?, date_updated = ? \
+             where policy_id = ?",
+        )
+        .bind(policy.name.as_str())
+        .bind(policy.description.as_str())
+        .bind(policy.rate_limit.map(|limit| json(&limit)).transpose()?)
+        .bind(json(&policy.allowed_ips)?)
+        .bind(policy.date_updated)
+        .bind(policy.policy_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let governed: Vec<String> = sqlx::query_scalar("select profile_id from access_profiles where policy_id = ?")
+            .bind(policy.policy_id.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        let changes = governed.into_iter().map(|id| Change::Profile(ProfileId::from_string(id))).collect();
+        commit(tx, (), changes).await
+    }
+
+    async fn delete_policy(&self, policy_id: &PolicyId) -> Result<(), StoreError> {
+        // One writer connection: no profile can be put under it between the check and the delete.
+        let mut tx = self.begin().await?;
+        let in_use: Option<i64> = sqlx::query_scalar("select 1 from access_profiles where policy_id = ? limit 1")
+            .bind(policy_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if in_use.is_some() {
+            return Err(StoreError::Conflict("profiles are under the policy".to_owned()));
+        }
+        let result = sqlx::query("delete from policies where policy_id = ?")
+            .bind(policy_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(map_error)
+    }
+}
