@@ -400,6 +400,17 @@ impl Gatehouse {
                 return Err(CheckDenial::RateLimited { retry_after_seconds });
             }
         }
+        // The policy's quota, last: only checks every other rule allowed are counted.
+        if let Some(profile) = &profile
+            && let Some(policy) = &profile.policy
+            && let Some(quota) = policy.quota
+        {
+            let (start, end) = quota.period.window(now);
+            let key = format!("quota:{}:{}", policy.policy_id, profile.profile_id);
+            if self.quotas.count(&key, start, end).await? > quota.requests {
+                return Err(CheckDenial::RateLimited { retry_after_seconds: crate::quota::seconds_until(end, now) });
+            }
+        }
         let scope = match (&seen.scopes, &profile) {
             (None, Some(profile)) => {
                 profile.products.intersection(&client.scopes.products).cloned().collect::<Vec<_>>().join(" ").into()

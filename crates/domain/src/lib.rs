@@ -26,6 +26,7 @@ pub mod products;
 pub mod profile;
 pub mod project;
 pub mod projects;
+pub mod quota;
 pub mod random;
 pub mod ratelimit;
 pub mod rotation;

@@ -85,6 +85,7 @@ impl Gatehouse {
                 name: new.name,
                 description: new.description,
                 rate_limit: new.rate_limit,
+                quota: new.quota,
                 allowed_ips: new.allowed_ips,
                 date_created: now,
                 date_updated: now,
@@ -113,6 +114,7 @@ impl Gatehouse {
             ("name", patch.name.is_some()),
             ("description", patch.description.is_some()),
             ("rate_limit", patch.rate_limit.is_some()),
+            ("quota", patch.quota.is_some()),
             ("allowed_ips", patch.allowed_ips.is_some()),
         ]
         .into_iter()
@@ -129,6 +131,9 @@ impl Gatehouse {
             }
             if let Some(rate_limit) = patch.rate_limit {
                 policy.rate_limit = rate_limit;
+            }
+            if let Some(quota) = patch.quota {
+                policy.quota = quota;
             }
             if let Some(allowed_ips) = patch.allowed_ips {
                 policy.allowed_ips = allowed_ips;

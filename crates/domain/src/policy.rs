@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 use crate::client::{AllowedIps, Description, RateLimit, parse_name};
 use crate::error::ValidationError;
 use crate::ids::{AccountId, PolicyId};
+use crate::quota::Quota;
 
 /// The most policies an account has: every profile form offers them all.
 pub const MAX_POLICIES: usize = 100;
@@ -37,6 +38,8 @@ pub struct Policy {
     pub name: PolicyName,
     pub description: Description,
     pub rate_limit: Option<RateLimit>,
+    /// At most so many allowed checks per profile in each calendar period.
+    pub quota: Option<Quota>,
     pub allowed_ips: AllowedIps,
     pub date_created: OffsetDateTime,
     pub date_updated: OffsetDateTime,
@@ -47,6 +50,7 @@ impl Policy {
         PolicyLimits {
             policy_id: self.policy_id.clone(),
             rate_limit: self.rate_limit,
+            quota: self.quota,
             allowed_ips: self.allowed_ips.clone(),
         }
     }
@@ -59,6 +63,7 @@ impl Policy {
 pub struct PolicyLimits {
     pub policy_id: PolicyId,
     pub rate_limit: Option<RateLimit>,
+    pub quota: Option<Quota>,
     pub allowed_ips: AllowedIps,
 }
 
@@ -75,6 +80,7 @@ pub struct NewPolicy {
     pub name: PolicyName,
     pub description: Description,
     pub rate_limit: Option<RateLimit>,
+    pub quota: Option<Quota>,
     pub allowed_ips: AllowedIps,
 }
 
@@ -85,6 +91,8 @@ pub struct PolicyPatch {
     pub description: Option<Description>,
     /// `Some(None)` removes the limit.
     pub rate_limit: Option<Option<RateLimit>>,
+    /// `Some(None)` removes the quota.
+    pub quota: Option<Option<Quota>>,
     pub allowed_ips: Option<AllowedIps>,
 }
 
@@ -95,8 +103,12 @@ mod tests {
     #[test]
     fn both_lists_must_allow_the_caller() {
         let ips = |list: &[&str]| AllowedIps::parse(&list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>()).unwrap();
-        let policy =
-            |list: &[&str]| PolicyLimits { policy_id: PolicyId::generate(), rate_limit: None, allowed_ips: ips(list) };
+        let policy = |list: &[&str]| PolicyLimits {
+            policy_id: PolicyId::generate(),
+            rate_limit: None,
+            quota: None,
+            allowed_ips: ips(list),
+        };
         let inside: IpAddr = "10.1.2.3".parse().unwrap();
         let outside: IpAddr = "192.0.2.1".parse().unwrap();
         assert!(both_allow(&ips(&[]), None, outside));

@@ -64,6 +64,8 @@ pub struct Gatehouse {
     /// Shared with the token ledger, which applies the cap's evictions before it answers.
     pub(crate) gate: Arc<crate::gate::Gate>,
     pub(crate) limiter: Arc<dyn crate::ratelimit::RateLimiter>,
+    /// Quota counts, shared by every instance: the store's by default, Redis's when configured.
+    pub(crate) quotas: Arc<dyn crate::quota::QuotaCounter>,
     /// Records minted tokens under the live-token cap, many per transaction.
     pub(crate) ledger: crate::token_ledger::TokenLedger,
     /// How many refusals each source writes to the audit log per minute.
@@ -123,6 +125,7 @@ impl Gatehouse {
         }
         let keys = KeyRing::load(&master_key, &stored, settings.issuer.clone(), settings.leeway_seconds, now)?;
         let gate = Arc::new(crate::gate::Gate::default());
+        let quotas = Arc::new(crate::quota::StoreQuotas(store.clone()));
         Ok(Self {
             ledger: crate::token_ledger::TokenLedger::start(store.clone(), settings.token_cap, gate.clone()),
             store,
@@ -137,6 +140,7 @@ impl Gatehouse {
             client_throttle: crate::throttle::FailureThrottle::default(),
             gate,
             limiter: Arc::new(crate::ratelimit::InProcessRateLimiter::default()),
+            quotas,
             refusal_budget: RefusalBudget::default(),
             leak_reports: crate::leaked::LeakReports::default(),
             credential_uses: crate::credential_use::CredentialUses::default(),
@@ -147,6 +151,12 @@ impl Gatehouse {
     /// Shares rate-limit counters through `limiter` (Redis) instead of this process's memory.
     pub fn with_rate_limiter(mut self, limiter: Arc<dyn crate::ratelimit::RateLimiter>) -> Self {
         self.limiter = limiter;
+        self
+    }
+
+    /// Counts quotas in Redis instead of the database.
+    pub fn with_quota_counter(mut self, quotas: Arc<dyn crate::quota::QuotaCounter>) -> Self {
+        self.quotas = quotas;
         self
     }
 
@@ -485,6 +495,8 @@ impl Gatehouse {
         self.gate.sweep(now);
         // Values shown once that nobody came for: they hold secrets, sealed, for no one.
         let handoffs = self.store.purge_expired_handoffs(now).await?;
+        // Counts of quota periods that have ended (kept a minute more, for clocks that differ).
+        self.store.purge_quota_counts(now - time::Duration::MINUTE).await?;
         if handoffs > 0 {
             tracing::debug!(handoffs, "expired portal handoffs purged");
         }

@@ -440,6 +440,12 @@ pub trait PolicyStore: Send + Sync {
     async fn update_policy(&self, policy: &Policy) -> Result<Written<()>, StoreError>;
     /// `Conflict` while any profile is under it.
     async fn delete_policy(&self, policy_id: &PolicyId) -> Result<(), StoreError>;
+    /// Counts one use against `key` in the period starting at `start`, kept until `end` has
+    /// passed; returns the uses so far in the period, this one included. Atomic across
+    /// instances.
+    async fn count_quota_use(&self, key: &str, start: OffsetDateTime, end: OffsetDateTime) -> Result<u64, StoreError>;
+    /// Drops the counts of periods that ended before `before`.
+    async fn purge_quota_counts(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
 /// Projects and their members (seed file 002). Nothing is cached from them: who sees a client is

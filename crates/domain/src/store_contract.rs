@@ -14,6 +14,7 @@ use crate::client::{
 };
 use crate::ids::{AccountId, ClientId, PolicyId, ProfileId, ProjectId, SecretId, TokenId, UserId};
 use crate::policy::{Policy, PolicyName};
+use crate::quota::{Quota, QuotaPeriod};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::project::{Project, ProjectName, ProjectScope};
 use crate::secret::{LastUse, SecretHash, StoredSecret};
@@ -931,6 +932,7 @@ async fn profiles_round_trip(store: &dyn Store) {
         name: PolicyName::parse("Partners").unwrap(),
         description: Description::default(),
         rate_limit: Some(RateLimit { requests_per_second: 5, burst: 10 }),
+        quota: Some(Quota { requests: 1000, period: QuotaPeriod::Day }),
         allowed_ips: AllowedIps::parse(&["10.0.0.0/8"]).unwrap(),
         date_created: now(),
         date_updated: now(),
@@ -961,6 +963,18 @@ async fn profiles_round_trip(store: &dyn Store) {
     reported(store.update_policy(&loosened).await.unwrap(), &[]);
     store.delete_policy(&policy.policy_id).await.unwrap();
     assert!(matches!(store.delete_policy(&policy.policy_id).await, Err(StoreError::NotFound)));
+
+    // Quota counts: per counter and period, purged once the period has ended.
+    let start = now();
+    let end = start + time::Duration::MINUTE;
+    for expected in 1..=3 {
+        assert_eq!(store.count_quota_use("quota:a", start, end).await.unwrap(), expected);
+    }
+    assert_eq!(store.count_quota_use("quota:b", start, end).await.unwrap(), 1, "a counter of its own");
+    assert_eq!(store.count_quota_use("quota:a", end, end + time::Duration::MINUTE).await.unwrap(), 1, "a new period");
+    assert_eq!(store.purge_quota_counts(end).await.unwrap(), 0, "nothing has ended before its end");
+    assert_eq!(store.purge_quota_counts(end + time::Duration::SECOND).await.unwrap(), 2);
+    assert_eq!(store.count_quota_use("quota:a", start, end).await.unwrap(), 1, "purged");
     assert!(matches!(store.update_policy(&loosened).await, Err(StoreError::NotFound)));
 
     reported(store.delete_profile(&secret.profile_id).await.unwrap(), &changed(&secret));

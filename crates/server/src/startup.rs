@@ -16,7 +16,8 @@ use crate::config::{ConfigError, ConnectionSettings, ServeConfig, load_master_ke
 use crate::http::connections::ConnectionLimits;
 use crate::http::{self, AppState, Shared};
 use crate::metrics::Metrics;
-use crate::redis_limiter::RedisRateLimiter;
+use crate::redis_limiter::{RedisQuotas, RedisRateLimiter};
+use gatehouse_domain::quota::StoreQuotas;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -84,7 +85,10 @@ impl Application {
         if let Some(url) = &config.redis_url {
             let limiter = RedisRateLimiter::connect(url).await.map_err(ConfigError::Invalid)?;
             gatehouse = gatehouse.with_rate_limiter(Arc::new(limiter));
-            tracing::info!("rate-limit counters are shared through Redis");
+            let in_database = Arc::new(StoreQuotas(gatehouse.store().clone()));
+            let quotas = RedisQuotas::connect(url, in_database).await.map_err(ConfigError::Invalid)?;
+            gatehouse = gatehouse.with_quota_counter(Arc::new(quotas));
+            tracing::info!("rate-limit and quota counters are shared through Redis");
         }
         if config.cors_allowed_origins.allows_any() {
             tracing::warn!("CORS allows any origin: every site's pages may call the API from their visitors' browsers");

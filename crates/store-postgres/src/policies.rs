@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use gatehouse_domain::ids::{AccountId, PolicyId, ProfileId};
 use gatehouse_domain::policy::Policy;
 use gatehouse_domain::store::{Change, PolicyStore, StoreError, Written};
+use time::OffsetDateTime;
 
 use crate::PostgresStore;
 use crate::changes::commit;
@@ -14,14 +15,15 @@ use crate::rows::{POLICY_COLUMNS, PolicyRow, json, map_error};
 impl PolicyStore for PostgresStore {
     async fn insert_policy(&self, policy: &Policy) -> Result<(), StoreError> {
         sqlx::query(
-            "insert into policies (policy_id, account_id, name, description, rate_limit, allowed_ips, date_created, \
-             date_updated) values ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "insert into policies (policy_id, account_id, name, description, rate_limit, quota, allowed_ips, \
+             date_created, date_updated) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(policy.policy_id.as_str())
         .bind(policy.account_id.as_str())
         .bind(policy.name.as_str())
         .bind(policy.description.as_str())
         .bind(policy.rate_limit.map(|limit| json(&limit)).transpose()?)
+        .bind(policy.quota.map(|quota| json(&quota)).transpose()?)
         .bind(json(&policy.allowed_ips)?)
         .bind(policy.date_created)
         .bind(policy.date_updated)
@@ -54,12 +56,13 @@ impl PolicyStore for PostgresStore {
     async fn update_policy(&self, policy: &Policy) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
-            "update policies set name = $1, description = $2, rate_limit = $3, allowed_ips = $4, date_updated = $5 \
-             where policy_id = $6",
+            "update policies set name = $1, description = $2, rate_limit = $3, quota = $4, allowed_ips = $5, \
+             date_updated = $6 where policy_id = $7",
         )
         .bind(policy.name.as_str())
         .bind(policy.description.as_str())
         .bind(policy.rate_limit.map(|limit| json(&limit)).transpose()?)
+        .bind(policy.quota.map(|quota| json(&quota)).transpose()?)
         .bind(json(&policy.allowed_ips)?)
         .bind(policy.date_updated)
         .bind(policy.policy_id.as_str())
@@ -107,5 +110,30 @@ impl PolicyStore for PostgresStore {
             return Err(StoreError::NotFound);
         }
         tx.commit().await.map_err(map_error)
+    }
+
+    async fn count_quota_use(&self, key: &str, start: OffsetDateTime, end: OffsetDateTime) -> Result<u64, StoreError> {
+        // One statement: concurrent uses on every instance queue on the row and each sees its own
+        // count.
+        let uses: i64 = sqlx::query_scalar(
+            "insert into quota_counts (counter, period_start, period_end, uses) values ($1, $2, $3, 1) \
+             on conflict (counter, period_start) do update set uses = quota_counts.uses + 1 returning uses",
+        )
+        .bind(key)
+        .bind(start)
+        .bind(end)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_error)?;
+        Ok(u64::try_from(uses).unwrap_or_default())
+    }
+
+    async fn purge_quota_counts(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let result = sqlx::query("delete from quota_counts where period_end < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(map_error)?;
+        Ok(result.rows_affected())
     }
 }

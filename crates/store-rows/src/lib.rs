@@ -14,6 +14,7 @@ use gatehouse_domain::ids::{AccountId, ClientId, PolicyId, ProfileId, ProjectId,
 use gatehouse_domain::policy::{Policy, PolicyLimits, PolicyName};
 use gatehouse_domain::profile::{AccessProfile, AuthMethod};
 use gatehouse_domain::project::{Project, ProjectMember, ProjectName};
+use gatehouse_domain::quota::Quota;
 use gatehouse_domain::secret::{LastUse, SecretHash, StoredSecret};
 use gatehouse_domain::store::{StoreError, StoredSigningKey};
 use serde_json::Value;
@@ -127,6 +128,10 @@ fn rate_limit(text: Option<&str>) -> Result<Option<RateLimit>, StoreError> {
     Ok(text.map(from_json::<Option<RateLimit>>).transpose()?.flatten())
 }
 
+fn quota(text: Option<&str>) -> Result<Option<Quota>, StoreError> {
+    Ok(text.map(from_json::<Option<Quota>>).transpose()?.flatten())
+}
+
 fn allowed_ips(text: &str) -> Result<AllowedIps, StoreError> {
     let entries: Vec<String> = from_json(text)?;
     AllowedIps::parse(&entries).map_err(corrupt)
@@ -134,7 +139,7 @@ fn allowed_ips(text: &str) -> Result<AllowedIps, StoreError> {
 
 /// The columns [`PolicyRow`] reads.
 pub const POLICY_COLUMNS: &str =
-    "policy_id, account_id, name, description, rate_limit, allowed_ips, date_created, date_updated";
+    "policy_id, account_id, name, description, rate_limit, quota, allowed_ips, date_created, date_updated";
 
 #[derive(sqlx::FromRow)]
 pub struct PolicyRow {
@@ -143,6 +148,7 @@ pub struct PolicyRow {
     name: String,
     description: String,
     rate_limit: Option<String>,
+    quota: Option<String>,
     allowed_ips: String,
     date_created: OffsetDateTime,
     date_updated: OffsetDateTime,
@@ -156,6 +162,7 @@ impl PolicyRow {
             name: PolicyName::parse(&self.name).map_err(corrupt)?,
             description: Description::parse(&self.description).map_err(corrupt)?,
             rate_limit: rate_limit(self.rate_limit.as_deref())?,
+            quota: quota(self.quota.as_deref())?,
             allowed_ips: allowed_ips(&self.allowed_ips)?,
             date_created: self.date_created,
             date_updated: self.date_updated,
@@ -342,6 +349,7 @@ pub struct ProfileRow {
     last_used_ip: Option<String>,
     policy_id: Option<String>,
     policy_rate_limit: Option<String>,
+    policy_quota: Option<String>,
     policy_allowed_ips: Option<String>,
     pub credential_hash: Option<Vec<u8>>,
 }
@@ -367,6 +375,7 @@ impl ProfileRow {
                 Some(policy_id) => Some(PolicyLimits {
                     policy_id: PolicyId::from_string(policy_id),
                     rate_limit: rate_limit(self.policy_rate_limit.as_deref())?,
+                    quota: quota(self.policy_quota.as_deref())?,
                     allowed_ips: allowed_ips(self.policy_allowed_ips.as_deref().unwrap_or("[]"))?,
                 }),
             },

@@ -7,6 +7,8 @@ create table policies (
     description  text not null,
     -- JSON {"requests_per_second","burst"}, or null for none
     rate_limit   text,
+    -- JSON {"requests","period"}, or null for none
+    quota        text,
     -- JSON array of IPs and CIDR blocks; empty allows any
     allowed_ips  text not null,
     date_created text not null,
@@ -18,3 +20,15 @@ create table policies (
 alter table access_profiles add column policy_id text references policies (policy_id);
 
 create index access_profiles_by_policy on access_profiles (policy_id) where policy_id is not null;
+
+-- Uses counted against quotas, one row per profile and calendar period; rows of periods that
+-- have ended are purged with expired tokens.
+create table quota_counts (
+    counter      text not null,
+    period_start text not null,
+    period_end   text not null,
+    uses         bigint not null,
+    primary key (counter, period_start)
+);
+
+create index quota_counts_by_end on quota_counts (period_end);

@@ -5,6 +5,7 @@ use async_trait::async_trait;
 use gatehouse_domain::ids::{AccountId, PolicyId, ProfileId};
 use gatehouse_domain::policy::Policy;
 use gatehouse_domain::store::{Change, PolicyStore, StoreError, Written};
+use time::OffsetDateTime;
 
 use crate::SqliteStore;
 use crate::changes::commit;
@@ -14,14 +15,15 @@ use crate::rows::{POLICY_COLUMNS, PolicyRow, json, map_error};
 impl PolicyStore for SqliteStore {
     async fn insert_policy(&self, policy: &Policy) -> Result<(), StoreError> {
         sqlx::query(
-            "insert into policies (policy_id, account_id, name, description, rate_limit, allowed_ips, date_created, \
-             date_updated) values (?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into policies (policy_id, account_id, name, description, rate_limit, quota, allowed_ips, \
+             date_created, date_updated) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(policy.policy_id.as_str())
         .bind(policy.account_id.as_str())
         .bind(policy.name.as_str())
         .bind(policy.description.as_str())
         .bind(policy.rate_limit.map(|limit| json(&limit)).transpose()?)
+        .bind(policy.quota.map(|quota| json(&quota)).transpose()?)
         .bind(json(&policy.allowed_ips)?)
         .bind(policy.date_created)
         .bind(policy.date_updated)
@@ -54,12 +56,13 @@ impl PolicyStore for SqliteStore {
     async fn update_policy(&self, policy: &Policy) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
-            "update policies set name = ?, description = ?, rate_limit = ?, allowed_ips = ?, date_updated = ? \
-             where policy_id = ?",
+            "update policies set name = ?, description = ?, rate_limit = ?, quota = ?, allowed_ips = ?, \
+             date_updated = ? where policy_id = ?",
         )
         .bind(policy.name.as_str())
         .bind(policy.description.as_str())
         .bind(policy.rate_limit.map(|limit| json(&limit)).transpose()?)
+        .bind(policy.quota.map(|quota| json(&quota)).transpose()?)
         .bind(json(&policy.allowed_ips)?)
         .bind(policy.date_updated)
         .bind(policy.policy_id.as_str())
@@ -98,5 +101,28 @@ impl PolicyStore for SqliteStore {
             return Err(StoreError::NotFound);
         }
         tx.commit().await.map_err(map_error)
+    }
+
+    async fn count_quota_use(&self, key: &str, start: OffsetDateTime, end: OffsetDateTime) -> Result<u64, StoreError> {
+        let uses: i64 = sqlx::query_scalar(
+            "insert into quota_counts (counter, period_start, period_end, uses) values (?, ?, ?, 1) \
+             on conflict (counter, period_start) do update set uses = uses + 1 returning uses",
+        )
+        .bind(key)
+        .bind(start)
+        .bind(end)
+        .fetch_one(&self.writer)
+        .await
+        .map_err(map_error)?;
+        Ok(u64::try_from(uses).unwrap_or_default())
+    }
+
+    async fn purge_quota_counts(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let result = sqlx::query("delete from quota_counts where period_end < ?")
+            .bind(before)
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(result.rows_affected())
     }
 }

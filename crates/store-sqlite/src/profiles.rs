@@ -15,6 +15,7 @@ const PROFILE_COLUMNS: &str = "profile_id, client_id, name, products, auth_metho
      secret_generation, version, date_created, date_updated, last_used_at, last_used_ip, \
      policy_id, \
      (select p.rate_limit from policies p where p.policy_id = access_profiles.policy_id) as policy_rate_limit, \
+     (select p.quota from policies p where p.policy_id = access_profiles.policy_id) as policy_quota, \
      (select p.allowed_ips from policies p where p.policy_id = access_profiles.policy_id) as policy_allowed_ips";
 
 impl SqliteStore {

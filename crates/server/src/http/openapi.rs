@@ -11,6 +11,7 @@ use gatehouse_domain::account::MAX_ACCOUNT_NAME_CHARS;
 use gatehouse_domain::client::{AllowedIps, ClientName, Description, GlobalResource, RateLimit, TokenExpiry};
 use gatehouse_domain::products::{MAX_PATH_PREFIX_CHARS, MAX_PATH_PREFIXES};
 use gatehouse_domain::project::ProjectName;
+use gatehouse_domain::quota::Quota;
 use gatehouse_domain::rotation::GracePeriod;
 use gatehouse_edge::paging;
 use serde_json::{Value, json};
@@ -449,6 +450,7 @@ fn constrain(document: &mut Value) -> Vec<String> {
         ("UpdatePolicyBody", "name", &project_name),
         ("UpdatePolicyBody", "description", &description),
         ("UpdatePolicyBody", "allowed_ips", &allowed_ips),
+        ("Quota", "requests", &json!({"minimum": 1, "maximum": Quota::MAX_REQUESTS})),
     ];
     // Unknown fields in a rate limit are refused like everywhere else in a body.
     let rate_limit = json!({"additionalProperties": false});
@@ -456,6 +458,7 @@ fn constrain(document: &mut Value) -> Vec<String> {
     let token = json!({"minLength": 1});
     let more = [
         ("/components/schemas/RateLimit", &rate_limit),
+        ("/components/schemas/Quota", &rate_limit),
         ("/components/schemas/TokenRequest/properties/grant_type", &grant_type),
         ("/components/schemas/TokenForm/properties/token", &token),
     ];

@@ -229,3 +229,61 @@ async fn a_policy_change_reaches_every_instance() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A quota counts a profile's allowed checks in calendar periods (UTC): over it, 429 with
+/// `Retry-After` to the period's end; the next period starts afresh.
+#[tokio::test]
+async fn a_quota_runs_out_and_resets_with_its_period() {
+    let app = TestApp::spawn().await;
+    let owner = app.owner_session().await;
+    let body = json!({"name": "Trial", "quota": {"requests": 3, "period": "minute"}});
+    let policy_id = create_policy(&app, &owner, body).await;
+    let got: Value = app.get(&format!("/v1/policies/{policy_id}"), &owner).await.json().await.unwrap();
+    assert_eq!(got["policy"]["quota"], json!({"requests": 3, "period": "minute"}));
+    let (_, key) = profile_under(&app, &owner, Some(&policy_id), json!({})).await;
+    let (_, other_key) = profile_under(&app, &owner, Some(&policy_id), json!({})).await;
+
+    for _ in 0..3 {
+        assert_eq!(check(&app, &key, "10.0.0.1").await, StatusCode::OK);
+    }
+    let over = app.http.get(app.url("/v1/auth/products/SuperSIM/check")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(over.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = over.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "to the minute's end: {retry_after}");
+    // Each profile under the policy has a quota of its own.
+    assert_eq!(check(&app, &other_key, "10.0.0.1").await, StatusCode::OK);
+
+    app.clock.advance(i64::try_from(retry_after).unwrap());
+    assert_eq!(check(&app, &key, "10.0.0.1").await, StatusCode::OK, "a new period");
+
+    // Bad quotas are refused.
+    for quota in
+        [json!({"requests": 0, "period": "day"}), json!({"requests": 5, "period": "week"}), json!({"requests": 5})]
+    {
+        let refused = app.post_json("/v1/policies", &owner, &json!({"name": "bad", "quota": quota})).await;
+        assert_api_error(refused, StatusCode::BAD_REQUEST).await;
+    }
+}
+
+/// Quota counts are shared: checks through two instances on PostgreSQL, and through two sharing
+/// Redis, add up to one count.
+#[tokio::test]
+async fn a_quota_holds_across_instances() {
+    let redis_url = std::env::var("GATEHOUSE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let on_postgres = std::env::var("GATEHOUSE_TEST_POSTGRES_URL").is_ok_and(|url| !url.is_empty());
+    for redis in [None, Some(redis_url)] {
+        let app = TestApp::spawn_with(|config| config.redis_url = redis.clone()).await;
+        let other =
+            if on_postgres { Some(app.spawn_beside(|config| config.redis_url = redis.clone()).await) } else { None };
+        let elsewhere = other.as_ref().unwrap_or(&app);
+        let owner = app.owner_session().await;
+        let body = json!({"name": "Trial", "quota": {"requests": 4, "period": "day"}});
+        let policy_id = create_policy(&app, &owner, body).await;
+        let (_, key) = profile_under(&app, &owner, Some(&policy_id), json!({})).await;
+        for instance in [&app, elsewhere, &app, elsewhere] {
+            assert_eq!(check(instance, &key, "10.0.0.1").await, StatusCode::OK);
+        }
+        assert_eq!(check(&app, &key, "10.0.0.1").await, StatusCode::TOO_MANY_REQUESTS, "redis: {redis:?}");
+        assert_eq!(check(elsewhere, &key, "10.0.0.1").await, StatusCode::TOO_MANY_REQUESTS, "redis: {redis:?}");
+    }
+}

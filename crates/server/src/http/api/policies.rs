@@ -9,10 +9,11 @@ use axum::{Json, Router};
 use gatehouse_domain::client::{AllowedIps, Description, RateLimit};
 use gatehouse_domain::ids::{AccountId, PolicyId};
 use gatehouse_domain::policy::{NewPolicy, Policy, PolicyName, PolicyPatch};
+use gatehouse_domain::quota::{Quota, QuotaPeriod};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::body::{RateLimitBody, present, rate_limit};
+use super::body::{RateLimitBody, Text, present, rate_limit};
 use super::clients::timestamp;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
@@ -31,6 +32,7 @@ struct PolicyView {
     name: String,
     description: String,
     rate_limit: Option<RateLimit>,
+    quota: Option<Quota>,
     allowed_ips: Vec<String>,
     date_created: String,
     date_updated: String,
@@ -44,6 +46,7 @@ impl From<Policy> for PolicyView {
             name: policy.name.as_str().to_owned(),
             description: policy.description.as_str().to_owned(),
             rate_limit: policy.rate_limit,
+            quota: policy.quota,
             allowed_ips: policy.allowed_ips.to_strings(),
             date_created: timestamp(policy.date_created),
             date_updated: timestamp(policy.date_updated),
@@ -75,6 +78,11 @@ struct CreatePolicyBody {
     #[serde(default)]
     #[schema(value_type = Option<RateLimit>)]
     rate_limit: Option<RateLimitBody>,
+    /// At most `requests` allowed checks per profile in each calendar `period` (UTC); `null` or
+    /// absent: none.
+    #[serde(default)]
+    #[schema(value_type = Option<Quota>)]
+    quota: Option<QuotaBody>,
     /// IPs and CIDR blocks; empty or absent allows any.
     #[serde(default)]
     allowed_ips: Option<Vec<String>>,
@@ -94,8 +102,23 @@ struct UpdatePolicyBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<RateLimit>)]
     rate_limit: Option<Option<RateLimitBody>>,
+    /// `null` removes the quota.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Quota>)]
+    quota: Option<Option<QuotaBody>>,
     #[serde(default)]
     allowed_ips: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotaBody {
+    requests: i64,
+    period: Text<QuotaPeriod>,
+}
+
+fn quota(body: Option<QuotaBody>) -> Result<Option<Quota>, ApiError> {
+    Ok(body.map(|body| Quota::parse(body.requests, body.period.0)).transpose()?)
 }
 
 /// `GET /v1/policies`: the account's policies, by name.
@@ -130,6 +153,7 @@ async fn create_policy(
         name: PolicyName::parse(&body.name)?,
         description: Description::parse(body.description.as_deref().unwrap_or_default())?,
         rate_limit: rate_limit(body.rate_limit)?,
+        quota: quota(body.quota)?,
         allowed_ips: AllowedIps::parse(&body.allowed_ips.unwrap_or_default())?,
     };
     let policy = state.gatehouse.create_policy(&actor, new, state.clock.now()).await?;
@@ -170,6 +194,7 @@ async fn update_policy(
         name: body.name.as_deref().map(PolicyName::parse).transpose()?,
         description: body.description.as_deref().map(Description::parse).transpose()?,
         rate_limit: body.rate_limit.map(rate_limit).transpose()?,
+        quota: body.quota.map(quota).transpose()?,
         allowed_ips: body.allowed_ips.as_deref().map(AllowedIps::parse).transpose()?,
     };
     let policy =
