@@ -96,6 +96,7 @@ def test_every_page_passes_axe_core(server, browser, axe_source):
         "renew-key": f"/clients/{client_id}/renew-key",
         "client-delete": f"/clients/{client_id}/delete",
         "products": "/products",
+        "policies": "/policies",
         "users": "/users",
         "audit": "/audit",
         "not-found": "/clients/no-such-client",
@@ -244,6 +245,15 @@ def test_the_whole_journey_in_a_child_account_in_chromium(server, browser, axe_s
     assert "Invoicing" in browser.find_element(By.CSS_SELECTOR, "dl.fields").text
     found += audit(browser, axe_source, "client-in-project")
 
+    # A policy with a quota, made in the portal.
+    browser.get(base + "/policies")
+    browser.find_element(By.ID, "name").send_keys("Trial")
+    browser.find_element(By.NAME, "quota_requests").send_keys("1000")
+    follow(browser, By.XPATH, "//button[text()='Create policy']")
+    assert "1000 per minute (UTC)" in browser.page_source
+    found += audit(browser, axe_source, "policy")
+    browser.get(client)
+
     # An access profile, made and then edited.
     browser.find_element(By.XPATH, "//summary[text()='New access profile']").click()
     browser.find_element(By.ID, "profile-name").send_keys("Partner")
@@ -252,8 +262,10 @@ def test_the_whole_journey_in_a_child_account_in_chromium(server, browser, axe_s
     follow(browser, By.CSS_SELECTOR, "a[href*='/profiles/'][href$='/edit']")
     browser.find_element(By.ID, "name").clear()
     browser.find_element(By.ID, "name").send_keys("Partner portal")
+    Select(browser.find_element(By.ID, "policy_id")).select_by_visible_text("Trial")
     follow(browser, By.XPATH, "//button[text()='Save changes']")
     assert "Partner portal" in browser.page_source
+    assert "<td>Trial</td>" in browser.page_source, "the profile is under the policy"
 
     # Handed to the project's member, chosen from the list; then deleted.
     browser.get(client)

@@ -14,9 +14,9 @@ use crate::client::{
 };
 use crate::ids::{AccountId, ClientId, PolicyId, ProfileId, ProjectId, SecretId, TokenId, UserId};
 use crate::policy::{Policy, PolicyName};
-use crate::quota::{Quota, QuotaPeriod};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::project::{Project, ProjectName, ProjectScope};
+use crate::quota::{Quota, QuotaPeriod};
 use crate::secret::{LastUse, SecretHash, StoredSecret};
 use crate::store::{
     AuditFilter, Bootstrap, CapPolicy, Change, ClientFilter, CredentialUse, HandoffRecord, LiveTokenCap, PageRequest,

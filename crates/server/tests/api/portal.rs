@@ -1094,3 +1094,76 @@ async fn a_project_made_in_the_portal_hides_its_clients_from_developers_outside_
     assert_eq!(owner.submit(&project_path, &delete_action, &[]).await.status(), StatusCode::SEE_OTHER);
     assert!(owner.page("/projects").await.contains("No projects yet."));
 }
+
+/// Policies in the portal: an owner makes one with a quota, puts a profile under it from the
+/// profile's form, and the gateway check holds the profile to it.
+#[tokio::test]
+async fn a_policy_made_in_the_portal_holds_a_profile_put_under_it() {
+    let app = TestApp::spawn().await;
+    let owner = Browser::signed_in_as_owner(&app).await;
+    let made = owner
+        .submit(
+            "/policies",
+            "/policies",
+            &[
+                ("name", "Trial"),
+                ("quota_requests", "2"),
+                ("quota_period", "day"),
+                ("requests_per_second", ""),
+                ("burst", ""),
+            ],
+        )
+        .await;
+    assert_eq!(made.status(), StatusCode::SEE_OTHER);
+    let policy_path = location(&made).to_owned();
+    let policy_id = policy_path.trim_start_matches("/policies/").to_owned();
+    assert!(owner.page(&policy_path).await.contains("2 per day (UTC)"));
+    let bad = owner
+        .submit("/policies", "/policies", &[("name", "Bad"), ("quota_requests", "0"), ("quota_period", "day")])
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+
+    let session = app.owner_session().await;
+    let (client, _) = app.create_client(&session, json!({})).await;
+    let profiles = format!("/v1/clients/{}/access-profiles", client.client_id);
+    let created = app
+        .post_json(&profiles, &session, &json!({"name": "p", "auth_method": "api_key", "products": ["SuperSIM"]}))
+        .await;
+    let created: Value = created.json().await.unwrap();
+    let key = created["credential"]["api_key"].as_str().unwrap().to_owned();
+    let profile_id = created["access_profile"]["profile_id"].as_str().unwrap().to_owned();
+    let edit_path = format!("/clients/{}/profiles/{profile_id}/edit", client.client_id);
+    let form = owner.page(&edit_path).await;
+    assert!(form.contains(&format!(r#"<option value="{policy_id}">Trial</option>"#)), "offered on the form");
+    let version = field_value(&form, "version");
+    let saved = owner
+        .submit(
+            &edit_path,
+            &edit_path,
+            &[("version", &version), ("name", "p"), ("products", "SuperSIM"), ("policy_id", &policy_id)],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert!(
+        owner.page(&format!("/clients/{}", client.client_id)).await.contains("<td>Trial</td>"),
+        "named in the table"
+    );
+
+    let check = || async {
+        app.http.get(app.url("/v1/auth/products/SuperSIM/check")).bearer_auth(&key).send().await.unwrap().status()
+    };
+    assert_eq!(check().await, StatusCode::OK);
+    assert_eq!(check().await, StatusCode::OK);
+    assert_eq!(check().await, StatusCode::TOO_MANY_REQUESTS, "the policy's quota");
+
+    // A policy in use stays; a developer reads policies but cannot make one.
+    let kept = owner.submit(&policy_path, &format!("{policy_path}/delete"), &[]).await;
+    assert_eq!(kept.status(), StatusCode::CONFLICT);
+    let created = app.post_json("/v1/users", &session, &json!({"email": "dev@example.com", "role": "developer"})).await;
+    let password = created.json::<Value>().await.unwrap()["password"].as_str().unwrap().to_owned();
+    let mut developer = Browser::new(&app);
+    developer.sign_in("dev@example.com", &password).await;
+    let listed = developer.page("/policies").await;
+    assert!(listed.contains("Trial") && !listed.contains("New policy"));
+    assert_eq!(developer.submit("/policies", "/policies", &[("name", "Mine")]).await.status(), StatusCode::FORBIDDEN);
+}

@@ -555,6 +555,7 @@ async fn show(
     let now = state.clock.now();
     let profiles = state.gatehouse.list_profiles(&session.actor, &client.client_id, now).await?;
     let secrets = state.gatehouse.client_secrets(&session.actor, &client.client_id, now).await?;
+    let policies = state.gatehouse.list_policies(&session.actor, Some(client.account_id.clone()), now).await?;
     // Whoever sees the client sees its project: owners and admins every one, developers theirs.
     let project = match &client.project_id {
         Some(project_id) => Some(state.gatehouse.get_project(&session.actor, project_id, now).await?),
@@ -671,7 +672,7 @@ async fn show(
             }
         }
         (super::secrets::section(&client, &secrets, now))
-        (super::profiles::section(&session, &client, &profiles))
+        (super::profiles::section(&session, &client, &profiles, &policies))
         @if !history.is_empty() {
             section {
                 h2 { "Recent activity" }

@@ -15,6 +15,7 @@ mod forms;
 mod login;
 mod logo;
 mod pages;
+mod policies;
 mod products;
 mod profiles;
 mod projects;
@@ -61,6 +62,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .merge(users::routes())
         .merge(profiles::routes())
         .merge(products::routes())
+        .merge(policies::routes())
         .merge(projects::routes())
         .layer(middleware::from_fn_with_state(public_origin, guard))
 }

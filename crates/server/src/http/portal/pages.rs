@@ -32,6 +32,7 @@ pub fn layout(title: &str, session: Option<&PortalSession>, body: Markup) -> Mar
                             a href="/clients" { "API clients" }
                             a href="/products" { "Products" }
                             a href="/projects" { "Projects" }
+                            a href="/policies" { "Policies" }
                             @if session.actor.role.is_owner_or_admin() {
                                 a href="/users" { "Users" }
                                 a href="/audit" { "Audit log" }

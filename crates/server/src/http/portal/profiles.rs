@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use gatehouse_domain::client::{AllowedIps, Client, ClientName, RateLimit};
 use gatehouse_domain::error::ValidationError;
-use gatehouse_domain::ids::{ClientId, ProfileId};
+use gatehouse_domain::ids::{ClientId, PolicyId, ProfileId};
+use gatehouse_domain::policy::Policy;
 use gatehouse_domain::profile::{AccessProfile, AuthMethod, NewProfile, ProfileCredential, ProfilePatch};
 use maud::{Markup, html};
 
@@ -36,7 +37,7 @@ fn auth_method_label(method: AuthMethod) -> &'static str {
 }
 
 /// The section of the client's page that lists its profiles and adds one.
-pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfile]) -> Markup {
+pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfile], policies: &[Policy]) -> Markup {
     let base = format!("{}/profiles", client_url(&client.client_id));
     html! {
         section {
@@ -47,7 +48,7 @@ pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfi
             }
             @if !profiles.is_empty() {
                 table.list {
-                    thead { tr { th { "Name" } th { "Credential" } th { "Products" } th { "Addresses" } th { "State" } th { "Last used" } th { span.visually-hidden { "Actions" } } } }
+                    thead { tr { th { "Name" } th { "Credential" } th { "Products" } th { "Addresses" } th { "Policy" } th { "State" } th { "Last used" } th { span.visually-hidden { "Actions" } } } }
                     tbody {
                         @for profile in profiles {
                             @let url = format!("{base}/{}", profile.profile_id);
@@ -56,6 +57,12 @@ pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfi
                                 td { (auth_method_label(profile.auth_method)) }
                                 td { (list_or_none(profile.products.iter().map(String::as_str))) }
                                 td { (list_or_none(profile.allowed_ips.to_strings().iter().map(String::as_str))) }
+                                td {
+                                    @match &profile.policy {
+                                        Some(limits) => (policies.iter().find(|p| p.policy_id == limits.policy_id).map_or(limits.policy_id.as_str(), |p| p.name.as_str())),
+                                        None => span.muted { "none" },
+                                    }
+                                }
                                 td { @if profile.active { span.badge.ok { "active" } } @else { span.badge.off { "inactive" } } }
                                 td {
                                     @match profile.last_use {
@@ -113,11 +120,33 @@ pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfi
                         label { "Requests per second " input type="number" name="requests_per_second" min="1"; }
                         label { "Burst " input type="number" name="burst" min="1"; }
                     }
+                    (policy_choice("profile-policy", policies, None))
                     button type="submit" { "Create access profile" }
                 }
             }
         }
     }
+}
+
+/// The policy a profile is under: its limits hold beside the profile's own. Left out when the
+/// account has no policies, so the form then leaves a profile's policy as it is.
+fn policy_choice(id: &str, policies: &[Policy], current: Option<&str>) -> Markup {
+    html! {
+        @if !policies.is_empty() {
+            label for=(id) { "Policy " span.muted { "(its limits hold beside the profile's own)" } }
+            select id=(id) name="policy_id" {
+                option value="" { "none" }
+                @for policy in policies {
+                    option value=(policy.policy_id) selected[current == Some(policy.policy_id.as_str())] { (policy.name.as_str()) }
+                }
+            }
+        }
+    }
+}
+
+/// `policy_id` as the form sent it: absent (no choice offered) leaves it, empty is none.
+fn chosen_policy(fields: &FormFields) -> Option<Option<PolicyId>> {
+    fields.get("policy_id").map(|id| (!id.is_empty()).then(|| PolicyId::from_string(id)))
 }
 
 /// The page that shows a profile's credential once: after creation and after a refresh.
@@ -163,7 +192,7 @@ async fn create(
         allowed_ips: AllowedIps::parse(&entries(fields.text("allowed_ips")))?,
         rate_limit: parse_rate_limit(fields.text("requests_per_second"), fields.text("burst"))?,
         active: true,
-        policy_id: None,
+        policy_id: chosen_policy(&fields).flatten(),
     };
     let (profile, credential) =
         state.gatehouse.create_profile(&session.actor, &client_id, new, state.clock.now()).await?;
@@ -174,6 +203,7 @@ fn edit_page(
     session: &PortalSession,
     client: &Client,
     profile: &AccessProfile,
+    policies: &[Policy],
     form: Option<&FormFields>,
     error: Option<&str>,
 ) -> Markup {
@@ -215,6 +245,7 @@ fn edit_page(
                 label { "Requests per second " input type="number" name="requests_per_second" min="1" value=(requests_per_second); }
                 label { "Burst " input type="number" name="burst" min="1" value=(burst); }
             }
+            (policy_choice("policy_id", policies, form.map_or(profile.policy.as_ref().map(|p| p.policy_id.as_str()), |form| form.get("policy_id"))))
             button type="submit" { "Save changes" }
         }
         p { a href=(client_url(&client.client_id)) { "Cancel" } }
@@ -230,7 +261,9 @@ async fn edit_form(
     let (client_id, profile_id) = (ClientId::from_string(client_id), ProfileId::from_string(profile_id));
     let client = load(&state, &session, &client_id).await?;
     let profile = state.gatehouse.get_profile(&session.actor, &client_id, &profile_id, state.clock.now()).await?;
-    Ok(edit_page(&session, &client, &profile, None, None).into_response())
+    let policies =
+        state.gatehouse.list_policies(&session.actor, Some(client.account_id.clone()), state.clock.now()).await?;
+    Ok(edit_page(&session, &client, &profile, &policies, None, None).into_response())
 }
 
 fn parse_patch(fields: &FormFields) -> Result<ProfilePatch, ValidationError> {
@@ -240,8 +273,7 @@ fn parse_patch(fields: &FormFields) -> Result<ProfilePatch, ValidationError> {
         allowed_ips: Some(AllowedIps::parse(&entries(fields.text("allowed_ips")))?),
         rate_limit: Some(parse_rate_limit(fields.text("requests_per_second"), fields.text("burst"))?),
         active: None,
-        // Policies are chosen through `/v1` for now; the form leaves the profile's as it is.
-        policy_id: None,
+        policy_id: chosen_policy(fields),
     })
 }
 
@@ -272,7 +304,8 @@ async fn update(
         Err(error) if matches!(error.status(), StatusCode::BAD_REQUEST | StatusCode::FORBIDDEN) => {
             let client = load(&state, &session, &client_id).await?;
             let profile = state.gatehouse.get_profile(&session.actor, &client_id, &profile_id, now).await?;
-            let page = edit_page(&session, &client, &profile, Some(&fields), Some(error.message()));
+            let policies = state.gatehouse.list_policies(&session.actor, Some(client.account_id.clone()), now).await?;
+            let page = edit_page(&session, &client, &profile, &policies, Some(&fields), Some(error.message()));
             Ok((error.status(), page).into_response())
         }
         Err(error) => Err(error),
