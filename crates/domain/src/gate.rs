@@ -406,9 +406,16 @@ impl Gatehouse {
             && let Some(quota) = policy.quota
         {
             let (start, end) = quota.period.window(now);
-            let key = format!("quota:{}:{}", policy.policy_id, profile.profile_id);
-            if self.quotas.count(&key, start, end).await? > quota.requests {
-                return Err(CheckDenial::RateLimited { retry_after_seconds: crate::quota::seconds_until(end, now) });
+            // The period in the key: a quota changed from a day to a month counts afresh rather
+            // than in the day's count, which ends (and is purged) with the day.
+            let key = format!("quota:{}:{}:{:?}", policy.policy_id, profile.profile_id, quota.period);
+            let refused = CheckDenial::RateLimited { retry_after_seconds: crate::quota::seconds_until(end, now) };
+            if self.quota_used_up.holds(&key, quota.requests, now) {
+                return Err(refused);
+            }
+            if !self.quotas.take(&key, start, end, quota.requests, now).await? {
+                self.quota_used_up.remember(&key, quota.requests, end, now);
+                return Err(refused);
             }
         }
         let scope = match (&seen.scopes, &profile) {

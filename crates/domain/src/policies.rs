@@ -11,6 +11,7 @@ use crate::audit::Target;
 use crate::client::{Client, GlobalResource};
 use crate::error::{DomainError, ValidationError};
 use crate::ids::{AccountId, PolicyId};
+use crate::optimistic;
 use crate::policy::{MAX_POLICIES, NewPolicy, Policy, PolicyPatch};
 use crate::service::Gatehouse;
 use crate::store::StoreError;
@@ -22,7 +23,7 @@ fn policy_target(policy_id: &PolicyId) -> Target<'_> {
 impl Actor {
     /// Creating, changing and deleting policies: owners and admins (an API client needs
     /// `api_clients` and such an owner), as for the product catalogue.
-    fn may_shape_policies(&self) -> Result<(), DomainError> {
+    pub(crate) fn may_shape_policies(&self) -> Result<(), DomainError> {
         self.require(GlobalResource::ApiClients)?;
         if !self.role.is_owner_or_admin() {
             return Err(DomainError::Forbidden("only the account owner and admins manage policies".to_owned()));
@@ -87,6 +88,7 @@ impl Gatehouse {
                 rate_limit: new.rate_limit,
                 quota: new.quota,
                 allowed_ips: new.allowed_ips,
+                version: 1,
                 date_created: now,
                 date_updated: now,
             };
@@ -122,29 +124,39 @@ impl Gatehouse {
         .collect();
         let result = async {
             actor.may_shape_policies()?;
-            let mut policy = self.visible_policy(actor, policy_id).await?;
-            if let Some(name) = patch.name {
-                policy.name = name;
+            // Concurrent changes are applied one after the other: each try starts from the
+            // policy as it is now, so no change undoes another it never saw.
+            for attempt in 0..optimistic::ATTEMPTS {
+                let current = self.visible_policy(actor, policy_id).await?;
+                let mut policy = current.clone();
+                if let Some(name) = &patch.name {
+                    policy.name = name.clone();
+                }
+                if let Some(description) = &patch.description {
+                    policy.description = description.clone();
+                }
+                if let Some(rate_limit) = patch.rate_limit {
+                    policy.rate_limit = rate_limit;
+                }
+                if let Some(quota) = patch.quota {
+                    policy.quota = quota;
+                }
+                if let Some(allowed_ips) = &patch.allowed_ips {
+                    policy.allowed_ips = allowed_ips.clone();
+                }
+                policy.date_updated = now;
+                match self.store.update_policy(&policy, current.version).await {
+                    Ok(written) => {
+                        self.settle(written, now).await;
+                        policy.version = current.version + 1;
+                        return Ok(policy);
+                    }
+                    Err(StoreError::VersionMismatch) => optimistic::back_off(attempt).await,
+                    Err(StoreError::NotFound) => return Err(DomainError::NotFound("policy")),
+                    Err(other) => return Err(name_taken(other)),
+                }
             }
-            if let Some(description) = patch.description {
-                policy.description = description;
-            }
-            if let Some(rate_limit) = patch.rate_limit {
-                policy.rate_limit = rate_limit;
-            }
-            if let Some(quota) = patch.quota {
-                policy.quota = quota;
-            }
-            if let Some(allowed_ips) = patch.allowed_ips {
-                policy.allowed_ips = allowed_ips;
-            }
-            policy.date_updated = now;
-            let written = self.store.update_policy(&policy).await.map_err(|error| match error {
-                StoreError::NotFound => DomainError::NotFound("policy"),
-                other => name_taken(other),
-            })?;
-            self.settle(written, now).await;
-            Ok(policy)
+            Err(DomainError::Conflict("the policy is being changed concurrently; try again".to_owned()))
         }
         .await;
         let account = result.as_ref().ok().map(|policy| policy.account_id.clone());

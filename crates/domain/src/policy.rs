@@ -41,6 +41,8 @@ pub struct Policy {
     /// At most so many allowed checks per profile in each calendar period.
     pub quota: Option<Quota>,
     pub allowed_ips: AllowedIps,
+    /// Bumped by every change.
+    pub version: i64,
     pub date_created: OffsetDateTime,
     pub date_updated: OffsetDateTime,
 }

@@ -271,12 +271,18 @@ impl Gatehouse {
                 if let Some(active) = patch.active {
                     next.active = active;
                 }
-                match &patch.policy_id {
-                    Some(Some(policy_id)) => {
-                        next.policy = Some(self.policy_for_profile(actor, &client, policy_id).await?.limits());
+                let current_policy = current.policy.as_ref().map(|policy| &policy.policy_id);
+                if let Some(target) = patch.policy_id.as_ref().filter(|target| target.as_ref() != current_policy) {
+                    // A policy binds whoever holds the credential, developers included: taking a
+                    // profile out from under one (or moving it to another) is for those who
+                    // shape policies. Putting one under a policy only narrows it.
+                    if current.policy.is_some() {
+                        actor.may_shape_policies()?;
                     }
-                    Some(None) => next.policy = None,
-                    None => {}
+                    next.policy = match target {
+                        Some(policy_id) => Some(self.policy_for_profile(actor, &client, policy_id).await?.limits()),
+                        None => None,
+                    };
                 }
                 next.date_updated = now;
                 // No precondition was asked for: another write getting in first is retried.

@@ -76,9 +76,17 @@ fn first_of_month(year: i32, month: Month) -> Date {
 /// Counts uses in a period, shared by every instance.
 #[async_trait]
 pub trait QuotaCounter: Send + Sync {
-    /// Counts one use against `key` in the period `[start, end)`; returns the uses so far in it,
-    /// this one included.
-    async fn count(&self, key: &str, start: OffsetDateTime, end: OffsetDateTime) -> Result<u64, StoreError>;
+    /// Takes one use from the quota `limit` of `key` in the period `[start, end)`: `true` and
+    /// counted while fewer than `limit` were taken, `false` (and nothing counted) once they all
+    /// were. `now` is this instance's clock, for how long a count is kept.
+    async fn take(
+        &self,
+        key: &str,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        limit: u64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Counts in the database: every instance sharing it shares the counts.
@@ -86,8 +94,45 @@ pub struct StoreQuotas(pub std::sync::Arc<dyn crate::store::Store>);
 
 #[async_trait]
 impl QuotaCounter for StoreQuotas {
-    async fn count(&self, key: &str, start: OffsetDateTime, end: OffsetDateTime) -> Result<u64, StoreError> {
-        self.0.count_quota_use(key, start, end).await
+    async fn take(
+        &self,
+        key: &str,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        limit: u64,
+        _now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.0.take_quota_use(key, start, end, limit).await
+    }
+}
+
+/// Quotas known to be used up, until their period ends: a caller over its quota is refused from
+/// memory, without a write per refused check. Bounded; when full, refusals go to the counter.
+#[derive(Default)]
+pub struct UsedUp(std::sync::Mutex<std::collections::HashMap<String, (OffsetDateTime, u64)>>);
+
+impl UsedUp {
+    const MAX_KEYS: usize = 100_000;
+
+    /// Whether `key`'s quota of `limit` is known to be used up at `now`. A raised limit is not.
+    pub fn holds(&self, key: &str, limit: u64, now: OffsetDateTime) -> bool {
+        let used_up = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        used_up.get(key).is_some_and(|(end, known)| *end > now && *known >= limit)
+    }
+
+    pub fn remember(&self, key: &str, limit: u64, end: OffsetDateTime, now: OffsetDateTime) {
+        let mut used_up = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if used_up.len() >= Self::MAX_KEYS {
+            used_up.retain(|_, (ends, _)| *ends > now);
+        }
+        if used_up.len() < Self::MAX_KEYS {
+            used_up.insert(key.to_owned(), (end, limit));
+        }
+    }
+
+    /// Forgets periods that have ended.
+    pub fn sweep(&self, now: OffsetDateTime) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|_, (end, _)| *end > now);
     }
 }
 

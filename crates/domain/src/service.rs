@@ -66,6 +66,8 @@ pub struct Gatehouse {
     pub(crate) limiter: Arc<dyn crate::ratelimit::RateLimiter>,
     /// Quota counts, shared by every instance: the store's by default, Redis's when configured.
     pub(crate) quotas: Arc<dyn crate::quota::QuotaCounter>,
+    /// Quotas this instance found used up, refused from memory until their period ends.
+    pub(crate) quota_used_up: crate::quota::UsedUp,
     /// Records minted tokens under the live-token cap, many per transaction.
     pub(crate) ledger: crate::token_ledger::TokenLedger,
     /// How many refusals each source writes to the audit log per minute.
@@ -141,6 +143,7 @@ impl Gatehouse {
             gate,
             limiter: Arc::new(crate::ratelimit::InProcessRateLimiter::default()),
             quotas,
+            quota_used_up: crate::quota::UsedUp::default(),
             refusal_budget: RefusalBudget::default(),
             leak_reports: crate::leaked::LeakReports::default(),
             credential_uses: crate::credential_use::CredentialUses::default(),
@@ -496,7 +499,11 @@ impl Gatehouse {
         // Values shown once that nobody came for: they hold secrets, sealed, for no one.
         let handoffs = self.store.purge_expired_handoffs(now).await?;
         // Counts of quota periods that have ended (kept a minute more, for clocks that differ).
-        self.store.purge_quota_counts(now - time::Duration::MINUTE).await?;
+        // Not worth stopping the rest of the purge for.
+        self.quota_used_up.sweep(now);
+        if let Err(error) = self.store.purge_quota_counts(now - time::Duration::MINUTE).await {
+            tracing::warn!(%error, "purging ended quota counts failed; trying again at the next purge");
+        }
         if handoffs > 0 {
             tracing::debug!(handoffs, "expired portal handoffs purged");
         }

@@ -435,15 +435,22 @@ pub trait PolicyStore: Send + Sync {
     async fn policy(&self, policy_id: &PolicyId) -> Result<Option<Policy>, StoreError>;
     /// An account's policies by name.
     async fn policies(&self, account_id: &AccountId) -> Result<Vec<Policy>, StoreError>;
-    /// Writes everything but its id, account and creation date; reports a change to every
-    /// profile under it. `NotFound`, or `Conflict` on a name the account has already.
-    async fn update_policy(&self, policy: &Policy) -> Result<Written<()>, StoreError>;
+    /// Writes everything but its id, account and creation date if the stored version is still
+    /// `expected_version`, and bumps it; reports a change to every profile under it.
+    /// `NotFound`, `VersionMismatch`, or `Conflict` on a name the account has already.
+    async fn update_policy(&self, policy: &Policy, expected_version: i64) -> Result<Written<()>, StoreError>;
     /// `Conflict` while any profile is under it.
     async fn delete_policy(&self, policy_id: &PolicyId) -> Result<(), StoreError>;
-    /// Counts one use against `key` in the period starting at `start`, kept until `end` has
-    /// passed; returns the uses so far in the period, this one included. Atomic across
-    /// instances.
-    async fn count_quota_use(&self, key: &str, start: OffsetDateTime, end: OffsetDateTime) -> Result<u64, StoreError>;
+    /// Takes one use from the quota `limit` of `key` in the period starting at `start` (kept
+    /// until `end` has passed): `true` and counted while fewer than `limit` were taken, `false`
+    /// and nothing counted once all were. Atomic across instances.
+    async fn take_quota_use(
+        &self,
+        key: &str,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        limit: u64,
+    ) -> Result<bool, StoreError>;
     /// Drops the counts of periods that ended before `before`.
     async fn purge_quota_counts(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }

@@ -934,6 +934,7 @@ async fn profiles_round_trip(store: &dyn Store) {
         rate_limit: Some(RateLimit { requests_per_second: 5, burst: 10 }),
         quota: Some(Quota { requests: 1000, period: QuotaPeriod::Day }),
         allowed_ips: AllowedIps::parse(&["10.0.0.0/8"]).unwrap(),
+        version: 1,
         date_created: now(),
         date_updated: now(),
     };
@@ -949,8 +950,10 @@ async fn profiles_round_trip(store: &dyn Store) {
     let mut loosened = policy.clone();
     loosened.rate_limit = None;
     loosened.allowed_ips = AllowedIps::default();
-    reported(store.update_policy(&loosened).await.unwrap(), &changed(&secret));
+    reported(store.update_policy(&loosened, 1).await.unwrap(), &changed(&secret));
+    assert!(matches!(store.update_policy(&loosened, 1).await, Err(StoreError::VersionMismatch)));
     assert_eq!(store.profile(&secret.profile_id).await.unwrap().unwrap().policy, Some(loosened.limits()));
+    assert_eq!(store.policy(&policy.policy_id).await.unwrap().unwrap().version, 2);
     assert!(matches!(store.delete_policy(&policy.policy_id).await, Err(StoreError::Conflict(_))));
     let mut astray = governed.clone();
     astray.policy = Some(Policy { policy_id: PolicyId::generate(), ..policy.clone() }.limits());
@@ -960,22 +963,25 @@ async fn profiles_round_trip(store: &dyn Store) {
     );
     let freed = AccessProfile { policy: None, ..governed.clone() };
     reported(store.update_profile(&freed, governed.version).await.unwrap(), &changed(&secret));
-    reported(store.update_policy(&loosened).await.unwrap(), &[]);
+    reported(store.update_policy(&loosened, 2).await.unwrap(), &[]);
     store.delete_policy(&policy.policy_id).await.unwrap();
     assert!(matches!(store.delete_policy(&policy.policy_id).await, Err(StoreError::NotFound)));
 
-    // Quota counts: per counter and period, purged once the period has ended.
+    // Quota counts: per counter and period, never past the limit, purged once the period ends.
     let start = now();
     let end = start + time::Duration::MINUTE;
-    for expected in 1..=3 {
-        assert_eq!(store.count_quota_use("quota:a", start, end).await.unwrap(), expected);
+    for _ in 0..3 {
+        assert!(store.take_quota_use("quota:a", start, end, 3).await.unwrap());
     }
-    assert_eq!(store.count_quota_use("quota:b", start, end).await.unwrap(), 1, "a counter of its own");
-    assert_eq!(store.count_quota_use("quota:a", end, end + time::Duration::MINUTE).await.unwrap(), 1, "a new period");
+    assert!(!store.take_quota_use("quota:a", start, end, 3).await.unwrap(), "used up");
+    assert!(store.take_quota_use("quota:a", start, end, 4).await.unwrap(), "a raised quota has room again");
+    assert!(!store.take_quota_use("quota:a", start, end, 4).await.unwrap(), "and the refusals were not counted");
+    assert!(store.take_quota_use("quota:b", start, end, 1).await.unwrap(), "a counter of its own");
+    assert!(store.take_quota_use("quota:a", end, end + time::Duration::MINUTE, 1).await.unwrap(), "a new period");
     assert_eq!(store.purge_quota_counts(end).await.unwrap(), 0, "nothing has ended before its end");
     assert_eq!(store.purge_quota_counts(end + time::Duration::SECOND).await.unwrap(), 2);
-    assert_eq!(store.count_quota_use("quota:a", start, end).await.unwrap(), 1, "purged");
-    assert!(matches!(store.update_policy(&loosened).await, Err(StoreError::NotFound)));
+    assert!(store.take_quota_use("quota:b", start, end, 1).await.unwrap(), "purged");
+    assert!(matches!(store.update_policy(&loosened, 3).await, Err(StoreError::NotFound)));
 
     reported(store.delete_profile(&secret.profile_id).await.unwrap(), &changed(&secret));
     assert!(store.profile(&secret.profile_id).await.unwrap().is_none());

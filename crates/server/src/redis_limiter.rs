@@ -70,12 +70,15 @@ impl RateLimiter for RedisRateLimiter {
     }
 }
 
-/// KEYS[1]: the counter of one period. ARGV[1]: when the period ends, in Unix seconds. Returns the
-/// uses so far, this one included; the counter goes a minute after its period.
+/// KEYS[1]: the counter of one period. ARGV[1]: the quota. ARGV[2]: seconds to keep the counter
+/// (to its period's end and a minute more, relative, so a clock that differs from Redis's does
+/// not end it early). Returns 1 when the use was taken, 0 when the quota was used up (and nothing
+/// counted).
 const QUOTA: &str = r"
-local uses = redis.call('INCR', KEYS[1])
-if uses == 1 then redis.call('EXPIREAT', KEYS[1], tonumber(ARGV[1]) + 60) end
-return uses
+local uses = tonumber(redis.call('GET', KEYS[1]) or '0')
+if uses >= tonumber(ARGV[1]) then return 0 end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2])) end
+return 1
 ";
 
 /// Quota counts in Redis, shared by every instance (`--redis`): one round trip per check of a
@@ -84,7 +87,8 @@ pub struct RedisQuotas {
     connection: ConnectionManager,
     script: Script,
     /// Where counts go while Redis cannot be reached: a quota is a promise to the API's owner,
-    /// so an outage does not make it unlimited.
+    /// so an outage does not make it unlimited (though the two counts are apart, so during an
+    /// outage a profile may get up to twice its quota).
     fallback: Arc<dyn QuotaCounter>,
 }
 
@@ -99,19 +103,28 @@ impl RedisQuotas {
 
 #[async_trait]
 impl QuotaCounter for RedisQuotas {
-    async fn count(&self, key: &str, start: OffsetDateTime, end: OffsetDateTime) -> Result<u64, StoreError> {
+    async fn take(
+        &self,
+        key: &str,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        limit: u64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let keep_seconds = gatehouse_domain::quota::seconds_until(end, now).saturating_add(60);
         let mut connection = self.connection.clone();
         let result: Result<i64, redis::RedisError> = self
             .script
             .key(format!("gatehouse:{key}:{}", start.unix_timestamp()))
-            .arg(end.unix_timestamp())
+            .arg(limit)
+            .arg(keep_seconds)
             .invoke_async(&mut connection)
             .await;
         match result {
-            Ok(uses) => Ok(u64::try_from(uses).unwrap_or_default()),
+            Ok(taken) => Ok(taken == 1),
             Err(error) => {
                 tracing::warn!(%error, "Redis quota counter unreachable; counting in the database meanwhile");
-                self.fallback.count(key, start, end).await
+                self.fallback.take(key, start, end, limit, now).await
             }
         }
     }

@@ -11,6 +11,8 @@ create table policies (
     quota        text,
     -- JSON array of IPs and CIDR blocks; empty allows any
     allowed_ips  text not null,
+    -- bumped by every change: concurrent edits are applied one after the other, never lost
+    version      bigint not null default 1,
     date_created timestamptz not null,
     date_updated timestamptz not null,
     unique (account_id, name)

@@ -53,11 +53,19 @@ impl PolicyStore for PostgresStore {
         rows.into_iter().map(PolicyRow::into_policy).collect()
     }
 
-    async fn update_policy(&self, policy: &Policy) -> Result<Written<()>, StoreError> {
+    async fn update_policy(&self, policy: &Policy, expected_version: i64) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
+        // FOR UPDATE conflicts with the KEY SHARE lock a profile write naming the policy takes:
+        // a profile put under it meanwhile is either in the list below, or written after this
+        // commits and reads the new limits. (The UPDATE alone takes a lock that does not.)
+        sqlx::query("select 1 from policies where policy_id = $1 for update")
+            .bind(policy.policy_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
         let result = sqlx::query(
             "update policies set name = $1, description = $2, rate_limit = $3, quota = $4, allowed_ips = $5, \
-             date_updated = $6 where policy_id = $7",
+             date_updated = $6, version = version + 1 where policy_id = $7 and version = $8",
         )
         .bind(policy.name.as_str())
         .bind(policy.description.as_str())
@@ -66,11 +74,17 @@ impl PolicyStore for PostgresStore {
         .bind(json(&policy.allowed_ips)?)
         .bind(policy.date_updated)
         .bind(policy.policy_id.as_str())
+        .bind(expected_version)
         .execute(&mut *tx)
         .await
         .map_err(map_error)?;
         if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+            let exists: Option<i32> = sqlx::query_scalar("select 1 from policies where policy_id = $1")
+                .bind(policy.policy_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            return Err(if exists.is_some() { StoreError::VersionMismatch } else { StoreError::NotFound });
         }
         let governed: Vec<String> = sqlx::query_scalar("select profile_id from access_profiles where policy_id = $1")
             .bind(policy.policy_id.as_str())
@@ -112,20 +126,28 @@ impl PolicyStore for PostgresStore {
         tx.commit().await.map_err(map_error)
     }
 
-    async fn count_quota_use(&self, key: &str, start: OffsetDateTime, end: OffsetDateTime) -> Result<u64, StoreError> {
-        // One statement: concurrent uses on every instance queue on the row and each sees its own
-        // count.
-        let uses: i64 = sqlx::query_scalar(
+    async fn take_quota_use(
+        &self,
+        key: &str,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        // One statement: concurrent uses on every instance queue on the row, and once `limit`
+        // were taken the row is left as it is and nothing is returned.
+        let taken: Option<i64> = sqlx::query_scalar(
             "insert into quota_counts (counter, period_start, period_end, uses) values ($1, $2, $3, 1) \
-             on conflict (counter, period_start) do update set uses = quota_counts.uses + 1 returning uses",
+             on conflict (counter, period_start) do update set uses = quota_counts.uses + 1 \
+             where quota_counts.uses < $4 returning uses",
         )
         .bind(key)
         .bind(start)
         .bind(end)
-        .fetch_one(&self.pool)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_optional(&self.pool)
         .await
         .map_err(map_error)?;
-        Ok(u64::try_from(uses).unwrap_or_default())
+        Ok(taken.is_some())
     }
 
     async fn purge_quota_counts(&self, before: OffsetDateTime) -> Result<u64, StoreError> {

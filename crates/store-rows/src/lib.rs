@@ -139,7 +139,7 @@ fn allowed_ips(text: &str) -> Result<AllowedIps, StoreError> {
 
 /// The columns [`PolicyRow`] reads.
 pub const POLICY_COLUMNS: &str =
-    "policy_id, account_id, name, description, rate_limit, quota, allowed_ips, date_created, date_updated";
+    "policy_id, account_id, name, description, rate_limit, quota, allowed_ips, version, date_created, date_updated";
 
 #[derive(sqlx::FromRow)]
 pub struct PolicyRow {
@@ -150,6 +150,7 @@ pub struct PolicyRow {
     rate_limit: Option<String>,
     quota: Option<String>,
     allowed_ips: String,
+    version: i64,
     date_created: OffsetDateTime,
     date_updated: OffsetDateTime,
 }
@@ -164,6 +165,7 @@ impl PolicyRow {
             rate_limit: rate_limit(self.rate_limit.as_deref())?,
             quota: quota(self.quota.as_deref())?,
             allowed_ips: allowed_ips(&self.allowed_ips)?,
+            version: self.version,
             date_created: self.date_created,
             date_updated: self.date_updated,
         })

@@ -53,11 +53,11 @@ impl PolicyStore for SqliteStore {
         rows.into_iter().map(PolicyRow::into_policy).collect()
     }
 
-    async fn update_policy(&self, policy: &Policy) -> Result<Written<()>, StoreError> {
+    async fn update_policy(&self, policy: &Policy, expected_version: i64) -> Result<Written<()>, StoreError> {
         let mut tx = self.begin().await?;
         let result = sqlx::query(
             "update policies set name = ?, description = ?, rate_limit = ?, quota = ?, allowed_ips = ?, \
-             date_updated = ? where policy_id = ?",
+             date_updated = ?, version = version + 1 where policy_id = ? and version = ?",
         )
         .bind(policy.name.as_str())
         .bind(policy.description.as_str())
@@ -66,11 +66,17 @@ impl PolicyStore for SqliteStore {
         .bind(json(&policy.allowed_ips)?)
         .bind(policy.date_updated)
         .bind(policy.policy_id.as_str())
+        .bind(expected_version)
         .execute(&mut *tx)
         .await
         .map_err(map_error)?;
         if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+            let exists: Option<i64> = sqlx::query_scalar("select 1 from policies where policy_id = ?")
+                .bind(policy.policy_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_error)?;
+            return Err(if exists.is_some() { StoreError::VersionMismatch } else { StoreError::NotFound });
         }
         let governed: Vec<String> = sqlx::query_scalar("select profile_id from access_profiles where policy_id = ?")
             .bind(policy.policy_id.as_str())
@@ -103,18 +109,28 @@ impl PolicyStore for SqliteStore {
         tx.commit().await.map_err(map_error)
     }
 
-    async fn count_quota_use(&self, key: &str, start: OffsetDateTime, end: OffsetDateTime) -> Result<u64, StoreError> {
-        let uses: i64 = sqlx::query_scalar(
-            "insert into quota_counts (counter, period_start, period_end, uses) values (?, ?, ?, 1) \
-             on conflict (counter, period_start) do update set uses = uses + 1 returning uses",
+    async fn take_quota_use(
+        &self,
+        key: &str,
+        start: OffsetDateTime,
+        end: OffsetDateTime,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        // One statement: concurrent uses on every instance queue on the row, and once `limit`
+        // were taken the row is left as it is and nothing is returned.
+        let taken: Option<i64> = sqlx::query_scalar(
+            "insert into quota_counts (counter, period_start, period_end, uses) values (?1, ?2, ?3, 1) \
+             on conflict (counter, period_start) do update set uses = quota_counts.uses + 1 \
+             where quota_counts.uses < ?4 returning uses",
         )
         .bind(key)
         .bind(start)
         .bind(end)
-        .fetch_one(&self.writer)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_optional(&self.writer)
         .await
         .map_err(map_error)?;
-        Ok(u64::try_from(uses).unwrap_or_default())
+        Ok(taken.is_some())
     }
 
     async fn purge_quota_counts(&self, before: OffsetDateTime) -> Result<u64, StoreError> {

@@ -109,7 +109,22 @@ async fn owners_and_admins_shape_policies_and_developers_use_them() {
     assert_api_error(app.delete(&path, &developer).await, StatusCode::FORBIDDEN).await;
     // A developer reads the policies and puts their profiles under one.
     assert_eq!(app.get(&path, &developer).await.status(), StatusCode::OK);
-    profile_under(&app, &developer, Some(&policy_id), json!({})).await;
+    let (profile_path, _) = profile_under(&app, &developer, Some(&policy_id), json!({})).await;
+    // A policy binds whoever holds the credential: a developer does not take their profile out
+    // from under it, nor move it to another; owners and admins do.
+    let looser = create_policy(&app, &owner, json!({"name": "Looser"})).await;
+    for target in [json!(null), json!(looser)] {
+        let escape = app.patch_json(&profile_path, &developer, &json!({"policy_id": target})).await;
+        assert_api_error(escape, StatusCode::FORBIDDEN).await;
+    }
+    let got: Value = app.get(&profile_path, &owner).await.json().await.unwrap();
+    assert_eq!(got["access_profile"]["policy_id"], policy_id.as_str(), "unchanged");
+    let same = app.patch_json(&profile_path, &developer, &json!({"policy_id": policy_id, "name": "renamed"})).await;
+    assert_eq!(same.status(), StatusCode::OK, "naming its own policy again moves nothing");
+    let (free_path, _) = profile_under(&app, &developer, None, json!({})).await;
+    let narrowed = app.patch_json(&free_path, &developer, &json!({"policy_id": policy_id})).await;
+    assert_eq!(narrowed.status(), StatusCode::OK, "putting a profile under a policy only narrows it");
+    assert_eq!(app.patch_json(&free_path, &owner, &json!({"policy_id": looser})).await.status(), StatusCode::OK);
     // A policy with profiles under it stays.
     assert_api_error(app.delete(&path, &owner).await, StatusCode::CONFLICT).await;
 }

@@ -193,6 +193,7 @@ fn policy_page(session: &PortalSession, policy: &Policy, error: Option<&str>) ->
                 p.muted { "A change holds for every profile under the policy at its next check, on every instance." }
                 form.stacked method="post" action=(url) {
                     (csrf_field(session))
+                    input type="hidden" name="version" value=(policy.version);
                     (fields(Some(policy)))
                     button type="submit" { "Save" }
                 }
@@ -236,6 +237,13 @@ async fn update(
 ) -> Result<Response, PortalError> {
     let policy_id = PolicyId::from_string(policy_id);
     let result = async {
+        // The form carries the version it was shown at: a change made since is never silently
+        // undone by this older picture of the policy.
+        let current = state.gatehouse.get_policy(&session.actor, &policy_id, state.clock.now()).await?;
+        form.shown_at(
+            current.version,
+            "The policy changed since this page was shown. Nothing was saved: reload the page and edit it again.",
+        )?;
         let patch = PolicyPatch {
             name: Some(PolicyName::parse(form.text("name"))?),
             description: Some(Description::parse(form.text("description"))?),
