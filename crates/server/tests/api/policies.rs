@@ -76,13 +76,19 @@ async fn policies_are_created_read_changed_and_deleted() {
         assert_api_error(app.post_json("/v1/policies", &owner, &bad).await, StatusCode::BAD_REQUEST).await;
     }
 
+    // JSON Schema's integers: `5.0` is 5; `5.5` is no whole number.
+    let whole = json!({"name": "Whole", "rate_limit": {"requests_per_second": 5.0, "burst": 10}, "quota": {"requests": 7.0, "period": "day"}});
+    assert_eq!(app.post_json("/v1/policies", &owner, &whole).await.status(), StatusCode::CREATED);
+    let fraction = json!({"name": "Fraction", "rate_limit": {"requests_per_second": 5.5, "burst": 10}});
+    assert_api_error(app.post_json("/v1/policies", &owner, &fraction).await, StatusCode::BAD_REQUEST).await;
+
     let changed = app.patch_json(&path, &owner, &json!({"rate_limit": null, "allowed_ips": []})).await;
     assert_eq!(changed.status(), StatusCode::OK);
     let changed: Value = changed.json().await.unwrap();
     assert_eq!(changed["policy"]["rate_limit"], Value::Null);
     assert_eq!(changed["policy"]["description"], "External partners", "a field left out is kept");
     let listed: Value = app.get("/v1/policies", &owner).await.json().await.unwrap();
-    assert_eq!(listed["policies"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["policies"].as_array().unwrap().len(), 2);
 
     assert_eq!(app.delete(&path, &owner).await.status(), StatusCode::NO_CONTENT);
     assert_api_error(app.get(&path, &owner).await, StatusCode::NOT_FOUND).await;

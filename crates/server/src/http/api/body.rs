@@ -69,11 +69,28 @@ impl<'de> Deserialize<'de> for RateLimitBody {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Fields {
-            requests_per_second: i64,
-            burst: i64,
+            requests_per_second: Whole,
+            burst: Whole,
         }
         let Object(Fields { requests_per_second, burst }) = Object::deserialize(deserializer)?;
-        Ok(Self { requests_per_second, burst })
+        Ok(Self { requests_per_second: requests_per_second.0, burst: burst.0 })
+    }
+}
+
+/// A whole number, however JSON spells it: `910` or `910.0` (JSON Schema's `integer` allows
+/// both). A fraction, or a number past `i64`, is refused.
+pub struct Whole(pub i64);
+
+impl<'de> Deserialize<'de> for Whole {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let number = serde_json::Number::deserialize(deserializer)?;
+        number
+            .as_i64()
+            .or_else(|| {
+                number.as_f64().filter(|value| value.fract() == 0.0 && value.abs() < 9.0e18).map(|value| value as i64)
+            })
+            .map(Whole)
+            .ok_or_else(|| serde::de::Error::custom("expected a whole number"))
     }
 }
 

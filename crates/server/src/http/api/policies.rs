@@ -13,7 +13,7 @@ use gatehouse_domain::quota::{Quota, QuotaPeriod};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::body::{RateLimitBody, Text, present, rate_limit};
+use super::body::{RateLimitBody, Text, Whole, present, rate_limit};
 use super::clients::timestamp;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
@@ -113,12 +113,12 @@ struct UpdatePolicyBody {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct QuotaBody {
-    requests: i64,
+    requests: Whole,
     period: Text<QuotaPeriod>,
 }
 
 fn quota(body: Option<QuotaBody>) -> Result<Option<Quota>, ApiError> {
-    Ok(body.map(|body| Quota::parse(body.requests, body.period.0)).transpose()?)
+    Ok(body.map(|body| Quota::parse(body.requests.0, body.period.0)).transpose()?)
 }
 
 /// `GET /v1/policies`: the account's policies, by name.
