@@ -4,6 +4,8 @@
     cargo build --release && cp target/release/gatehouse /tmp/gh-before
     ... change, rebuild ...   && cp target/release/gatehouse /tmp/gh-after
     python3 bench/ab.py check|token /tmp/gh-before /tmp/gh-after     # ROUNDS=3 SECS=5
+    python3 bench/ab.py check-key|check-quota target/release/gatehouse   # an access profile's API key,
+                                                                           # alone or under a quota
 
 The same conditions as bench/run.py (servers pinned to CPU 0 with one runtime worker, wrk -t1
 -c32 on CPU 1, a 2 s warm-up before each run), but only one endpoint, a fresh small SQLite
@@ -14,7 +16,8 @@ the steadier figure. Not the benchmark of record: bench/run.py is.
 """
 import json, os, re, subprocess, sys, time, base64, urllib.request, shutil, statistics, tempfile
 from pathlib import Path
-if len(sys.argv) < 3 or sys.argv[1] not in ("check", "token"):
+MODES = ("check", "token", "check-key", "check-quota")
+if len(sys.argv) < 3 or sys.argv[1] not in MODES:
     raise SystemExit(__doc__)
 endpoint = sys.argv[1]
 bins = sys.argv[2:]
@@ -37,6 +40,23 @@ def wait(url):
         except urllib.error.HTTPError: return
         except Exception: time.sleep(0.05)
     raise SystemExit(f"{url} never answered")
+def call(url, path, session, body):
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {session}", "Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))
+def profile_key(url, creds, quota):
+    """An API key of an access profile of a new client; under a policy whose quota (10^12 a
+    month) never runs out when `quota`, so every check counts and none is refused."""
+    login = urllib.request.Request(url + "/v1/auth/login", headers={"Content-Type": "application/json"},
+        data=json.dumps({"email": "o@example.com", "password": creds["owner_password"]}).encode())
+    session = json.load(urllib.request.urlopen(login))["session_token"]
+    client = call(url, "/v1/clients", session, {"name": "bench", "locked": None, "scopes": {"products": ["SuperSIM"]}})
+    profile = {"name": "bench", "auth_method": "api_key", "products": ["SuperSIM"]}
+    if quota:
+        policy = call(url, "/v1/policies", session, {"name": "bench", "quota": {"requests": 10**12, "period": "month"}})
+        profile["policy_id"] = policy["policy"]["policy_id"]
+    created = call(url, f"/v1/clients/{client['client_id']}/access-profiles", session, profile)
+    return created["credential"]["api_key"]
 procs = []
 def start(cmd):
     p = subprocess.Popen(["taskset", "-c", "0"] + cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -54,9 +74,11 @@ for i, b in enumerate(bins):
     req = urllib.request.Request(f"http://127.0.0.1:{port}/api-services/v1/auth/token", data=b"grant_type=client_credentials",
         headers={"Authorization": "Basic " + basic, "Content-Type": "application/x-www-form-urlencoded"})
     token = json.load(urllib.request.urlopen(req))["access_token"]
+    if endpoint in ("check-key", "check-quota"):
+        token = profile_key(f"http://127.0.0.1:{port}", c, endpoint == "check-quota")
     servers.append((os.path.basename(b), p, f"http://127.0.0.1:{port}", (basic, token)))
 def run(name, proc, url, creds):
-    if endpoint == "check":
+    if endpoint.startswith("check"):
         # What nginx's auth_request sends with the README's configuration: the product follows
         # from the original path. (The baseline ignores the headers.)
         target = url + ("/check" if creds is None else "/v1/auth/check")
