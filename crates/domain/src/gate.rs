@@ -408,7 +408,7 @@ impl Gatehouse {
             let (start, end) = quota.period.window(now);
             // The period in the key: a quota changed from a day to a month counts afresh rather
             // than in the day's count, which ends (and is purged) with the day.
-            let key = format!("quota:{}:{}:{:?}", policy.policy_id, profile.profile_id, quota.period);
+            let key = format!("quota:{}:{}:{}", policy.policy_id, profile.profile_id, quota.period.as_str());
             let refused = CheckDenial::RateLimited { retry_after_seconds: crate::quota::seconds_until(end, now) };
             if self.quota_used_up.holds(&key, quota.requests, now) {
                 return Err(refused);

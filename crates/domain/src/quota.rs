@@ -40,6 +40,22 @@ impl Quota {
 }
 
 impl QuotaPeriod {
+    pub const ALL: [QuotaPeriod; 4] = [QuotaPeriod::Minute, QuotaPeriod::Hour, QuotaPeriod::Day, QuotaPeriod::Month];
+
+    /// Its name on the wire (as serde spells it) and in forms.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaPeriod::Minute => "minute",
+            QuotaPeriod::Hour => "hour",
+            QuotaPeriod::Day => "day",
+            QuotaPeriod::Month => "month",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|period| period.as_str() == value)
+    }
+
     /// The calendar period (UTC) `now` falls in: its first instant and the first instant after it.
     pub fn window(self, now: OffsetDateTime) -> (OffsetDateTime, OffsetDateTime) {
         let now = now.to_offset(time::UtcOffset::UTC);
@@ -167,6 +183,11 @@ mod tests {
     fn a_quota_counts_at_least_one_request() {
         assert!(Quota::parse(0, QuotaPeriod::Day).is_err());
         assert!(Quota::parse(-1, QuotaPeriod::Day).is_err());
+        for period in QuotaPeriod::ALL {
+            let spelled = serde_json::to_value(period).unwrap();
+            assert_eq!(spelled, period.as_str(), "one spelling on the wire and in forms");
+            assert_eq!(QuotaPeriod::parse(period.as_str()), Some(period));
+        }
         assert_eq!(Quota::parse(5, QuotaPeriod::Hour).unwrap().requests, 5);
     }
 }

@@ -96,34 +96,7 @@ impl PolicyStore for PostgresStore {
     }
 
     async fn delete_policy(&self, policy_id: &PolicyId) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        // The row lock makes a profile's write naming the policy (whose foreign key check takes
-        // a share lock on it) wait for this transaction, or this one wait for it.
-        let locked: Option<i32> = sqlx::query_scalar("select 1 from policies where policy_id = $1 for update")
-            .bind(policy_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        if locked.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let in_use: Option<i32> = sqlx::query_scalar("select 1 from access_profiles where policy_id = $1 limit 1")
-            .bind(policy_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        if in_use.is_some() {
-            return Err(StoreError::Conflict("profiles are under the policy".to_owned()));
-        }
-        let result = sqlx::query("delete from policies where policy_id = $1")
-            .bind(policy_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await.map_err(map_error)
+        self.delete_unreferenced("policies", "policy_id", policy_id.as_str(), "access_profiles").await
     }
 
     async fn take_quota_use(

@@ -11,6 +11,47 @@ use crate::rows::{MemberRow, PROJECT_COLUMNS, ProjectRow, map_error, map_referen
 
 const MEMBER_COLUMNS: &str = "m.project_id, m.user_id, u.email";
 
+impl PostgresStore {
+    /// Deletes the row of `table` whose `key` is `id` unless a row of `referrer` names it in a
+    /// column of the same name: `NotFound`, or `Conflict` while one does. The row lock makes a
+    /// write naming it (whose foreign key check takes a share lock on it) wait for this
+    /// transaction, or this one wait for it, so no reference slips in between.
+    pub(crate) async fn delete_unreferenced(
+        &self,
+        table: &'static str,
+        key: &'static str,
+        id: &str,
+        referrer: &'static str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let locked: Option<i32> = sqlx::query_scalar(&format!("select 1 from {table} where {key} = $1 for update"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if locked.is_none() {
+            return Err(StoreError::NotFound);
+        }
+        let in_use: Option<i32> = sqlx::query_scalar(&format!("select 1 from {referrer} where {key} = $1 limit 1"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if in_use.is_some() {
+            return Err(StoreError::Conflict(format!("{referrer} still name it")));
+        }
+        let result = sqlx::query(&format!("delete from {table} where {key} = $1"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(map_error)
+    }
+}
+
 #[async_trait]
 impl ProjectStore for PostgresStore {
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
@@ -94,34 +135,7 @@ impl ProjectStore for PostgresStore {
     }
 
     async fn delete_project(&self, project_id: &ProjectId) -> Result<(), StoreError> {
-        let mut tx = self.begin().await?;
-        // The row lock makes a client's insert or move into the project (whose foreign key
-        // check takes a share lock on it) wait for this transaction, or this one wait for it.
-        let locked: Option<i32> = sqlx::query_scalar("select 1 from projects where project_id = $1 for update")
-            .bind(project_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        if locked.is_none() {
-            return Err(StoreError::NotFound);
-        }
-        let in_use: Option<i32> = sqlx::query_scalar("select 1 from clients where project_id = $1 limit 1")
-            .bind(project_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        if in_use.is_some() {
-            return Err(StoreError::Conflict("the project has clients".to_owned()));
-        }
-        let result = sqlx::query("delete from projects where project_id = $1")
-            .bind(project_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await.map_err(map_error)
+        self.delete_unreferenced("projects", "project_id", project_id.as_str(), "clients").await
     }
 
     async fn add_project_member(

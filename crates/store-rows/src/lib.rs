@@ -17,7 +17,6 @@ use gatehouse_domain::project::{Project, ProjectMember, ProjectName};
 use gatehouse_domain::quota::Quota;
 use gatehouse_domain::secret::{LastUse, SecretHash, StoredSecret};
 use gatehouse_domain::store::{StoreError, StoredSigningKey};
-use serde_json::Value;
 use time::OffsetDateTime;
 
 pub fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -62,14 +61,6 @@ impl ClientRow {
     pub fn into_client(self) -> Result<Client, StoreError> {
         let global_resources: BTreeSet<GlobalResource> = from_json(&self.global_resources)?;
         let products: BTreeSet<String> = from_json(&self.products)?;
-        let allowed_ips: Vec<String> = from_json(&self.allowed_ips)?;
-        let rate_limit = match self.rate_limit.as_deref() {
-            None => None,
-            Some(text) => {
-                let value: Value = from_json(text)?;
-                if value.is_null() { None } else { Some(from_json::<RateLimit>(text)?) }
-            }
-        };
         Ok(Client {
             client_id: ClientId::from_string(self.client_id),
             account_id: AccountId::from_string(self.account_id),
@@ -84,8 +75,8 @@ impl ClientRow {
             enabled: self.enabled,
             scopes: Scopes { global_resources, products },
             token_expiry: TokenExpiry::parse(self.token_expiry_seconds).map_err(corrupt)?,
-            allowed_ips: AllowedIps::parse(&allowed_ips).map_err(corrupt)?,
-            rate_limit,
+            allowed_ips: allowed_ips(&self.allowed_ips)?,
+            rate_limit: rate_limit(self.rate_limit.as_deref())?,
             date_created: self.date_created,
             date_updated: self.date_updated,
             version: self.version,

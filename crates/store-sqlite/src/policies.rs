@@ -88,25 +88,7 @@ impl PolicyStore for SqliteStore {
     }
 
     async fn delete_policy(&self, policy_id: &PolicyId) -> Result<(), StoreError> {
-        // One writer connection: no profile can be put under it between the check and the delete.
-        let mut tx = self.begin().await?;
-        let in_use: Option<i64> = sqlx::query_scalar("select 1 from access_profiles where policy_id = ? limit 1")
-            .bind(policy_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        if in_use.is_some() {
-            return Err(StoreError::Conflict("profiles are under the policy".to_owned()));
-        }
-        let result = sqlx::query("delete from policies where policy_id = ?")
-            .bind(policy_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await.map_err(map_error)
+        self.delete_unreferenced("policies", "policy_id", policy_id.as_str(), "access_profiles").await
     }
 
     async fn take_quota_use(

@@ -11,6 +11,38 @@ use crate::rows::{MemberRow, PROJECT_COLUMNS, ProjectRow, map_error, map_referen
 
 const MEMBER_COLUMNS: &str = "m.project_id, m.user_id, u.email";
 
+impl SqliteStore {
+    /// Deletes the row of `table` whose `key` is `id` unless a row of `referrer` names it in a
+    /// column of the same name: `NotFound`, or `Conflict` while one does. One writer connection:
+    /// no reference slips in between the check and the delete.
+    pub(crate) async fn delete_unreferenced(
+        &self,
+        table: &'static str,
+        key: &'static str,
+        id: &str,
+        referrer: &'static str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        let in_use: Option<i64> = sqlx::query_scalar(&format!("select 1 from {referrer} where {key} = ? limit 1"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if in_use.is_some() {
+            return Err(StoreError::Conflict(format!("{referrer} still name it")));
+        }
+        let result = sqlx::query(&format!("delete from {table} where {key} = ?"))
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        tx.commit().await.map_err(map_error)
+    }
+}
+
 #[async_trait]
 impl ProjectStore for SqliteStore {
     async fn insert_project(&self, project: &Project) -> Result<(), StoreError> {
@@ -94,26 +126,7 @@ impl ProjectStore for SqliteStore {
     }
 
     async fn delete_project(&self, project_id: &ProjectId) -> Result<(), StoreError> {
-        // One writer connection: no client can join the project between the check and the
-        // delete.
-        let mut tx = self.begin().await?;
-        let in_use: Option<i64> = sqlx::query_scalar("select 1 from clients where project_id = ? limit 1")
-            .bind(project_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        if in_use.is_some() {
-            return Err(StoreError::Conflict("the project has clients".to_owned()));
-        }
-        let result = sqlx::query("delete from projects where project_id = ?")
-            .bind(project_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_error)?;
-        if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.commit().await.map_err(map_error)
+        self.delete_unreferenced("projects", "project_id", project_id.as_str(), "clients").await
     }
 
     async fn add_project_member(

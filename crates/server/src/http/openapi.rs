@@ -368,7 +368,7 @@ fn constrain(document: &mut Value) -> Vec<String> {
         "pattern": trimmed(ClientName::MAX_CHARS, &text, false),
         "description": "1 to 200 characters once trimmed; no control characters or bidi marks",
     });
-    let project_name = json!({
+    let short_name = json!({
         "pattern": trimmed(ProjectName::MAX_CHARS, &text, false),
         "description": "1 to 100 characters once trimmed; no control characters or bidi marks; unique in the account",
     });
@@ -440,14 +440,14 @@ fn constrain(document: &mut Value) -> Vec<String> {
         ("LoginBody", "email", &email),
         ("CreateProfileBody", "auth_method", &json!({"enum": ["client_secret", "api_key"]})),
         ("RotateBody", "grace_period_seconds", &grace),
-        ("CreateProjectBody", "name", &project_name),
+        ("CreateProjectBody", "name", &short_name),
         ("CreateProjectBody", "description", &description),
-        ("UpdateProjectBody", "name", &project_name),
+        ("UpdateProjectBody", "name", &short_name),
         ("UpdateProjectBody", "description", &description),
-        ("CreatePolicyBody", "name", &project_name),
+        ("CreatePolicyBody", "name", &short_name),
         ("CreatePolicyBody", "description", &description),
         ("CreatePolicyBody", "allowed_ips", &allowed_ips),
-        ("UpdatePolicyBody", "name", &project_name),
+        ("UpdatePolicyBody", "name", &short_name),
         ("UpdatePolicyBody", "description", &description),
         ("UpdatePolicyBody", "allowed_ips", &allowed_ips),
         ("Quota", "requests", &json!({"minimum": 1, "maximum": Quota::MAX_REQUESTS})),

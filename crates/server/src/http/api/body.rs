@@ -1,6 +1,7 @@
 //! Request-body pieces shared by several routes.
 
 use gatehouse_domain::client::RateLimit;
+use gatehouse_domain::ids::AccountId;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -92,6 +93,13 @@ impl<'de> Deserialize<'de> for Whole {
             .map(Whole)
             .ok_or_else(|| serde::de::Error::custom("expected a whole number"))
     }
+}
+
+/// `?account_id=`: a child account the request means, for an owner or admin above it.
+pub fn account_of(query: Option<String>) -> Option<AccountId> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(key, _)| key == "account_id")
+        .map(|(_, value)| AccountId::from_string(value.into_owned()))
 }
 
 /// An instant sent as RFC 3339 text (`2027-01-31T00:00:00Z`), in UTC.

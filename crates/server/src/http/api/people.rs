@@ -17,6 +17,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use utoipa::ToSchema;
 
+use super::body::account_of;
 use super::clients::{no_store, timestamp};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Authenticated, SessionCookie, bearer_token};
@@ -170,9 +171,7 @@ async fn list_users(
     Authenticated(actor): Authenticated,
     RawQuery(query): RawQuery,
 ) -> Result<Json<UserList>, ApiError> {
-    let account_id = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(key, _)| key == "account_id")
-        .map(|(_, value)| AccountId::from_string(value.into_owned()));
+    let account_id = account_of(query);
     let users = state.gatehouse.list_users(&actor, account_id, state.clock.now()).await?;
     Ok(Json(UserList { users: users.into_iter().map(UserView::from).collect() }))
 }

@@ -13,7 +13,7 @@ use gatehouse_domain::quota::{Quota, QuotaPeriod};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::body::{RateLimitBody, Text, Whole, present, rate_limit};
+use super::body::{RateLimitBody, Text, Whole, account_of, present, rate_limit};
 use super::clients::timestamp;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
@@ -130,9 +130,7 @@ async fn list_policies(
     Authenticated(actor): Authenticated,
     RawQuery(query): RawQuery,
 ) -> Result<Json<PolicyList>, ApiError> {
-    let account_id = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(key, _)| key == "account_id")
-        .map(|(_, value)| AccountId::from_string(value.into_owned()));
+    let account_id = account_of(query);
     let policies = state.gatehouse.list_policies(&actor, account_id, state.clock.now()).await?;
     Ok(Json(PolicyList { policies: policies.into_iter().map(PolicyView::from).collect() }))
 }

@@ -11,6 +11,7 @@ use gatehouse_domain::products::{ProductPatch, parse_path_prefixes, parse_produc
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::body::account_of;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
 use crate::http::AppState;
@@ -42,13 +43,6 @@ async fn list_products(
     let account_id = account_of(query);
     let products = state.gatehouse.list_products(&actor, account_id, state.clock.now()).await?;
     Ok(Json(ProductList { products }))
-}
-
-/// `?account_id=`: a catalogue of an account below the caller's.
-fn account_of(query: Option<String>) -> Option<AccountId> {
-    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(key, _)| key == "account_id")
-        .map(|(_, value)| AccountId::from_string(value.into_owned()))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -12,6 +12,7 @@ use gatehouse_domain::project::{NewProject, Project, ProjectName, ProjectPatch};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::body::account_of;
 use super::clients::timestamp;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, Authenticated};
@@ -103,9 +104,7 @@ async fn list_projects(
     Authenticated(actor): Authenticated,
     RawQuery(query): RawQuery,
 ) -> Result<Json<ProjectList>, ApiError> {
-    let account_id = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .find(|(key, _)| key == "account_id")
-        .map(|(_, value)| AccountId::from_string(value.into_owned()));
+    let account_id = account_of(query);
     let projects = state.gatehouse.list_projects(&actor, account_id, state.clock.now()).await?;
     Ok(Json(ProjectList { projects: projects.into_iter().map(ProjectView::from).collect() }))
 }

@@ -31,26 +31,14 @@ fn policy_url(policy_id: &PolicyId) -> String {
     format!("/policies/{policy_id}")
 }
 
-const PERIODS: [(QuotaPeriod, &str); 4] = [
-    (QuotaPeriod::Minute, "minute"),
-    (QuotaPeriod::Hour, "hour"),
-    (QuotaPeriod::Day, "day"),
-    (QuotaPeriod::Month, "month"),
-];
-
-fn period_name(period: QuotaPeriod) -> &'static str {
-    PERIODS.iter().find(|(known, _)| *known == period).map_or("", |(_, name)| name)
-}
-
 fn limits_text(policy: &Policy) -> (String, String) {
     let rate = policy.rate_limit.map_or_else(
         || "none".to_owned(),
         |limit| format!("{} requests/s, burst {}", limit.requests_per_second, limit.burst),
     );
-    let quota = policy.quota.map_or_else(
-        || "none".to_owned(),
-        |quota| format!("{} per {} (UTC)", quota.requests, period_name(quota.period)),
-    );
+    let quota = policy
+        .quota
+        .map_or_else(|| "none".to_owned(), |quota| format!("{} per {} (UTC)", quota.requests, quota.period.as_str()));
     (rate, quota)
 }
 
@@ -76,8 +64,8 @@ fn fields(policy: Option<&Policy>) -> Markup {
             label {
                 "Per "
                 select name="quota_period" {
-                    @for (period, name) in PERIODS {
-                        option value=(name) selected[quota.is_some_and(|q| q.period == period)] { (name) }
+                    @for period in QuotaPeriod::ALL {
+                        option value=(period.as_str()) selected[quota.is_some_and(|q| q.period == period)] { (period.as_str()) }
                     }
                 }
             }
@@ -92,10 +80,7 @@ fn parse_quota(form: &FormFields) -> Result<Option<Quota>, ValidationError> {
     }
     let requests =
         requests.parse::<i64>().map_err(|_| ValidationError::new("quota.requests", "must be a whole number"))?;
-    let period = PERIODS
-        .iter()
-        .find(|(_, name)| *name == form.text("quota_period"))
-        .map(|(period, _)| *period)
+    let period = QuotaPeriod::parse(form.text("quota_period"))
         .ok_or_else(|| ValidationError::new("quota.period", "must be minute, hour, day or month"))?;
     Quota::parse(requests, period).map(Some)
 }
