@@ -75,7 +75,9 @@ def running_server():
         stderr_path = Path(tmp) / "serve.stderr"
         with open(Path(tmp) / "serve.stdout", "wb") as out, open(stderr_path, "wb") as err:
             proc = subprocess.Popen(
-                [binary, "serve", "--listen", f"127.0.0.1:{port}", "--database", database],
+                [binary, "serve", "--listen", f"127.0.0.1:{port}", "--database", database,
+                 # test_private_key_jwt.py's identity provider listens on loopback
+                 "--allow-private-jwks"],
                 stdout=out, stderr=err, env=env,
             )
         try:

@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 
 use crate::account::Product;
 use crate::client::{Client, Scopes};
+use crate::federation::ExternalRefusal;
 use crate::ids::{AccountId, ClientId, ProfileId, TokenId};
 use crate::profile::{AccessProfile, is_api_key};
 use crate::ratelimit::RateDecision;
@@ -38,6 +39,9 @@ struct SeenToken {
     secret_generation: i64,
     /// The claims introspection reports beyond the above; `None` for an API key.
     minted: Option<Minted>,
+    /// Unix time after which it is verified again rather than answered from memory: an
+    /// identity provider's token, whose key the provider may have withdrawn since.
+    recheck_at: i64,
 }
 
 /// An access token's own claims that nothing else in memory holds. `iss`, `aud`, `sub` and
@@ -522,8 +526,49 @@ impl Gatehouse {
             exp: i64::MAX / 2,
             secret_generation: profile.secret_generation,
             minted: None,
+            recheck_at: i64::MAX,
         });
         self.gate.remember_token(key, seen.clone());
+        Ok(seen)
+    }
+
+    /// A JWT that a `jwt` or `oidc` profile trusts, verified and checked against its rules. A
+    /// single-use one (every consumer JWT) answers this one check and is refused from memory
+    /// after; a provider's reusable token is remembered like any other, and verified again
+    /// from time to time.
+    async fn seen_external(
+        &self,
+        key: [u8; 32],
+        credential: &str,
+        now: OffsetDateTime,
+    ) -> Result<Arc<SeenToken>, CheckDenial> {
+        let Some(profile) = self.external_profile(credential).await? else {
+            return Err(CheckDenial::Unauthenticated);
+        };
+        let accepted = match self.accept_external(&profile, credential, now).await {
+            Ok(accepted) => accepted,
+            Err(ExternalRefusal::ForGood) => {
+                self.gate.remember_refusal(key, now);
+                return Err(CheckDenial::Unauthenticated);
+            }
+            Err(ExternalRefusal::ForNow) => return Err(CheckDenial::Unauthenticated),
+            Err(ExternalRefusal::Unavailable) => return Err(CheckDenial::Unavailable),
+        };
+        let seen = Arc::new(SeenToken {
+            client_id: profile.client_id.clone(),
+            profile_id: Some(profile.profile_id.clone()),
+            scopes: None,
+            scope: Arc::from(""),
+            exp: accepted.exp,
+            secret_generation: profile.secret_generation,
+            minted: None,
+            recheck_at: now.unix_timestamp().saturating_add(self.jwks_timing.refetch_after_seconds),
+        });
+        if accepted.single_use.is_some() {
+            self.gate.remember_refusal(key, now);
+        } else {
+            self.gate.remember_token(key, seen.clone());
+        }
         Ok(seen)
     }
 
@@ -533,7 +578,9 @@ impl Gatehouse {
         key.copy_from_slice(digest::digest(&digest::SHA256, credential.as_bytes()).as_ref());
         {
             let tokens = read(&self.gate.tokens);
-            if let Some(token) = tokens.by_hash.get(&key) {
+            if let Some(token) = tokens.by_hash.get(&key)
+                && token.recheck_at > now.unix_timestamp()
+            {
                 return Ok(token.clone());
             }
             if tokens.refused.get(&key).is_some_and(|until| *until > now.unix_timestamp()) {
@@ -547,14 +594,14 @@ impl Gatehouse {
         let claims = match self.keys.load().verify(credential, now) {
             Ok(claims) => claims,
             Err(TokenRejection::Invalid | TokenRejection::Expired) => return Err(refused_for_good()),
+            // Not signed by Gatehouse (or by a key this instance has not loaded yet): perhaps a
+            // JWT a `jwt` or `oidc` profile trusts.
+            Err(TokenRejection::Header | TokenRejection::UnknownKey) => {
+                return self.seen_external(key, credential, now).await;
+            }
             // Not kept: refused before the signature was checked (cheap to refuse again), or
-            // may become valid (a key this instance has not loaded yet, a clock ahead of ours).
-            Err(
-                TokenRejection::Malformed
-                | TokenRejection::Header
-                | TokenRejection::UnknownKey
-                | TokenRejection::NotYetValid,
-            ) => return Err(CheckDenial::Unauthenticated),
+            // may become valid (a clock ahead of ours).
+            Err(TokenRejection::Malformed | TokenRejection::NotYetValid) => return Err(CheckDenial::Unauthenticated),
         };
         let jti = TokenId::from_string(claims.jti.clone());
         let lookup = self.gate.start_lookup(&jti);
@@ -582,6 +629,7 @@ impl Gatehouse {
                 account_id: claims.account_id,
                 client_type: claims.client_type,
             }),
+            recheck_at: i64::MAX,
         });
         if !lookup.finish(key, token.clone()) {
             return Err(refused_for_good());
@@ -589,7 +637,7 @@ impl Gatehouse {
         Ok(token)
     }
 
-    async fn gate_profile(&self, profile_id: &ProfileId) -> Result<Option<Arc<AccessProfile>>, StoreError> {
+    pub(crate) async fn gate_profile(&self, profile_id: &ProfileId) -> Result<Option<Arc<AccessProfile>>, StoreError> {
         let known = match self.gate.cached_profile(profile_id) {
             Some(known) => known,
             None => self.load_profile(profile_id, true).await?,
@@ -677,6 +725,7 @@ mod tests {
             exp,
             secret_generation: 1,
             minted: None,
+            recheck_at: i64::MAX,
         })
     }
 

@@ -13,6 +13,7 @@ use crate::account::Role;
 use crate::actor::{Actor, Principal};
 use crate::client::{Client, GlobalResource, Scopes};
 use crate::error::{AuthError, InternalError, TokenError};
+use crate::federation::ExternalRefusal;
 use crate::ids::{AccountId, ClientId, CredentialId, ProfileId, SecretId, TokenId, UserId};
 use crate::profile::{AccessProfile, AuthMethod};
 use crate::secret::ClientSecret;
@@ -24,7 +25,16 @@ use crate::token::AccessTokenClaims;
 /// Client credentials as presented at an OAuth endpoint, the id already parsed.
 pub struct PresentedCredentials {
     pub id: CredentialId,
-    pub client_secret: ClientSecret,
+    pub proof: Proof,
+}
+
+/// What proves the caller holds `id`.
+pub enum Proof {
+    /// `client_secret_basic` or `client_secret_post`.
+    Secret(ClientSecret),
+    /// RFC 7523 `private_key_jwt`: a JWT signed by a key a `jwt` profile trusts, or a token an
+    /// `oidc` profile's identity provider issued.
+    Assertion(String),
 }
 
 /// A successful client-credentials grant (RFC 6749 §4.4.3).
@@ -176,16 +186,26 @@ impl Gatehouse {
         peer: IpAddr,
         now: OffsetDateTime,
     ) -> Result<Caller, TokenError> {
-        let caller = match &credentials.id {
-            CredentialId::Profile(profile_id) => {
-                self.authenticate_profile(freshness, profile_id, &credentials.client_secret).await?
+        let caller = match (&credentials.id, &credentials.proof) {
+            (CredentialId::Profile(profile_id), Proof::Secret(secret)) => {
+                self.authenticate_profile(freshness, profile_id, secret).await?
             }
-            CredentialId::Client(client_id) => {
-                let (client, secret_id) =
-                    self.verified_client(freshness, client_id, &credentials.client_secret, now).await?;
+            (CredentialId::Client(client_id), Proof::Secret(secret)) => {
+                let (client, secret_id) = self.verified_client(freshness, client_id, secret, now).await?;
                 Caller { client, profile: None, secret_id: Some(secret_id) }
             }
+            (CredentialId::Profile(profile_id), Proof::Assertion(assertion)) => {
+                return self.authenticate_assertion(freshness, profile_id, assertion, peer, now).await;
+            }
+            // Only access profiles hold keys: a client authenticates with its secret.
+            (CredentialId::Client(_), Proof::Assertion(_)) => return Err(TokenError::InvalidClient),
         };
+        self.admit(&caller, peer)?;
+        Ok(caller)
+    }
+
+    /// Seed rules 7 and 13 for an authenticated caller.
+    fn admit(&self, caller: &Caller, peer: IpAddr) -> Result<(), TokenError> {
         // Seed rule 7: a disabled client's credentials, and its profiles', are refused.
         if !caller.client.enabled {
             tracing::info!("client refused: disabled");
@@ -197,7 +217,49 @@ impl Gatehouse {
             tracing::info!(%peer, "client refused: address not allowed");
             return Err(TokenError::InvalidClient);
         }
-        Ok(caller)
+        Ok(())
+    }
+
+    /// RFC 7523 client authentication of a `jwt` or `oidc` profile. Everything else is checked
+    /// before the assertion's `jti` is claimed, so a refusal from stale memory (retried on the
+    /// store's state) never spends it.
+    async fn authenticate_assertion(
+        &self,
+        freshness: Freshness,
+        profile_id: &ProfileId,
+        assertion: &str,
+        peer: IpAddr,
+        now: OffsetDateTime,
+    ) -> Result<Caller, TokenError> {
+        let known = match freshness {
+            Freshness::Memory => self.gate.cached_profile(profile_id).flatten(),
+            Freshness::Store => self.load_profile(profile_id, false).await?,
+        };
+        let Some(known) = known else {
+            return Err(TokenError::InvalidClient);
+        };
+        let profile = known.profile.clone();
+        if !profile.active || profile.trust.is_none() {
+            tracing::info!("access profile refused");
+            return Err(TokenError::InvalidClient);
+        }
+        let client = match freshness {
+            Freshness::Memory => self.gate_client(&profile.client_id).await?,
+            Freshness::Store => self.load_client(&profile.client_id, false).await?.map(|known| known.client.clone()),
+        };
+        let caller =
+            Caller { client: client.ok_or(TokenError::InvalidClient)?, profile: Some(profile), secret_id: None };
+        self.admit(&caller, peer)?;
+        let Some(profile) = &caller.profile else {
+            return Err(TokenError::InvalidClient);
+        };
+        match self.accept_external(profile, assertion, now).await {
+            Ok(_) => Ok(caller),
+            Err(ExternalRefusal::Unavailable) => {
+                Err(TokenError::Store(StoreError::Unavailable("the assertion could not be checked".to_owned())))
+            }
+            Err(ExternalRefusal::ForGood | ExternalRefusal::ForNow) => Err(TokenError::InvalidClient),
+        }
     }
 
     /// The client whose secret `secret` is, and which of its secrets it is; an expired secret
@@ -303,8 +365,17 @@ impl Gatehouse {
         now: OffsetDateTime,
     ) -> Result<IssuedAccessToken, TokenError> {
         let mut freshness = Freshness::Memory;
+        // An assertion is verified (and its jti spent) once; a mint retried on fresher state
+        // re-reads the profile and its client instead.
+        let mut asserted: Option<Caller> = None;
         for _ in 0..MINT_ATTEMPTS {
-            let caller = self.authenticate_from(freshness, &credentials, peer, now).await?;
+            let caller = match &asserted {
+                Some(first) => self.reread_caller(first, peer).await?,
+                None => self.authenticate_from(freshness, &credentials, peer, now).await?,
+            };
+            if matches!(credentials.proof, Proof::Assertion(_)) && asserted.is_none() {
+                asserted = Some(caller.clone());
+            }
             match self.mint(&caller, requested_scope, now).await {
                 Ok(Some(issued)) => return Ok(issued),
                 Ok(None) => tracing::debug!("the client changed while its token was minted; minting again"),
@@ -316,6 +387,24 @@ impl Gatehouse {
             freshness = Freshness::Store;
         }
         Err(TokenError::Store(StoreError::Unavailable("the client kept changing while a token was minted".to_owned())))
+    }
+
+    /// `caller`, a profile that authenticated with an assertion, as the store has it now: still
+    /// active, trusting the same keys, its client enabled and the address allowed.
+    async fn reread_caller(&self, caller: &Caller, peer: IpAddr) -> Result<Caller, TokenError> {
+        let Some(first) = &caller.profile else {
+            return Err(TokenError::InvalidClient);
+        };
+        let profile =
+            self.load_profile(&first.profile_id, false).await?.ok_or(TokenError::InvalidClient)?.profile.clone();
+        if !profile.active || profile.secret_generation != first.secret_generation {
+            return Err(TokenError::InvalidClient);
+        }
+        let client =
+            self.load_client(&profile.client_id, false).await?.ok_or(TokenError::InvalidClient)?.client.clone();
+        let caller = Caller { client, profile: Some(profile), secret_id: None };
+        self.admit(&caller, peer)?;
+        Ok(caller)
     }
 
     /// Signs a token for `caller` and records it; `None` if the caller's state is stale.

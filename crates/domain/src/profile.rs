@@ -20,6 +20,7 @@ use crate::policy::{PolicyLimits, both_allow};
 use crate::secret::{ClientSecret, LastUse, SecretHash};
 use crate::service::Gatehouse;
 use crate::store::StoreError;
+use crate::trust::{ProfileTrust, TrustInput};
 
 /// Seed rule 11: at most 10 access profiles per client.
 pub const MAX_PROFILES_PER_CLIENT: usize = 10;
@@ -35,6 +36,10 @@ pub enum AuthMethod {
     ClientSecret,
     /// A static key presented directly to the gateway.
     ApiKey,
+    /// The consumer's own key pair: a short JWT it signs, at the gateway or the token endpoint.
+    Jwt,
+    /// Tokens an outside identity provider issued (OpenID Connect).
+    Oidc,
 }
 
 impl AuthMethod {
@@ -42,14 +47,26 @@ impl AuthMethod {
         match self {
             AuthMethod::ClientSecret => "client_secret",
             AuthMethod::ApiKey => "api_key",
+            AuthMethod::Jwt => "jwt",
+            AuthMethod::Oidc => "oidc",
         }
+    }
+
+    /// Whether Gatehouse makes the credential (and shows it once); `jwt` and `oidc` profiles
+    /// have none, they trust keys instead.
+    pub fn has_credential(self) -> bool {
+        matches!(self, AuthMethod::ClientSecret | AuthMethod::ApiKey)
     }
 
     pub fn parse(value: &str) -> Result<Self, ValidationError> {
         match value {
             "client_secret" => Ok(AuthMethod::ClientSecret),
             "api_key" => Ok(AuthMethod::ApiKey),
-            _ => Err(ValidationError::new("auth_method", "must be \"client_secret\" or \"api_key\"")),
+            "jwt" => Ok(AuthMethod::Jwt),
+            "oidc" => Ok(AuthMethod::Oidc),
+            _ => {
+                Err(ValidationError::new("auth_method", "must be \"client_secret\", \"api_key\", \"jwt\" or \"oidc\""))
+            }
         }
     }
 }
@@ -73,6 +90,8 @@ pub struct AccessProfile {
     pub last_use: Option<LastUse>,
     /// The policy it is under, as read with it.
     pub policy: Option<PolicyLimits>,
+    /// The keys or identity provider a `jwt` or `oidc` profile trusts; `None` for the others.
+    pub trust: Option<ProfileTrust>,
 }
 
 impl AccessProfile {
@@ -89,13 +108,14 @@ pub enum ProfileCredential {
 }
 
 impl ProfileCredential {
-    fn generate(method: AuthMethod, profile_id: &ProfileId) -> Self {
+    fn generate(method: AuthMethod, profile_id: &ProfileId) -> Option<Self> {
         match method {
-            AuthMethod::ClientSecret => ProfileCredential::ClientSecret {
+            AuthMethod::ClientSecret => Some(ProfileCredential::ClientSecret {
                 client_id: profile_id.clone(),
                 client_secret: ClientSecret::generate(),
-            },
-            AuthMethod::ApiKey => ProfileCredential::ApiKey(ClientSecret::generate_api_key()),
+            }),
+            AuthMethod::ApiKey => Some(ProfileCredential::ApiKey(ClientSecret::generate_api_key())),
+            AuthMethod::Jwt | AuthMethod::Oidc => None,
         }
     }
 
@@ -116,6 +136,8 @@ pub struct NewProfile {
     pub active: bool,
     /// A policy of the client's account to put it under.
     pub policy_id: Option<PolicyId>,
+    /// `jwt` or `oidc` as given, for a profile of that method.
+    pub trust: TrustInput,
 }
 
 #[derive(Default)]
@@ -127,6 +149,8 @@ pub struct ProfilePatch {
     pub active: Option<bool>,
     /// `Some(None)` takes it out from under its policy.
     pub policy_id: Option<Option<PolicyId>>,
+    /// New keys (`jwt`) or a new provider description (`oidc`), replacing the old whole.
+    pub trust: TrustInput,
 }
 
 fn profile_products(client: &Client, requested: Vec<String>) -> Result<BTreeSet<String>, DomainError> {
@@ -194,7 +218,7 @@ impl Gatehouse {
         client_id: &ClientId,
         new: NewProfile,
         now: OffsetDateTime,
-    ) -> Result<(AccessProfile, ProfileCredential), DomainError> {
+    ) -> Result<(AccessProfile, Option<ProfileCredential>), DomainError> {
         let result = async {
             actor.require(GlobalResource::ApiClients)?;
             let client = self.visible_client(actor, client_id).await?;
@@ -203,8 +227,18 @@ impl Gatehouse {
                 Some(policy_id) => Some(self.policy_for_profile(actor, &client, policy_id).await?.limits()),
                 None => None,
             };
+            let profile_id = ProfileId::generate();
+            let trust = new.trust.resolve(new.auth_method, &profile_id, &self.settings.issuer)?;
+            if new.auth_method.has_credential() == trust.is_some() {
+                return Err(ValidationError::new(
+                    "auth_method",
+                    "a jwt profile takes \"jwt\", an oidc profile \"oidc\", the others neither",
+                )
+                .into());
+            }
+            self.oidc_key_is_free(trust.as_ref(), &profile_id).await?;
             let profile = AccessProfile {
-                profile_id: ProfileId::generate(),
+                profile_id,
                 client_id: client.client_id.clone(),
                 name: new.name,
                 products: profile_products(&client, new.products)?,
@@ -218,17 +252,24 @@ impl Gatehouse {
                 secret_generation: 1,
                 last_use: None,
                 policy,
+                trust,
             };
             let credential = ProfileCredential::generate(profile.auth_method, &profile.profile_id);
-            let hash = self.hasher.hash(credential.secret());
-            let written = self.store.insert_profile(&profile, &hash, MAX_PROFILES_PER_CLIENT).await.map_err(
-                |error| match error {
-                    StoreError::Conflict(_) => {
-                        DomainError::Conflict("a client holds at most 10 access profiles".to_owned())
-                    }
-                    other => other.into(),
-                },
-            )?;
+            // A profile without a credential stores the hash of one nobody holds.
+            let hash = match &credential {
+                Some(credential) => self.hasher.hash(credential.secret()),
+                None => self.hasher.hash(&ClientSecret::generate()),
+            };
+            let inserted = self.store.insert_profile(&profile, &hash, MAX_PROFILES_PER_CLIENT).await;
+            let written = match inserted {
+                Err(StoreError::Conflict(_)) => {
+                    // Either the last place was taken, or another profile took the issuer and
+                    // audience meanwhile: whichever it is, it is now visible.
+                    self.oidc_key_is_free(profile.trust.as_ref(), &profile.profile_id).await?;
+                    return Err(DomainError::Conflict("a client holds at most 10 access profiles".to_owned()));
+                }
+                other => other?,
+            };
             self.settle(written, now).await;
             Ok((client, profile, credential))
         }
@@ -270,6 +311,16 @@ impl Gatehouse {
                 }
                 if let Some(active) = patch.active {
                     next.active = active;
+                }
+                let trust = patch.trust.resolve_change(current.auth_method, profile_id, &self.settings.issuer)?;
+                if let Some(trust) = trust
+                    && Some(&trust) != current.trust.as_ref()
+                {
+                    self.oidc_key_is_free(Some(&trust), profile_id).await?;
+                    // What the old keys or provider signed stops at once, tokens minted with
+                    // them included, as when a credential is refreshed.
+                    next.secret_generation += 1;
+                    next.trust = Some(trust);
                 }
                 let current_policy = current.policy.as_ref().map(|policy| &policy.policy_id);
                 if let Some(target) = patch.policy_id.as_ref().filter(|target| target.as_ref() != current_policy) {
@@ -315,7 +366,13 @@ impl Gatehouse {
             actor.require(GlobalResource::ApiClients)?;
             let (client, current) = self.visible_profile(actor, client_id, profile_id).await?;
             actor.may_change(&client)?;
-            let credential = ProfileCredential::generate(current.auth_method, profile_id);
+            let Some(credential) = ProfileCredential::generate(current.auth_method, profile_id) else {
+                return Err(ValidationError::new(
+                    "auth_method",
+                    "a jwt or oidc profile has no credential to refresh: replace its keys or provider with PATCH",
+                )
+                .into());
+            };
             let hash: SecretHash = self.hasher.hash(credential.secret());
             let written = self.store.refresh_profile_credential(profile_id, &hash, None, now).await.map_err(
                 |error| match error {

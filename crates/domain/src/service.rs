@@ -76,6 +76,12 @@ pub struct Gatehouse {
     pub(crate) leak_reports: crate::leaked::LeakReports,
     /// Credentials used since the last batch of uses was written.
     pub(crate) credential_uses: crate::credential_use::CredentialUses,
+    /// Identity providers' keys, for `oidc` profiles.
+    pub(crate) jwks: crate::jwks::JwksCache,
+    pub(crate) jwks_timing: crate::jwks::JwksTiming,
+    /// Single-use JWTs accepted here, so a replay to this instance is refused from memory.
+    pub(crate) jti_memory: crate::federation::JtiMemory,
+    pub(crate) oidc_profiles: crate::federation::OidcProfiles,
     root_account: std::sync::OnceLock<AccountId>,
 }
 
@@ -147,6 +153,10 @@ impl Gatehouse {
             refusal_budget: RefusalBudget::default(),
             leak_reports: crate::leaked::LeakReports::default(),
             credential_uses: crate::credential_use::CredentialUses::default(),
+            jwks: crate::jwks::JwksCache::new(Arc::new(crate::jwks::NoFetcher), crate::jwks::JwksTiming::default()),
+            jwks_timing: crate::jwks::JwksTiming::default(),
+            jti_memory: crate::federation::JtiMemory::default(),
+            oidc_profiles: crate::federation::OidcProfiles::default(),
             root_account: std::sync::OnceLock::new(),
         })
     }
@@ -160,6 +170,18 @@ impl Gatehouse {
     /// Counts quotas in Redis instead of the database.
     pub fn with_quota_counter(mut self, quotas: Arc<dyn crate::quota::QuotaCounter>) -> Self {
         self.quotas = quotas;
+        self
+    }
+
+    /// Fetches identity providers' keys (for `oidc` profiles) with `fetcher`; without one,
+    /// no provider's token verifies.
+    pub fn with_jwks_fetcher(
+        mut self,
+        fetcher: Arc<dyn crate::jwks::JwksFetcher>,
+        timing: crate::jwks::JwksTiming,
+    ) -> Self {
+        self.jwks = crate::jwks::JwksCache::new(fetcher, timing);
+        self.jwks_timing = timing;
         self
     }
 
@@ -504,6 +526,12 @@ impl Gatehouse {
         if let Err(error) = self.store.purge_quota_counts(now - time::Duration::MINUTE).await {
             tracing::warn!(%error, "purging ended quota counts failed; trying again at the next purge");
         }
+        // Single-use JWTs past their expiry (and leeway) are refused for that alone.
+        let expired = now - time::Duration::seconds(self.settings.leeway_seconds) - time::Duration::MINUTE;
+        if let Err(error) = self.store.purge_used_jtis(expired).await {
+            tracing::warn!(%error, "purging used jtis failed; trying again at the next purge");
+        }
+        self.jti_memory.sweep(now);
         if handoffs > 0 {
             tracing::debug!(handoffs, "expired portal handoffs purged");
         }

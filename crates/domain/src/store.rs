@@ -405,6 +405,11 @@ pub trait TokenStore: Send + Sync {
     async fn token_state(&self, jti: &TokenId) -> Result<Option<TokenState>, StoreError>;
     /// Forgets tokens that expired before `before`; returns how many.
     async fn purge_expired_tokens(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+    /// Remembers a single-use JWT's `jti` (by its issuer) until `expires_at`: `true` the first
+    /// time, `false` if it was already remembered, on any instance.
+    async fn claim_jti(&self, issuer: &str, jti: &str, expires_at: OffsetDateTime) -> Result<bool, StoreError>;
+    /// Forgets `jti`s that expired before `before`; returns how many.
+    async fn purge_used_jtis(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
 /// A signing key as stored: the private half sealed with the master key.
@@ -511,7 +516,10 @@ pub trait ProfileStore: Send + Sync {
     async fn profile_by_credential_hash(&self, hash: &SecretHash) -> Result<Option<AccessProfile>, StoreError>;
     /// The profile whose API key hashes to `hash`.
     async fn profile_by_key_hash(&self, hash: &SecretHash) -> Result<Option<AccessProfile>, StoreError>;
-    /// Writes the profile if still at `expected_version`; returns it with the version bumped.
+    /// The `oidc` profile that trusts tokens of `issuer` for `audience` (at most one does).
+    async fn profile_by_oidc(&self, issuer: &str, audience: &str) -> Result<Option<AccessProfile>, StoreError>;
+    /// Writes the profile (its trust and secret generation included) if still at
+    /// `expected_version`; returns it with the version bumped.
     async fn update_profile(
         &self,
         profile: &AccessProfile,

@@ -22,6 +22,7 @@ use crate::store::{
     AuditFilter, Bootstrap, CapPolicy, Change, ClientFilter, CredentialUse, HandoffRecord, LiveTokenCap, PageRequest,
     RecordOutcome, SessionRecord, Store, StoreError, StoredSigningKey, TokenRecord, UsedCredential, Written,
 };
+use crate::trust::ProfileTrust;
 
 /// The value of a write that reported exactly `expected`: what it changed is what every cache
 /// and every other instance will be told, so a write that forgets a change fails here.
@@ -150,6 +151,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     users_sessions_and_hand_over(store).await;
     audit_is_newest_first_and_filtered(store).await;
     profiles_round_trip(store).await;
+    jwt_and_oidc_profiles_and_used_jtis(store).await;
     products_and_keys(store).await;
     the_ledger_records_concurrent_tokens_and_isolates_a_bad_one(shared).await;
     store.ping().await.unwrap();
@@ -873,6 +875,7 @@ async fn profiles_round_trip(store: &dyn Store) {
         secret_generation: 1,
         last_use: None,
         policy: None,
+        trust: None,
     };
     let key = profile(0, AuthMethod::ApiKey);
     let changed = |profile: &AccessProfile| [Change::Profile(profile.profile_id.clone())];
@@ -988,6 +991,57 @@ async fn profiles_round_trip(store: &dyn Store) {
     reported(store.delete_profile(&secret.profile_id).await.unwrap(), &[]);
     reported(store.delete_client(&c.client_id).await.unwrap(), &[Change::Client(c.client_id.clone())]);
     assert!(store.profile(&key.profile_id).await.unwrap().is_none(), "profiles go with their client");
+}
+
+async fn jwt_and_oidc_profiles_and_used_jtis(store: &dyn Store) {
+    let (account_id, owner, _) = bootstrap(store).await;
+    let c = client(&account_id, &owner, "federated", ClientType::Standard);
+    let _ = store.insert_client(&c, &secret(11)).await.unwrap();
+    let profile_id = ProfileId::generate();
+    let oidc = |audience: &str| {
+        let trust = serde_json::json!({"issuer": "https://idp.example", "jwks_uri": "https://idp.example/keys",
+            "audience": audience, "claims": {"repository": "acme/billing"}});
+        ProfileTrust::parse_oidc(&trust, &profile_id, "https://gatehouse.example").unwrap()
+    };
+    let profile = AccessProfile {
+        profile_id: profile_id.clone(),
+        client_id: c.client_id.clone(),
+        name: ClientName::parse("ci").unwrap(),
+        products: ["SuperSIM".to_owned()].into_iter().collect(),
+        auth_method: AuthMethod::Oidc,
+        allowed_ips: AllowedIps::default(),
+        rate_limit: None,
+        active: true,
+        date_created: now(),
+        date_updated: now(),
+        version: 1,
+        secret_generation: 1,
+        last_use: None,
+        policy: None,
+        trust: Some(oidc("billing")),
+    };
+    let _ = store.insert_profile(&profile, &hash(40), 10).await.unwrap();
+    assert_eq!(store.profile(&profile_id).await.unwrap().unwrap(), profile, "the trust reads back as written");
+    assert_eq!(store.profile_by_oidc("https://idp.example", "billing").await.unwrap().unwrap(), profile);
+    assert!(store.profile_by_oidc("https://idp.example", "other").await.unwrap().is_none());
+    let twin = AccessProfile { profile_id: ProfileId::generate(), ..profile.clone() };
+    assert!(
+        matches!(store.insert_profile(&twin, &hash(41), 10).await, Err(StoreError::Conflict(_))),
+        "(issuer, audience) names one profile"
+    );
+    let moved = AccessProfile { trust: Some(oidc("payments")), secret_generation: 2, ..profile.clone() };
+    let moved = store.update_profile(&moved, 1).await.unwrap().into_parts().0;
+    assert_eq!((moved.secret_generation, moved.trust), (2, Some(oidc("payments"))));
+    assert!(store.profile_by_oidc("https://idp.example", "billing").await.unwrap().is_none());
+    let _ = store.insert_profile(&twin, &hash(41), 10).await.unwrap();
+
+    let expires = now() + time::Duration::minutes(5);
+    assert!(store.claim_jti("prf_a", "j1", expires).await.unwrap());
+    assert!(!store.claim_jti("prf_a", "j1", expires).await.unwrap(), "once only");
+    assert!(store.claim_jti("prf_b", "j1", expires).await.unwrap(), "per issuer");
+    assert_eq!(store.purge_used_jtis(expires).await.unwrap(), 0);
+    assert_eq!(store.purge_used_jtis(expires + time::Duration::SECOND).await.unwrap(), 2);
+    assert!(store.claim_jti("prf_a", "j1", expires).await.unwrap(), "forgotten once expired");
 }
 
 async fn products_and_keys(store: &dyn Store) {

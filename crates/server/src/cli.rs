@@ -184,6 +184,10 @@ struct ServeArgs {
     /// Redis URL for rate-limit counters shared by every instance (redis://HOST:PORT).
     #[arg(long, env = "GATEHOUSE_REDIS_URL")]
     redis: Option<String>,
+    /// Let `oidc` profiles' identity-provider keys be fetched from private, link-local and
+    /// loopback addresses (an internal provider, a test). Off: only public addresses.
+    #[arg(long, env = "GATEHOUSE_ALLOW_PRIVATE_JWKS")]
+    allow_private_jwks: bool,
     /// Comma-separated origins (https://app.example.com) whose browser apps may call the JSON
     /// API and the OAuth endpoints, or `*` for any. CORS is off without it.
     #[arg(long, env = "GATEHOUSE_CORS_ALLOWED_ORIGINS", default_value = "")]
@@ -221,6 +225,9 @@ impl ServeArgs {
         if let (Some(redis), true) = (file.redis, from_file("redis")) {
             self.redis = Some(redis);
         }
+        if let (Some(allow), true) = (file.allow_private_jwks, from_file("allow_private_jwks")) {
+            self.allow_private_jwks = allow;
+        }
         if let (Some(origins), true) = (file.cors_allowed_origins, from_file("cors_allowed_origins")) {
             self.cors_allowed_origins = origins.join(",");
         }
@@ -243,6 +250,8 @@ impl ServeArgs {
             cors_allowed_origins: CorsOrigins::parse(&self.cors_allowed_origins)
                 .map_err(|error| format!("CORS allowed origins: {error}"))?,
             connections: ConnectionSettings::default(),
+            allow_private_jwks: self.allow_private_jwks,
+            jwks_timing: gatehouse_domain::jwks::JwksTiming::default(),
         })
     }
 }

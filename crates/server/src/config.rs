@@ -1,5 +1,6 @@
 //! Typed configuration for `serve`, validated before anything starts.
 
+use gatehouse_domain::jwks::JwksTiming;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -74,6 +75,7 @@ pub struct ConfigFile {
     /// A TOML array, where the flag takes a comma-separated list.
     pub trusted_proxies: Option<Vec<String>>,
     pub redis: Option<String>,
+    pub allow_private_jwks: Option<bool>,
     /// A TOML array, where the flag takes a comma-separated list.
     pub cors_allowed_origins: Option<Vec<String>>,
     pub master_key_file: Option<PathBuf>,
@@ -141,6 +143,11 @@ pub struct ServeConfig {
     pub cors_allowed_origins: CorsOrigins,
     /// What a connection may take of the server: time and sockets.
     pub connections: ConnectionSettings,
+    /// Whether identity providers' keys (`oidc` profiles) may be fetched from private,
+    /// link-local and loopback addresses: for internal providers and tests.
+    pub allow_private_jwks: bool,
+    /// How long fetched provider keys are used, and how soon an unknown key id fetches again.
+    pub jwks_timing: JwksTiming,
 }
 
 /// How long a connection may take over each part of an exchange, and how many one address may
@@ -185,6 +192,8 @@ impl ServeConfig {
             redis_url: None,
             cors_allowed_origins: CorsOrigins::default(),
             connections: ConnectionSettings::default(),
+            allow_private_jwks: false,
+            jwks_timing: JwksTiming::default(),
         }
     }
 

@@ -5,6 +5,7 @@ pub mod admin_client;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod jwks_fetch;
 pub mod metrics;
 pub mod redis_limiter;
 pub mod startup;

@@ -1,5 +1,6 @@
 //! Builds the application from configuration: store, keys, bootstrap, listener, router.
 
+use crate::jwks_fetch::HttpJwksFetcher;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -89,6 +90,11 @@ impl Application {
             let quotas = RedisQuotas::connect(url, in_database).await.map_err(ConfigError::Invalid)?;
             gatehouse = gatehouse.with_quota_counter(Arc::new(quotas));
             tracing::info!("rate-limit and quota counters are shared through Redis");
+        }
+        let fetcher = HttpJwksFetcher::new(config.allow_private_jwks).map_err(ConfigError::Invalid)?;
+        gatehouse = gatehouse.with_jwks_fetcher(Arc::new(fetcher), config.jwks_timing);
+        if config.allow_private_jwks {
+            tracing::warn!("identity providers' keys may be fetched from private and loopback addresses");
         }
         if config.cors_allowed_origins.allows_any() {
             tracing::warn!("CORS allows any origin: every site's pages may call the API from their visitors' browsers");

@@ -10,9 +10,9 @@ use time::OffsetDateTime;
 
 use crate::PostgresStore;
 use crate::changes::commit;
-use crate::rows::{ProfileRow, json, map_error, map_reference_error};
+use crate::rows::{ProfileRow, json, map_error, map_reference_error, trust_columns};
 
-const PROFILE_COLUMNS: &str = "profile_id, client_id, name, products, auth_method, allowed_ips, rate_limit, active, \
+const PROFILE_COLUMNS: &str = "profile_id, client_id, name, products, auth_method, allowed_ips, rate_limit, active, trust, \
      secret_generation, version, date_created, date_updated, last_used_at, last_used_ip, \
      policy_id, \
      (select p.rate_limit from policies p where p.policy_id = access_profiles.policy_id) as policy_rate_limit, \
@@ -39,6 +39,7 @@ impl ProfileStore for PostgresStore {
         hash: &SecretHash,
         max: usize,
     ) -> Result<Written<()>, StoreError> {
+        let (trust, oidc_issuer, oidc_audience) = trust_columns(profile);
         let mut tx = self.begin().await?;
         // Count and insert under the client's row lock (as in `record_token`), so that two
         // concurrent inserts cannot both take the last place.
@@ -53,8 +54,9 @@ impl ProfileStore for PostgresStore {
         }
         sqlx::query(
             "insert into access_profiles (profile_id, client_id, name, products, auth_method, credential_hash, \
-             allowed_ips, rate_limit, active, secret_generation, version, date_created, date_updated, policy_id) \
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             allowed_ips, rate_limit, active, secret_generation, version, date_created, date_updated, policy_id, \
+             trust, oidc_issuer, oidc_audience) \
+             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(profile.profile_id.as_str())
         .bind(profile.client_id.as_str())
@@ -70,6 +72,9 @@ impl ProfileStore for PostgresStore {
         .bind(profile.date_created)
         .bind(profile.date_updated)
         .bind(profile.policy.as_ref().map(|policy| policy.policy_id.as_str()))
+        .bind(&trust)
+        .bind(oidc_issuer)
+        .bind(oidc_audience)
         .execute(&mut *tx)
         .await
         .map_err(map_reference_error)?;
@@ -120,15 +125,27 @@ impl ProfileStore for PostgresStore {
         row.map(ProfileRow::into_profile).transpose()
     }
 
+    async fn profile_by_oidc(&self, issuer: &str, audience: &str) -> Result<Option<AccessProfile>, StoreError> {
+        let sql = format!(
+            "select {PROFILE_COLUMNS}, null::bytea as credential_hash from access_profiles \
+             where oidc_issuer = $1 and oidc_audience = $2"
+        );
+        let row: Option<ProfileRow> =
+            sqlx::query_as(&sql).bind(issuer).bind(audience).fetch_optional(&self.pool).await.map_err(map_error)?;
+        row.map(ProfileRow::into_profile).transpose()
+    }
+
     async fn update_profile(
         &self,
         profile: &AccessProfile,
         expected_version: i64,
     ) -> Result<Written<AccessProfile>, StoreError> {
+        let (trust, oidc_issuer, oidc_audience) = trust_columns(profile);
         let mut tx = self.begin().await?;
         let row: Option<ProfileRow> = sqlx::query_as(&format!(
             "update access_profiles set name = $1, products = $2, allowed_ips = $3, rate_limit = $4, active = $5, \
-             date_updated = $6, policy_id = $9, version = version + 1 where profile_id = $7 and version = $8 \
+             date_updated = $6, policy_id = $9, trust = $10, oidc_issuer = $11, oidc_audience = $12, \
+             secret_generation = $13, version = version + 1 where profile_id = $7 and version = $8 \
              returning {PROFILE_COLUMNS}, null::bytea as credential_hash"
         ))
         .bind(profile.name.as_str())
@@ -140,6 +157,10 @@ impl ProfileStore for PostgresStore {
         .bind(profile.profile_id.as_str())
         .bind(expected_version)
         .bind(profile.policy.as_ref().map(|policy| policy.policy_id.as_str()))
+        .bind(&trust)
+        .bind(oidc_issuer)
+        .bind(oidc_audience)
+        .bind(profile.secret_generation)
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_error)?;

@@ -3,7 +3,7 @@
 use gatehouse_domain::store::StoreError;
 pub(crate) use gatehouse_store_rows::{
     AccountRow, AuditRow, ClientRow, MemberRow, POLICY_COLUMNS, PROJECT_COLUMNS, PolicyRow, ProfileRow, ProjectRow,
-    SECRET_COLUMNS, SecretRow, SigningKeyRow, UserRow, from_json, json, projects_from,
+    SECRET_COLUMNS, SecretRow, SigningKeyRow, UserRow, from_json, json, projects_from, trust_columns,
 };
 
 /// For a write that names another row (a client's project, a member's user): that row being

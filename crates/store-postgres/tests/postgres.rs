@@ -176,6 +176,7 @@ fn profile_of(client_id: &ClientId, at: OffsetDateTime) -> AccessProfile {
         secret_generation: 1,
         last_use: None,
         policy: None,
+        trust: None,
     }
 }
 

@@ -17,6 +17,7 @@ use gatehouse_domain::project::{Project, ProjectMember, ProjectName};
 use gatehouse_domain::quota::Quota;
 use gatehouse_domain::secret::{LastUse, SecretHash, StoredSecret};
 use gatehouse_domain::store::{StoreError, StoredSigningKey};
+use gatehouse_domain::trust::ProfileTrust;
 use time::OffsetDateTime;
 
 pub fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -113,6 +114,13 @@ impl SecretRow {
             last_use: last_use(self.last_used_at, self.last_used_ip)?,
         })
     }
+}
+
+/// A profile's `trust`, `oidc_issuer` and `oidc_audience` columns.
+pub fn trust_columns(profile: &AccessProfile) -> (Option<String>, Option<&str>, Option<&str>) {
+    let trust = profile.trust.as_ref();
+    let (issuer, audience) = trust.and_then(ProfileTrust::oidc_key).unzip();
+    (trust.map(|trust| trust.to_json().to_string()), issuer, audience)
 }
 
 fn rate_limit(text: Option<&str>) -> Result<Option<RateLimit>, StoreError> {
@@ -344,13 +352,22 @@ pub struct ProfileRow {
     policy_rate_limit: Option<String>,
     policy_quota: Option<String>,
     policy_allowed_ips: Option<String>,
+    trust: Option<String>,
     pub credential_hash: Option<Vec<u8>>,
 }
 
 impl ProfileRow {
     pub fn into_profile(self) -> Result<AccessProfile, StoreError> {
+        let profile_id = ProfileId::from_string(self.profile_id);
+        let trust = match self.trust {
+            None => None,
+            Some(text) => {
+                let value: serde_json::Value = from_json(&text)?;
+                Some(ProfileTrust::from_stored(&self.auth_method, &value, &profile_id).map_err(corrupt)?)
+            }
+        };
         Ok(AccessProfile {
-            profile_id: ProfileId::from_string(self.profile_id),
+            profile_id,
             client_id: ClientId::from_string(self.client_id),
             name: ClientName::parse(&self.name).map_err(corrupt)?,
             products: from_json(&self.products)?,
@@ -363,6 +380,7 @@ impl ProfileRow {
             date_created: self.date_created,
             date_updated: self.date_updated,
             last_use: last_use(self.last_used_at, self.last_used_ip)?,
+            trust,
             policy: match self.policy_id {
                 None => None,
                 Some(policy_id) => Some(PolicyLimits {

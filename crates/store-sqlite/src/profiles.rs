@@ -9,9 +9,9 @@ use time::OffsetDateTime;
 
 use crate::SqliteStore;
 use crate::changes::commit;
-use crate::rows::{ProfileRow, json, map_error, map_reference_error};
+use crate::rows::{ProfileRow, json, map_error, map_reference_error, trust_columns};
 
-const PROFILE_COLUMNS: &str = "profile_id, client_id, name, products, auth_method, allowed_ips, rate_limit, active, \
+const PROFILE_COLUMNS: &str = "profile_id, client_id, name, products, auth_method, allowed_ips, rate_limit, active, trust, \
      secret_generation, version, date_created, date_updated, last_used_at, last_used_ip, \
      policy_id, \
      (select p.rate_limit from policies p where p.policy_id = access_profiles.policy_id) as policy_rate_limit, \
@@ -38,6 +38,7 @@ impl ProfileStore for SqliteStore {
         hash: &SecretHash,
         max: usize,
     ) -> Result<Written<()>, StoreError> {
+        let (trust, oidc_issuer, oidc_audience) = trust_columns(profile);
         let mut tx = self.begin().await?;
         let count: i64 = sqlx::query_scalar("select count(*) from access_profiles where client_id = ?")
             .bind(profile.client_id.as_str())
@@ -49,8 +50,8 @@ impl ProfileStore for SqliteStore {
         }
         sqlx::query(
             "insert into access_profiles (profile_id, client_id, name, products, auth_method, credential_hash, \
-             allowed_ips, rate_limit, active, secret_generation, version, date_created, date_updated, policy_id) \
-             values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             allowed_ips, rate_limit, active, secret_generation, version, date_created, date_updated, policy_id, \
+             trust, oidc_issuer, oidc_audience) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(profile.profile_id.as_str())
         .bind(profile.client_id.as_str())
@@ -66,6 +67,9 @@ impl ProfileStore for SqliteStore {
         .bind(profile.date_created)
         .bind(profile.date_updated)
         .bind(profile.policy.as_ref().map(|policy| policy.policy_id.as_str()))
+        .bind(&trust)
+        .bind(oidc_issuer)
+        .bind(oidc_audience)
         .execute(&mut *tx)
         .await
         .map_err(map_reference_error)?;
@@ -114,15 +118,27 @@ impl ProfileStore for SqliteStore {
         row.map(ProfileRow::into_profile).transpose()
     }
 
+    async fn profile_by_oidc(&self, issuer: &str, audience: &str) -> Result<Option<AccessProfile>, StoreError> {
+        let sql = format!(
+            "select {PROFILE_COLUMNS}, null as credential_hash from access_profiles \
+             where oidc_issuer = ? and oidc_audience = ?"
+        );
+        let row: Option<ProfileRow> =
+            sqlx::query_as(&sql).bind(issuer).bind(audience).fetch_optional(&self.readers).await.map_err(map_error)?;
+        row.map(ProfileRow::into_profile).transpose()
+    }
+
     async fn update_profile(
         &self,
         profile: &AccessProfile,
         expected_version: i64,
     ) -> Result<Written<AccessProfile>, StoreError> {
+        let (trust, oidc_issuer, oidc_audience) = trust_columns(profile);
         let mut tx = self.begin().await?;
         let result = sqlx::query(
             "update access_profiles set name = ?, products = ?, allowed_ips = ?, rate_limit = ?, active = ?, \
-             date_updated = ?, policy_id = ?, version = version + 1 where profile_id = ? and version = ?",
+             date_updated = ?, policy_id = ?, trust = ?, oidc_issuer = ?, oidc_audience = ?, secret_generation = ?, \
+             version = version + 1 where profile_id = ? and version = ?",
         )
         .bind(profile.name.as_str())
         .bind(json(&profile.products)?)
@@ -131,6 +147,10 @@ impl ProfileStore for SqliteStore {
         .bind(profile.active)
         .bind(profile.date_updated)
         .bind(profile.policy.as_ref().map(|policy| policy.policy_id.as_str()))
+        .bind(&trust)
+        .bind(oidc_issuer)
+        .bind(oidc_audience)
+        .bind(profile.secret_generation)
         .bind(profile.profile_id.as_str())
         .bind(expected_version)
         .execute(&mut *tx)

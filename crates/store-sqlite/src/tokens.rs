@@ -79,6 +79,29 @@ impl TokenStore for SqliteStore {
             after = window_end;
         }
     }
+
+    async fn claim_jti(&self, issuer: &str, jti: &str, expires_at: OffsetDateTime) -> Result<bool, StoreError> {
+        // One statement: of two instances claiming the same jti at once, one inserts.
+        let result = sqlx::query(
+            "insert into used_jtis (issuer, jti, expires_at) values (?1, ?2, ?3) on conflict (issuer, jti) do nothing",
+        )
+        .bind(issuer)
+        .bind(jti)
+        .bind(expires_at)
+        .execute(&self.writer)
+        .await
+        .map_err(map_error)?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn purge_used_jtis(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let result = sqlx::query("delete from used_jtis where expires_at < ?1")
+            .bind(before)
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(result.rows_affected())
+    }
 }
 
 /// Tokens the purge looks at per transaction: about a millisecond of the writer's time.

@@ -438,7 +438,7 @@ fn constrain(document: &mut Value) -> Vec<String> {
         ("CreateAccountBody", "name", &account_name),
         ("TransferAccountBody", "email", &email),
         ("LoginBody", "email", &email),
-        ("CreateProfileBody", "auth_method", &json!({"enum": ["client_secret", "api_key"]})),
+        ("CreateProfileBody", "auth_method", &json!({"enum": ["client_secret", "api_key", "jwt", "oidc"]})),
         ("RotateBody", "grace_period_seconds", &grace),
         ("CreateProjectBody", "name", &short_name),
         ("CreateProjectBody", "description", &description),

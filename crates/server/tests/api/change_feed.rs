@@ -173,7 +173,7 @@ async fn an_abandoned_token_request_still_ends_the_token_it_evicts() {
 
     use gatehouse_domain::clock::Clock;
     use gatehouse_domain::ids::{CredentialId, TokenId};
-    use gatehouse_domain::oauth::PresentedCredentials;
+    use gatehouse_domain::oauth::{PresentedCredentials, Proof};
     use gatehouse_domain::secret::ClientSecret;
 
     let app = TestApp::spawn().await;
@@ -188,7 +188,7 @@ async fn an_abandoned_token_request_still_ends_the_token_it_evicts() {
         let jti = TokenId::from_string(crate::test_app::decode_jwt(&oldest).1["jti"].as_str().unwrap());
         let credentials = PresentedCredentials {
             id: CredentialId::parse(&client.client_id).unwrap(),
-            client_secret: ClientSecret::from_presented(client.client_secret.clone()),
+            proof: Proof::Secret(ClientSecret::from_presented(client.client_secret.clone())),
         };
         let peer = "127.0.0.1".parse().unwrap();
         let mut mint = std::pin::pin!(app.gatehouse.issue_token(credentials, None, peer, app.clock.now()));

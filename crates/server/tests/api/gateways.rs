@@ -10,8 +10,9 @@ use gatehouse_server::http::client_address::TrustedProxies;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use crate::federation::{ISSUER, Provider, TestKey, assert_token, consumer_claims, provider_claims};
 use crate::processes::{Caddy, Nginx, free_port, raw_exchange, raw_get};
-use crate::test_app::TestApp;
+use crate::test_app::{Credentials, TestApp};
 
 /// A gateway process, where it listens, and its directory (configuration and logs).
 struct Gateway {
@@ -153,9 +154,76 @@ async fn refusals_pass_through(app: &TestApp, gateway: &Gateway) {
     assert_eq!(raw_get(&gateway.address, "/supersim/v1/Sims", bearer).await.0, 401);
 }
 
-/// Gatehouse behind a gateway on this machine: the gateway is its trusted proxy.
+/// Issue 21's four authentication methods, each calling the API through the gateway, which
+/// hears the profile from Gatehouse, and each but the API key minting a token. (An API key is
+/// the bearer credential itself, seed 002's "Auth token": it has no token endpoint.)
+async fn every_method_calls_through(app: &TestApp, gateway: &Gateway) {
+    let admin = app.admin_token().await;
+    let (client, _) = app.create_client(&admin, json!({})).await;
+    let profiles = format!("/v1/clients/{}/access-profiles", client.client_id);
+    let consumer = TestKey::ed25519("consumer-1");
+    let provider_key = TestKey::rsa("idp-1");
+    let provider = Provider::start(vec![provider_key.jwk()]).await;
+    let bodies = [
+        json!({"auth_method": "client_secret"}),
+        json!({"auth_method": "api_key"}),
+        json!({"auth_method": "jwt", "jwt": {"jwks": {"keys": [consumer.jwk()]}}}),
+        json!({"auth_method": "oidc", "oidc": {"issuer": ISSUER, "jwks_uri": provider.jwks_uri(), "audience": "billing"}}),
+    ];
+    for (index, mut body) in bodies.into_iter().enumerate() {
+        body["name"] = json!(format!("method {index}"));
+        body["products"] = json!(["SuperSIM"]);
+        let created = app.post_json(&profiles, &admin, &body).await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let created: serde_json::Value = created.json().await.unwrap();
+        let profile_id = created["access_profile"]["profile_id"].as_str().unwrap().to_owned();
+        let method = body["auth_method"].as_str().unwrap();
+        // A credential for one call, fresh each time it is asked for (consumer and provider
+        // JWTs are single use), and a token from the token endpoint.
+        let bearer = || match method {
+            "client_secret" | "api_key" => created["credential"]["api_key"].as_str().unwrap_or_default().to_owned(),
+            "jwt" => consumer.sign(&consumer_claims(app, &profile_id)),
+            _ => provider_key.sign(&provider_claims(app, "billing")),
+        };
+        let minted = match method {
+            "client_secret" => {
+                let secret = created["credential"]["client_secret"].as_str().unwrap().to_owned();
+                Some(app.token(&Credentials { client_id: profile_id.clone(), client_secret: secret }).await)
+            }
+            "api_key" => None,
+            _ => {
+                let (status, body) = assert_token(app, Some(&profile_id), &bearer()).await;
+                assert_eq!(status, StatusCode::OK, "{method}: {body}");
+                Some(body["access_token"].as_str().unwrap().to_owned())
+            }
+        };
+        let expected =
+            format!("client={} account={} product=SuperSIM profile={profile_id}", client.client_id, app.account_id);
+        // Each request with its own credential: a consumer's or provider's JWT answers once.
+        for minted_token in [false, true] {
+            let fresh =
+                || if minted_token { minted.clone() } else { Some(bearer()).filter(|bearer| !bearer.is_empty()) };
+            let Some(credential) = fresh() else {
+                continue;
+            };
+            let headers = vec![("Authorization", format!("Bearer {credential}"))];
+            let (status, body) = raw_get(&gateway.address, "/supersim/v1/Sims", headers).await;
+            assert_eq!((status, body.trim()), (200, expected.as_str()), "{method}");
+            let headers = vec![("Authorization", format!("Bearer {}", fresh().unwrap_or_default()))];
+            let (status, _) = raw_get(&gateway.address, "/wireless/v1/Commands", headers).await;
+            assert_eq!(status, 403, "{method}: another product");
+        }
+    }
+}
+
+/// Gatehouse behind a gateway on this machine: the gateway is its trusted proxy, and the
+/// identity provider of `oidc` profiles is a test server on this machine too.
 async fn app_behind_a_gateway() -> TestApp {
-    TestApp::spawn_with(|config| config.trusted_proxies = TrustedProxies::parse("127.0.0.1").unwrap()).await
+    TestApp::spawn_with(|config| {
+        config.trusted_proxies = TrustedProxies::parse("127.0.0.1").unwrap();
+        config.allow_private_jwks = true;
+    })
+    .await
 }
 
 #[tokio::test]
@@ -164,6 +232,7 @@ async fn nginx_auth_request_lets_through_exactly_what_gatehouse_allows() {
     let nginx = start_nginx(&app).await;
     the_gateway_holds_the_boundary(&app, &nginx).await;
     refusals_pass_through(&app, &nginx).await;
+    every_method_calls_through(&app, &nginx).await;
 }
 
 #[tokio::test]
@@ -172,4 +241,5 @@ async fn caddy_forward_auth_lets_through_exactly_what_gatehouse_allows() {
     let caddy = start_caddy(&app).await;
     the_gateway_holds_the_boundary(&app, &caddy).await;
     refusals_pass_through(&app, &caddy).await;
+    every_method_calls_through(&app, &caddy).await;
 }

@@ -20,7 +20,7 @@ use gatehouse_domain::clients::{ClientPatch, NewClient, RequestedScopes};
 use gatehouse_domain::error::DomainError;
 use gatehouse_domain::gate::CheckRequest;
 use gatehouse_domain::ids::{AccountId, ClientId, CredentialId, UserId};
-use gatehouse_domain::oauth::PresentedCredentials;
+use gatehouse_domain::oauth::{PresentedCredentials, Proof};
 use gatehouse_domain::secret::ClientSecret;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -263,7 +263,7 @@ impl<'a> Sequence<'a> {
     async fn authenticates(&self, client: &ModelClient, secret: &str) -> bool {
         let credentials = PresentedCredentials {
             id: CredentialId::parse(client.id.as_str()).expect("a client id"),
-            client_secret: ClientSecret::from_presented(secret.to_owned()),
+            proof: Proof::Secret(ClientSecret::from_presented(secret.to_owned())),
         };
         self.app.gatehouse.authenticate_client(&credentials, next_address(), self.now).await.is_ok()
     }
@@ -342,7 +342,7 @@ impl<'a> Sequence<'a> {
                 let (Some(secret), true) = (presented, model.tokens.len() < TOKENS_PER_CLIENT) else { return Ok(()) };
                 let credentials = PresentedCredentials {
                     id: CredentialId::parse(model.id.as_str()).expect("a client id"),
-                    client_secret: ClientSecret::from_presented(secret),
+                    proof: Proof::Secret(ClientSecret::from_presented(secret)),
                 };
                 let result = gatehouse.issue_token(credentials, None, next_address(), self.now).await;
                 prop_assert_eq!(result.is_ok(), model.credentials_work(), "{:?}: {:?}", op, model);
@@ -421,7 +421,7 @@ impl<'a> Sequence<'a> {
                 let (Some(secret), Some(held)) = (model.secret.clone(), model.tokens.get(token)) else { return Ok(()) };
                 let credentials = PresentedCredentials {
                     id: CredentialId::parse(model.id.as_str()).expect("a client id"),
-                    client_secret: ClientSecret::from_presented(secret),
+                    proof: Proof::Secret(ClientSecret::from_presented(secret)),
                 };
                 let caller = gatehouse.authenticate_client(&credentials, next_address(), self.now).await;
                 prop_assert_eq!(caller.is_ok(), model.credentials_work(), "{:?}", op);

@@ -16,6 +16,7 @@ mod client_api;
 mod connections;
 mod cors;
 mod faults;
+mod federation;
 mod gateway;
 mod gateways;
 mod leaked_credentials;

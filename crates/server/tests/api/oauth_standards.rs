@@ -57,7 +57,12 @@ async fn metadata_describes_the_server_with_the_configured_issuer() {
     assert_eq!(metadata["introspection_endpoint"], format!("{base}/api-services/v1/auth/introspect"));
     assert_eq!(metadata["revocation_endpoint"], format!("{base}/api-services/v1/auth/revoke"));
     assert_eq!(metadata["grant_types_supported"], json!(["client_credentials"]));
-    assert_eq!(metadata["token_endpoint_auth_methods_supported"], json!(["client_secret_basic", "client_secret_post"]));
+    let methods = json!(["client_secret_basic", "client_secret_post", "private_key_jwt"]);
+    assert_eq!(metadata["token_endpoint_auth_methods_supported"], methods);
+    // RFC 8414 §2: with private_key_jwt, the algorithms an assertion may use; never "none".
+    let algorithms = metadata["token_endpoint_auth_signing_alg_values_supported"].as_array().unwrap();
+    assert!(algorithms.contains(&json!("EdDSA")) && algorithms.contains(&json!("RS256")));
+    assert!(!algorithms.iter().any(|alg| alg == "none" || alg.as_str().is_some_and(|alg| alg.starts_with("HS"))));
     assert!(metadata.get("response_types_supported").is_none());
     let scopes = metadata["scopes_supported"].as_array().unwrap();
     for scope in ["api_clients", "users", "audit", "introspection", "SuperSIM", "ProgrammableWireless"] {

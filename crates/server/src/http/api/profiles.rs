@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use gatehouse_domain::client::{AllowedIps, ClientName, RateLimit};
 use gatehouse_domain::ids::{ClientId, PolicyId, ProfileId};
 use gatehouse_domain::profile::{AccessProfile, AuthMethod, NewProfile, ProfileCredential, ProfilePatch};
+use gatehouse_domain::trust::{ProfileTrust, TrustInput};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -47,6 +48,15 @@ struct ProfileView {
     /// The policy it is under (`/v1/policies`): it is held to the stricter of its own limits and
     /// the policy's. `null`: none.
     policy_id: Option<String>,
+    /// A `jwt` profile's consumer keys: `{"jwks": {"keys": [...]}}`, public members only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    jwt: Option<Value>,
+    /// An `oidc` profile's identity provider: `{"issuer", "jwks_uri", "audience", "claims",
+    /// "single_use"}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    oidc: Option<Value>,
 }
 
 impl From<AccessProfile> for ProfileView {
@@ -65,6 +75,8 @@ impl From<AccessProfile> for ProfileView {
             last_used_at: profile.last_use.map(|last_use| timestamp(last_use.at)),
             last_used_ip: profile.last_use.map(|last_use| last_use.ip.to_string()),
             policy_id: profile.policy.map(|policy| policy.policy_id.to_string()),
+            jwt: profile.trust.as_ref().filter(|_| profile.auth_method == AuthMethod::Jwt).map(ProfileTrust::to_json),
+            oidc: profile.trust.as_ref().filter(|_| profile.auth_method == AuthMethod::Oidc).map(ProfileTrust::to_json),
         }
     }
 }
@@ -79,13 +91,18 @@ struct ProfileEnvelope {
 #[derive(Serialize, ToSchema)]
 struct ProfileWithCredential {
     access_profile: ProfileView,
-    /// `{"client_id","client_secret"}` or `{"api_key"}`, by the profile's `auth_method`.
-    #[schema(value_type = Object)]
-    credential: Value,
+    /// `{"client_id","client_secret"}` or `{"api_key"}`, by the profile's `auth_method`; absent
+    /// for `jwt` and `oidc` profiles, which trust keys instead of holding a credential.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    credential: Option<Value>,
 }
 
-fn with_credential(status: StatusCode, profile: AccessProfile, credential: ProfileCredential) -> Response {
-    let body = ProfileWithCredential { access_profile: profile.into(), credential: credential.expose() };
+fn with_credential(status: StatusCode, profile: AccessProfile, credential: Option<ProfileCredential>) -> Response {
+    let body = ProfileWithCredential {
+        access_profile: profile.into(),
+        credential: credential.as_ref().map(ProfileCredential::expose),
+    };
     no_store((status, Json(body)).into_response())
 }
 
@@ -95,7 +112,8 @@ struct CreateProfileBody {
     name: String,
     #[serde(default)]
     products: Vec<String>,
-    /// `client_secret` or `api_key`.
+    /// `client_secret`, `api_key`, `jwt` (the consumer's own keys) or `oidc` (an outside
+    /// identity provider's tokens). Fixed at creation.
     auth_method: String,
     #[serde(default)]
     allowed_ips: Vec<String>,
@@ -107,6 +125,15 @@ struct CreateProfileBody {
     /// A policy of the client's account to put it under.
     #[serde(default)]
     policy_id: Option<String>,
+    /// For `jwt`: `{"jwks": {"keys": [...]}}`, the consumer's public keys (Ed25519 `OKP`, `EC`
+    /// P-256, `RSA` of 2048 bits or more).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    jwt: Option<Value>,
+    /// For `oidc`: `{"issuer", "jwks_uri", "audience"?, "claims"?, "single_use"?}`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    oidc: Option<Value>,
 }
 
 fn active_by_default() -> bool {
@@ -132,6 +159,15 @@ struct UpdateProfileBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     policy_id: Option<Option<String>>,
+    /// A `jwt` profile's new keys, replacing the old ones whole. What the old keys signed stops
+    /// at once, tokens minted with them included.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    jwt: Option<Value>,
+    /// An `oidc` profile's new provider description, replacing the old one whole.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    oidc: Option<Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -168,6 +204,7 @@ async fn create_profile(
         rate_limit: rate_limit(body.rate_limit)?,
         active: body.active,
         policy_id: body.policy_id.map(PolicyId::from_string),
+        trust: TrustInput { jwt: body.jwt, oidc: body.oidc },
     };
     let (profile, credential) =
         state.gatehouse.create_profile(&actor, &ClientId::from_string(client_id), new, state.clock.now()).await?;
@@ -205,6 +242,7 @@ async fn update_profile(
         rate_limit: body.rate_limit.map(rate_limit).transpose()?,
         active: body.active,
         policy_id: body.policy_id.map(|policy_id| policy_id.map(PolicyId::from_string)),
+        trust: TrustInput { jwt: body.jwt, oidc: body.oidc },
     };
     let profile = state
         .gatehouse
@@ -256,7 +294,7 @@ async fn refresh_profile(
             state.clock.now(),
         )
         .await?;
-    Ok(with_credential(StatusCode::OK, profile, credential))
+    Ok(with_credential(StatusCode::OK, profile, Some(credential)))
 }
 
 /// The access-profile routes' part of `/openapi.json`.

@@ -20,13 +20,19 @@ struct Metadata {
     introspection_endpoint: String,
     revocation_endpoint: String,
     grant_types_supported: [&'static str; 1],
-    token_endpoint_auth_methods_supported: [&'static str; 2],
-    introspection_endpoint_auth_methods_supported: [&'static str; 2],
-    revocation_endpoint_auth_methods_supported: [&'static str; 2],
+    token_endpoint_auth_methods_supported: [&'static str; 3],
+    /// For `private_key_jwt` (RFC 7523): the algorithms a client assertion may be signed with.
+    token_endpoint_auth_signing_alg_values_supported: [&'static str; 8],
+    introspection_endpoint_auth_methods_supported: [&'static str; 3],
+    introspection_endpoint_auth_signing_alg_values_supported: [&'static str; 8],
+    revocation_endpoint_auth_methods_supported: [&'static str; 3],
+    revocation_endpoint_auth_signing_alg_values_supported: [&'static str; 8],
     scopes_supported: Vec<String>,
 }
 
-const AUTH_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+/// `private_key_jwt` is an access profile's with the `jwt` or `oidc` method.
+const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "private_key_jwt"];
+const ASSERTION_ALGORITHMS: [&str; 8] = gatehouse_domain::jose::ALGORITHMS;
 
 /// `GET /.well-known/oauth-authorization-server`. `response_types_supported` is omitted: no
 /// grant here uses the authorization endpoint (RFC 8414 erratum 7793).
@@ -43,8 +49,11 @@ pub async fn metadata(State(state): State<AppState>) -> Result<Response, ApiErro
         issuer,
         grant_types_supported: ["client_credentials"],
         token_endpoint_auth_methods_supported: AUTH_METHODS,
+        token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
         introspection_endpoint_auth_methods_supported: AUTH_METHODS,
+        introspection_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
         revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+        revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
         scopes_supported,
     };
     Ok(cacheable(Json(body).into_response()))

@@ -8,9 +8,11 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, header};
 use gatehouse_domain::ids::CredentialId;
+use gatehouse_domain::jose;
 use gatehouse_domain::oauth::Caller;
-use gatehouse_domain::oauth::PresentedCredentials;
+use gatehouse_domain::oauth::{PresentedCredentials, Proof};
 use gatehouse_domain::secret::ClientSecret;
+use gatehouse_domain::trust::JWT_BEARER_ASSERTION;
 use gatehouse_edge::client_auth::{self, FormError};
 
 use super::error::OAuthError;
@@ -43,7 +45,8 @@ impl FromRequest<AppState> for OAuthForm {
         // RFC 6749 §2.3.1: the secret must not travel in the URL. Refused before anything else,
         // and the query string is never logged.
         if let Some(query) = request.uri().query()
-            && form_urlencoded::parse(query.as_bytes()).any(|(key, _)| key == "client_secret")
+            && form_urlencoded::parse(query.as_bytes())
+                .any(|(key, _)| key == "client_secret" || key == "client_assertion")
         {
             return Err(OAuthError::invalid_request("Client credentials must not be sent in the query string"));
         }
@@ -69,6 +72,9 @@ impl OAuthForm {
 
     /// The client's credentials, from exactly one method.
     pub fn credentials(&self) -> Result<PresentedCredentials, OAuthError> {
+        if self.params.contains_key("client_assertion_type") || self.params.contains_key("client_assertion") {
+            return self.assertion();
+        }
         match &self.authorization {
             Some(value) => {
                 if self.params.contains_key("client_secret") {
@@ -87,6 +93,32 @@ impl OAuthForm {
                 _ => Err(OAuthError::invalid_client(true)),
             },
         }
+    }
+
+    /// RFC 7523 §2.2 client authentication: `private_key_jwt`. The client is the `client_id`
+    /// given, or the assertion's `sub` (a consumer's JWT names its profile there).
+    fn assertion(&self) -> Result<PresentedCredentials, OAuthError> {
+        if self.get("client_assertion_type") != Some(JWT_BEARER_ASSERTION) {
+            return Err(OAuthError::invalid_request(
+                "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
+        if self.authorization.is_some() || self.params.contains_key("client_secret") {
+            return Err(OAuthError::invalid_request("Use one client authentication method, not two"));
+        }
+        let assertion = self
+            .get("client_assertion")
+            .ok_or_else(|| OAuthError::invalid_request("The client_assertion parameter is missing"))?;
+        if assertion.len() > MAX_ASSERTION_LEN {
+            return Err(OAuthError::invalid_client(false));
+        }
+        let subject = || jose::unverified(assertion).and_then(|claims| claims.sub);
+        let id = match self.get("client_id") {
+            Some(id) => Some(id.to_owned()),
+            None => subject(),
+        };
+        let id = id.as_deref().and_then(CredentialId::parse).ok_or(OAuthError::invalid_client(false))?;
+        Ok(PresentedCredentials { id, proof: Proof::Assertion(assertion.to_owned()) })
     }
 
     /// Authenticates the calling client (introspection and revocation).
@@ -139,6 +171,10 @@ fn parse_basic(value: &HeaderValue) -> Option<PresentedCredentials> {
     presented(&id, secret)
 }
 
+/// The longest client assertion looked at: a JWT signed with an 8192-bit RSA key and a
+/// generous set of claims fits in a fraction of it.
+const MAX_ASSERTION_LEN: usize = 16 * 1024;
+
 /// The longest secret worth hashing: Gatehouse's are 48 characters.
 const MAX_SECRET_LEN: usize = 512;
 
@@ -150,7 +186,7 @@ fn presented(id: &str, secret: String) -> Option<PresentedCredentials> {
     if secret.is_empty() || secret.len() > MAX_SECRET_LEN {
         return None;
     }
-    Some(PresentedCredentials { id, client_secret: ClientSecret::from_presented(secret) })
+    Some(PresentedCredentials { id, proof: Proof::Secret(ClientSecret::from_presented(secret)) })
 }
 
 #[cfg(test)]
@@ -168,7 +204,7 @@ mod tests {
     fn basic_credentials_are_form_decoded_and_split_at_the_first_colon() {
         let parsed = parse_basic(&basic("my%2Did:s%2Bcr+t:with:colons")).unwrap();
         assert_eq!(parsed.id.as_str(), "my-id");
-        assert_eq!(parsed.client_secret.expose(), "s+cr t:with:colons");
+        assert!(matches!(&parsed.proof, Proof::Secret(secret) if secret.expose() == "s+cr t:with:colons"));
         assert!(parse_basic(&basic("no-colon")).is_none());
         assert!(parse_basic(&HeaderValue::from_static("Basic !!!")).is_none());
         assert!(parse_basic(&HeaderValue::from_static("Bearer abc")).is_none());

@@ -32,9 +32,15 @@ pub(super) struct TokenRequest {
     grant_type: String,
     /// Space-separated subset of the client's scopes; none means all of them.
     scope: Option<String>,
-    /// With `client_secret`, instead of HTTP Basic (`client_secret_post`); never both.
+    /// With `client_secret`, instead of HTTP Basic (`client_secret_post`); never both. With
+    /// `client_assertion`, the access profile's id (optional for a consumer's JWT, whose `sub`
+    /// names it).
     client_id: Option<String>,
     client_secret: Option<String>,
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` (RFC 7523, `private_key_jwt`).
+    client_assertion_type: Option<String>,
+    /// A JWT a `jwt` or `oidc` access profile trusts.
+    client_assertion: Option<String>,
 }
 
 /// RFC 6749 §4.4: the client-credentials grant.

@@ -11,6 +11,7 @@ use gatehouse_domain::error::ValidationError;
 use gatehouse_domain::ids::{ClientId, PolicyId, ProfileId};
 use gatehouse_domain::policy::Policy;
 use gatehouse_domain::profile::{AccessProfile, AuthMethod, NewProfile, ProfileCredential, ProfilePatch};
+use gatehouse_domain::trust::TrustInput;
 use maud::{Markup, html};
 
 use super::clients::{client_url, list_or_none, load, parse_rate_limit};
@@ -33,7 +34,87 @@ fn auth_method_label(method: AuthMethod) -> &'static str {
     match method {
         AuthMethod::ClientSecret => "client id and secret",
         AuthMethod::ApiKey => "API key",
+        AuthMethod::Jwt => "consumer JWT (own keys)",
+        AuthMethod::Oidc => "OpenID Connect tokens",
     }
+}
+
+/// The fields for a `jwt` profile's keys or an `oidc` profile's provider, filled from what was
+/// submitted, else from the profile.
+fn trust_fields(method: Option<AuthMethod>, profile: Option<&AccessProfile>, form: Option<&FormFields>) -> Markup {
+    let stored = profile.and_then(|profile| profile.trust.as_ref()).map(|trust| trust.to_json());
+    let value = |field: &str, stored_value: Option<String>| {
+        form.map_or_else(|| stored_value.unwrap_or_default(), |form| form.text(field).to_owned())
+    };
+    let stored_text =
+        |name: &str| stored.as_ref().and_then(|trust| trust.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
+    let pretty = |value: Option<&serde_json::Value>| value.and_then(|v| serde_json::to_string_pretty(v).ok());
+    let jwks = value("jwks", pretty(stored.as_ref().and_then(|trust| trust.get("jwks"))));
+    let claims = value(
+        "oidc_claims",
+        pretty(
+            stored
+                .as_ref()
+                .and_then(|trust| trust.get("claims"))
+                .filter(|claims| claims.as_object().is_some_and(|c| !c.is_empty())),
+        ),
+    );
+    let reusable = form.map_or_else(
+        || stored.as_ref().and_then(|trust| trust.get("single_use")).and_then(|v| v.as_bool()) == Some(false),
+        |form| form.get("oidc_reusable").is_some(),
+    );
+    html! {
+        @if method.is_none() || method == Some(AuthMethod::Jwt) {
+            label for="jwks" { "Consumer's public keys " span.muted { "(for a consumer JWT: a JWKS, {\"keys\": [...]}; Ed25519, P-256 or RSA of 2048 bits or more)" } }
+            textarea #jwks name="jwks" rows="4" spellcheck="false" { (jwks) }
+        }
+        @if method.is_none() || method == Some(AuthMethod::Oidc) {
+            fieldset {
+                legend { "Identity provider " span.muted { "(for OpenID Connect tokens)" } }
+                label for="oidc_issuer" { "Issuer " span.muted { "(the tokens' iss, exactly)" } }
+                input #oidc_issuer type="text" name="oidc_issuer" value=(value("oidc_issuer", stored_text("issuer")));
+                label for="oidc_jwks_uri" { "JWKS URL " span.muted { "(https)" } }
+                input #oidc_jwks_uri type="url" name="oidc_jwks_uri" value=(value("oidc_jwks_uri", stored_text("jwks_uri")));
+                label for="oidc_audience" { "Audience " span.muted { "(what aud must contain; empty: the profile id)" } }
+                input #oidc_audience type="text" name="oidc_audience" value=(value("oidc_audience", stored_text("audience")));
+                label for="oidc_claims" { "Required claims " span.muted { "(a JSON object, for example {\"repository\": \"acme/billing\"})" } }
+                textarea #oidc_claims name="oidc_claims" rows="3" spellcheck="false" { (claims) }
+                label.check { input type="checkbox" name="oidc_reusable" value="yes" checked[reusable]; " A token may be presented more than once until it expires (Kubernetes service-account tokens)" }
+            }
+        }
+    }
+}
+
+/// The keys or provider the form describes, for a profile of `method`.
+fn trust_input(method: AuthMethod, fields: &FormFields) -> Result<TrustInput, ValidationError> {
+    let json = |field: &str, message: &str| -> Result<Option<serde_json::Value>, ValidationError> {
+        let text = fields.text(field).trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        serde_json::from_str(text).map(Some).map_err(|_| ValidationError::new(field, message))
+    };
+    Ok(match method {
+        AuthMethod::Jwt => TrustInput {
+            jwt: json("jwks", "must be a JSON key set: {\"keys\": [...]}")?
+                .map(|jwks| serde_json::json!({ "jwks": jwks })),
+            oidc: None,
+        },
+        AuthMethod::Oidc => {
+            let audience = fields.text("oidc_audience").trim();
+            TrustInput {
+                jwt: None,
+                oidc: Some(serde_json::json!({
+                    "issuer": fields.text("oidc_issuer").trim(),
+                    "jwks_uri": fields.text("oidc_jwks_uri").trim(),
+                    "audience": (!audience.is_empty()).then_some(audience),
+                    "claims": json("oidc_claims", "must be a JSON object of claim names to values")?,
+                    "single_use": fields.get("oidc_reusable").is_none(),
+                })),
+            }
+        }
+        AuthMethod::ClientSecret | AuthMethod::ApiKey => TrustInput::default(),
+    })
 }
 
 /// The section of the client's page that lists its profiles and adds one.
@@ -80,10 +161,12 @@ pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfi
                                             button name="action" value="activate" type="submit" { "Activate" }
                                         }
                                     }
-                                    form.inline method="post" action={ (url) "/refresh" } {
-                                        (csrf_field(session))
-                                        input type="hidden" name="version" value=(profile.version);
-                                        button type="submit" { "Refresh credential" }
+                                    @if profile.auth_method.has_credential() {
+                                        form.inline method="post" action={ (url) "/refresh" } {
+                                            (csrf_field(session))
+                                            input type="hidden" name="version" value=(profile.version);
+                                            button type="submit" { "Refresh credential" }
+                                        }
                                     }
                                     form.inline method="post" action={ (url) "/delete" } {
                                         (csrf_field(session))
@@ -105,7 +188,10 @@ pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfi
                         legend { "Credential" }
                         label.check { input type="radio" name="auth_method" value="client_secret" checked; " Client id and secret (for the token endpoint)" }
                         label.check { input type="radio" name="auth_method" value="api_key"; " API key (a static bearer key for the gateway check)" }
+                        label.check { input type="radio" name="auth_method" value="jwt"; " Consumer JWT (the consumer signs short JWTs with its own key: no shared secret)" }
+                        label.check { input type="radio" name="auth_method" value="oidc"; " OpenID Connect (tokens from an identity provider: GitHub Actions, Kubernetes, a cloud)" }
                     }
+                    (trust_fields(None, None, None))
                     fieldset {
                         legend { "Products" }
                         @if client.scopes.products.is_empty() { p.muted { "The client holds no products." } }
@@ -193,10 +279,19 @@ async fn create(
         rate_limit: parse_rate_limit(fields.text("requests_per_second"), fields.text("burst"))?,
         active: true,
         policy_id: chosen_policy(&fields).flatten(),
+        trust: trust_input(auth_method, &fields)?,
     };
     let (profile, credential) =
         state.gatehouse.create_profile(&session.actor, &client_id, new, state.clock.now()).await?;
-    session.show_once(&state, &shown_credential(&client_id, &profile, &credential, "Access profile created")).await
+    match credential {
+        Some(credential) => {
+            session
+                .show_once(&state, &shown_credential(&client_id, &profile, &credential, "Access profile created"))
+                .await
+        }
+        // Nothing to show: it trusts keys the consumer or its identity provider holds.
+        None => Ok(Redirect::to(&client_url(&client_id)).into_response()),
+    }
 }
 
 fn edit_page(
@@ -246,6 +341,10 @@ fn edit_page(
                 label { "Burst " input type="number" name="burst" min="1" value=(burst); }
             }
             (policy_choice("policy_id", policies, form.map_or(profile.policy.as_ref().map(|p| p.policy_id.as_str()), |form| form.get("policy_id"))))
+            @if !profile.auth_method.has_credential() {
+                p.muted { "Changing the keys or the provider ends every token minted with the old ones." }
+                (trust_fields(Some(profile.auth_method), Some(profile), form))
+            }
             button type="submit" { "Save changes" }
         }
         p { a href=(client_url(&client.client_id)) { "Cancel" } }
@@ -266,8 +365,9 @@ async fn edit_form(
     Ok(edit_page(&session, &client, &profile, &policies, None, None).into_response())
 }
 
-fn parse_patch(fields: &FormFields) -> Result<ProfilePatch, ValidationError> {
+fn parse_patch(method: AuthMethod, fields: &FormFields) -> Result<ProfilePatch, ValidationError> {
     Ok(ProfilePatch {
+        trust: trust_input(method, fields)?,
         name: Some(ClientName::parse(fields.text("name"))?),
         products: Some(fields.all("products")),
         allowed_ips: Some(AllowedIps::parse(&entries(fields.text("allowed_ips")))?),
@@ -291,7 +391,7 @@ async fn update(
         current.version,
         "The profile changed since this page was shown. Nothing was saved: reload the page and edit it again.",
     )?;
-    let result = match parse_patch(&fields) {
+    let result = match parse_patch(current.auth_method, &fields) {
         Ok(patch) => state
             .gatehouse
             .update_profile(&session.actor, &client_id, &profile_id, patch, now)
