@@ -1167,3 +1167,58 @@ async fn a_policy_made_in_the_portal_holds_a_profile_put_under_it() {
     assert!(listed.contains("Trial") && !listed.contains("New policy"));
     assert_eq!(developer.submit("/policies", "/policies", &[("name", "Mine")]).await.status(), StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_consumer_jwt_profile_made_in_the_portal_lets_its_keys_call_and_a_key_change_ends_them() {
+    use crate::federation::{TestKey, consumer_claims};
+    let app = TestApp::spawn().await;
+    let owner = Browser::signed_in_as_owner(&app).await;
+    let session = app.owner_session().await;
+    let (client, _) = app.create_client(&session, json!({})).await;
+    let client_page = format!("/clients/{}", client.client_id);
+    let (first, second) = (TestKey::ed25519("first"), TestKey::p256("second"));
+    let keys = |key: &TestKey| json!({"keys": [key.jwk()]}).to_string();
+    let bad = owner
+        .submit(
+            &client_page,
+            &format!("{client_page}/profiles"),
+            &[("name", "partner"), ("auth_method", "jwt"), ("products", "SuperSIM"), ("jwks", "{not json")],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let made = owner
+        .submit(
+            &client_page,
+            &format!("{client_page}/profiles"),
+            &[("name", "partner"), ("auth_method", "jwt"), ("products", "SuperSIM"), ("jwks", &keys(&first))],
+        )
+        .await;
+    assert_eq!(made.status(), StatusCode::SEE_OTHER, "nothing to show once: back to the client");
+    let page = owner.page(&client_page).await;
+    assert!(page.contains("consumer JWT (own keys)"), "the method is named");
+    assert!(!page.contains("Refresh credential"), "no credential to refresh");
+    let listed: Value =
+        app.get(&format!("/v1/clients/{}/access-profiles", client.client_id), &session).await.json().await.unwrap();
+    let profile_id = listed["access_profiles"][0]["profile_id"].as_str().unwrap().to_owned();
+    let app = &app;
+    let check = |jwt: String| async move {
+        app.http.get(app.url("/v1/auth/products/SuperSIM/check")).bearer_auth(jwt).send().await.unwrap().status()
+    };
+    assert_eq!(check(first.sign(&consumer_claims(&app, &profile_id))).await, StatusCode::OK);
+
+    // The edit form shows the keys and replaces them.
+    let edit_path = format!("{client_page}/profiles/{profile_id}/edit");
+    let form = owner.page(&edit_path).await;
+    assert!(form.contains("first"), "the current keys are on the form");
+    let version = field_value(&form, "version");
+    let saved = owner
+        .submit(
+            &edit_path,
+            &edit_path,
+            &[("version", &version), ("name", "partner"), ("products", "SuperSIM"), ("jwks", &keys(&second))],
+        )
+        .await;
+    assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(check(first.sign(&consumer_claims(&app, &profile_id))).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(check(second.sign(&consumer_claims(&app, &profile_id))).await, StatusCode::OK);
+}
