@@ -1204,7 +1204,7 @@ async fn a_consumer_jwt_profile_made_in_the_portal_lets_its_keys_call_and_a_key_
     let check = |jwt: String| async move {
         app.http.get(app.url("/v1/auth/products/SuperSIM/check")).bearer_auth(jwt).send().await.unwrap().status()
     };
-    assert_eq!(check(first.sign(&consumer_claims(&app, &profile_id))).await, StatusCode::OK);
+    assert_eq!(check(first.sign(&consumer_claims(app, &profile_id))).await, StatusCode::OK);
 
     // The edit form shows the keys and replaces them.
     let edit_path = format!("{client_page}/profiles/{profile_id}/edit");
@@ -1219,6 +1219,6 @@ async fn a_consumer_jwt_profile_made_in_the_portal_lets_its_keys_call_and_a_key_
         )
         .await;
     assert_eq!(saved.status(), StatusCode::SEE_OTHER);
-    assert_eq!(check(first.sign(&consumer_claims(&app, &profile_id))).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(check(second.sign(&consumer_claims(&app, &profile_id))).await, StatusCode::OK);
+    assert_eq!(check(first.sign(&consumer_claims(app, &profile_id))).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(check(second.sign(&consumer_claims(app, &profile_id))).await, StatusCode::OK);
 }
