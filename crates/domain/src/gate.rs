@@ -24,6 +24,7 @@ use crate::secret::{ClientSecret, SecretHash, StoredSecret};
 use crate::service::{Gatehouse, scopes_from_claim};
 use crate::store::{Change, StoreError, UsedCredential};
 use crate::token::{AccessTokenClaims, TokenRejection};
+use crate::usage::{Denial, OTHER_PRODUCT};
 
 /// A credential that verified once: what later checks need of it.
 struct SeenToken {
@@ -343,6 +344,28 @@ pub enum CheckDenial {
     Unavailable,
 }
 
+impl CheckDenial {
+    /// How a refusal is counted in a profile's usage, when the check found no finer reason.
+    fn usage_reason(&self) -> Denial {
+        match self {
+            CheckDenial::Unauthenticated => Denial::Credential,
+            CheckDenial::Forbidden(_) => Denial::Product,
+            CheckDenial::RateLimited { .. } => Denial::RateLimit,
+            CheckDenial::Unavailable => Denial::Unavailable,
+        }
+    }
+}
+
+/// What a check learnt on its way that its profile's usage is counted by.
+#[derive(Default)]
+struct Usage {
+    profile_id: Option<ProfileId>,
+    profile: Option<Arc<AccessProfile>>,
+    product: Option<String>,
+    /// Set where the refusal's kind is finer than its status: the address, the quota.
+    denial: Option<Denial>,
+}
+
 impl From<StoreError> for CheckDenial {
     fn from(error: StoreError) -> Self {
         tracing::warn!(%error, "gateway check could not reach the store");
@@ -353,16 +376,44 @@ impl From<StoreError> for CheckDenial {
 impl Gatehouse {
     /// `GET /v1/auth/check`.
     pub async fn check(&self, request: CheckRequest<'_>, now: OffsetDateTime) -> Result<CheckGrant, CheckDenial> {
+        let mut usage = Usage::default();
+        let decision = self.decide(request, now, &mut usage).await;
+        // Seed file 002: a profile's usage, counted for every decision its credential got.
+        if let Some(profile_id) = &usage.profile_id {
+            let (product, denied) = match &decision {
+                Ok(grant) => (grant.product.as_str(), None),
+                Err(denial) => {
+                    // Only a product the profile holds is named: invented names never count.
+                    let held =
+                        |product: &&String| usage.profile.as_ref().is_some_and(|p| p.products.contains(*product));
+                    let product = usage.product.as_ref().filter(held).map_or(OTHER_PRODUCT, String::as_str);
+                    (product, Some(usage.denial.unwrap_or_else(|| denial.usage_reason())))
+                }
+            };
+            self.usage.note(profile_id, product, denied, now);
+        }
+        decision
+    }
+
+    async fn decide(
+        &self,
+        request: CheckRequest<'_>,
+        now: OffsetDateTime,
+        usage: &mut Usage,
+    ) -> Result<CheckGrant, CheckDenial> {
         let seen = if is_api_key(request.credential) {
             self.seen_api_key(request.credential).await?
         } else {
             self.seen_token(request.credential, now).await?
         };
+        usage.profile_id.clone_from(&seen.profile_id);
         let (client, profile) = self.live_holder(&seen, now).await?;
+        usage.profile.clone_from(&profile);
         // Seed rule 13, for the client and its profile (and the profile's policy).
         let ip_allowed = client.allowed_ips.allows(request.client_ip)
             && profile.as_ref().is_none_or(|p| p.allows(request.client_ip));
         if !ip_allowed {
+            usage.denial = Some(Denial::Address);
             return Err(CheckDenial::Forbidden("the client may not call from this address"));
         }
         let path = request.path.map(original_path::resolve).transpose().map_err(|refusal| {
@@ -379,6 +430,7 @@ impl Gatehouse {
             (None, None) => return Err(CheckDenial::Forbidden("no original path to map to a product")),
         };
         // Seed rule 6: a token's own scopes, as minted; an API key its profile's products.
+        usage.product = Some(product.clone());
         let granted = match (&seen.scopes, &profile) {
             (Some(scopes), _) => scopes.products.contains(&product),
             // A profile grants its products only while the client still holds them.
@@ -415,10 +467,12 @@ impl Gatehouse {
             let key = format!("quota:{}:{}:{}", policy.policy_id, profile.profile_id, quota.period.as_str());
             let refused = CheckDenial::RateLimited { retry_after_seconds: crate::quota::seconds_until(end, now) };
             if self.quota_used_up.holds(&key, quota.requests, now) {
+                usage.denial = Some(Denial::Quota);
                 return Err(refused);
             }
             if !self.quotas.take(&key, start, end, quota.requests, now).await? {
                 self.quota_used_up.remember(&key, quota.requests, end, now);
+                usage.denial = Some(Denial::Quota);
                 return Err(refused);
             }
         }

@@ -42,3 +42,4 @@ pub mod throttle;
 pub mod token;
 pub mod token_ledger;
 pub mod trust;
+pub mod usage;

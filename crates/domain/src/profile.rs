@@ -194,7 +194,7 @@ impl Gatehouse {
         self.audited_read(actor, "access_profile.read", &target, result, now).await
     }
 
-    async fn visible_profile(
+    pub(crate) async fn visible_profile(
         &self,
         actor: &Actor,
         client_id: &ClientId,

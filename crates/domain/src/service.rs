@@ -82,6 +82,8 @@ pub struct Gatehouse {
     /// Single-use JWTs accepted here, so a replay to this instance is refused from memory.
     pub(crate) jti_memory: crate::federation::JtiMemory,
     pub(crate) oidc_profiles: crate::federation::OidcProfiles,
+    /// The gateway check's decisions per profile, day and product, since the last batch.
+    pub(crate) usage: crate::usage::UsageCounts,
     root_account: std::sync::OnceLock<AccountId>,
 }
 
@@ -157,6 +159,7 @@ impl Gatehouse {
             jwks_timing: crate::jwks::JwksTiming::default(),
             jti_memory: crate::federation::JtiMemory::default(),
             oidc_profiles: crate::federation::OidcProfiles::default(),
+            usage: crate::usage::UsageCounts::default(),
             root_account: std::sync::OnceLock::new(),
         })
     }
@@ -532,6 +535,10 @@ impl Gatehouse {
             tracing::warn!(%error, "purging used jtis failed; trying again at the next purge");
         }
         self.jti_memory.sweep(now);
+        let kept_from = now.date() - time::Duration::days(crate::usage::KEEP_USAGE_DAYS);
+        if let Err(error) = self.store.purge_usage(kept_from).await {
+            tracing::warn!(%error, "purging old usage counts failed; trying again at the next purge");
+        }
         if handoffs > 0 {
             tracing::debug!(handoffs, "expired portal handoffs purged");
         }

@@ -534,8 +534,21 @@ pub trait ProfileStore: Send + Sync {
         replacing: Option<&SecretHash>,
         now: OffsetDateTime,
     ) -> Result<Written<AccessProfile>, StoreError>;
-    /// Deleting a profile that is not there changes nothing and succeeds.
+    /// Deleting a profile that is not there changes nothing and succeeds. Its usage counts go
+    /// with it.
     async fn delete_profile(&self, profile_id: &ProfileId) -> Result<Written<()>, StoreError>;
+    /// Adds each count to the stored one (a new day, product or outcome starts at it), in one
+    /// transaction. Counts of a profile deleted meanwhile are kept until purged, harmlessly.
+    async fn add_usage(&self, counts: &[crate::usage::UsageCount]) -> Result<(), StoreError>;
+    /// A profile's counts for the days from `from` to `to`, both included.
+    async fn usage(
+        &self,
+        profile_id: &ProfileId,
+        from: time::Date,
+        to: time::Date,
+    ) -> Result<Vec<crate::usage::UsageCount>, StoreError>;
+    /// Forgets the counts of days before `before`; returns how many.
+    async fn purge_usage(&self, before: time::Date) -> Result<u64, StoreError>;
 }
 
 /// What a write changed that something in memory follows: the gateway check's caches and the

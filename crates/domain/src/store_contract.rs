@@ -152,6 +152,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     audit_is_newest_first_and_filtered(store).await;
     profiles_round_trip(store).await;
     jwt_and_oidc_profiles_and_used_jtis(store).await;
+    usage_counts_add_up_and_go_with_their_profile(store).await;
     products_and_keys(store).await;
     the_ledger_records_concurrent_tokens_and_isolates_a_bad_one(shared).await;
     store.ping().await.unwrap();
@@ -1042,6 +1043,31 @@ async fn jwt_and_oidc_profiles_and_used_jtis(store: &dyn Store) {
     assert_eq!(store.purge_used_jtis(expires).await.unwrap(), 0);
     assert_eq!(store.purge_used_jtis(expires + time::Duration::SECOND).await.unwrap(), 2);
     assert!(store.claim_jti("prf_a", "j1", expires).await.unwrap(), "forgotten once expired");
+}
+
+async fn usage_counts_add_up_and_go_with_their_profile(store: &dyn Store) {
+    use crate::usage::{Denial, UsageCount};
+    let profile_id = ProfileId::generate();
+    let day = time::macros::date!(2027 - 03 - 01);
+    let count = |day: time::Date, denied: Option<Denial>, count: u64| UsageCount {
+        profile_id: profile_id.clone(),
+        day,
+        product: "SuperSIM".to_owned(),
+        denied,
+        count,
+    };
+    let next = day.next_day().unwrap();
+    store.add_usage(&[count(day, None, 2), count(day, Some(Denial::Quota), 1), count(next, None, 5)]).await.unwrap();
+    store.add_usage(&[count(day, None, 3)]).await.unwrap();
+    assert_eq!(
+        store.usage(&profile_id, day, next).await.unwrap(),
+        vec![count(day, None, 5), count(day, Some(Denial::Quota), 1), count(next, None, 5)],
+        "added to, by day, product and outcome"
+    );
+    assert_eq!(store.usage(&profile_id, next, next).await.unwrap(), vec![count(next, None, 5)], "both ends included");
+    assert_eq!(store.purge_usage(next).await.unwrap(), 2);
+    let _ = store.delete_profile(&profile_id).await.unwrap();
+    assert!(store.usage(&profile_id, day, next).await.unwrap().is_empty(), "gone with the profile");
 }
 
 async fn products_and_keys(store: &dyn Store) {

@@ -232,7 +232,8 @@ async fn serve(
     Ok(())
 }
 
-/// Writes the credentials' last uses in batches (see `gatehouse_domain::credential_use`), and
+/// Writes the credentials' last uses and the profiles' usage counts in batches (see
+/// `gatehouse_domain::credential_use` and `gatehouse_domain::usage`), and
 /// once more when `stop` turns true, so that a restart loses none. Only the wait between
 /// batches is ever cut short, never a write under way.
 async fn write_credential_uses(gatehouse: Arc<Gatehouse>, mut stop: tokio::sync::watch::Receiver<bool>) {
@@ -250,6 +251,12 @@ async fn write_credential_uses(gatehouse: Arc<Gatehouse>, mut stop: tokio::sync:
                 tracing::warn!(%error, "the last credential uses could not be written at shutdown")
             }
             Err(error) => tracing::warn!(%error, "credential uses could not be written; kept for the next batch"),
+        }
+        match gatehouse.write_usage().await {
+            Ok(0) => {}
+            Ok(written) => tracing::debug!(written, "usage counts written"),
+            Err(error) if stopping => tracing::warn!(%error, "the last usage counts could not be written at shutdown"),
+            Err(error) => tracing::warn!(%error, "usage counts could not be written; kept for the next batch"),
         }
         if stopping {
             return;

@@ -5,7 +5,8 @@ use gatehouse_domain::ids::{ClientId, ProfileId};
 use gatehouse_domain::profile::AccessProfile;
 use gatehouse_domain::secret::SecretHash;
 use gatehouse_domain::store::{Change, ProfileStore, StoreError, Written};
-use time::OffsetDateTime;
+use gatehouse_domain::usage::{Denial, UsageCount};
+use time::{Date, OffsetDateTime};
 
 use crate::SqliteStore;
 use crate::changes::commit;
@@ -196,12 +197,79 @@ impl ProfileStore for SqliteStore {
     }
 
     async fn delete_profile(&self, profile_id: &ProfileId) -> Result<Written<()>, StoreError> {
+        let mut tx = self.begin().await?;
         let result = sqlx::query("delete from access_profiles where profile_id = ?")
             .bind(profile_id.as_str())
-            .execute(&self.writer)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        sqlx::query("delete from usage_counts where profile_id = ?")
+            .bind(profile_id.as_str())
+            .execute(&mut *tx)
             .await
             .map_err(map_error)?;
         let changes = if result.rows_affected() > 0 { vec![Change::Profile(profile_id.clone())] } else { Vec::new() };
-        Ok(Written::new((), changes))
+        commit(tx, (), changes).await
+    }
+
+    async fn add_usage(&self, counts: &[UsageCount]) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for count in counts {
+            sqlx::query(
+                "insert into usage_counts (profile_id, day, product, outcome, count) values (?1, ?2, ?3, ?4, ?5) \
+                 on conflict (profile_id, day, product, outcome) do update set count = usage_counts.count + excluded.count",
+            )
+            .bind(count.profile_id.as_str())
+            .bind(count.day)
+            .bind(&count.product)
+            .bind(count.denied.map_or("allowed", Denial::as_str))
+            .bind(i64::try_from(count.count).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_error)?;
+        }
+        // Nothing in memory follows usage counts.
+        let _ = commit(tx, (), Vec::new()).await?;
+        Ok(())
+    }
+
+    async fn usage(&self, profile_id: &ProfileId, from: Date, to: Date) -> Result<Vec<UsageCount>, StoreError> {
+        let rows: Vec<(Date, String, String, i64)> = sqlx::query_as(
+            "select day, product, outcome, count from usage_counts \
+             where profile_id = ?1 and day >= ?2 and day <= ?3 order by day, product, outcome",
+        )
+        .bind(profile_id.as_str())
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(map_error)?;
+        rows.into_iter()
+            .map(|(day, product, outcome, count)| {
+                let denied = match outcome.as_str() {
+                    "allowed" => None,
+                    other => Some(
+                        Denial::parse(other)
+                            .ok_or_else(|| StoreError::Internal(format!("unknown usage outcome {other:?}")))?,
+                    ),
+                };
+                Ok(UsageCount {
+                    profile_id: profile_id.clone(),
+                    day,
+                    product,
+                    denied,
+                    count: u64::try_from(count).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn purge_usage(&self, before: Date) -> Result<u64, StoreError> {
+        let result = sqlx::query("delete from usage_counts where day < ?1")
+            .bind(before)
+            .execute(&self.writer)
+            .await
+            .map_err(map_error)?;
+        Ok(result.rows_affected())
     }
 }

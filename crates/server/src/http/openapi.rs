@@ -303,9 +303,10 @@ fn links(method: &str, path: &str) -> Option<Value> {
             &["get_project", "update_project", "delete_project", "add_member", "remove_member"],
             json!({"project_id": "$response.body#/project/project_id"}),
         )),
-        ("post", "/v1/clients/{client_id}/access-profiles") => {
-            Some(to(&["get_profile", "update_profile", "delete_profile", "refresh_profile"], client_of_profile))
-        }
+        ("post", "/v1/clients/{client_id}/access-profiles") => Some(to(
+            &["get_profile", "update_profile", "delete_profile", "refresh_profile", "profile_usage"],
+            client_of_profile,
+        )),
         ("post", "/v1/users") => {
             Some(to(&["get_user", "update_user", "delete_user"], json!({"user_id": "$response.body#/user/user_id"})))
         }

@@ -35,6 +35,7 @@ mod processes;
 mod projects;
 mod secret_rotation;
 mod token_endpoint;
+mod usage;
 
 /// A reqwest client builder for the tests. reqwest is built with rustls but no crypto provider of
 /// its own (its default would be ring), so a process must install aws-lc-rs before it builds a

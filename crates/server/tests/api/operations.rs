@@ -91,6 +91,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("patch", "/v1/clients/{client_id}/access-profiles/{profile_id}"),
     ("delete", "/v1/clients/{client_id}/access-profiles/{profile_id}"),
     ("post", "/v1/clients/{client_id}/access-profiles/{profile_id}/refresh"),
+    ("get", "/v1/clients/{client_id}/access-profiles/{profile_id}/usage"),
     ("post", "/v1/auth/login"),
     ("post", "/v1/auth/logout"),
     ("get", "/v1/users"),

@@ -10,7 +10,7 @@ use crate::test_app::{Credentials, OWNER_EMAIL, TestApp};
 
 /// A person in a browser, as far as HTTP goes: one session cookie, redirects not followed so
 /// the tests see where each one points.
-struct Browser<'a> {
+pub(crate) struct Browser<'a> {
     app: &'a TestApp,
     http: reqwest::Client,
     cookie: Option<String>,
@@ -21,7 +21,7 @@ impl<'a> Browser<'a> {
         Self { app, http: crate::http().redirect(Policy::none()).build().unwrap(), cookie: None }
     }
 
-    async fn signed_in_as_owner(app: &'a TestApp) -> Self {
+    pub(crate) async fn signed_in_as_owner(app: &'a TestApp) -> Self {
         let mut browser = Self::new(app);
         let response = browser.sign_in(OWNER_EMAIL, &app.owner_password).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
@@ -61,7 +61,7 @@ impl<'a> Browser<'a> {
         request.send().await.unwrap()
     }
 
-    async fn page(&self, path: &str) -> String {
+    pub(crate) async fn page(&self, path: &str) -> String {
         let response = self.get(path).await;
         assert_eq!(response.status(), StatusCode::OK, "GET {path}");
         response.text().await.unwrap()

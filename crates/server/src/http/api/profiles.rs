@@ -1,6 +1,8 @@
 //! `/v1/clients/{client_id}/access-profiles[/{profile_id}[/refresh]]` (seed file 002).
 
-use axum::extract::{Path, State};
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -11,6 +13,8 @@ use gatehouse_domain::profile::{AccessProfile, AuthMethod, NewProfile, ProfileCr
 use gatehouse_domain::trust::{ProfileTrust, TrustInput};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::Date;
+use time::macros::format_description;
 use utoipa::ToSchema;
 
 use super::body::{RateLimitBody, present, rate_limit};
@@ -27,6 +31,7 @@ pub fn routes() -> Router<AppState> {
             get(get_profile).patch(update_profile).delete(delete_profile),
         )
         .route("/v1/clients/{client_id}/access-profiles/{profile_id}/refresh", post(refresh_profile))
+        .route("/v1/clients/{client_id}/access-profiles/{profile_id}/usage", get(profile_usage))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -297,7 +302,92 @@ async fn refresh_profile(
     Ok(with_credential(StatusCode::OK, profile, Some(credential)))
 }
 
+/// One UTC day and product of a profile's usage: the gateway check's decisions.
+#[derive(Serialize, ToSchema)]
+struct UsageEntry {
+    /// `YYYY-MM-DD`, UTC.
+    date: String,
+    /// A product the profile holds, or `(other)` for a refused check of any other.
+    product: String,
+    allowed: u64,
+    /// Refused checks by reason: `credential` (inactive, refreshed, expired, revoked, client
+    /// disabled), `address`, `product`, `rate_limit`, `quota`, `unavailable`. Reasons with none
+    /// are left out.
+    #[schema(value_type = Object)]
+    denied: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct UsageList {
+    usage: Vec<UsageEntry>,
+}
+
+/// `?from=&to=` as UTC days; both or neither.
+fn usage_span(query: Option<String>) -> Result<Option<(Date, Date)>, ApiError> {
+    let mut from = None;
+    let mut to = None;
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let day = |field: &'static str| {
+            Date::parse(&value, format_description!("[year]-[month]-[day]"))
+                .map_err(|_| ApiError::invalid_field(field, "must be a date, such as 2027-01-31"))
+        };
+        match key.as_ref() {
+            "from" => from = Some(day("from")?),
+            "to" => to = Some(day("to")?),
+            _ => {}
+        }
+    }
+    match (from, to) {
+        (Some(from), Some(to)) => Ok(Some((from, to))),
+        (None, None) => Ok(None),
+        _ => Err(ApiError::invalid_field("from", "give from and to together, or neither for the last 30 days")),
+    }
+}
+
+#[utoipa::path(get, path = "/v1/clients/{client_id}/access-profiles/{profile_id}/usage", tag = "access profiles", security(("bearer" = [])),
+    params(("client_id" = String, Path), ("profile_id" = String, Path),
+        ("from" = Option<String>, Query, description = "first UTC day, YYYY-MM-DD (with `to`; default: 29 days ago)"),
+        ("to" = Option<String>, Query, description = "last UTC day, YYYY-MM-DD, at most 366 days after `from` (default: today)")),
+    responses((status = 200, body = UsageList, description = "days and products with checks, oldest first; counts are written every 10 s"),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn profile_usage(
+    State(state): State<AppState>,
+    Authenticated(actor): Authenticated,
+    Path((client_id, profile_id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<UsageList>, ApiError> {
+    let span = usage_span(query)?;
+    let days = state
+        .gatehouse
+        .profile_usage(
+            &actor,
+            &ClientId::from_string(client_id),
+            &ProfileId::from_string(profile_id),
+            span,
+            state.clock.now(),
+        )
+        .await?;
+    let usage = days
+        .into_iter()
+        .map(|day| UsageEntry {
+            date: day.date.to_string(),
+            product: day.product,
+            allowed: day.allowed,
+            denied: day.denied,
+        })
+        .collect();
+    Ok(Json(UsageList { usage }))
+}
+
 /// The access-profile routes' part of `/openapi.json`.
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(list_profiles, create_profile, get_profile, update_profile, delete_profile, refresh_profile))]
+#[openapi(paths(
+    list_profiles,
+    create_profile,
+    get_profile,
+    update_profile,
+    delete_profile,
+    refresh_profile,
+    profile_usage
+))]
 pub(super) struct ProfilesApi;

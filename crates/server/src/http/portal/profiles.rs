@@ -12,6 +12,7 @@ use gatehouse_domain::ids::{ClientId, PolicyId, ProfileId};
 use gatehouse_domain::policy::Policy;
 use gatehouse_domain::profile::{AccessProfile, AuthMethod, NewProfile, ProfileCredential, ProfilePatch};
 use gatehouse_domain::trust::TrustInput;
+use gatehouse_domain::usage::UsageDay;
 use maud::{Markup, html};
 
 use super::clients::{client_url, list_or_none, load, parse_rate_limit};
@@ -28,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/clients/{client_id}/profiles/{profile_id}/state", post(change_state))
         .route("/clients/{client_id}/profiles/{profile_id}/refresh", post(refresh))
         .route("/clients/{client_id}/profiles/{profile_id}/delete", post(remove))
+        .route("/clients/{client_id}/profiles/{profile_id}/usage", get(usage))
 }
 
 fn auth_method_label(method: AuthMethod) -> &'static str {
@@ -153,6 +155,7 @@ pub fn section(session: &PortalSession, client: &Client, profiles: &[AccessProfi
                                 }
                                 td {
                                     a href={ (url) "/edit" } { "Edit" } " "
+                                    a href={ (url) "/usage" } { "Usage" } " "
                                     form.inline method="post" action={ (url) "/state" } {
                                         (csrf_field(session))
                                         @if profile.active {
@@ -460,4 +463,102 @@ async fn remove(
         .delete_profile(&session.actor, &client_id, &ProfileId::from_string(profile_id), state.clock.now())
         .await?;
     Ok(Redirect::to(&client_url(&client_id)).into_response())
+}
+
+/// Days shown on a profile's usage page.
+const USAGE_DAYS: i64 = 30;
+
+/// A profile's last 30 days: a chart drawn on the server (SVG, no script) of the checks it got,
+/// allowed and refused, and the numbers in a table beside it for screen readers and copying.
+async fn usage(
+    State(state): State<AppState>,
+    session: PortalSession,
+    Path((client_id, profile_id)): Path<(String, String)>,
+) -> Result<Response, PortalError> {
+    let (client_id, profile_id) = (ClientId::from_string(client_id), ProfileId::from_string(profile_id));
+    let now = state.clock.now();
+    let client = load(&state, &session, &client_id).await?;
+    let profile = state.gatehouse.get_profile(&session.actor, &client_id, &profile_id, now).await?;
+    let today = now.date();
+    let first = today - time::Duration::days(USAGE_DAYS - 1);
+    let days =
+        state.gatehouse.profile_usage(&session.actor, &client_id, &profile_id, Some((first, today)), now).await?;
+    let totals: Vec<(time::Date, u64, u64)> = (0..USAGE_DAYS)
+        .map(|offset| {
+            let date = first + time::Duration::days(offset);
+            let of_day = days.iter().filter(|day| day.date == date);
+            let allowed = of_day.clone().map(|day| day.allowed).sum();
+            let denied = of_day.map(UsageDay::denied_total).sum();
+            (date, allowed, denied)
+        })
+        .collect();
+    let body = html! {
+        h1 { "Usage of " (profile.name.as_str()) }
+        p {
+            "Gateway checks of access profile " code { (profile.profile_id) } " of client "
+            a href=(client_url(&client.client_id)) { (client.name.as_str()) }
+            ", per UTC day, over the last 30 days. Counts are written every 10 seconds."
+        }
+        (usage_chart(&totals))
+        @if days.is_empty() {
+            p.muted { "No checks in these 30 days." }
+        } @else {
+            table.list {
+                caption { "Checks per day and product" }
+                thead { tr { th scope="col" { "Day" } th scope="col" { "Product" } th scope="col" { "Allowed" } th scope="col" { "Refused" } th scope="col" { "Refused because" } } }
+                tbody {
+                    @for day in days.iter().rev() {
+                        tr {
+                            td { (day.date) }
+                            td { (day.product) }
+                            td { (day.allowed) }
+                            td { (day.denied_total()) }
+                            td { (day.denied.iter().map(|(reason, count)| format!("{reason}: {count}")).collect::<Vec<_>>().join(", ")) }
+                        }
+                    }
+                }
+            }
+        }
+        p { a href=(client_url(&client.client_id)) { "Back to the client" } }
+    };
+    Ok(layout("Access profile usage", Some(&session), body).into_response())
+}
+
+/// Stacked bars, one per day: allowed below, refused above. The table beside it holds the
+/// same numbers, so the chart is described, not read out bar by bar.
+fn usage_chart(totals: &[(time::Date, u64, u64)]) -> Markup {
+    const WIDTH: u64 = 600;
+    const HEIGHT: u64 = 160;
+    let highest = totals.iter().map(|(_, allowed, denied)| allowed + denied).max().unwrap_or(0).max(1);
+    let slot = WIDTH / totals.len().max(1) as u64;
+    let scaled = |count: u64| count * HEIGHT / highest;
+    let allowed: u64 = totals.iter().map(|(_, allowed, _)| allowed).sum();
+    let denied: u64 = totals.iter().map(|(_, _, denied)| denied).sum();
+    html! {
+        figure.usage {
+            svg role="img" aria-labelledby="usage-title usage-desc" viewBox={ "0 0 " (WIDTH) " " (HEIGHT + 20) } width="100%" height=(HEIGHT + 20) {
+                title #usage-title { "Checks per day, last 30 days" }
+                desc #usage-desc { (allowed) " allowed and " (denied) " refused in all; the busiest day had " (highest) "." }
+                @for (index, (date, allowed, denied)) in totals.iter().enumerate() {
+                    @let x = index as u64 * slot + 2;
+                    @let allowed_height = scaled(*allowed);
+                    @let denied_height = scaled(*denied);
+                    @if *allowed > 0 {
+                        rect.allowed x=(x) y=(HEIGHT - allowed_height) width=(slot - 4) height=(allowed_height) fill="#2e7d32" {
+                            title { (date) ": " (allowed) " allowed" }
+                        }
+                    }
+                    @if *denied > 0 {
+                        rect.denied x=(x) y=(HEIGHT - allowed_height - denied_height) width=(slot - 4) height=(denied_height) fill="#c62828" {
+                            title { (date) ": " (denied) " refused" }
+                        }
+                    }
+                }
+                line x1="0" y1=(HEIGHT) x2=(WIDTH) y2=(HEIGHT) stroke="#555" {}
+                text x="0" y=(HEIGHT + 16) font-size="12" { (totals.first().map(|t| t.0.to_string()).unwrap_or_default()) }
+                text x=(WIDTH) y=(HEIGHT + 16) font-size="12" text-anchor="end" { (totals.last().map(|t| t.0.to_string()).unwrap_or_default()) }
+            }
+            figcaption { span.key.allowed aria-hidden="true" { "■" } " allowed " span.key.denied aria-hidden="true" { "■" } " refused" }
+        }
+    }
 }
