@@ -110,7 +110,8 @@ def federated_profile(url, creds):
     if endpoint == "check-jwt":
         profile["jwt"] = {"jwks": {"keys": [JWK]}}
     else:
-        profile["oidc"] = {"issuer": ISSUER, "jwks_uri": JWKS_URI, "audience": "bench", "single_use": False}
+        profile["oidc"] = {"issuer": ISSUER, "jwks_uri": JWKS_URI, "audience": "bench", "single_use": False,
+                           "claims": {"sub": "bench"}}
     created = call(url, f"/v1/clients/{client['client_id']}/access-profiles", session, profile)
     return created["access_profile"]["profile_id"]
 def fresh_jwts(url, profile_id, count):

@@ -38,6 +38,8 @@ impl From<StoreError> for ExternalRefusal {
 
 /// At most this many audiences of one token are looked up.
 const MAX_AUDIENCES: usize = 5;
+/// The longest issuer or audience a profile holds.
+const MAX_TEXT: usize = 1000;
 /// Bounds the memory of used `jti`s and of (issuer, audience) → profile; past it, swept of
 /// expired entries, then started over (the store remains the authority).
 const MAX_REMEMBERED: usize = 200_000;
@@ -151,23 +153,21 @@ impl Gatehouse {
         }
     }
 
-    /// Verifies `token` against what `profile` trusts, and (for a single-use token) claims its
-    /// `jti` on every instance. `Ok` holds the token's expiry.
-    pub(crate) async fn accept_external(
+    /// Verifies `token` against what `profile` trusts and the rules of its kind, spending
+    /// nothing: see [`Self::spend`].
+    pub(crate) async fn verify_external(
         &self,
         profile: &AccessProfile,
         token: &str,
         now: OffsetDateTime,
     ) -> Result<Accepted, ExternalRefusal> {
         let leeway = self.settings.leeway_seconds;
-        let (accepted, jti_issuer) = match &profile.trust {
+        match &profile.trust {
             Some(ProfileTrust::Jwt(keys)) => {
                 let claims = keys.verify(token)?;
                 let audiences = self.consumer_audiences();
                 let audiences = [audiences[0].as_str(), audiences[1].as_str()];
-                let accepted =
-                    accept_consumer_jwt(&claims, &profile.profile_id, &audiences, now.unix_timestamp(), leeway)?;
-                (accepted, profile.profile_id.as_str())
+                Ok(accept_consumer_jwt(&claims, &profile.profile_id, &audiences, now.unix_timestamp(), leeway)?)
             }
             Some(ProfileTrust::Oidc(trust)) => {
                 let kid = jose::unverified(token).and_then(|seen| seen.kid);
@@ -178,49 +178,74 @@ impl Gatehouse {
                     },
                 )?;
                 let claims = keys.verify(token)?;
-                let accepted = accept_provider_token(&claims, trust, now.unix_timestamp(), leeway)?;
-                (accepted, trust.issuer.as_str())
+                Ok(accept_provider_token(&claims, trust, now.unix_timestamp(), leeway)?)
             }
-            None => return Err(ExternalRefusal::ForGood),
-        };
-        if let Some(jti) = &accepted.single_use {
-            let now = now.unix_timestamp();
-            if self.jti_memory.holds(jti_issuer, jti) {
-                tracing::info!("JWT refused: its jti was used before");
-                return Err(ExternalRefusal::ForGood);
-            }
-            let until = accepted.exp.saturating_add(leeway);
-            let expires_at = OffsetDateTime::from_unix_timestamp(until).map_err(|_| ExternalRefusal::ForGood)?;
-            let first = self.store.claim_jti(jti_issuer, jti, expires_at).await?;
-            self.jti_memory.remember(jti_issuer, jti, until, now);
-            if !first {
-                tracing::info!("JWT refused: its jti was used before");
-                return Err(ExternalRefusal::ForGood);
-            }
+            None => Err(ExternalRefusal::ForGood),
         }
-        Ok(accepted)
     }
 
-    /// The profile a bearer JWT that Gatehouse did not sign may be for: a consumer's names its
-    /// profile as `iss`; a provider's is found by its (issuer, audience). Unverified: only says
-    /// whose keys must verify it.
-    pub(crate) async fn external_profile(&self, token: &str) -> Result<Option<Arc<AccessProfile>>, StoreError> {
-        let Some(seen) = jose::unverified(token) else {
-            return Ok(None);
+    /// Claims a single-use token's `jti` for `profile`, on every instance: refused if it was
+    /// claimed before. Remembered per profile (found in review: per issuer, one tenant trusting
+    /// a provider could spend the `jti`s of another's tokens from it). The last step of an
+    /// acceptance, so that no refusal for another reason spends it.
+    pub(crate) async fn spend(
+        &self,
+        profile: &AccessProfile,
+        accepted: &Accepted,
+        now: OffsetDateTime,
+    ) -> Result<(), ExternalRefusal> {
+        let Some(jti) = &accepted.single_use else {
+            return Ok(());
         };
-        let Some(issuer) = seen.iss else {
-            return Ok(None);
+        let owner = profile.profile_id.as_str();
+        let now = now.unix_timestamp();
+        if self.jti_memory.holds(owner, jti) {
+            tracing::info!("JWT refused: its jti was used before");
+            return Err(ExternalRefusal::ForGood);
+        }
+        let until = accepted.exp.saturating_add(self.settings.leeway_seconds);
+        let expires_at = OffsetDateTime::from_unix_timestamp(until).map_err(|_| ExternalRefusal::ForGood)?;
+        let first = self.store.claim_jti(owner, jti, expires_at).await?;
+        self.jti_memory.remember(owner, jti, until, now);
+        if !first {
+            tracing::info!("JWT refused: its jti was used before");
+            return Err(ExternalRefusal::ForGood);
+        }
+        Ok(())
+    }
+
+    /// The profiles a bearer JWT that Gatehouse did not sign may be for: a consumer's names its
+    /// profile as `iss`; a provider's is found by its (issuer, audience), each audience it names
+    /// tried (found in review: taking the first match let a profile trusting one of a token's
+    /// audiences capture the token meant for another). Unverified: only says whose keys must
+    /// verify it. Text longer than any profile holds never reaches the store.
+    pub(crate) async fn external_profiles(&self, token: &str) -> Result<Vec<Arc<AccessProfile>>, StoreError> {
+        let Some(seen) = jose::unverified(token) else {
+            return Ok(Vec::new());
+        };
+        let Some(issuer) = seen.iss.filter(|issuer| !issuer.is_empty() && issuer.len() <= MAX_TEXT) else {
+            return Ok(Vec::new());
         };
         if let Some(CredentialId::Profile(profile_id)) = CredentialId::parse(&issuer) {
-            let profile = self.gate_profile(&profile_id).await?;
-            return Ok(profile.filter(|profile| matches!(profile.trust, Some(ProfileTrust::Jwt(_)))));
+            // An id from a token: its absence is not remembered, or invented ids would fill
+            // the cache.
+            let known = match self.gate.cached_profile(&profile_id) {
+                Some(known) => known,
+                None => self.load_profile(&profile_id, false).await?,
+            };
+            let profile = known.map(|known| known.profile.clone());
+            return Ok(profile
+                .filter(|profile| matches!(profile.trust, Some(ProfileTrust::Jwt(_))))
+                .into_iter()
+                .collect());
         }
-        for audience in seen.aud.iter().take(MAX_AUDIENCES) {
+        let mut found = Vec::new();
+        for audience in seen.aud.iter().filter(|aud| !aud.is_empty() && aud.len() <= MAX_TEXT).take(MAX_AUDIENCES) {
             if let Some(profile) = self.oidc_profile(&issuer, audience).await? {
-                return Ok(Some(profile));
+                found.push(profile);
             }
         }
-        Ok(None)
+        Ok(found)
     }
 
     async fn oidc_profile(&self, issuer: &str, audience: &str) -> Result<Option<Arc<AccessProfile>>, StoreError> {

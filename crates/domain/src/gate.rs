@@ -404,7 +404,7 @@ impl Gatehouse {
         let seen = if is_api_key(request.credential) {
             self.seen_api_key(request.credential).await?
         } else {
-            self.seen_token(request.credential, now).await?
+            self.seen_token(request.credential, true, now).await?
         };
         usage.profile_id.clone_from(&seen.profile_id);
         let (client, profile) = self.live_holder(&seen, now).await?;
@@ -500,7 +500,7 @@ impl Gatehouse {
         seen: &SeenToken,
         now: OffsetDateTime,
     ) -> Result<(Arc<Client>, Option<Arc<AccessProfile>>), CheckDenial> {
-        if seen.exp + self.settings.leeway_seconds <= now.unix_timestamp() {
+        if seen.exp.saturating_add(self.settings.leeway_seconds) <= now.unix_timestamp() {
             return Err(CheckDenial::Unauthenticated);
         }
         let client = self.gate_client(&seen.client_id).await?.ok_or(CheckDenial::Unauthenticated)?;
@@ -530,7 +530,9 @@ impl Gatehouse {
             return Ok(None);
         }
         let live = async {
-            let seen = self.seen_token(token, now).await?;
+            // Introspection asks after Gatehouse's own tokens only (found in review: it spent
+            // a consumer's single-use JWT).
+            let seen = self.seen_token(token, false, now).await?;
             let (client, _) = self.live_holder(&seen, now).await?;
             Ok::<_, CheckDenial>((seen, client))
         };
@@ -596,18 +598,44 @@ impl Gatehouse {
         credential: &str,
         now: OffsetDateTime,
     ) -> Result<Arc<SeenToken>, CheckDenial> {
-        let Some(profile) = self.external_profile(credential).await? else {
+        let candidates = self.external_profiles(credential).await?;
+        if candidates.is_empty() {
+            // Found in review: a flood of invented JWTs cost a store read each, every time.
+            // Refused for a while like any other: a profile made for it meanwhile waits that long.
+            self.gate.remember_refusal(key, now);
             return Err(CheckDenial::Unauthenticated);
+        }
+        let mut refusal = ExternalRefusal::ForGood;
+        let mut found = None;
+        for profile in candidates {
+            match self.verify_external(&profile, credential, now).await {
+                Ok(accepted) => {
+                    found = Some((profile, accepted));
+                    break;
+                }
+                // What may pass later, or could not be decided, outweighs a refusal for good.
+                Err(ExternalRefusal::ForGood) => {}
+                Err(other) => refusal = other,
+            }
+        }
+        let Some((profile, accepted)) = found else {
+            return Err(match refusal {
+                ExternalRefusal::ForGood => {
+                    self.gate.remember_refusal(key, now);
+                    CheckDenial::Unauthenticated
+                }
+                ExternalRefusal::ForNow => CheckDenial::Unauthenticated,
+                ExternalRefusal::Unavailable => CheckDenial::Unavailable,
+            });
         };
-        let accepted = match self.accept_external(&profile, credential, now).await {
-            Ok(accepted) => accepted,
-            Err(ExternalRefusal::ForGood) => {
+        match self.spend(&profile, &accepted, now).await {
+            Ok(()) => {}
+            Err(ExternalRefusal::Unavailable) => return Err(CheckDenial::Unavailable),
+            Err(_) => {
                 self.gate.remember_refusal(key, now);
                 return Err(CheckDenial::Unauthenticated);
             }
-            Err(ExternalRefusal::ForNow) => return Err(CheckDenial::Unauthenticated),
-            Err(ExternalRefusal::Unavailable) => return Err(CheckDenial::Unavailable),
-        };
+        }
         let seen = Arc::new(SeenToken {
             client_id: profile.client_id.clone(),
             profile_id: Some(profile.profile_id.clone()),
@@ -627,7 +655,13 @@ impl Gatehouse {
     }
 
     /// The verified token, from memory or (first sight only) signature check plus one lookup.
-    async fn seen_token(&self, credential: &str, now: OffsetDateTime) -> Result<Arc<SeenToken>, CheckDenial> {
+    /// `external`: a JWT Gatehouse did not sign may be one a `jwt` or `oidc` profile trusts.
+    async fn seen_token(
+        &self,
+        credential: &str,
+        external: bool,
+        now: OffsetDateTime,
+    ) -> Result<Arc<SeenToken>, CheckDenial> {
         let mut key = [0u8; 32];
         key.copy_from_slice(digest::digest(&digest::SHA256, credential.as_bytes()).as_ref());
         {
@@ -650,9 +684,10 @@ impl Gatehouse {
             Err(TokenRejection::Invalid | TokenRejection::Expired) => return Err(refused_for_good()),
             // Not signed by Gatehouse (or by a key this instance has not loaded yet): perhaps a
             // JWT a `jwt` or `oidc` profile trusts.
-            Err(TokenRejection::Header | TokenRejection::UnknownKey) => {
+            Err(TokenRejection::Header | TokenRejection::UnknownKey) if external => {
                 return self.seen_external(key, credential, now).await;
             }
+            Err(TokenRejection::Header | TokenRejection::UnknownKey) => return Err(CheckDenial::Unauthenticated),
             // Not kept: refused before the signature was checked (cheap to refuse again), or
             // may become valid (a clock ahead of ours).
             Err(TokenRejection::Malformed | TokenRejection::NotYetValid) => return Err(CheckDenial::Unauthenticated),

@@ -48,6 +48,12 @@ pub struct JwksTiming {
     pub refetch_after_seconds: i64,
 }
 
+/// Keys held longer than this without a successful fetch are dropped: a provider that stays
+/// unreachable does not keep a key it has withdrawn trusted for ever.
+const MAX_STALE_SECONDS: i64 = 86_400;
+/// At most this many key sets are held; past it the cache starts over.
+const MAX_SETS: usize = 10_000;
+
 impl Default for JwksTiming {
     fn default() -> Self {
         Self { max_age_seconds: 300, refetch_after_seconds: 60 }
@@ -101,7 +107,13 @@ impl JwksCache {
         if let Some(keys) = self.usable(uri, kid, now) {
             return Ok(keys);
         }
-        let lock = self.fetching.lock().await.entry(uri.to_owned()).or_default().clone();
+        let lock = {
+            let mut fetching = self.fetching.lock().await;
+            if fetching.len() >= MAX_SETS && !fetching.contains_key(uri) {
+                fetching.clear();
+            }
+            fetching.entry(uri.to_owned()).or_default().clone()
+        };
         let _fetching = lock.lock().await;
         // Another request may have fetched while this one waited.
         if let Some(keys) = self.usable(uri, kid, now) {
@@ -112,26 +124,34 @@ impl JwksCache {
             now - attempted_at >= self.timing.refetch_after_seconds || now < *attempted_at
         });
         if may_fetch {
+            // The URI's query may carry what its owner did not mean for logs.
+            let shown = uri.split(['?', '#']).next().unwrap_or_default();
+            // What the provider answered is authoritative, an empty or unusable set too (found
+            // in review: such an answer kept the withdrawn keys trusted); only a failure to
+            // answer leaves the keys held, for a day at most.
             let fetched = match self.fetcher.fetch(uri).await {
-                Ok(document) => match KeySet::from_provider(&document) {
-                    Ok(keys) => Some(Arc::new(keys)),
-                    Err(error) => {
-                        tracing::warn!(%uri, %error, "the identity provider's JWKS has no usable key");
-                        None
-                    }
-                },
+                Ok(document) => Some(KeySet::from_provider(&document).map(Arc::new).map_err(|error| {
+                    tracing::warn!(uri = %shown, %error, "the identity provider's JWKS has no usable key");
+                })),
                 Err(error) => {
-                    tracing::warn!(%uri, %error, "the identity provider's JWKS could not be fetched");
+                    tracing::warn!(uri = %shown, %error, "the identity provider's JWKS could not be fetched");
                     None
                 }
             };
             let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if entries.len() >= MAX_SETS && !entries.contains_key(uri) {
+                entries.clear();
+            }
             let entry =
                 entries.entry(uri.to_owned()).or_insert(Entry { keys: None, fetched_at: now, attempted_at: now });
             entry.attempted_at = now;
-            if let Some(keys) = fetched {
-                entry.keys = Some(keys);
-                entry.fetched_at = now;
+            match fetched {
+                Some(answer) => {
+                    entry.keys = answer.ok();
+                    entry.fetched_at = now;
+                }
+                None if now - entry.fetched_at > MAX_STALE_SECONDS => entry.keys = None,
+                None => {}
             }
         }
         self.held(uri).and_then(|(keys, _, _)| keys).ok_or(JwksUnavailable::Unreachable)
@@ -141,6 +161,9 @@ impl JwksCache {
     fn usable(&self, uri: &str, kid: Option<&str>, now: i64) -> Option<Arc<KeySet>> {
         let (keys, fetched_at, attempted_at) = self.held(uri)?;
         let keys = keys?;
+        if now - fetched_at > MAX_STALE_SECONDS {
+            return None;
+        }
         let fresh = now - fetched_at < self.timing.max_age_seconds && now >= fetched_at;
         let has_kid = kid.is_none_or(|kid| keys.has_kid(kid));
         let recently_tried = now - attempted_at < self.timing.refetch_after_seconds && now >= attempted_at;

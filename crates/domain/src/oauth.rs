@@ -239,7 +239,17 @@ impl Gatehouse {
             return Err(TokenError::InvalidClient);
         };
         let profile = known.profile.clone();
-        if !profile.active || profile.trust.is_none() {
+        let unavailable =
+            || TokenError::Store(StoreError::Unavailable("the assertion could not be checked".to_owned()));
+        // The assertion first: found in review, a provider that could not be reached answered
+        // 503 only once the profile's state had let the caller through, which told a stranger
+        // the profile's addresses.
+        let accepted = match self.verify_external(&profile, assertion, now).await {
+            Ok(accepted) => accepted,
+            Err(ExternalRefusal::Unavailable) => return Err(unavailable()),
+            Err(ExternalRefusal::ForGood | ExternalRefusal::ForNow) => return Err(TokenError::InvalidClient),
+        };
+        if !profile.active {
             tracing::info!("access profile refused");
             return Err(TokenError::InvalidClient);
         }
@@ -253,11 +263,9 @@ impl Gatehouse {
         let Some(profile) = &caller.profile else {
             return Err(TokenError::InvalidClient);
         };
-        match self.accept_external(profile, assertion, now).await {
-            Ok(_) => Ok(caller),
-            Err(ExternalRefusal::Unavailable) => {
-                Err(TokenError::Store(StoreError::Unavailable("the assertion could not be checked".to_owned())))
-            }
+        match self.spend(profile, &accepted, now).await {
+            Ok(()) => Ok(caller),
+            Err(ExternalRefusal::Unavailable) => Err(unavailable()),
             Err(ExternalRefusal::ForGood | ExternalRefusal::ForNow) => Err(TokenError::InvalidClient),
         }
     }

@@ -19,6 +19,8 @@ use crate::profile::AuthMethod;
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// A consumer's JWT lives at most this long (`exp` - `iat`).
 pub const MAX_CONSUMER_JWT_SECONDS: i64 = 300;
+/// A provider's token may expire at most this far ahead: its `jti` is remembered that long.
+pub const MAX_PROVIDER_TOKEN_SECONDS: i64 = 86_400;
 const MAX_JTI_LEN: usize = 256;
 const MAX_TEXT: usize = 1000;
 const MAX_CLAIMS: usize = 20;
@@ -92,10 +94,16 @@ impl ProfileTrust {
         let jwks_uri = text("jwks_uri", true)?.unwrap_or_default();
         check_jwks_uri(&jwks_uri)?;
         let audience = text("audience", false)?.unwrap_or_else(|| profile_id.to_string());
+        // Found in review: without a claim, every user of a public provider (GitHub's, say) can
+        // ask it for a token with this audience, the profile id being no secret.
         let claims = match object.get("claims") {
-            None | Some(Value::Null) => BTreeMap::new(),
-            Some(Value::Object(claims)) => required_claims(claims)?,
-            Some(_) => return Err(ValidationError::new("oidc.claims", "must be an object of claim names to values")),
+            Some(Value::Object(claims)) if !claims.is_empty() => required_claims(claims)?,
+            _ => {
+                return Err(ValidationError::new(
+                    "oidc.claims",
+                    "name at least one claim only your workloads' tokens carry, such as \"sub\" or \"repository\"",
+                ));
+            }
         };
         let single_use = match object.get("single_use") {
             None | Some(Value::Null) => true,
@@ -254,7 +262,7 @@ pub enum ClaimsRejection {
     Expired,
     #[error("not yet valid")]
     NotYetValid,
-    #[error("lives longer than five minutes")]
+    #[error("lives longer than allowed")]
     TooLong,
     #[error("jti missing or too long")]
     Jti,
@@ -328,6 +336,9 @@ pub fn accept_provider_token(
         return Err(ClaimsRejection::Audience);
     }
     let exp = check_times(claims, now, leeway)?;
+    if exp > now.saturating_add(MAX_PROVIDER_TOKEN_SECONDS) {
+        return Err(ClaimsRejection::TooLong);
+    }
     if trust.claims.iter().any(|(name, value)| claims.get(name) != Some(value)) {
         return Err(ClaimsRejection::Claim);
     }
@@ -363,7 +374,13 @@ mod tests {
         assert_eq!((trust.audience.as_str(), trust.single_use), ("prf_a", true), "defaults");
         assert!(parse(json!({"issuer": "https://gh", "jwks_uri": "https://x/k"})).is_err(), "Gatehouse's own");
         assert!(parse(json!({"issuer": "i", "jwks_uri": "http://idp.example/k"})).is_err(), "plain http");
-        assert!(parse(json!({"issuer": "i", "jwks_uri": "http://127.0.0.1:9/k"})).is_ok(), "loopback");
+        let claims = json!({"sub": "me"});
+        assert!(
+            parse(json!({"issuer": "i", "jwks_uri": "http://127.0.0.1:9/k", "claims": claims})).is_ok(),
+            "loopback"
+        );
+        assert!(parse(json!({"issuer": "i", "jwks_uri": "https://idp/k"})).is_err(), "a claim is required");
+        assert!(parse(json!({"issuer": "i", "jwks_uri": "https://idp/k", "claims": {}})).is_err());
         assert!(parse(json!({"issuer": "i", "jwks_uri": "https://u:p@idp/k"})).is_err());
         assert!(parse(json!({"issuer": "i", "jwks_uri": "https://idp/k", "claims": {"aud": "x"}})).is_err());
         assert!(parse(json!({"issuer": "i", "jwks_uri": "https://idp/k", "claims": {"x": {"y": 1}}})).is_err());
@@ -391,6 +408,8 @@ mod tests {
         assert_eq!(with("nbf", json!(1010)), Err(ClaimsRejection::NotYetValid));
         assert_eq!(with("repository", json!("acme/other")), Err(ClaimsRejection::Claim));
         assert_eq!(with("jti", json!(null)), Err(ClaimsRejection::Jti));
+        assert_eq!(with("exp", json!(1000 + 86_401)), Err(ClaimsRejection::TooLong));
+        assert_eq!(with("exp", json!(i64::MAX)), Err(ClaimsRejection::TooLong));
     }
 
     #[test]

@@ -228,8 +228,13 @@ async fn a_consumer_jwt_calls_once_mints_a_token_and_stops_when_its_key_is_repla
     assert_eq!(check(&app, &second.sign(&fresh())).await, StatusCode::OK);
     let refresh = app.post_json(&format!("{path}/refresh"), &owner, &json!({})).await;
     assert_eq!(refresh.status(), StatusCode::BAD_REQUEST, "no credential to refresh");
-    let method =
-        app.patch_json(&path, &owner, &json!({"oidc": {"issuer": "https://x", "jwks_uri": "https://x/k"}})).await;
+    let method = app
+        .patch_json(
+            &path,
+            &owner,
+            &json!({"oidc": {"issuer": "https://x", "jwks_uri": "https://x/k", "claims": {"sub": "x"}}}),
+        )
+        .await;
     assert_eq!(method.status(), StatusCode::BAD_REQUEST, "the method is fixed");
 }
 
@@ -378,8 +383,8 @@ async fn an_identity_providers_token_is_accepted_by_its_profile_alone() {
 
     // Reusable tokens (a Kubernetes service account's) are presented many times until they expire.
     let path = format!("/v1/clients/{client_id}/access-profiles/{profile_id}");
-    let mut reusable =
-        json!({"issuer": ISSUER, "jwks_uri": provider.jwks_uri(), "audience": audience, "single_use": false});
+    let mut reusable = json!({"issuer": ISSUER, "jwks_uri": provider.jwks_uri(), "audience": audience, "single_use": false,
+                "claims": {"repository": "acme/billing"}});
     let response = app.patch_json(&path, &owner, &json!({"oidc": reusable.clone()})).await;
     assert_eq!(response.status(), StatusCode::OK);
     let token = new.sign(&with(&fresh(), "jti", Value::Null));
@@ -400,7 +405,8 @@ async fn a_provider_that_cannot_be_reached_or_is_private_verifies_nothing() {
     let owner = app.owner_session().await;
     let key = TestKey::ed25519("k");
     let provider = Provider::start(vec![key.jwk()]).await;
-    let oidc = json!({"issuer": ISSUER, "jwks_uri": provider.jwks_uri(), "single_use": false});
+    let oidc = json!({"issuer": ISSUER, "jwks_uri": provider.jwks_uri(), "single_use": false,
+                      "claims": {"repository": "acme/billing"}});
     let (_, profile_id, _) = create_profile(
         &app,
         &owner,
@@ -419,7 +425,8 @@ async fn a_provider_that_cannot_be_reached_or_is_private_verifies_nothing() {
     let app = oidc_app().await;
     let owner = app.owner_session().await;
     provider.server.abort();
-    let oidc = json!({"issuer": ISSUER, "jwks_uri": provider.jwks_uri(), "single_use": false});
+    let oidc = json!({"issuer": ISSUER, "jwks_uri": provider.jwks_uri(), "single_use": false,
+                      "claims": {"repository": "acme/billing"}});
     let (_, profile_id, _) = create_profile(
         &app,
         &owner,
@@ -429,14 +436,60 @@ async fn a_provider_that_cannot_be_reached_or_is_private_verifies_nothing() {
     let token = key.sign(&provider_claims(&app, &profile_id));
     assert_eq!(check(&app, &token).await, StatusCode::SERVICE_UNAVAILABLE);
     for bad in [
-        json!({"issuer": ISSUER, "jwks_uri": "http://idp.example/keys"}),
-        json!({"issuer": ISSUER, "jwks_uri": "not a url"}),
-        json!({"issuer": app.issuer, "jwks_uri": "https://idp.example/keys"}),
+        json!({"issuer": ISSUER, "jwks_uri": "http://idp.example/keys", "claims": {"sub": "x"}}),
+        json!({"issuer": ISSUER, "jwks_uri": "not a url", "claims": {"sub": "x"}}),
+        json!({"issuer": app.issuer, "jwks_uri": "https://idp.example/keys", "claims": {"sub": "x"}}),
         json!({"issuer": ISSUER, "jwks_uri": "https://idp.example/keys", "claims": {"exp": 1}}),
+        // Without a claim, any user of a public provider could ask it for this audience.
+        json!({"issuer": ISSUER, "jwks_uri": "https://idp.example/keys"}),
+        json!({"issuer": ISSUER, "jwks_uri": "https://idp.example/keys", "claims": {}}),
     ] {
         let (client, _) = app.create_client(&owner, json!({})).await;
         let body = json!({"name": "bad", "auth_method": "oidc", "products": ["SuperSIM"], "oidc": bad});
         let response = app.post_json(&format!("/v1/clients/{}/access-profiles", client.client_id), &owner, &body).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+
+/// Found in review: what one profile trusts must not decide another's tokens.
+#[tokio::test]
+async fn a_token_reaches_the_profile_that_trusts_it_whatever_else_other_profiles_trust() {
+    let app = oidc_app().await;
+    let owner = app.owner_session().await;
+    let (victim_key, squatter_key) = (TestKey::rsa("v"), TestKey::p256("s"));
+    let victim_idp = Provider::start(vec![victim_key.jwk()]).await;
+    let squatter_idp = Provider::start(vec![squatter_key.jwk()]).await;
+    let oidc = |jwks_uri: String, audience: &str| {
+        json!({"name": audience, "auth_method": "oidc", "products": ["SuperSIM"], "oidc": {"issuer": ISSUER,
+               "jwks_uri": jwks_uri, "audience": audience, "claims": {"repository": "acme/billing"}}})
+    };
+    create_profile(&app, &owner, oidc(victim_idp.jwks_uri(), "gatehouse")).await;
+    // Another profile trusts the same issuer for another of the token's audiences, with keys of
+    // its own: the victim's token is still the victim's, and it cannot spend the victim's jtis.
+    create_profile(&app, &owner, oidc(squatter_idp.jwks_uri(), "https://kubernetes.default.svc")).await;
+    let claims = with(&provider_claims(&app, "x"), "aud", json!(["https://kubernetes.default.svc", "gatehouse"]));
+    assert_eq!(check(&app, &squatter_key.sign(&claims)).await, StatusCode::OK, "the squatter's own token");
+    assert_eq!(check(&app, &victim_key.sign(&claims)).await, StatusCode::OK, "same jti, the victim's profile");
+
+    // Introspection asks after Gatehouse's tokens only: it never spends a consumer's JWT.
+    let key = TestKey::ed25519("c");
+    let body =
+        json!({"name": "c", "auth_method": "jwt", "products": ["SuperSIM"], "jwt": {"jwks": {"keys": [key.jwk()]}}});
+    let (_, profile_id, _) = create_profile(&app, &owner, body).await;
+    let jwt = key.sign(&consumer_claims(&app, &profile_id));
+    assert_eq!(app.introspect(&app.admin, &jwt).await, json!({"active": false}));
+    assert_eq!(check(&app, &jwt).await, StatusCode::OK);
+
+    // A provider that answers with no usable key has withdrawn them all.
+    victim_idp.keys.lock().unwrap().clear();
+    app.clock.advance(61);
+    let claims = with(&provider_claims(&app, "gatehouse"), "aud", json!("gatehouse"));
+    assert_eq!(check(&app, &victim_key.sign(&claims)).await, StatusCode::SERVICE_UNAVAILABLE);
+
+    // Invented tokens never route to a profile, whatever their issuer and audiences say.
+    let stranger = TestKey::ed25519("x");
+    let long = "a".repeat(5000);
+    for claims in [json!({"iss": long, "aud": "gatehouse"}), json!({"iss": ISSUER, "aud": [long, "nobody"]})] {
+        assert_eq!(check(&app, &stranger.sign(&claims)).await, StatusCode::UNAUTHORIZED);
     }
 }

@@ -168,7 +168,8 @@ async fn every_method_calls_through(app: &TestApp, gateway: &Gateway) {
         json!({"auth_method": "client_secret"}),
         json!({"auth_method": "api_key"}),
         json!({"auth_method": "jwt", "jwt": {"jwks": {"keys": [consumer.jwk()]}}}),
-        json!({"auth_method": "oidc", "oidc": {"issuer": ISSUER, "jwks_uri": provider.jwks_uri(), "audience": "billing"}}),
+        json!({"auth_method": "oidc", "oidc": {"issuer": ISSUER, "jwks_uri": provider.jwks_uri(), "audience": "billing",
+                                              "claims": {"repository": "acme/billing"}}}),
     ];
     for (index, mut body) in bodies.into_iter().enumerate() {
         body["name"] = json!(format!("method {index}"));
