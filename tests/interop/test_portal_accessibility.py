@@ -86,6 +86,9 @@ def test_every_page_passes_axe_core(server, browser, axe_source):
     follow(browser, By.CSS_SELECTOR, "a[href*='/profiles/'][href$='/edit']")
     found += audit(browser, axe_source, "profile-edit")
     browser.get(client)
+    follow(browser, By.CSS_SELECTOR, "a[href*='/profiles/'][href$='/usage']")
+    found += audit(browser, axe_source, "profile-usage")
+    browser.get(client)
     follow(browser, By.LINK_TEXT, "End now…")
     found += audit(browser, axe_source, "end-secret")
 
