@@ -86,6 +86,11 @@ struct SeenTokens {
     /// id, a token from a clock ahead of ours, a store that did not answer) is not kept.
     /// Unlike the rest, this survives `clear`: no missed change can make these tokens valid.
     refused: HashMap<[u8; 32], i64>,
+    /// Reusable tokens of identity providers (`oidc` profiles), apart from the rest: a tenant
+    /// running its own provider can mint any number of them, and filling this memory starts
+    /// over only this one, never the memory of Gatehouse's own tokens and API keys (found in
+    /// review).
+    external: HashMap<[u8; 32], Arc<SeenToken>>,
 }
 
 struct Loading {
@@ -97,6 +102,17 @@ impl SeenTokens {
     fn clear(&mut self) {
         self.by_hash.clear();
         self.by_jti.clear();
+        self.external.clear();
+    }
+
+    fn insert_external(&mut self, key: [u8; 32], token: Arc<SeenToken>, now: i64) {
+        if self.external.len() >= MAX_EXTERNAL {
+            self.external.retain(|_, token| token.recheck_at > now);
+            if self.external.len() >= MAX_EXTERNAL {
+                self.external.clear();
+            }
+        }
+        self.external.insert(key, token);
     }
 
     /// Keeps the tokens that expire at or after `exp`, and their `jti` entries.
@@ -148,6 +164,8 @@ pub struct Gate {
 }
 
 const MAX_TOKENS: usize = 2_000_000;
+/// Reusable provider tokens held at once; each is verified again within a minute anyway.
+const MAX_EXTERNAL: usize = 100_000;
 /// About 5 MiB when full; a flood of distinct bad tokens only starts it over.
 const MAX_REFUSED: usize = 100_000;
 /// How long a refusal is remembered; the next presentation after that is verified again.
@@ -234,6 +252,7 @@ impl Gate {
         let mut tokens = write(&self.tokens);
         tokens.retain_expiring_from(now - 60);
         tokens.refused.retain(|_, until| *until > now);
+        tokens.external.retain(|_, token| token.recheck_at > now);
     }
 
     fn remember_refusal(&self, key: [u8; 32], now: OffsetDateTime) {
@@ -242,6 +261,10 @@ impl Gate {
 
     fn remember_token(&self, key: [u8; 32], token: Arc<SeenToken>) {
         write(&self.tokens).insert(key, None, token);
+    }
+
+    fn remember_external(&self, key: [u8; 32], token: Arc<SeenToken>, now: OffsetDateTime) {
+        write(&self.tokens).insert_external(key, token, now.unix_timestamp());
     }
 
     /// Caches `value` under `key`, unless an invalidation happened since `epoch` was read.
@@ -649,7 +672,7 @@ impl Gatehouse {
         if accepted.single_use.is_some() {
             self.gate.remember_refusal(key, now);
         } else {
-            self.gate.remember_token(key, seen.clone());
+            self.gate.remember_external(key, seen.clone(), now);
         }
         Ok(seen)
     }
@@ -666,7 +689,7 @@ impl Gatehouse {
         key.copy_from_slice(digest::digest(&digest::SHA256, credential.as_bytes()).as_ref());
         {
             let tokens = read(&self.gate.tokens);
-            if let Some(token) = tokens.by_hash.get(&key)
+            if let Some(token) = tokens.by_hash.get(&key).or_else(|| tokens.external.get(&key))
                 && token.recheck_at > now.unix_timestamp()
             {
                 return Ok(token.clone());
@@ -883,6 +906,33 @@ mod tests {
         assert_eq!(tokens.refused.len(), MAX_REFUSED);
         tokens.refuse([0xff; 32], now);
         assert_eq!(tokens.refused.len(), 1, "a full memory of live refusals starts over");
+    }
+
+    #[test]
+    fn reusable_provider_tokens_are_held_apart_and_bounded() {
+        let mut tokens = SeenTokens::default();
+        tokens.insert([9; 32], None, seen(i64::MAX));
+        let now = 1_000;
+        let provider = |recheck_at| {
+            Arc::new(SeenToken {
+                client_id: ClientId::from_string("c"),
+                profile_id: None,
+                scopes: None,
+                scope: Arc::from(""),
+                exp: i64::MAX,
+                secret_generation: 1,
+                minted: None,
+                recheck_at,
+            })
+        };
+        for index in 0..MAX_EXTERNAL as u32 {
+            let mut key = [0; 32];
+            key[..4].copy_from_slice(&index.to_le_bytes());
+            tokens.insert_external(key, provider(now + 60), now);
+        }
+        tokens.insert_external([0xee; 32], provider(now + 60), now);
+        assert_eq!(tokens.external.len(), 1, "a full memory of provider tokens starts over");
+        assert!(tokens.by_hash.contains_key(&[9; 32]), "and leaves Gatehouse's own tokens alone");
     }
 
     #[test]
