@@ -65,10 +65,12 @@ SIGNER = r"""
 import json, sys, time, uuid, jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 key, claims, count, out = load_pem_private_key(open(sys.argv[1], "rb").read(), None), json.loads(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+lifetime, single_use = int(sys.argv[5]), sys.argv[6] == "1"
 now = int(time.time())
 with open(out, "w") as f:
     for _ in range(count):
-        f.write(jwt.encode({**claims, "iat": now, "exp": now + 290, "jti": uuid.uuid4().hex}, key, algorithm="EdDSA", headers={"kid": "k"}) + "\n")
+        jti = {"jti": uuid.uuid4().hex} if single_use else {}
+        f.write(jwt.encode({**claims, "iat": now, "exp": now + lifetime, **jti}, key, algorithm="EdDSA", headers={"kid": "k"}) + "\n")
 """
 KEYGEN = r"""
 import json, sys, jwt
@@ -118,7 +120,7 @@ def fresh_jwts(url, profile_id, count):
     """`count` consumer JWTs, each good for one call, in a file a wrk script reads."""
     path = WORK / f"jwts-{uuid_hex()}.txt"
     claims = {"iss": profile_id, "sub": profile_id, "aud": url}
-    venv(SIGNER, PEM, json.dumps(claims), count, path)
+    venv(SIGNER, PEM, json.dumps(claims), count, path, 290, 1)
     return path
 def uuid_hex():
     import uuid; return uuid.uuid4().hex
@@ -148,8 +150,7 @@ for i, b in enumerate(bins):
         token = profile_id
         if endpoint == "check-oidc":
             # One token presented on every call, as a Kubernetes service account does.
-            token = venv(SIGNER.replace('"iat": now, "exp": now + 290, "jti": uuid.uuid4().hex', '"iat": now, "exp": now + 3600'),
-                         PEM, json.dumps({"iss": ISSUER, "sub": "bench", "aud": "bench"}), 1, "/dev/stdout").strip()
+            token = venv(SIGNER, PEM, json.dumps({"iss": ISSUER, "sub": "bench", "aud": "bench"}), 1, "/dev/stdout", 3600, 0).strip()
     servers.append((os.path.basename(b), p, f"http://127.0.0.1:{port}", (basic, token)))
 def wrk_args(url, creds, secs):
     if endpoint.startswith("check"):

@@ -128,14 +128,6 @@ impl From<ClaimsRejection> for ExternalRefusal {
 }
 
 impl Gatehouse {
-    /// The URLs a consumer's JWT may name as its audience: Gatehouse's issuer, and its token
-    /// endpoint (RFC 7523 §3 lets a client name either).
-    fn consumer_audiences(&self) -> [String; 2] {
-        let issuer = self.settings.issuer.clone();
-        let token_endpoint = format!("{issuer}/api-services/v1/auth/token");
-        [issuer, token_endpoint]
-    }
-
     /// (issuer, audience) is unique across all profiles: refused if another profile holds it.
     pub(crate) async fn oidc_key_is_free(
         &self,
@@ -165,8 +157,8 @@ impl Gatehouse {
         match &profile.trust {
             Some(ProfileTrust::Jwt(keys)) => {
                 let claims = keys.verify(token)?;
-                let audiences = self.consumer_audiences();
-                let audiences = [audiences[0].as_str(), audiences[1].as_str()];
+                // Gatehouse's issuer, or its token endpoint: RFC 7523 §3 lets a client name either.
+                let audiences = [self.settings.issuer.as_str(), self.token_endpoint.as_str()];
                 Ok(accept_consumer_jwt(&claims, &profile.profile_id, &audiences, now.unix_timestamp(), leeway)?)
             }
             Some(ProfileTrust::Oidc(trust)) => {

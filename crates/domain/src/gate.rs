@@ -667,7 +667,7 @@ impl Gatehouse {
             exp: accepted.exp,
             secret_generation: profile.secret_generation,
             minted: None,
-            recheck_at: now.unix_timestamp().saturating_add(self.jwks_timing.refetch_after_seconds),
+            recheck_at: now.unix_timestamp().saturating_add(self.jwks.timing().refetch_after_seconds),
         });
         if accepted.single_use.is_some() {
             self.gate.remember_refusal(key, now);

@@ -217,12 +217,6 @@ impl KeySet {
         Ok(Self { keys, document: serde_json::json!({ "keys": public }) })
     }
 
-    /// The stored form of the keys a consumer gave: read back without questioning the checks
-    /// they passed when they were written, except that each must still parse.
-    pub fn from_stored(document: &Value) -> Result<Self, ValidationError> {
-        Self::from_consumer(document)
-    }
-
     /// `{"keys": [...]}`, public members only.
     pub fn document(&self) -> &Value {
         &self.document

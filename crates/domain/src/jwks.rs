@@ -88,6 +88,10 @@ impl JwksCache {
         Self { fetcher, timing, entries: Mutex::default(), fetching: tokio::sync::Mutex::default() }
     }
 
+    pub fn timing(&self) -> JwksTiming {
+        self.timing
+    }
+
     fn held(&self, uri: &str) -> Option<(Option<Arc<KeySet>>, i64, i64)> {
         let entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         entries.get(uri).map(|entry| (entry.keys.clone(), entry.fetched_at, entry.attempted_at))

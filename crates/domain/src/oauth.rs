@@ -22,6 +22,12 @@ use crate::store::{Change, RecordOutcome, StoreError, TokenRecord, UsedCredentia
 use crate::throttle::network_of;
 use crate::token::AccessTokenClaims;
 
+/// The token endpoint's URL under `issuer`: what the metadata publishes, and one of the two
+/// audiences a consumer's JWT may name (RFC 7523 §3).
+pub fn token_endpoint(issuer: &str) -> String {
+    format!("{issuer}/api-services/v1/auth/token")
+}
+
 /// Client credentials as presented at an OAuth endpoint, the id already parsed.
 pub struct PresentedCredentials {
     pub id: CredentialId,
@@ -257,13 +263,10 @@ impl Gatehouse {
             Freshness::Memory => self.gate_client(&profile.client_id).await?,
             Freshness::Store => self.load_client(&profile.client_id, false).await?.map(|known| known.client.clone()),
         };
-        let caller =
-            Caller { client: client.ok_or(TokenError::InvalidClient)?, profile: Some(profile), secret_id: None };
+        let client = client.ok_or(TokenError::InvalidClient)?;
+        let caller = Caller { client, profile: Some(profile.clone()), secret_id: None };
         self.admit(&caller, peer)?;
-        let Some(profile) = &caller.profile else {
-            return Err(TokenError::InvalidClient);
-        };
-        match self.spend(profile, &accepted, now).await {
+        match self.spend(&profile, &accepted, now).await {
             Ok(()) => Ok(caller),
             Err(ExternalRefusal::Unavailable) => Err(unavailable()),
             Err(ExternalRefusal::ForGood | ExternalRefusal::ForNow) => Err(TokenError::InvalidClient),

@@ -78,7 +78,8 @@ pub struct Gatehouse {
     pub(crate) credential_uses: crate::credential_use::CredentialUses,
     /// Identity providers' keys, for `oidc` profiles.
     pub(crate) jwks: crate::jwks::JwksCache,
-    pub(crate) jwks_timing: crate::jwks::JwksTiming,
+    /// [`crate::oauth::token_endpoint`] of the issuer, made once.
+    pub(crate) token_endpoint: String,
     /// Single-use JWTs accepted here, so a replay to this instance is refused from memory.
     pub(crate) jti_memory: crate::federation::JtiMemory,
     pub(crate) oidc_profiles: crate::federation::OidcProfiles,
@@ -136,6 +137,7 @@ impl Gatehouse {
         let keys = KeyRing::load(&master_key, &stored, settings.issuer.clone(), settings.leeway_seconds, now)?;
         let gate = Arc::new(crate::gate::Gate::default());
         let quotas = Arc::new(crate::quota::StoreQuotas(store.clone()));
+        let token_endpoint = crate::oauth::token_endpoint(&settings.issuer);
         Ok(Self {
             ledger: crate::token_ledger::TokenLedger::start(store.clone(), settings.token_cap, gate.clone()),
             store,
@@ -156,7 +158,7 @@ impl Gatehouse {
             leak_reports: crate::leaked::LeakReports::default(),
             credential_uses: crate::credential_use::CredentialUses::default(),
             jwks: crate::jwks::JwksCache::new(Arc::new(crate::jwks::NoFetcher), crate::jwks::JwksTiming::default()),
-            jwks_timing: crate::jwks::JwksTiming::default(),
+            token_endpoint,
             jti_memory: crate::federation::JtiMemory::default(),
             oidc_profiles: crate::federation::OidcProfiles::default(),
             usage: crate::usage::UsageCounts::default(),
@@ -184,7 +186,6 @@ impl Gatehouse {
         timing: crate::jwks::JwksTiming,
     ) -> Self {
         self.jwks = crate::jwks::JwksCache::new(fetcher, timing);
-        self.jwks_timing = timing;
         self
     }
 

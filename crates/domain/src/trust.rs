@@ -54,9 +54,7 @@ pub struct OidcTrust {
 }
 
 impl ProfileTrust {
-    /// The trust a request describes, for a profile of `method` (`"jwt"` or `"oidc"`).
-    /// `own_issuer` is Gatehouse's: a provider claiming it would be confused with Gatehouse's
-    /// own tokens.
+    /// A `jwt` profile's `{"jwks": {...}}`.
     pub fn parse_jwt(value: &Value) -> Result<Self, ValidationError> {
         let Value::Object(object) = value else {
             return Err(ValidationError::new("jwt", "must be an object: {\"jwks\": {\"keys\": [...]}}"));
@@ -68,6 +66,8 @@ impl ProfileTrust {
         Ok(ProfileTrust::Jwt(Arc::new(KeySet::from_consumer(jwks)?)))
     }
 
+    /// An `oidc` profile's provider. `own_issuer` is Gatehouse's: a provider claiming it would
+    /// be confused with Gatehouse's own tokens.
     pub fn parse_oidc(value: &Value, profile_id: &ProfileId, own_issuer: &str) -> Result<Self, ValidationError> {
         let Value::Object(object) = value else {
             return Err(ValidationError::new("oidc", "must be an object"));

@@ -407,12 +407,8 @@ async fn a_provider_that_cannot_be_reached_or_is_private_verifies_nothing() {
     let provider = Provider::start(vec![key.jwk()]).await;
     let oidc = json!({"issuer": ISSUER, "jwks_uri": provider.jwks_uri(), "single_use": false,
                       "claims": {"repository": "acme/billing"}});
-    let (_, profile_id, _) = create_profile(
-        &app,
-        &owner,
-        json!({"name": "ci", "auth_method": "oidc", "products": ["SuperSIM"], "oidc": oidc}),
-    )
-    .await;
+    let body = json!({"name": "ci", "auth_method": "oidc", "products": ["SuperSIM"], "oidc": oidc});
+    let (_, profile_id, _) = create_profile(&app, &owner, body.clone()).await;
     let token = key.sign(&provider_claims(&app, &profile_id));
     assert_eq!(
         check(&app, &token).await,
@@ -425,14 +421,7 @@ async fn a_provider_that_cannot_be_reached_or_is_private_verifies_nothing() {
     let app = oidc_app().await;
     let owner = app.owner_session().await;
     provider.server.abort();
-    let oidc = json!({"issuer": ISSUER, "jwks_uri": provider.jwks_uri(), "single_use": false,
-                      "claims": {"repository": "acme/billing"}});
-    let (_, profile_id, _) = create_profile(
-        &app,
-        &owner,
-        json!({"name": "ci", "auth_method": "oidc", "products": ["SuperSIM"], "oidc": oidc}),
-    )
-    .await;
+    let (_, profile_id, _) = create_profile(&app, &owner, body.clone()).await;
     let token = key.sign(&provider_claims(&app, &profile_id));
     assert_eq!(check(&app, &token).await, StatusCode::SERVICE_UNAVAILABLE);
     for bad in [

@@ -42,7 +42,7 @@ pub async fn metadata(State(state): State<AppState>) -> Result<Response, ApiErro
     let mut scopes_supported: Vec<String> = GlobalResource::ALL.iter().map(|r| r.as_str().to_owned()).collect();
     scopes_supported.extend(state.gatehouse.store().root_product_names().await?);
     let body = Metadata {
-        token_endpoint: format!("{issuer}/api-services/v1/auth/token"),
+        token_endpoint: gatehouse_domain::oauth::token_endpoint(&issuer),
         jwks_uri: format!("{issuer}/.well-known/jwks.json"),
         introspection_endpoint: format!("{issuer}/api-services/v1/auth/introspect"),
         revocation_endpoint: format!("{issuer}/api-services/v1/auth/revoke"),
